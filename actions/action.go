@@ -1,0 +1,153 @@
+// Package actions is formq's action model: the declarations read from the
+// actions file (fields, uploads, steps, security options), validation of a
+// submission against them with ozzo-validation, the response protocol for
+// scripts (JSON) and for browsers without JavaScript (303 and re-rendered
+// forms), and the echo handlers that tie it to uploads and the queue.
+package actions
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Action is one declared server action: what a form may post to it and
+// what happens after it is accepted.
+type Action struct {
+	Name        string
+	Title       string
+	Fields      []*Field  // in declaration order
+	Uploads     []*Upload // in declaration order
+	Steps       []Step
+	Revalidate  Revalidate
+	Redirect    string // where browsers go on success; {id} and {field} expand
+	Message     string // shown on success
+	MaxBody     int64  // bytes of the whole request
+	Queue       string // critical, default or low
+	Origins     []string
+	Auth        string // "", "required" or "optional"
+	RateLimit   *RateLimit
+	Honeypot    string        // field name of the honeypot; "" when off
+	Idempotency time.Duration // window in which a repeated key returns the first answer
+	Bound       []string      // argument names that must come sealed in _bound
+}
+
+// Field is one declared form value.
+type Field struct {
+	Name         string
+	Type         string // text, textarea, email, url, number, integer, boolean, date, select, hidden, password
+	Label        string
+	Required     bool
+	MinLength    *int
+	MaxLength    *int
+	Pattern      *regexp.Regexp
+	Min, Max     *float64
+	Options      []Option
+	Multiple     bool
+	Messages     map[string]string // rule name to message
+	Placeholder  string
+	Help         string
+	Autocomplete string
+	Default      string
+}
+
+// Option is one choice of a select field.
+type Option struct {
+	Value string `json:"value" yaml:"value"`
+	Label string `json:"label" yaml:"label"`
+}
+
+// Upload is one declared file field.
+type Upload struct {
+	Name     string
+	Label    string
+	Required bool
+	MaxSize  int64    // bytes of one file
+	MaxFiles int      // files in the field
+	Types    []string // allowed sniffed content types; patterns like image/* allowed
+	Messages map[string]string
+}
+
+// Step is one follow-up unit of work run by the worker after acceptance.
+type Step struct {
+	Type   string         `json:"type"`
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// Revalidate lists what an accepted submission makes stale; {id} and
+// {field} expand per submission.
+type Revalidate struct {
+	Paths []string `json:"paths"`
+	Tags  []string `json:"tags"`
+}
+
+// RateLimit allows Limit submissions per Period per client.
+type RateLimit struct {
+	Limit  int
+	Period time.Duration
+}
+
+// Sensitive reports whether the field's value must never be echoed,
+// logged or stored in the submission record.
+func (f *Field) Sensitive() bool { return f.Type == "password" }
+
+// Field returns the declared field with the name, or nil.
+func (a *Action) Field(name string) *Field {
+	for _, f := range a.Fields {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Upload returns the declared upload field with the name, or nil.
+func (a *Action) Upload(name string) *Upload {
+	for _, u := range a.Uploads {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// Registry holds the declared actions by name. It is built at start and
+// read-only afterwards, so handlers share it without locks.
+type Registry struct {
+	actions map[string]*Action
+}
+
+// NewRegistry builds a registry from declared actions.
+func NewRegistry(list ...*Action) *Registry {
+	r := &Registry{actions: make(map[string]*Action, len(list))}
+	for _, a := range list {
+		r.actions[a.Name] = a
+	}
+	return r
+}
+
+// Get returns the action with the name.
+func (r *Registry) Get(name string) (*Action, bool) {
+	a, ok := r.actions[name]
+	return a, ok
+}
+
+// Names lists the actions, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.actions))
+	for n := range r.actions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// humanize turns a field name like "first_name" into "First name".
+func humanize(name string) string {
+	s := strings.NewReplacer("_", " ", "-", " ").Replace(name)
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

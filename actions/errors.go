@@ -1,0 +1,195 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/formq/formq/uploads"
+	"github.com/labstack/echo/v4"
+)
+
+// Error is a failure with its place in the contract's table: the HTTP
+// status, the stable code scripts match on, and a message for people.
+// Handlers return it; ErrorHandler renders it as JSON or HTML.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	Fields     FieldErrors       // validation_failed only
+	Values     map[string]any    // validation_failed only: what to echo back
+	Action     *Action           // the action, to re-render its form
+	RetryAfter time.Duration     // 429 and 503
+	Header     map[string]string // extra response headers
+	Err        error             // the cause, logged, never shown
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors of the contract, by code. Handlers wrap them with details.
+var (
+	ErrBadRequest        = &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "The request could not be read."}
+	ErrInvalidBoundArgs  = &Error{Status: http.StatusBadRequest, Code: "invalid_bound_args", Message: "The form's bound arguments are missing, expired or were changed."}
+	ErrUnauthenticated   = &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Sign in to continue."}
+	ErrForbiddenOrigin   = &Error{Status: http.StatusForbidden, Code: "forbidden_origin", Message: "Cross-site submissions to this action are not allowed."}
+	ErrForbidden         = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "You are not allowed to do this."}
+	ErrActionNotFound    = &Error{Status: http.StatusNotFound, Code: "action_not_found", Message: "No such action."}
+	ErrSubmissionMissing = &Error{Status: http.StatusNotFound, Code: "submission_not_found", Message: "No such submission."}
+	ErrNotFound          = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "Not found."}
+	ErrMethodNotAllowed  = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "Method not allowed."}
+	ErrPayloadTooLarge   = &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Message: "The request is too large."}
+	ErrUnsupportedMedia  = &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send multipart/form-data or application/x-www-form-urlencoded."}
+	ErrValidation        = &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "Please fix the errors below."}
+	ErrRateLimited       = &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Too many submissions; try again later."}
+	ErrUnavailable       = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "The service is briefly unavailable; nothing was saved. Try again shortly.", RetryAfter: 5 * time.Second}
+	ErrInternal          = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side; nothing was saved."}
+)
+
+// With returns a copy of the error with a cause and, when given, a more
+// precise message.
+func (e *Error) With(cause error, message ...string) *Error {
+	c := *e
+	c.Err = cause
+	if len(message) > 0 {
+		c.Message = message[0]
+	}
+	return &c
+}
+
+// Is makes errors.Is(err, ErrX) match any copy made with With.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// AsError maps any error to its contract error: *Error as it is, the
+// sentinels of other packages to their codes, anything else to internal.
+func AsError(err error) *Error {
+	var e *Error
+	var he *echo.HTTPError
+	var tooBig *http.MaxBytesError
+	var typeErr *uploads.TypeError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &tooBig):
+		return ErrPayloadTooLarge.With(err, fmt.Sprintf("The request is over the limit of %s.", FormatSize(tooBig.Limit)))
+	case errors.Is(err, uploads.ErrUnavailable):
+		return ErrUnavailable.With(err)
+	case errors.Is(err, uploads.ErrMalformed), errors.Is(err, uploads.ErrTooManyParts),
+		errors.Is(err, uploads.ErrValueTooLong), errors.As(err, &typeErr):
+		return ErrBadRequest.With(err, "The request could not be read: "+publicReason(err))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ErrBadRequest.With(err, "The request was cancelled or timed out.")
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return ErrNotFound.With(err)
+		case http.StatusMethodNotAllowed:
+			return ErrMethodNotAllowed.With(err)
+		case http.StatusRequestEntityTooLarge:
+			return ErrPayloadTooLarge.With(err)
+		case http.StatusUnsupportedMediaType:
+			return ErrUnsupportedMedia.With(err)
+		case http.StatusUnauthorized:
+			return ErrUnauthenticated.With(err)
+		case http.StatusForbidden:
+			return ErrForbidden.With(err)
+		case http.StatusTooManyRequests:
+			return ErrRateLimited.With(err)
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return &Error{Status: he.Code, Code: "bad_request", Message: http.StatusText(he.Code), Err: err}
+		}
+	}
+	return ErrInternal.With(err)
+}
+
+// publicReason is the short, safe description of a body error.
+func publicReason(err error) string {
+	switch {
+	case errors.Is(err, uploads.ErrTooManyParts):
+		return "too many fields."
+	case errors.Is(err, uploads.ErrValueTooLong):
+		return "a field value is too long."
+	default:
+		return "the multipart body is malformed or truncated."
+	}
+}
+
+// ErrorHandler is echo's central error handler: every failure leaves
+// through it as the contract's JSON, or as HTML for browsers. Unexpected
+// errors are logged; users never see Go error strings.
+func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		e := AsError(err)
+		req := c.Request()
+		switch {
+		case e.Status >= 500:
+			log.ErrorContext(req.Context(), "request failed", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
+		case e.Err != nil:
+			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
+		}
+		h := c.Response().Header()
+		if e.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		}
+		for k, v := range e.Header {
+			h.Set(k, v)
+		}
+		if e.Status == http.StatusRequestEntityTooLarge || e.Code == "bad_request" {
+			// The body may be unread; don't let the client keep sending it.
+			h.Set("Connection", "close")
+		}
+		var werr error
+		if req.Method == http.MethodHead {
+			werr = c.NoContent(e.Status)
+		} else if WantsJSON(req) {
+			werr = c.JSON(e.Status, errorBody(e))
+		} else {
+			werr = pages.Error(c, e)
+		}
+		if werr != nil {
+			log.WarnContext(req.Context(), "writing error response", "err", werr)
+		}
+	}
+}
+
+// ErrorBody is the JSON of a failure.
+type ErrorBody struct {
+	OK     bool           `json:"ok"`
+	Error  ErrorInfo      `json:"error"`
+	Errors FieldErrors    `json:"errors,omitempty"`
+	Values map[string]any `json:"values,omitempty"`
+}
+
+// ErrorInfo is the code and message of a failure.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func errorBody(e *Error) ErrorBody {
+	b := ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message}, Errors: e.Fields}
+	if e.Code == ErrValidation.Code {
+		b.Values = e.Values
+		if b.Values == nil {
+			b.Values = map[string]any{}
+		}
+	}
+	return b
+}

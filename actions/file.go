@@ -1,0 +1,434 @@
+package actions
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/formq/formq/internal/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults for options an action leaves out.
+const (
+	DefaultMaxBody     = 10 << 20
+	DefaultQueue       = "default"
+	DefaultHoneypot    = "_gotcha"
+	DefaultIdempotency = 24 * time.Hour
+)
+
+// FieldTypes are the field types the actions file accepts.
+var FieldTypes = []string{"text", "textarea", "email", "url", "number", "integer", "boolean", "date", "select", "hidden", "password"}
+
+// Queues are the asynq queues an action may choose.
+var Queues = []string{"critical", "default", "low"}
+
+// Problem is one thing wrong in an actions file, with its place.
+type Problem struct {
+	File   string
+	Line   int
+	Action string
+	Field  string
+	Msg    string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	b.WriteString(":")
+	if p.Action != "" {
+		fmt.Fprintf(&b, " action %q", p.Action)
+	}
+	if p.Field != "" {
+		fmt.Fprintf(&b, " field %q", p.Field)
+	}
+	if p.Action != "" || p.Field != "" {
+		b.WriteString(":")
+	}
+	return b.String() + " " + p.Msg
+}
+
+// FileError lists every problem of an invalid actions file.
+type FileError struct{ Problems []Problem }
+
+func (e *FileError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "  " + p.String()
+	}
+	return fmt.Sprintf("invalid actions file (%d problems):\n%s", len(e.Problems), strings.Join(lines, "\n"))
+}
+
+// ErrInvalidFile is matched by every *FileError.
+var ErrInvalidFile = errors.New("invalid actions file")
+
+// Is makes errors.Is(err, ErrInvalidFile) true for a *FileError.
+func (e *FileError) Is(target error) bool { return target == ErrInvalidFile }
+
+// LoadFile reads and checks an actions file.
+func LoadFile(path string) ([]*Action, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read actions file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+type rawFile struct {
+	Actions yaml.Node `yaml:"actions"`
+}
+
+type rawAction struct {
+	Title       string                      `yaml:"title"`
+	Fields      yaml.Node                   `yaml:"fields"`
+	Uploads     yaml.Node                   `yaml:"uploads"`
+	Steps       []map[string]map[string]any `yaml:"steps"`
+	Revalidate  Revalidate                  `yaml:"revalidate"`
+	Redirect    string                      `yaml:"redirect"`
+	Message     string                      `yaml:"message"`
+	MaxBody     string                      `yaml:"max_body"`
+	Queue       string                      `yaml:"queue"`
+	Origins     []string                    `yaml:"origins"`
+	Auth        string                      `yaml:"auth"`
+	RateLimit   string                      `yaml:"rate_limit"`
+	Honeypot    yaml.Node                   `yaml:"honeypot"`
+	Idempotency string                      `yaml:"idempotency"`
+	Bound       []string                    `yaml:"bound"`
+}
+
+type rawField struct {
+	Type         string            `yaml:"type"`
+	Label        string            `yaml:"label"`
+	Required     bool              `yaml:"required"`
+	MinLength    *int              `yaml:"min_length"`
+	MaxLength    *int              `yaml:"max_length"`
+	Pattern      string            `yaml:"pattern"`
+	Min          *float64          `yaml:"min"`
+	Max          *float64          `yaml:"max"`
+	Options      []any             `yaml:"options"`
+	Multiple     bool              `yaml:"multiple"`
+	Messages     map[string]string `yaml:"messages"`
+	Placeholder  string            `yaml:"placeholder"`
+	Help         string            `yaml:"help"`
+	Autocomplete string            `yaml:"autocomplete"`
+	Default      string            `yaml:"default"`
+}
+
+type rawUpload struct {
+	Label    string            `yaml:"label"`
+	Required bool              `yaml:"required"`
+	MaxSize  string            `yaml:"max_size"`
+	MaxFiles int               `yaml:"max_files"`
+	Types    []string          `yaml:"types"`
+	Messages map[string]string `yaml:"messages"`
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
+// Parse reads an actions file's bytes; file names the source in problems.
+func Parse(file string, data []byte) ([]*Action, error) {
+	var problems []Problem
+	add := func(line int, action, field, format string, args ...any) {
+		problems = append(problems, Problem{File: file, Line: line, Action: action, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	var raw rawFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		add(0, "", "", "%v", err)
+		return nil, &FileError{Problems: problems}
+	}
+	if raw.Actions.Kind != yaml.MappingNode || len(raw.Actions.Content) == 0 {
+		add(raw.Actions.Line, "", "", "no actions: want a mapping under 'actions:'")
+		return nil, &FileError{Problems: problems}
+	}
+	var list []*Action
+	for name, node := range pairs(&raw.Actions) {
+		if !namePattern.MatchString(name) {
+			add(node.Line, name, "", "action name must be letters, digits, - or _, starting with a letter")
+		}
+		var ra rawAction
+		if err := decodeStrict(node, &ra); err != nil {
+			add(node.Line, name, "", "%v", err)
+			continue
+		}
+		a := &Action{
+			Name: name, Title: ra.Title, Redirect: ra.Redirect, Message: ra.Message,
+			Revalidate: ra.Revalidate, Origins: ra.Origins, Auth: ra.Auth, Bound: ra.Bound,
+			Queue: ra.Queue, MaxBody: DefaultMaxBody, Honeypot: DefaultHoneypot, Idempotency: DefaultIdempotency,
+		}
+		if a.Title == "" {
+			a.Title = humanize(name)
+		}
+		if a.Queue == "" {
+			a.Queue = DefaultQueue
+		} else if !slices.Contains(Queues, a.Queue) {
+			add(node.Line, name, "", "queue %q: want one of %s", a.Queue, strings.Join(Queues, ", "))
+		}
+		switch a.Auth {
+		case "", "required", "optional":
+		default:
+			add(node.Line, name, "", "auth %q: want required or optional", a.Auth)
+		}
+		if ra.MaxBody != "" {
+			n, err := config.ParseSize(ra.MaxBody)
+			if err != nil || n <= 0 {
+				add(node.Line, name, "", "max_body %q: want a size like 12MB", ra.MaxBody)
+			}
+			a.MaxBody = n
+		}
+		if ra.Idempotency != "" {
+			d, err := time.ParseDuration(ra.Idempotency)
+			if err != nil || d <= 0 {
+				add(node.Line, name, "", "idempotency %q: want a duration like 24h", ra.Idempotency)
+			}
+			a.Idempotency = d
+		}
+		if ra.RateLimit != "" {
+			rl, err := parseRateLimit(ra.RateLimit)
+			if err != nil {
+				add(node.Line, name, "", "rate_limit %q: %v", ra.RateLimit, err)
+			}
+			a.RateLimit = rl
+		}
+		switch ra.Honeypot.Kind {
+		case 0:
+		case yaml.ScalarNode:
+			switch ra.Honeypot.Value {
+			case "false", "off", "no":
+				a.Honeypot = ""
+			case "true", "on", "yes":
+			default:
+				if !namePattern.MatchString(ra.Honeypot.Value) && ra.Honeypot.Value != DefaultHoneypot {
+					add(ra.Honeypot.Line, name, "", "honeypot %q: want true, false or a field name", ra.Honeypot.Value)
+				}
+				a.Honeypot = ra.Honeypot.Value
+			}
+		default:
+			add(ra.Honeypot.Line, name, "", "honeypot: want true, false or a field name")
+		}
+		for _, o := range a.Origins {
+			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				add(node.Line, name, "", "origin %q: want scheme://host[:port]", o)
+			}
+		}
+		for _, s := range ra.Steps {
+			if len(s) != 1 {
+				add(node.Line, name, "", "each step is one mapping like '- webhook: {url: ...}'")
+				continue
+			}
+			for typ, cfg := range s {
+				a.Steps = append(a.Steps, Step{Type: typ, Config: cfg})
+			}
+		}
+		if ra.Fields.Kind != 0 {
+			for fname, fnode := range pairs(&ra.Fields) {
+				f, msgs := parseField(fname, fnode)
+				for _, m := range msgs {
+					add(fnode.Line, name, fname, "%s", m)
+				}
+				if f != nil {
+					a.Fields = append(a.Fields, f)
+				}
+			}
+		}
+		if ra.Uploads.Kind != 0 {
+			for uname, unode := range pairs(&ra.Uploads) {
+				u, msgs := parseUpload(uname, unode)
+				for _, m := range msgs {
+					add(unode.Line, name, uname, "%s", m)
+				}
+				if u != nil {
+					if a.Field(uname) != nil {
+						add(unode.Line, name, uname, "declared both as a field and as an upload")
+					}
+					a.Uploads = append(a.Uploads, u)
+				}
+			}
+		}
+		for _, b := range a.Bound {
+			if a.Field(b) != nil || a.Upload(b) != nil {
+				add(node.Line, name, b, "bound argument has the name of a form field")
+			}
+		}
+		for _, u := range a.Uploads {
+			if u.MaxSize > a.MaxBody {
+				add(node.Line, name, u.Name, "max_size %d is over the action's max_body %d", u.MaxSize, a.MaxBody)
+			}
+		}
+		list = append(list, a)
+	}
+	if len(problems) > 0 {
+		return nil, &FileError{Problems: problems}
+	}
+	return list, nil
+}
+
+func parseField(name string, node *yaml.Node) (*Field, []string) {
+	var msgs []string
+	if !namePattern.MatchString(name) {
+		msgs = append(msgs, "field name must be letters, digits, - or _, starting with a letter")
+	}
+	var rf rawField
+	if err := decodeStrict(node, &rf); err != nil {
+		return nil, append(msgs, err.Error())
+	}
+	f := &Field{
+		Name: name, Type: rf.Type, Label: rf.Label, Required: rf.Required,
+		MinLength: rf.MinLength, MaxLength: rf.MaxLength, Min: rf.Min, Max: rf.Max,
+		Multiple: rf.Multiple, Messages: rf.Messages, Placeholder: rf.Placeholder,
+		Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default,
+	}
+	if f.Type == "" {
+		f.Type = "text"
+	}
+	if f.Label == "" {
+		f.Label = humanize(name)
+	}
+	if !slices.Contains(FieldTypes, f.Type) {
+		msgs = append(msgs, fmt.Sprintf("type %q: want one of %s", f.Type, strings.Join(FieldTypes, ", ")))
+	}
+	if f.MinLength != nil && *f.MinLength < 0 {
+		msgs = append(msgs, "min_length must not be negative")
+	}
+	if f.MaxLength != nil && *f.MaxLength <= 0 {
+		msgs = append(msgs, "max_length must be positive")
+	}
+	if f.MinLength != nil && f.MaxLength != nil && *f.MinLength > *f.MaxLength {
+		msgs = append(msgs, "min_length is over max_length")
+	}
+	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
+		msgs = append(msgs, "min is over max")
+	}
+	if (f.Min != nil || f.Max != nil) && f.Type != "number" && f.Type != "integer" {
+		msgs = append(msgs, "min and max apply to number and integer fields")
+	}
+	if rf.Pattern != "" {
+		re, err := regexp.Compile("^(?:" + rf.Pattern + ")$")
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("pattern: %v", err))
+		}
+		f.Pattern = re
+	}
+	for _, o := range rf.Options {
+		switch v := o.(type) {
+		case map[string]any:
+			val := fmt.Sprint(v["value"])
+			lbl, _ := v["label"].(string)
+			if lbl == "" {
+				lbl = val
+			}
+			f.Options = append(f.Options, Option{Value: val, Label: lbl})
+		default:
+			f.Options = append(f.Options, Option{Value: fmt.Sprint(v), Label: fmt.Sprint(v)})
+		}
+	}
+	if f.Type == "select" && len(f.Options) == 0 {
+		msgs = append(msgs, "a select field needs options")
+	}
+	for rule := range f.Messages {
+		if !slices.Contains(messageRules, rule) {
+			msgs = append(msgs, fmt.Sprintf("messages: unknown rule %q, want one of %s", rule, strings.Join(messageRules, ", ")))
+		}
+	}
+	return f, msgs
+}
+
+func parseUpload(name string, node *yaml.Node) (*Upload, []string) {
+	var msgs []string
+	if !namePattern.MatchString(name) {
+		msgs = append(msgs, "upload name must be letters, digits, - or _, starting with a letter")
+	}
+	var ru rawUpload
+	if err := decodeStrict(node, &ru); err != nil {
+		return nil, append(msgs, err.Error())
+	}
+	u := &Upload{Name: name, Label: ru.Label, Required: ru.Required, MaxFiles: ru.MaxFiles, Types: ru.Types, Messages: ru.Messages}
+	if u.Label == "" {
+		u.Label = humanize(name)
+	}
+	if u.MaxFiles == 0 {
+		u.MaxFiles = 1
+	} else if u.MaxFiles < 0 {
+		msgs = append(msgs, "max_files must be positive")
+	}
+	if ru.MaxSize == "" {
+		msgs = append(msgs, "max_size is required (like 5MB)")
+	} else if n, err := config.ParseSize(ru.MaxSize); err != nil || n <= 0 {
+		msgs = append(msgs, fmt.Sprintf("max_size %q: want a size like 5MB", ru.MaxSize))
+	} else {
+		u.MaxSize = n
+	}
+	for i, t := range u.Types {
+		u.Types[i] = strings.ToLower(strings.TrimSpace(t))
+		if !strings.Contains(t, "/") {
+			msgs = append(msgs, fmt.Sprintf("type %q: want a media type like image/png", t))
+		}
+	}
+	for rule := range u.Messages {
+		if !slices.Contains(uploadMessageRules, rule) {
+			msgs = append(msgs, fmt.Sprintf("messages: unknown rule %q, want one of %s", rule, strings.Join(uploadMessageRules, ", ")))
+		}
+	}
+	return u, msgs
+}
+
+// parseRateLimit reads "10/1m", "10/minute" or "100/h".
+func parseRateLimit(s string) (*RateLimit, error) {
+	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
+	limit, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || limit <= 0 {
+		return nil, errors.New("want count/period like 10/1m")
+	}
+	per = strings.TrimSpace(per)
+	named := map[string]time.Duration{"s": time.Second, "second": time.Second, "m": time.Minute, "minute": time.Minute, "h": time.Hour, "hour": time.Hour, "d": 24 * time.Hour, "day": 24 * time.Hour}
+	d, ok := named[per]
+	if !ok {
+		d, err = time.ParseDuration(per)
+		if err != nil || d <= 0 {
+			return nil, errors.New("want count/period like 10/1m")
+		}
+	}
+	return &RateLimit{Limit: limit, Period: d}, nil
+}
+
+// pairs iterates a mapping node's keys and values in file order.
+func pairs(n *yaml.Node) func(func(string, *yaml.Node) bool) {
+	return func(yield func(string, *yaml.Node) bool) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if !yield(n.Content[i].Value, n.Content[i+1]) {
+				return
+			}
+		}
+	}
+}
+
+// decodeStrict decodes a node refusing unknown keys, which yaml.Node.Decode
+// alone does not do.
+func decodeStrict(n *yaml.Node, v any) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a mapping, got %q", n.Value)
+	}
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return errors.New(strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: unmarshal errors:"))
+	}
+	return nil
+}

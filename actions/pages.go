@@ -1,0 +1,236 @@
+package actions
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Pages renders formq's HTML: hosted forms (fresh or re-rendered with
+// errors), success pages and error pages, for browsers without JavaScript.
+type Pages struct {
+	base    *template.Template
+	custom  map[string]*template.Template // per-action form templates
+	fieldFn template.FuncMap
+}
+
+// NewPages parses the built-in templates.
+func NewPages() (*Pages, error) {
+	funcs := template.FuncMap{
+		"join": strings.Join,
+		"size": FormatSize,
+		"inputType": func(f *Field) string {
+			switch f.Type {
+			case "email", "url", "number", "date", "password", "hidden":
+				return f.Type
+			case "integer":
+				return "number"
+			}
+			return "text"
+		},
+		"autocomplete": autocomplete,
+		"fieldCtx": func(d *FormData, f *Field, errs []string) map[string]any {
+			return map[string]any{"Form": d, "Field": f, "Errors": errs}
+		},
+	}
+	t, err := template.New("formq").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	return &Pages{base: t, custom: map[string]*template.Template{}, fieldFn: funcs}, nil
+}
+
+// SetFormTemplate replaces the hosted form of one action with a template
+// that defines "form" and receives *FormData.
+func (p *Pages) SetFormTemplate(action, text string) error {
+	t, err := template.Must(p.base.Clone()).Parse(text)
+	if err != nil {
+		return fmt.Errorf("form template of %s: %w", action, err)
+	}
+	p.custom[action] = t
+	return nil
+}
+
+// FormData is what a form template receives.
+type FormData struct {
+	Action         *Action
+	ActionURL      string
+	Values         map[string][]string
+	Errors         FieldErrors
+	Message        string
+	IdempotencyKey string
+	Bound          string
+}
+
+// Value is the first kept value of a field, for value attributes.
+func (d *FormData) Value(name string) string {
+	if v := d.Values[name]; len(v) > 0 {
+		return v[0]
+	}
+	if f := d.Action.Field(name); f != nil && len(d.Errors) == 0 {
+		return f.Default
+	}
+	return ""
+}
+
+// Selected reports whether a select option was chosen.
+func (d *FormData) Selected(name, option string) bool {
+	if v, ok := d.Values[name]; ok {
+		return slices.Contains(v, option)
+	}
+	if f := d.Action.Field(name); f != nil {
+		return f.Default == option
+	}
+	return false
+}
+
+// Checked reports whether a boolean field is on.
+func (d *FormData) Checked(name string) bool {
+	v := d.Value(name)
+	b, _ := strconv.ParseBool(v)
+	return b || v == "on" || v == "yes"
+}
+
+// Form writes a form page with the status.
+func (p *Pages) Form(c echo.Context, status int, d *FormData) error {
+	t := p.base
+	if ct, ok := p.custom[d.Action.Name]; ok {
+		t = ct
+	}
+	return render(c, t, "form", status, d)
+}
+
+type pageData struct {
+	Title, Message, Detail, Link, LinkText string
+	Alert                                  bool
+}
+
+// Done writes the default success page of an action.
+func (p *Pages) Done(c echo.Context, a *Action, id string) error {
+	msg := a.Message
+	if msg == "" {
+		msg = "Thank you, your submission was received."
+	}
+	d := pageData{Title: a.Title, Message: msg, Link: "/forms/" + a.Name, LinkText: "Submit another"}
+	if id != "" {
+		d.Detail = "Reference: " + id
+	}
+	return render(c, p.base, "page", http.StatusOK, d)
+}
+
+// Error writes the HTML answer to a failure: the re-rendered form for a
+// validation failure of a known action, a small page otherwise.
+func (p *Pages) Error(c echo.Context, e *Error) error {
+	if e.Code == ErrValidation.Code && e.Action != nil {
+		return p.Form(c, e.Status, &FormData{
+			Action: e.Action, ActionURL: "/actions/" + e.Action.Name,
+			Values: echoStrings(e.Values), Errors: e.Fields, Message: e.Message,
+			IdempotencyKey: newIdempotencyKey(),
+		})
+	}
+	d := pageData{Title: fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status)), Message: e.Message, Alert: true}
+	if len(e.Fields) > 0 {
+		var parts []string
+		for f, msgs := range e.Fields {
+			parts = append(parts, f+": "+strings.Join(msgs, " "))
+		}
+		slices.Sort(parts)
+		d.Detail = strings.Join(parts, "; ")
+	}
+	if ref := c.Request().Referer(); ref != "" && strings.HasPrefix(ref, "/") {
+		d.Link, d.LinkText = ref, "Back"
+	}
+	return render(c, p.base, "page", e.Status, d)
+}
+
+func render(c echo.Context, t *template.Template, name string, status int, data any) error {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// echoStrings turns echoed values back into form values for templates.
+func echoStrings(values map[string]any) map[string][]string {
+	out := make(map[string][]string, len(values))
+	for k, v := range values {
+		switch t := v.(type) {
+		case string:
+			out[k] = []string{t}
+		case []string:
+			out[k] = t
+		default:
+			out[k] = []string{fmt.Sprint(t)}
+		}
+	}
+	return out
+}
+
+// autocomplete guesses the autocomplete hint of a field from its
+// declaration or its name.
+func autocomplete(f *Field) string {
+	if f.Autocomplete != "" {
+		return f.Autocomplete
+	}
+	switch f.Type {
+	case "email":
+		return "email"
+	case "url":
+		return "url"
+	case "password":
+		return "new-password"
+	}
+	switch strings.ToLower(f.Name) {
+	case "name", "full_name", "fullname":
+		return "name"
+	case "first_name", "given_name":
+		return "given-name"
+	case "last_name", "family_name":
+		return "family-name"
+	case "phone", "tel", "telephone":
+		return "tel"
+	case "organization", "company":
+		return "organization"
+	}
+	return "off"
+}
+
+// WantsJSON reports whether the client prefers JSON to HTML, from Accept.
+func WantsJSON(r *http.Request) bool {
+	best, bestQ := "", -1.0
+	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "application/json", "text/html", "application/xhtml+xml":
+			if q > bestQ {
+				best, bestQ = mt, q
+			}
+		}
+	}
+	return best == "application/json"
+}

@@ -1,0 +1,13 @@
+package actions
+
+import "github.com/labstack/echo/v4"
+
+// Routes lists every route of the API.
+func Routes(e *echo.Echo, h *Handler, ready map[string]Check) {
+	e.GET("/healthz", Healthz)
+	e.GET("/readyz", Ready(ready))
+
+	e.POST("/actions/:name", h.Submit)
+	e.GET("/forms/:name", h.Form)
+	e.GET("/forms/:name/done", h.Done)
+}

@@ -1,0 +1,65 @@
+// Package jobs is formq's queue side: the asynq task that carries an
+// accepted submission, its constructor and handler, the follow-up steps,
+// and the revalidation events published when a submission is done.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/hibiken/asynq"
+)
+
+// TypeSubmission is the task type of an accepted submission.
+const TypeSubmission = "submission:process"
+
+// Task defaults.
+const (
+	MaxRetry  = 25
+	Retention = 24 * time.Hour // finished tasks are kept; a resubmitted id conflicts meanwhile
+	Timeout   = 10 * time.Minute
+)
+
+// NewSubmissionTask builds the task of a submission. The submission id is
+// the task id, so a submission is queued at most once.
+func NewSubmissionTask(sub *actions.Submission) (*asynq.Task, error) {
+	payload, err := json.Marshal(sub)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode submission %s: %w", sub.ID, err)
+	}
+	queue := sub.Queue
+	if queue == "" {
+		queue = actions.DefaultQueue
+	}
+	return asynq.NewTask(TypeSubmission, payload,
+		asynq.TaskID(sub.ID), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
+		asynq.Retention(Retention), asynq.Timeout(Timeout),
+	), nil
+}
+
+// Enqueuer queues submissions in asynq; it implements actions.Enqueuer.
+type Enqueuer struct {
+	client *asynq.Client
+}
+
+// NewEnqueuer wraps an asynq client.
+func NewEnqueuer(c *asynq.Client) *Enqueuer { return &Enqueuer{client: c} }
+
+var _ actions.Enqueuer = (*Enqueuer)(nil)
+
+// Enqueue queues the submission. A submission already queued (same id) is
+// not an error: the task is there.
+func (e *Enqueuer) Enqueue(ctx context.Context, sub *actions.Submission) error {
+	t, err := NewSubmissionTask(sub)
+	if err != nil {
+		return err
+	}
+	if _, err := e.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("jobs: enqueue submission %s: %w", sub.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package uploads
+
+import "context"
+
+// budget hands out fixed-size buffers, at most n at a time, so that any
+// number of concurrent uploads holds a bounded amount of memory: an upload
+// that finds the budget spent waits for a buffer instead of allocating.
+type budget struct {
+	size  int
+	free  chan []byte   // buffers ready for reuse
+	slots chan struct{} // one token per buffer that may still be allocated
+}
+
+func newBudget(n, size int) *budget {
+	b := &budget{size: size, free: make(chan []byte, n), slots: make(chan struct{}, n)}
+	for range n {
+		b.slots <- struct{}{}
+	}
+	return b
+}
+
+// get waits for a buffer or for ctx to end.
+func (b *budget) get(ctx context.Context) ([]byte, error) {
+	select {
+	case buf := <-b.free:
+		return buf, nil
+	default:
+	}
+	select {
+	case buf := <-b.free:
+		return buf, nil
+	case <-b.slots:
+		return make([]byte, b.size), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// tryGet returns a buffer only if one is available at once.
+func (b *budget) tryGet() []byte {
+	select {
+	case buf := <-b.free:
+		return buf
+	case <-b.slots:
+		return make([]byte, b.size)
+	default:
+		return nil
+	}
+}
+
+// put returns a buffer for reuse.
+func (b *budget) put(buf []byte) {
+	if buf != nil {
+		b.free <- buf[:b.size]
+	}
+}

@@ -1,0 +1,222 @@
+// Package uploads streams files from multipart request bodies into S3 with
+// constant memory, checking size, type and integrity as the bytes pass. It
+// is the only package that talks to the S3 SDK: the Store also keeps the
+// submission records and answers readiness checks.
+package uploads
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Config says which S3 bucket the Store uses and how to reach it.
+type Config struct {
+	Endpoint  string // empty for AWS; else path-style addressing
+	Region    string
+	Bucket    string
+	AccessKey string // empty: the AWS default credential chain
+	SecretKey string
+	// PartSize is the size of one upload buffer and one multipart part.
+	PartSize int64
+	// Memory caps the bytes all in-flight uploads may hold in buffers.
+	Memory int64
+}
+
+// Store puts and removes objects in one bucket.
+type Store struct {
+	client   *s3.Client
+	bucket   string
+	partSize int64
+	buffers  *budget
+}
+
+// Sentinel errors of the Store.
+var (
+	// ErrUnavailable means S3 could not be reached or failed; retry later.
+	ErrUnavailable = errors.New("uploads: storage unavailable")
+	// ErrNotFound means the object does not exist.
+	ErrNotFound = errors.New("uploads: object not found")
+)
+
+// NewStore builds a Store. It does not contact S3; Ping and EnsureBucket do.
+func NewStore(ctx context.Context, c Config) (*Store, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region)}
+	if c.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")))
+	}
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 256
+		t.WriteBufferSize = 256 << 10
+		t.ReadBufferSize = 64 << 10
+	})
+	opts = append(opts, awsconfig.WithHTTPClient(httpClient))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("uploads: load AWS config: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+			o.UsePathStyle = true
+		}
+		if u, err := url.Parse(c.Endpoint); err == nil && u.Scheme == "http" {
+			// Over plain http the SDK would hash every body before sending
+			// it, which needs a seekable body and reads it twice; formq
+			// computes its own SHA-256 while streaming instead.
+			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+		}
+		// Checksums only where S3 requires them: S3-compatible servers
+		// differ in what they accept, and formq hashes every file itself.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	if c.PartSize <= 0 {
+		c.PartSize = 8 << 20
+	}
+	if c.Memory < 2*c.PartSize {
+		c.Memory = 2 * c.PartSize
+	}
+	return &Store{
+		client:   client,
+		bucket:   c.Bucket,
+		partSize: c.PartSize,
+		buffers:  newBudget(int(c.Memory/c.PartSize), int(c.PartSize)),
+	}, nil
+}
+
+// Bucket names the Store's bucket.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Ping checks that the bucket is reachable, for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	if err != nil {
+		return fmt.Errorf("%w: head bucket %s: %w", ErrUnavailable, s.bucket, err)
+	}
+	return nil
+}
+
+// EnsureBucket creates the bucket when it does not exist yet.
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err == nil {
+		return nil
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("%w: create bucket %s: %w", ErrUnavailable, s.bucket, err)
+	}
+	return nil
+}
+
+// PutJSON stores a small document, such as a submission record.
+func (s *Store) PutJSON(ctx context.Context, key string, body []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &key,
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String("application/json"),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
+	}
+	return nil
+}
+
+// Get reads a whole object; for small documents and tests.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s.classify("get", key, err)
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// Head describes a stored object.
+func (s *Store) Head(ctx context.Context, key string) (Object, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return Object{}, s.classify("head", key, err)
+	}
+	return Object{
+		Key:         key,
+		Size:        aws.ToInt64(out.ContentLength),
+		ContentType: aws.ToString(out.ContentType),
+		SHA256:      out.Metadata[metaSHA256],
+		Filename:    out.Metadata[metaFilename],
+	}, nil
+}
+
+// Delete removes objects; missing ones are not an error.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	var errs []error
+	for _, k := range keys {
+		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(k)})
+		if err != nil && !errors.Is(s.classify("delete", k, err), ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%w: delete %s: %w", ErrUnavailable, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// List returns the keys under a prefix, for tests and the janitor.
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: list %s: %w", ErrUnavailable, prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// MultipartUploads lists the unfinished multipart uploads under a prefix.
+func (s *Store) MultipartUploads(ctx context.Context, prefix string) ([]string, error) {
+	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix})
+	if err != nil {
+		return nil, fmt.Errorf("%w: list multipart uploads: %w", ErrUnavailable, err)
+	}
+	keys := make([]string, 0, len(out.Uploads))
+	for _, u := range out.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	return keys, nil
+}
+
+func (s *Store) classify(op, key string, err error) error {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NoSuchKey", "NotFound":
+			return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
+		}
+	}
+	if strings.Contains(err.Error(), "StatusCode: 404") {
+		return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
+	}
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, key, err)
+}
