@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
@@ -35,6 +36,8 @@ type Handler struct {
 	Queue   Enqueuer
 	Pages   *Pages
 	Log     *slog.Logger
+	// Sealer seals and opens bound arguments and upload references.
+	Sealer *seal.Sealer
 	// NewID makes submission ids; ULIDs when nil.
 	NewID func() string
 	// Now is the clock; time.Now when nil.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
@@ -35,6 +36,10 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		return err
 	}
 
+	sealer, err := seal.New(cfg.Secret)
+	if err != nil {
+		return err
+	}
 	rdb, err := newRedis(ctx, cfg)
 	if err != nil {
 		return err
@@ -52,7 +57,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	h := &actions.Handler{
-		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue), Pages: pages, Log: log,
+		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
 	}
 	actions.Routes(e, h, map[string]actions.Check{

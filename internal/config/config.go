@@ -58,6 +58,10 @@ func Default() Config {
 	}
 }
 
+// DevSecret seals tokens in development when FORMQ_SECRET is unset, so
+// the API, workers and CLI of a local demo agree. Never used in production.
+const DevSecret = "formq-development-secret-not-for-production"
+
 // ErrInvalid marks a setting that is missing or malformed.
 var ErrInvalid = errors.New("invalid configuration")
 
@@ -167,11 +171,16 @@ func Load(getenv func(string) string) (Config, error) {
 	if (c.S3AccessKey == "") != (c.S3SecretKey == "") {
 		return bad("FORMQ_S3_ACCESS_KEY", "and FORMQ_S3_SECRET_KEY must be set together")
 	}
-	if c.Secret == "" && c.Env != "development" {
-		return bad("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
+	if c.Secret == "" {
+		if c.Env != "development" {
+			return bad("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
+		}
+		c.Secret = DevSecret
 	}
-	if c.Secret != "" && len(c.Secret) < 32 {
-		return bad("FORMQ_SECRET", "must be at least 32 characters")
+	for sec := range strings.SplitSeq(c.Secret, ",") {
+		if len(strings.TrimSpace(sec)) < 32 {
+			return bad("FORMQ_SECRET", "must be at least 32 characters (a comma list rotates: newest first)")
+		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {

@@ -1,0 +1,37 @@
+# formq — see README.md. `make run` and `make test` install what they need.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/bin:$(PATH)
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: run test fuzz bench build lint install
+
+run:
+	@deployments/local/run.sh
+
+install:
+	@deployments/local/install.sh
+
+test: install
+	@set -o pipefail; $(GO) test -count=1 -timeout 40m -v ./... 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT|NAME))' 
+	@$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@set -o pipefail; for t in $$($(GO) test -list '^Fuzz' ./actions/ | grep '^Fuzz'); do \
+		echo "fuzz: $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./actions/ 2>&1 | tail -3 || exit 1; \
+	done
+
+bench: install
+	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
+
+build:
+	$(GO) build -o bin/api ./cmd/api
+	$(GO) build -o bin/worker ./cmd/worker
+
+lint:
+	@deployments/local/install.sh --lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+	@if command -v docker >/dev/null 2>&1 && [ -f deployments/compose.yaml ]; then docker compose -f deployments/compose.yaml config -q && echo "compose: ok"; fi

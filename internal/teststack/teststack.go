@@ -1,0 +1,212 @@
+// Package teststack runs formq's API and worker in-process on port 0
+// against the real servers of testenv, for end-to-end tests.
+package teststack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/internal/app"
+	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/uploads"
+	"github.com/redis/go-redis/v9"
+)
+
+// ActionsFile is the seed's actions file the demo serves.
+func ActionsFile(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "deployments", "local", "actions.yaml")
+}
+
+// Stack is one API and one worker process on real Redis and S3, each
+// test with its own database and bucket.
+type Stack struct {
+	APIURL    string // the API, like http://127.0.0.1:PORT
+	WorkerURL string // the worker's health and metrics address
+	Env       map[string]string
+	Store     *uploads.Store // the same bucket, for looking at what was stored
+	RDB       *redis.Client  // the same Redis database
+	Redis     testenv.Redis
+	S3        testenv.S3
+}
+
+// Start runs an API and a worker with extraEnv over the test defaults.
+func Start(t *testing.T, extraEnv map[string]string) *Stack {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	s := testenv.StartS3(t)
+	env := map[string]string{
+		"FORMQ_ENV":              "development",
+		"FORMQ_ADDR":             "127.0.0.1:0",
+		"FORMQ_WORKER_ADDR":      "127.0.0.1:0",
+		"FORMQ_REDIS_URL":        r.URL(),
+		"FORMQ_S3_CREATE_BUCKET": "true",
+		"FORMQ_ACTIONS":          ActionsFile(t),
+	}
+	for k, v := range s.Env() {
+		env[k] = v
+	}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
+	st := &Stack{Env: env, Redis: r, S3: s}
+	st.APIURL = StartRun(t, "api", app.RunAPI, env)
+	st.WorkerURL = StartRun(t, "worker", app.RunWorker, env)
+
+	store, err := uploads.NewStore(context.Background(), uploads.Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Store = store
+	opt, _ := redis.ParseURL(r.URL())
+	st.RDB = redis.NewClient(opt)
+	t.Cleanup(func() { st.RDB.Close() })
+	return st
+}
+
+// RunFunc is the signature of app.RunAPI and app.RunWorker.
+type RunFunc func(context.Context, []string, app.Getenv, io.Writer) error
+
+// StartRun calls a process's run on port 0 and returns its URL, read from
+// its "listening" log line. The process stops when the test ends.
+func StartRun(t *testing.T, name string, run RunFunc, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = run(ctx, []string{name}, func(k string) string { return env[k] }, pw)
+		pw.CloseWithError(io.EOF)
+		close(done)
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			var line struct {
+				Msg string `json:"msg"`
+				URL string `json:"url"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && !sent {
+				addr <- line.URL
+				sent = true
+			} else if !strings.Contains(sc.Text(), `"level":"INFO"`) {
+				t.Logf("%s: %s", name, sc.Text())
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+			if runErr != nil && !t.Failed() {
+				t.Errorf("%s run returned %v", name, runErr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s did not stop within 30s of its context ending", name)
+		}
+	})
+	select {
+	case u := <-addr:
+		WaitOK(t, u+"/healthz")
+		return u
+	case <-done:
+		t.Fatalf("%s stopped at start: %v", name, runErr)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not start listening within 30s", name)
+	}
+	return ""
+}
+
+// WaitOK polls url until it answers 200.
+func WaitOK(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered 200", url)
+}
+
+// MultipartBody builds a form with values and one file per entry.
+func MultipartBody(t *testing.T, values map[string]string, files map[string][]byte) (*bytes.Buffer, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range values {
+		if err := w.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for field, data := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="`+field+`"; filename="me.png"`)
+		h.Set("Content-Type", "application/octet-stream")
+		p, err := w.CreatePart(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Write(data)
+	}
+	w.Close()
+	return &buf, w.FormDataContentType()
+}
+
+// Post sends a body and returns the answer without following redirects.
+func Post(t *testing.T, url string, body io.Reader, contentType string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// WaitFor polls cond until it holds or fails the test after timeout.
+func WaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
