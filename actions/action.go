@@ -6,10 +6,14 @@
 package actions
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
 )
 
 // Action is one declared server action: what a form may post to it and
@@ -31,6 +35,13 @@ type Action struct {
 	Honeypot    string        // field name of the honeypot; "" when off
 	Idempotency time.Duration // window in which a repeated key returns the first answer
 	Bound       []string      // argument names that must come sealed in _bound
+	// StrictOrigin refuses posts with neither Sec-Fetch-Site nor Origin.
+	StrictOrigin bool
+	// Template is the path of a custom hosted-form template, if any.
+	Template string
+	// Check runs after the declared rules pass, for validation across
+	// fields or against your own data; set it from Go when embedding.
+	Check func(ctx context.Context, values map[string]any) FieldErrors
 }
 
 // Field is one declared form value.
@@ -50,6 +61,9 @@ type Field struct {
 	Help         string
 	Autocomplete string
 	Default      string
+	// Rules are extra ozzo-validation rules from Go code, applied to the
+	// normalised value after the declared ones.
+	Rules []validation.Rule
 }
 
 // Option is one choice of a select field.
@@ -125,6 +139,44 @@ func NewRegistry(list ...*Action) *Registry {
 		r.actions[a.Name] = a
 	}
 	return r
+}
+
+// Add registers an action declared in Go, for people embedding formq. It
+// refuses a name already taken.
+func (r *Registry) Add(a *Action) error {
+	if !namePattern.MatchString(a.Name) {
+		return fmt.Errorf("action name %q: want letters, digits, - or _, starting with a letter", a.Name)
+	}
+	if _, ok := r.actions[a.Name]; ok {
+		return fmt.Errorf("action %q is already declared", a.Name)
+	}
+	if a.MaxBody <= 0 {
+		a.MaxBody = DefaultMaxBody
+	}
+	if a.Queue == "" {
+		a.Queue = DefaultQueue
+	}
+	if a.Title == "" {
+		a.Title = humanize(a.Name)
+	}
+	for _, f := range a.Fields {
+		if f.Label == "" {
+			f.Label = humanize(f.Name)
+		}
+		if f.Type == "" {
+			f.Type = "text"
+		}
+	}
+	for _, u := range a.Uploads {
+		if u.Label == "" {
+			u.Label = humanize(u.Name)
+		}
+		if u.MaxFiles <= 0 {
+			u.MaxFiles = 1
+		}
+	}
+	r.actions[a.Name] = a
+	return nil
 }
 
 // Get returns the action with the name.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -103,6 +104,8 @@ type rawAction struct {
 	Honeypot    yaml.Node                   `yaml:"honeypot"`
 	Idempotency string                      `yaml:"idempotency"`
 	Bound       []string                    `yaml:"bound"`
+	StrictOrig  bool                        `yaml:"strict_origin"`
+	Template    string                      `yaml:"template"`
 }
 
 type rawField struct {
@@ -164,10 +167,19 @@ func Parse(file string, data []byte) ([]*Action, error) {
 		a := &Action{
 			Name: name, Title: ra.Title, Redirect: ra.Redirect, Message: ra.Message,
 			Revalidate: ra.Revalidate, Origins: ra.Origins, Auth: ra.Auth, Bound: ra.Bound,
+			StrictOrigin: ra.StrictOrig, Template: ra.Template,
 			Queue: ra.Queue, MaxBody: DefaultMaxBody, Honeypot: DefaultHoneypot, Idempotency: DefaultIdempotency,
 		}
 		if a.Title == "" {
 			a.Title = humanize(name)
+		}
+		if a.Template != "" {
+			if !filepath.IsAbs(a.Template) {
+				a.Template = filepath.Join(filepath.Dir(file), a.Template)
+			}
+			if _, err := os.Stat(a.Template); err != nil {
+				add(node.Line, name, "", "template %q: %v", ra.Template, err)
+			}
 		}
 		if a.Queue == "" {
 			a.Queue = DefaultQueue

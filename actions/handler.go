@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/formq/formq/internal/seal"
@@ -38,6 +40,20 @@ type Handler struct {
 	Log     *slog.Logger
 	// Sealer seals and opens bound arguments and upload references.
 	Sealer *seal.Sealer
+	// Auth verifies users of actions with an auth option; nil if none.
+	Auth *Authenticator
+	// Idempotency keeps answers by idempotency key; nil turns keys off.
+	Idempotency Idempotency
+	// Limiter enforces rate_limit options; nil turns them off.
+	Limiter RateLimiter
+	// AllowedOrigins may post cross-site to every action
+	// (FORMQ_ALLOWED_ORIGINS); StrictOrigins refuses posts without any
+	// origin information (FORMQ_STRICT_ORIGINS).
+	AllowedOrigins []string
+	StrictOrigins  bool
+
+	guardsMu sync.Mutex
+	guards   map[string]*originGuard
 	// NewID makes submission ids; ULIDs when nil.
 	NewID func() string
 	// Now is the clock; time.Now when nil.
@@ -54,8 +70,10 @@ type form struct {
 	errs      FieldErrors
 }
 
-// Submit handles POST /actions/{name}: read and check the body while
-// files stream to S3, enqueue the follow-up work, answer at once.
+// Submit handles POST /actions/{name}: check who may post, read and check
+// the body while files stream to S3, enqueue the follow-up work, answer
+// at once. Cheap refusals (origin, rate limit, media type, declared size,
+// auth) come before a byte of the body is read.
 func (h *Handler) Submit(c echo.Context) error {
 	a, ok := h.Actions.Get(c.Param("name"))
 	if !ok {
@@ -63,6 +81,16 @@ func (h *Handler) Submit(c echo.Context) error {
 	}
 	req := c.Request()
 	ctx := req.Context()
+	guard, err := h.originGuard(a)
+	if err != nil {
+		return err
+	}
+	if err := guard.check(req); err != nil {
+		return err
+	}
+	if err := h.rateLimit(ctx, a, c.RealIP()); err != nil {
+		return err
+	}
 	mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || (mediaType != echo.MIMEMultipartForm && mediaType != echo.MIMEApplicationForm) {
 		return ErrUnsupportedMedia
@@ -70,24 +98,123 @@ func (h *Handler) Submit(c echo.Context) error {
 	if req.ContentLength > a.MaxBody {
 		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", FormatSize(a.MaxBody)))
 	}
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
-
-	sub := &Submission{
-		ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps,
-		ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-		ReceivedAt: h.now().UTC(),
-	}
-	f := &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: FieldErrors{}}
-	if mediaType == echo.MIMEMultipartForm {
-		err = h.readMultipart(ctx, a, sub, req, f)
-	} else {
-		err = readURLEncoded(req.Body, a, f)
-	}
+	subject, err := h.authenticate(a, req)
 	if err != nil {
-		h.discard(ctx, f.files)
 		return err
 	}
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
 
+	s := &submission{
+		h: h, a: a, subject: subject,
+		sub: &Submission{
+			ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps, Subject: subject,
+			ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+			ReceivedAt: h.now().UTC(),
+		},
+		form: &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: FieldErrors{}},
+	}
+	err = s.read(c, mediaType)
+	if err == nil && s.replay == nil {
+		err = s.finish(ctx)
+	}
+	if err != nil || s.replay != nil || s.spam {
+		s.abandon(ctx)
+	}
+	switch {
+	case err != nil:
+		return err
+	case s.replay != nil:
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return h.answer(c, *s.replay)
+	case s.spam:
+		h.Log.WarnContext(ctx, "spam: honeypot filled, nothing kept", "action", a.Name, "client", s.sub.ClientIP)
+		body, redirect := h.acceptedAnswer(a, s.sub)
+		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
+	}
+	h.Log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
+	return h.answer(c, s.accepted)
+}
+
+// submission is the state of one Submit while its body is read.
+type submission struct {
+	h        *Handler
+	a        *Action
+	subject  string
+	sub      *Submission
+	form     *form
+	idemKey  string  // the claimed idempotency key, if any
+	replay   *Answer // the first answer of a repeated idempotency key
+	spam     bool    // the honeypot was filled in
+	boundSet bool
+	accepted Answer
+}
+
+// read reads the body. Reserved fields act as they arrive, so a repeated
+// idempotency key or a bad _bound stops the read before files are stored.
+func (s *submission) read(c echo.Context, mediaType string) error {
+	req := c.Request()
+	if key := req.Header.Get("Idempotency-Key"); key != "" {
+		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil || s.replay != nil {
+			return err
+		}
+	}
+	if mediaType == echo.MIMEMultipartForm {
+		return s.h.readMultipart(req.Context(), s, req)
+	}
+	return s.readURLEncoded(req.Context(), req.Body)
+}
+
+// reserved handles a reserved field's value as soon as it is read.
+func (s *submission) reserved(ctx context.Context, name, value string) error {
+	switch name {
+	case FieldIdempotency:
+		if s.idemKey != "" || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
+			return nil
+		}
+		value = strings.TrimSpace(value)
+		if value == "" || len(value) > 255 {
+			return nil
+		}
+		key := idempotencyKey(s.a.Name, s.subject, value)
+		ans, err := s.h.Idempotency.Claim(ctx, key, s.sub.ID)
+		switch {
+		case errors.Is(err, ErrIdempotencyBusy):
+			return ErrUnavailable.With(err, "An earlier submission with the same key is still being processed; try again shortly.")
+		case err != nil:
+			return ErrUnavailable.With(err)
+		case ans != nil:
+			s.replay = ans
+		default:
+			s.idemKey = key
+		}
+	case FieldBound:
+		if s.boundSet {
+			return ErrInvalidBoundArgs.With(errors.New("_bound sent more than once"))
+		}
+		s.boundSet = true
+		args, err := openBound(s.h.Sealer, s.a, value, s.subject)
+		if err != nil {
+			return err
+		}
+		s.sub.Bound = args
+	default:
+		if name == s.a.Honeypot && strings.TrimSpace(value) != "" {
+			s.spam = true
+		}
+	}
+	return nil
+}
+
+// finish validates what was read, enqueues the submission and keeps the
+// answer for its idempotency key.
+func (s *submission) finish(ctx context.Context) error {
+	a, f := s.a, s.form
+	if s.spam {
+		return nil
+	}
+	if len(a.Bound) > 0 && s.sub.Bound == nil {
+		return ErrInvalidBoundArgs.With(errors.New("no _bound field"))
+	}
 	values, errs := a.Validate(f.values)
 	for k, v := range f.errs {
 		errs[k] = append(errs[k], v...)
@@ -97,8 +224,12 @@ func (h *Handler) Submit(c echo.Context) error {
 			errs.Add(u.Name, u.RequiredMessage())
 		}
 	}
+	if a.Check != nil && len(errs) == 0 {
+		for k, v := range a.Check(ctx, values) {
+			errs[k] = append(errs[k], v...)
+		}
+	}
 	if len(errs) > 0 {
-		h.discard(ctx, f.files)
 		return ErrValidation.withForm(a, errs, echoValues(a, f.values))
 	}
 	for _, fl := range a.Fields {
@@ -106,19 +237,42 @@ func (h *Handler) Submit(c echo.Context) error {
 			delete(values, fl.Name)
 		}
 	}
+	sub := s.sub
 	sub.Values = values
 	sub.Files = f.files
 	if sub.Files == nil {
 		sub.Files = []File{}
 	}
 	sub.Revalidate = expandRevalidate(a.Revalidate, sub)
-
-	if err := h.Queue.Enqueue(ctx, sub); err != nil {
-		h.discard(ctx, f.files)
+	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
 		return ErrUnavailable.With(err)
 	}
-	h.Log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", sub.ID, "files", len(sub.Files))
-	return h.accepted(c, a, sub)
+	body, redirect := s.h.acceptedAnswer(a, sub)
+	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
+	if s.idemKey != "" {
+		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
+			// The submission is queued; only a repeat could now be
+			// queued twice. Say so, but answer the accepted submission.
+			s.h.Log.ErrorContext(ctx, "could not keep the idempotent answer", "submission", sub.ID, "err", err)
+		}
+		s.idemKey = ""
+	}
+	return nil
+}
+
+// abandon removes what a submission that is not accepted left: its files
+// and its claim on an idempotency key. It runs even when the client left.
+func (s *submission) abandon(ctx context.Context) {
+	s.h.discard(ctx, s.form.files)
+	s.form.files = nil
+	if s.idemKey != "" {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.h.Idempotency.Release(rctx, s.idemKey, s.sub.ID); err != nil {
+			s.h.Log.WarnContext(ctx, "could not release an idempotency key; it frees itself", "err", err)
+		}
+		s.idemKey = ""
+	}
 }
 
 // withForm is a validation failure that carries what the form needs.
@@ -145,27 +299,37 @@ type SubmissionInfo struct {
 	Files     []File `json:"files"`
 }
 
-func (h *Handler) accepted(c echo.Context, a *Action, sub *Submission) error {
+// acceptedAnswer is the JSON body and browser redirect of an accepted
+// submission.
+func (h *Handler) acceptedAnswer(a *Action, sub *Submission) (json.RawMessage, string) {
 	redirect := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
 	if a.Redirect != "" {
 		redirect = expand(a.Redirect, sub, url.QueryEscape)
 	}
-	if !WantsJSON(c.Request()) {
-		return c.Redirect(http.StatusSeeOther, redirect)
-	}
-	return c.JSON(http.StatusAccepted, Accepted{
+	body, _ := json.Marshal(Accepted{
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
 			StatusURL: "/submissions/" + sub.ID, Files: sub.Files,
 		},
 	})
+	return body, redirect
+}
+
+// answer writes an accepted (or replayed) answer: JSON for scripts, a 303
+// to the redirect for browsers.
+func (h *Handler) answer(c echo.Context, a Answer) error {
+	if !WantsJSON(c.Request()) {
+		return c.Redirect(http.StatusSeeOther, a.Redirect)
+	}
+	return c.JSONBlob(a.Status, a.Body)
 }
 
 // readMultipart reads parts in order: values into f.values, files straight
 // into the store. Problems with a file (size, type, count) become field
 // errors and the rest of that file is skipped; a broken body ends the read.
-func (h *Handler) readMultipart(ctx context.Context, a *Action, sub *Submission, req *http.Request, f *form) error {
+func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Request) error {
+	a := s.a
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
 	if err != nil {
 		return ErrBadRequest.With(err, "The multipart body has no boundary.")
@@ -189,16 +353,26 @@ func (h *Handler) readMultipart(ctx context.Context, a *Action, sub *Submission,
 			if err != nil {
 				return err
 			}
-			f.values[p.Field] = append(f.values[p.Field], v)
+			if err := s.value(ctx, p.Field, v); err != nil || s.replay != nil {
+				return err
+			}
 			continue
 		}
-		if err := h.readFile(ctx, a, sub, p, f); err != nil {
+		if s.spam {
+			// Nothing of a bot's post is kept.
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := h.readFile(ctx, s, p); err != nil {
 			return err
 		}
 	}
 }
 
-func (h *Handler) readFile(ctx context.Context, a *Action, sub *Submission, p *uploads.Part, f *form) error {
+func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) error {
+	a, sub, f := s.a, s.sub, s.form
 	skip := func() error {
 		_, err := io.Copy(io.Discard, p)
 		return err
@@ -247,7 +421,16 @@ func wanted(a *Action, name string) bool {
 	return a.Field(name) != nil
 }
 
-func readURLEncoded(body io.Reader, a *Action, f *form) error {
+// value keeps a plain value, acting on reserved ones at once.
+func (s *submission) value(ctx context.Context, name, v string) error {
+	if name == FieldIdempotency || name == FieldBound || name == s.a.Honeypot {
+		return s.reserved(ctx, name, v)
+	}
+	s.form.values[name] = append(s.form.values[name], v)
+	return nil
+}
+
+func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		return err
@@ -259,9 +442,20 @@ func readURLEncoded(body io.Reader, a *Action, f *form) error {
 	if err != nil {
 		return ErrBadRequest.With(err, "The form body is not valid URL encoding.")
 	}
+	// Reserved fields first, as a multipart body from a hosted form has them.
+	for _, k := range []string{FieldIdempotency, FieldBound, s.a.Honeypot} {
+		if v, ok := vals[k]; ok && k != "" {
+			for _, one := range v {
+				if err := s.reserved(ctx, k, one); err != nil || s.replay != nil {
+					return err
+				}
+			}
+			delete(vals, k)
+		}
+	}
 	for k, v := range vals {
-		if wanted(a, k) {
-			f.values[k] = v
+		if wanted(s.a, k) {
+			s.form.values[k] = v
 		}
 	}
 	return nil
@@ -349,4 +543,39 @@ func newIdempotencyKey() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// originGuard returns the action's origin guard, built on first use.
+func (h *Handler) originGuard(a *Action) (*originGuard, error) {
+	h.guardsMu.Lock()
+	defer h.guardsMu.Unlock()
+	if g, ok := h.guards[a.Name]; ok {
+		return g, nil
+	}
+	g, err := newOriginGuard(h.AllowedOrigins, a.Origins, h.StrictOrigins || a.StrictOrigin)
+	if err != nil {
+		return nil, ErrInternal.With(err)
+	}
+	if h.guards == nil {
+		h.guards = map[string]*originGuard{}
+	}
+	h.guards[a.Name] = g
+	return g, nil
+}
+
+// rateLimit applies the action's rate_limit to the client.
+func (h *Handler) rateLimit(ctx context.Context, a *Action, client string) error {
+	if a.RateLimit == nil || h.Limiter == nil {
+		return nil
+	}
+	wait, err := h.Limiter.Allow(ctx, a.Name, client, *a.RateLimit)
+	if err != nil {
+		return ErrUnavailable.With(err)
+	}
+	if wait > 0 {
+		e := ErrRateLimited.With(nil)
+		e.RetryAfter = wait
+		return e
+	}
+	return nil
 }

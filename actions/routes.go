@@ -3,11 +3,14 @@ package actions
 import "github.com/labstack/echo/v4"
 
 // Routes lists every route of the API.
-func Routes(e *echo.Echo, h *Handler, ready map[string]Check) {
+func Routes(e *echo.Echo, h *Handler, ready map[string]Check, adminToken string) {
 	e.GET("/healthz", Healthz)
 	e.GET("/readyz", Ready(ready))
 
 	e.POST("/actions/:name", h.Submit)
 	e.GET("/forms/:name", h.Form)
 	e.GET("/forms/:name/done", h.Done)
+
+	admin := e.Group("/admin", RequireAdmin(adminToken))
+	admin.POST("/bind", h.AdminBind)
 }

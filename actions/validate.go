@@ -49,6 +49,11 @@ func (a *Action) Validate(raw map[string][]string) (map[string]any, FieldErrors)
 	errs := FieldErrors{}
 	for _, f := range a.Fields {
 		v, problems := f.validate(raw[f.Name])
+		if len(problems) == 0 && v != nil && len(f.Rules) > 0 {
+			if err := validation.Validate(v, f.Rules...); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
 		for _, p := range problems {
 			errs.Add(f.Name, p)
 		}

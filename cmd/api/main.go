@@ -21,6 +21,11 @@ func main() {
 	}
 }
 
+// run serves the API, or with "bind" as its first argument prints a sealed
+// token of bound arguments (see app.Bind).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 && args[1] == "bind" {
+		return app.Bind(args[2:], getenv, stdout)
+	}
 	return app.RunAPI(ctx, args, getenv, stdout)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"time"
 
 	"github.com/formq/formq/actions"
@@ -35,6 +38,27 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	auth, err := actions.NewAuthenticator(ctx, actions.AuthConfig{
+		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
+		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range list {
+		if a.Auth != "" && auth == nil {
+			return fmt.Errorf("action %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", a.Name, a.Auth)
+		}
+		if a.Template != "" {
+			text, err := os.ReadFile(a.Template)
+			if err != nil {
+				return fmt.Errorf("action %q: %w", a.Name, err)
+			}
+			if err := pages.SetFormTemplate(a.Name, string(text)); err != nil {
+				return err
+			}
+		}
+	}
 
 	sealer, err := seal.New(cfg.Secret)
 	if err != nil {
@@ -54,16 +78,19 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	h := &actions.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
+		Auth:         auth, Idempotency: actions.NewRedisIdempotency(rdb), Limiter: actions.NewRedisRateLimiter(rdb),
+		AllowedOrigins: cfg.AllowedOrigins, StrictOrigins: cfg.StrictOrigins,
 	}
 	actions.Routes(e, h, map[string]actions.Check{
 		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		"s3":    store.Ping,
-	})
+	}, cfg.AdminToken)
 
 	l, err := listen(cfg.Addr, "FORMQ_ADDR")
 	if err != nil {
@@ -81,4 +108,18 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// clientIP picks the client address: X-Forwarded-For only from the
+// configured trusted proxies, the connection's address otherwise.
+func clientIP(trusted []string) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		prefix := netip.MustParsePrefix(p)
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), prefix.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

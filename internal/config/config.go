@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -38,6 +39,15 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
 	EventsMaxLen      int64         `env:"FORMQ_EVENTS_MAXLEN"`
 	LogLevel          string        `env:"FORMQ_LOG_LEVEL"`
+
+	// Security of the action endpoints.
+	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
+	StrictOrigins  bool     `env:"FORMQ_STRICT_ORIGINS"`  // refuse posts with neither Sec-Fetch-Site nor Origin
+	AuthHS256Key   string   `env:"FORMQ_AUTH_HS256_SECRET" secret:"true"`
+	AuthJWKSURL    string   `env:"FORMQ_AUTH_JWKS_URL"`
+	AuthCookie     string   `env:"FORMQ_AUTH_COOKIE"`
+	AuthIssuer     string   `env:"FORMQ_AUTH_ISSUER"`
+	AuthAudience   string   `env:"FORMQ_AUTH_AUDIENCE"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -55,6 +65,7 @@ func Default() Config {
 		ShutdownTimeout:   25 * time.Second,
 		EventsMaxLen:      100_000,
 		LogLevel:          "info",
+		AuthCookie:        "formq_session",
 	}
 }
 
@@ -91,6 +102,41 @@ func Load(getenv func(string) string) (Config, error) {
 	str("FORMQ_PUBLIC_URL", &c.PublicURL)
 	str("FORMQ_ADMIN_TOKEN", &c.AdminToken)
 	str("FORMQ_LOG_LEVEL", &c.LogLevel)
+	str("FORMQ_AUTH_HS256_SECRET", &c.AuthHS256Key)
+	str("FORMQ_AUTH_JWKS_URL", &c.AuthJWKSURL)
+	str("FORMQ_AUTH_COOKIE", &c.AuthCookie)
+	str("FORMQ_AUTH_ISSUER", &c.AuthIssuer)
+	str("FORMQ_AUTH_AUDIENCE", &c.AuthAudience)
+	for p := range strings.SplitSeq(getenv("FORMQ_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !strings.Contains(p, "/") {
+				if strings.Contains(p, ":") {
+					p += "/128"
+				} else {
+					p += "/32"
+				}
+			}
+			if _, err := netip.ParsePrefix(p); err != nil {
+				return bad("FORMQ_TRUSTED_PROXIES", fmt.Sprintf("has %q, want a CIDR like 10.0.0.0/8", p))
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	if v := getenv("FORMQ_STRICT_ORIGINS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("FORMQ_STRICT_ORIGINS", "must be true or false")
+		}
+		c.StrictOrigins = b
+	}
+	if c.AuthJWKSURL != "" {
+		if u, err := url.Parse(c.AuthJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return bad("FORMQ_AUTH_JWKS_URL", "must be an http(s) URL")
+		}
+	}
+	if c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32 {
+		return bad("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
+	}
 	for o := range strings.SplitSeq(getenv("FORMQ_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
@@ -237,6 +283,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int64("upload_part_size", c.UploadPartSize),
 		slog.Int64("upload_memory", c.UploadMemory),
+		slog.Any("trusted_proxies", c.TrustedProxies),
+		slog.Bool("strict_origins", c.StrictOrigins),
+		slog.String("auth_hs256_secret", mask(c.AuthHS256Key)),
+		slog.String("auth_jwks_url", c.AuthJWKSURL),
+		slog.String("auth_cookie", c.AuthCookie),
 	)
 }
 
