@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -138,7 +139,13 @@ type rawUpload struct {
 var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
 
 // Parse reads an actions file's bytes; file names the source in problems.
+// Steps are not checked; see ParseWith.
 func Parse(file string, data []byte) ([]*Action, error) {
+	return ParseWith(file, data, ParseOptions{})
+}
+
+// ParseWith is Parse with options, such as the step checks.
+func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
 	var problems []Problem
 	add := func(line int, action, field, format string, args ...any) {
 		problems = append(problems, Problem{File: file, Line: line, Action: action, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -160,7 +167,11 @@ func Parse(file string, data []byte) ([]*Action, error) {
 			add(node.Line, name, "", "action name must be letters, digits, - or _, starting with a letter")
 		}
 		var ra rawAction
-		if err := decodeStrict(node, &ra); err != nil {
+		unknown, err := decodeStrict(node, &ra)
+		if unknown != nil {
+			add(node.Line, name, "", "%v", unknown)
+		}
+		if err != nil {
 			add(node.Line, name, "", "%v", err)
 			continue
 		}
@@ -239,7 +250,11 @@ func Parse(file string, data []byte) ([]*Action, error) {
 				continue
 			}
 			for typ, cfg := range s {
-				a.Steps = append(a.Steps, Step{Type: typ, Config: cfg})
+				step := Step{Type: typ, Config: cfg}
+				if msg := o.checkStep(step); msg != "" {
+					add(node.Line, name, "", "%s", msg)
+				}
+				a.Steps = append(a.Steps, step)
 			}
 		}
 		if ra.Fields.Kind != 0 {
@@ -291,7 +306,11 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 		msgs = append(msgs, "field name must be letters, digits, - or _, starting with a letter")
 	}
 	var rf rawField
-	if err := decodeStrict(node, &rf); err != nil {
+	unknown, err := decodeStrict(node, &rf)
+	if unknown != nil {
+		msgs = append(msgs, unknown.Error())
+	}
+	if err != nil {
 		return nil, append(msgs, err.Error())
 	}
 	f := &Field{
@@ -361,7 +380,11 @@ func parseUpload(name string, node *yaml.Node) (*Upload, []string) {
 		msgs = append(msgs, "upload name must be letters, digits, - or _, starting with a letter")
 	}
 	var ru rawUpload
-	if err := decodeStrict(node, &ru); err != nil {
+	unknown, err := decodeStrict(node, &ru)
+	if unknown != nil {
+		msgs = append(msgs, unknown.Error())
+	}
+	if err != nil {
 		return nil, append(msgs, err.Error())
 	}
 	u := &Upload{Name: name, Label: ru.Label, Required: ru.Required, MaxFiles: ru.MaxFiles, Types: ru.Types, Messages: ru.Messages}
@@ -427,20 +450,31 @@ func pairs(n *yaml.Node) func(func(string, *yaml.Node) bool) {
 	}
 }
 
-// decodeStrict decodes a node refusing unknown keys, which yaml.Node.Decode
-// alone does not do.
-func decodeStrict(n *yaml.Node, v any) error {
+// decodeStrict decodes a node and reports keys that v has no place for,
+// which yaml.Node.Decode alone ignores. The values are decoded even when
+// there are unknown keys, so that every other problem is found too, and
+// nested nodes keep their lines in the original file.
+func decodeStrict(n *yaml.Node, v any) (unknown, err error) {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("want a mapping, got %q", n.Value)
+		return nil, fmt.Errorf("want a mapping, got %q", n.Value)
 	}
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	if b, err := yaml.Marshal(n); err == nil {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(reflect.New(reflect.TypeOf(v).Elem()).Interface()); err != nil {
+			if m := unknownKey.FindAllStringSubmatch(err.Error(), -1); m != nil {
+				var keys []string
+				for _, k := range m {
+					keys = append(keys, k[1])
+				}
+				unknown = fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+			}
+		}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return errors.New(strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: unmarshal errors:"))
+	if err := n.Decode(v); err != nil {
+		return unknown, errors.New(strings.TrimSpace(strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\n ", ""), "yaml: unmarshal errors:")))
 	}
-	return nil
+	return unknown, nil
 }
+
+var unknownKey = regexp.MustCompile(`field (\S+) not found in type`)

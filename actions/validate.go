@@ -185,10 +185,7 @@ func (f *Field) validateOne(v string) (any, []string) {
 	case "date":
 		rules = append(rules, validation.Date(time.DateOnly).Error(f.msg("format", "{label} must be a date (YYYY-MM-DD)", nil)))
 	}
-	var problems []string
-	if err := validation.Validate(v, rules...); err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems := check(v, rules)
 	switch f.Type {
 	case "number", "integer":
 		return f.validateNumber(v, problems)
@@ -223,13 +220,23 @@ func (f *Field) validateNumber(v string, problems []string) (any, []string) {
 	if f.Max != nil {
 		rules = append(rules, validation.Max(*f.Max).Error(f.msg("max", "{label} must be at most {max}", map[string]string{"max": fmtNum(*f.Max)})))
 	}
-	if err := validation.Validate(n, rules...); err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems = append(problems, check(n, rules)...)
 	if f.Type == "integer" {
 		return int64(n), problems
 	}
 	return n, problems
+}
+
+// check applies each rule on its own, so that a value breaking several
+// rules hears about all of them at once.
+func check(v any, rules []validation.Rule) []string {
+	var problems []string
+	for _, r := range rules {
+		if err := validation.Validate(v, r); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	return problems
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,114 @@
+package actions
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTestdata(t *testing.T) {
+	list, err := LoadFile("testdata/actions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(list...)
+	a, ok := r.Get("create-user")
+	if !ok {
+		t.Fatal("create-user missing")
+	}
+	if a.Title != "Create user" || a.MaxBody != 1<<20 || a.Queue != "default" || a.Honeypot != "_gotcha" || a.Idempotency != DefaultIdempotency {
+		t.Errorf("action defaults: %+v", a)
+	}
+	if len(a.Fields) != 2 || a.Fields[0].Name != "name" || a.Fields[1].Name != "email" {
+		t.Errorf("fields must keep file order: %v", a.Fields)
+	}
+	if u := a.Upload("avatar"); u == nil || u.MaxSize != 64<<10 || u.MaxFiles != 1 || len(u.Types) != 3 {
+		t.Errorf("avatar upload: %+v", u)
+	}
+	s, _ := r.Get("signup")
+	if s.RateLimit == nil || s.RateLimit.Limit != 3 || s.RateLimit.Period != time.Minute {
+		t.Errorf("rate limit: %+v", s.RateLimit)
+	}
+	if f := s.Field("tags"); f == nil || !f.Multiple || len(f.Options) != 3 {
+		t.Errorf("tags: %+v", f)
+	}
+	if p, _ := r.Get("partner-only"); len(p.Origins) != 1 {
+		t.Errorf("origins: %v", p.Origins)
+	}
+}
+
+func TestParseReportsEveryProblemWithItsPlace(t *testing.T) {
+	src := `actions:
+  bad-one:
+    queue: urgent
+    max_body: lots
+    rate_limit: often
+    fields:
+      name: {type: txt, min_length: 5, max_length: 2}
+      age:  {type: integer, min: 10, max: 1, colour: red}
+      pick: {type: select}
+      code: {type: text, pattern: "([a-z"}
+      when: {type: text, messages: {shape: "x"}}
+    uploads:
+      photo: {max_files: -1, types: [png]}
+  "9lives":
+    auth: maybe
+    idempotency: forever
+`
+	_, err := Parse("broken.yaml", []byte(src))
+	var fe *FileError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrInvalidFile) {
+		t.Fatalf("err = %v, want *FileError", err)
+	}
+	want := []string{
+		`action "bad-one": queue "urgent"`,
+		`action "bad-one": max_body "lots"`,
+		`action "bad-one": rate_limit "often"`,
+		`field "name": type "txt"`,
+		`field "name": min_length is over max_length`,
+		`field "age": `, // unknown key colour
+		`field "age": min is over max`,
+		`field "pick": a select field needs options`,
+		`field "code": pattern`,
+		`field "when": messages: unknown rule "shape"`,
+		`field "photo": max_size is required`,
+		`field "photo": max_files must be positive`,
+		`field "photo": type "png"`,
+		`action "9lives": action name must be`,
+		`action "9lives": auth "maybe"`,
+		`action "9lives": idempotency "forever"`,
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("problem %q not reported in:\n%s", w, msg)
+		}
+	}
+	if !strings.Contains(msg, "broken.yaml:") || !strings.Contains(msg, "colour") {
+		t.Errorf("want file name and the unknown key in:\n%s", msg)
+	}
+}
+
+func TestParseRefusesEmptyAndUnknownTopLevel(t *testing.T) {
+	for _, src := range []string{"", "actions: {}\n", "actionz:\n  a: {}\n", "actions:\n  a: [1]\n"} {
+		if _, err := Parse("x.yaml", []byte(src)); !errors.Is(err, ErrInvalidFile) {
+			t.Errorf("%q: err = %v, want ErrInvalidFile", src, err)
+		}
+	}
+}
+
+func TestRegistryAddFromGo(t *testing.T) {
+	r := NewRegistry()
+	a := &Action{Name: "contact", Fields: []*Field{{Name: "message", Required: true}}}
+	if err := r.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(&Action{Name: "contact"}); err == nil {
+		t.Fatal("a second action with the same name must be refused")
+	}
+	got, _ := r.Get("contact")
+	if got.MaxBody != DefaultMaxBody || got.Fields[0].Type != "text" || got.Fields[0].Label != "Message" || got.Title != "Contact" {
+		t.Errorf("defaults not applied: %+v %+v", got, got.Fields[0])
+	}
+}
