@@ -3,8 +3,8 @@ package actions
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"io"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"

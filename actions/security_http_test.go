@@ -308,7 +308,10 @@ func TestAuthJWKS(t *testing.T) {
 		{"RS256", sign(jwt.SigningMethodRS256, "r1", rsaKey, "rs-user"), 202},
 		{"ES256", sign(jwt.SigningMethodES256, "e1", ecKey, "es-user"), 202},
 		{"HS256 refused without a secret", hsToken(t, "x", time.Hour), 401},
-		{"unknown key", func() string { k, _ := rsa.GenerateKey(rand.Reader, 2048); return sign(jwt.SigningMethodRS256, "r1", k, "x") }(), 401},
+		{"unknown key", func() string {
+			k, _ := rsa.GenerateKey(rand.Reader, 2048)
+			return sign(jwt.SigningMethodRS256, "r1", k, "x")
+		}(), 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, raw := send(t, st, "private", url.Values{"note": {"n"}}, map[string]string{"Authorization": "Bearer " + tc.token})
