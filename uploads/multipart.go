@@ -15,14 +15,19 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of the multipart reader, beyond the body's own byte limit.
+// ReaderLimits bound a multipart body beyond its byte limit (max_body), so
+// that no body, however shaped, makes the reader hold much memory or spin
+// for long.
 type ReaderLimits struct {
-	MaxParts      int   // parts of any kind; more is ErrTooManyParts
-	MaxValueBytes int64 // bytes of one non-file value; more is ErrValueTooLong
+	MaxParts       int   // parts of any kind; more is ErrTooManyParts
+	MaxValueBytes  int64 // bytes of one non-file value; more is ErrValueTooLong
+	MaxValuesBytes int64 // bytes of all non-file values together; more is ErrValueTooLong
+	MaxHeaderBytes int64 // bytes of one part's headers (or the preamble); more is ErrMalformed
 }
 
-// DefaultReaderLimits suit a form: a thousand parts, 1 MiB per value.
-var DefaultReaderLimits = ReaderLimits{MaxParts: 1000, MaxValueBytes: 1 << 20}
+// DefaultReaderLimits suit a form: a thousand parts, 1 MiB per value and
+// 4 MiB of values in all, 16 KiB of headers per part.
+var DefaultReaderLimits = ReaderLimits{MaxParts: 1000, MaxValueBytes: 1 << 20, MaxValuesBytes: 4 << 20, MaxHeaderBytes: 16 << 10}
 
 // Errors of the multipart reader. Errors of the body itself (a
 // *http.MaxBytesError, a closed connection) come back wrapped, unchanged.
@@ -32,12 +37,24 @@ var (
 	ErrValueTooLong = errors.New("uploads: form value too long")
 )
 
+// errHeaderTooLong is what the header guard answers once a part's headers
+// have used up their bytes; Next reports it as ErrMalformed.
+var errHeaderTooLong = errors.New("part headers too long")
+
+// multipartBuffer is the read buffer of mime/multipart: the guard lets
+// this much through beyond the header limit, since a buffer fill may
+// carry the start of the part's content.
+const multipartBuffer = 4096
+
 // MultipartReader hands out the parts of a multipart/form-data body one at
 // a time, as they arrive: nothing is buffered beyond the part being read.
 type MultipartReader struct {
-	r     *multipart.Reader
-	lim   ReaderLimits
-	parts int
+	r      *multipart.Reader
+	guard  *headerGuard
+	lim    ReaderLimits
+	parts  int
+	values int64
+	cur    *Part
 }
 
 // Part is one form value or one file.
@@ -60,14 +77,33 @@ func NewMultipartReader(body io.Reader, contentType string, lim ReaderLimits) (*
 	if lim.MaxValueBytes <= 0 {
 		lim.MaxValueBytes = DefaultReaderLimits.MaxValueBytes
 	}
-	return &MultipartReader{r: multipart.NewReader(body, params["boundary"]), lim: lim}, nil
+	if lim.MaxValuesBytes <= 0 {
+		lim.MaxValuesBytes = max(DefaultReaderLimits.MaxValuesBytes, lim.MaxValueBytes)
+	}
+	if lim.MaxHeaderBytes <= 0 {
+		lim.MaxHeaderBytes = DefaultReaderLimits.MaxHeaderBytes
+	}
+	g := &headerGuard{r: body}
+	return &MultipartReader{r: multipart.NewReader(g, params["boundary"]), guard: g, lim: lim}, nil
 }
 
-// Next returns the next part, or io.EOF after the last one.
+// Next returns the next part, or io.EOF after the last one. What the
+// caller left unread of the previous part is read past first.
 func (m *MultipartReader) Next() (*Part, error) {
+	if m.cur != nil {
+		if _, err := io.Copy(io.Discard, m.cur); err != nil {
+			return nil, bodyError(err)
+		}
+		m.cur = nil
+	}
+	m.guard.arm(m.lim.MaxHeaderBytes + multipartBuffer)
 	p, err := m.r.NextRawPart()
+	m.guard.disarm()
 	if err == io.EOF {
 		return nil, io.EOF
+	}
+	if errors.Is(err, errHeaderTooLong) {
+		return nil, fmt.Errorf("%w: part %d has over %d bytes of headers", ErrMalformed, m.parts+1, m.lim.MaxHeaderBytes)
 	}
 	if err != nil {
 		return nil, bodyError(err)
@@ -81,19 +117,51 @@ func (m *MultipartReader) Next() (*Part, error) {
 		return nil, fmt.Errorf("%w: part %d has no form-data name", ErrMalformed, m.parts)
 	}
 	_, isFile := params["filename"]
-	return &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile}, nil
+	m.cur = &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile}
+	return m.cur, nil
 }
 
-// ReadValue reads a plain value whole, up to the reader's limit.
+// ReadValue reads a plain value whole, up to the reader's limits.
 func (m *MultipartReader) ReadValue(p *Part) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(p, m.lim.MaxValueBytes+1))
+	limit := min(m.lim.MaxValueBytes, m.lim.MaxValuesBytes-m.values)
+	b, err := io.ReadAll(io.LimitReader(p, limit+1))
 	if err != nil {
 		return "", bodyError(err)
 	}
-	if int64(len(b)) > m.lim.MaxValueBytes {
+	if int64(len(b)) > limit {
+		if limit < m.lim.MaxValueBytes {
+			return "", fmt.Errorf("%w: the form's values are over %d bytes", ErrValueTooLong, m.lim.MaxValuesBytes)
+		}
 		return "", fmt.Errorf("%w: field %q is over %d bytes", ErrValueTooLong, p.Field, m.lim.MaxValueBytes)
 	}
+	m.values += int64(len(b))
 	return string(b), nil
+}
+
+// headerGuard bounds the bytes read while the multipart reader looks for
+// the next part's headers: mime/multipart itself allows 10 MiB per part.
+type headerGuard struct {
+	r     io.Reader
+	armed bool
+	left  int64
+}
+
+func (g *headerGuard) arm(n int64) { g.armed, g.left = true, n }
+func (g *headerGuard) disarm()     { g.armed = false }
+
+func (g *headerGuard) Read(p []byte) (int, error) {
+	if !g.armed {
+		return g.r.Read(p)
+	}
+	if g.left <= 0 {
+		return 0, errHeaderTooLong
+	}
+	if int64(len(p)) > g.left {
+		p = p[:g.left]
+	}
+	n, err := g.r.Read(p)
+	g.left -= int64(n)
+	return n, err
 }
 
 // bodyError keeps errors of the body itself (its size limit, the
@@ -108,27 +176,42 @@ func bodyError(err error) error {
 	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
+// MaxFilenameBytes bounds a sanitised file name.
+const MaxFilenameBytes = 200
+
 // SanitizeFilename keeps the last path element of a client's file name
-// (either slash), drops control characters and invalid UTF-8, and bounds
-// its length. The result is only ever metadata: object keys are made by
-// the server.
+// (either slash), drops control characters, bidirectional overrides (which
+// make "gpj.exe" look like "exe.jpg") and invalid UTF-8, and bounds its
+// length to MaxFilenameBytes without splitting a character. The result is
+// only ever metadata: object keys are made by the server.
 func SanitizeFilename(name string) string {
 	name = strings.ReplaceAll(name, "\\", "/")
-	name = path.Base(strings.TrimRight(name, "/"))
 	var b strings.Builder
-	for _, r := range name {
-		if r == utf8.RuneError || unicode.IsControl(r) || r == '/' {
+	for i, r := range name {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(name[i:]); size <= 1 {
+				continue
+			}
+		}
+		if unicode.IsControl(r) || isBidiControl(r) {
 			continue
 		}
 		b.WriteRune(r)
 	}
-	out := strings.TrimSpace(b.String())
-	if out == "." || out == ".." {
+	out := path.Base(strings.TrimRight(b.String(), "/"))
+	out = strings.TrimSpace(out)
+	if out == "." || out == ".." || out == "/" {
 		out = ""
 	}
-	for len(out) > 200 {
+	for len(out) > MaxFilenameBytes {
 		_, size := utf8.DecodeLastRuneInString(out)
 		out = out[:len(out)-size]
 	}
 	return out
+}
+
+// isBidiControl reports the invisible characters that reorder text.
+func isBidiControl(r rune) bool {
+	return r == '\u200e' || r == '\u200f' || r == '\u061c' ||
+		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }

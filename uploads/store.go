@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -37,12 +39,18 @@ type Config struct {
 	Memory int64
 }
 
+// HeadSize is the size of the small buffer every file is first read
+// into: files up to this size are stored without taking a part buffer.
+const HeadSize = 256 << 10
+
 // Store puts and removes objects in one bucket.
 type Store struct {
 	client   *s3.Client
+	presign  *s3.PresignClient
 	bucket   string
 	partSize int64
 	buffers  *budget
+	heads    sync.Pool // *[]byte of HeadSize
 }
 
 // Sentinel errors of the Store.
@@ -95,9 +103,14 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 	}
 	return &Store{
 		client:   client,
+		presign:  s3.NewPresignClient(client),
 		bucket:   c.Bucket,
 		partSize: c.PartSize,
 		buffers:  newBudget(int(c.Memory/c.PartSize), int(c.PartSize)),
+		heads: sync.Pool{New: func() any {
+			b := make([]byte, HeadSize)
+			return &b
+		}},
 	}, nil
 }
 
@@ -157,13 +170,26 @@ func (s *Store) Head(ctx context.Context, key string) (Object, error) {
 	if err != nil {
 		return Object{}, s.classify("head", key, err)
 	}
-	return Object{
+	obj := Object{
 		Key:         key,
 		Size:        aws.ToInt64(out.ContentLength),
 		ContentType: aws.ToString(out.ContentType),
 		SHA256:      out.Metadata[metaSHA256],
-		Filename:    out.Metadata[metaFilename],
-	}, nil
+	}
+	if name, err := url.PathUnescape(out.Metadata[metaFilename]); err == nil {
+		obj.Filename = name
+	}
+	if obj.SHA256 == "" {
+		// Multipart objects carry their hash as a tag (see putMultipart).
+		if tags, err := s.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.bucket, Key: &key}); err == nil {
+			for _, t := range tags.TagSet {
+				if aws.ToString(t.Key) == metaSHA256 {
+					obj.SHA256 = aws.ToString(t.Value)
+				}
+			}
+		}
+	}
+	return obj, nil
 }
 
 // Delete removes objects; missing ones are not an error.
@@ -178,40 +204,82 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return errors.Join(errs...)
 }
 
-// List returns the keys under a prefix, for tests and the janitor.
+// List returns the keys under a prefix, for tests.
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
+	err := s.Walk(ctx, prefix, func(o Listed) error {
+		keys = append(keys, o.Key)
+		return nil
+	})
+	return keys, err
+}
+
+// Listed is one object of a listing.
+type Listed struct {
+	Key          string
+	Size         int64
+	LastModified time.Time
+}
+
+// Walk calls fn for every object under prefix, page by page, so that a
+// bucket of any size is listed in constant memory. An error of fn stops
+// the walk and is returned as it is.
+func (s *Store) Walk(ctx context.Context, prefix string, fn func(Listed) error) error {
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: list %s: %w", ErrUnavailable, prefix, err)
+			return fmt.Errorf("%w: list %s: %w", ErrUnavailable, prefix, err)
 		}
 		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
+			if err := fn(Listed{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), LastModified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
 		}
 	}
-	return keys, nil
+	return nil
+}
+
+// Unfinished is a multipart upload that was neither completed nor aborted.
+type Unfinished struct {
+	Key       string
+	UploadID  string
+	Initiated time.Time
 }
 
 // MultipartUploads lists the unfinished multipart uploads under a prefix.
-func (s *Store) MultipartUploads(ctx context.Context, prefix string) ([]string, error) {
-	out, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix})
-	if err != nil {
-		return nil, fmt.Errorf("%w: list multipart uploads: %w", ErrUnavailable, err)
+func (s *Store) MultipartUploads(ctx context.Context, prefix string) ([]Unfinished, error) {
+	var list []Unfinished
+	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix}
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("%w: list multipart uploads: %w", ErrUnavailable, err)
+		}
+		for _, u := range out.Uploads {
+			list = append(list, Unfinished{Key: aws.ToString(u.Key), UploadID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+		}
+		if !aws.ToBool(out.IsTruncated) || (out.NextKeyMarker == nil && out.NextUploadIdMarker == nil) {
+			return list, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
-	keys := make([]string, 0, len(out.Uploads))
-	for _, u := range out.Uploads {
-		keys = append(keys, aws.ToString(u.Key))
+}
+
+// AbortMultipart ends an unfinished multipart upload and frees its parts.
+func (s *Store) AbortMultipart(ctx context.Context, u Unfinished) error {
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &u.Key, UploadId: &u.UploadID})
+	if err != nil && !errors.Is(s.classify("abort", u.Key, err), ErrNotFound) {
+		return fmt.Errorf("%w: abort multipart upload %s: %w", ErrUnavailable, u.Key, err)
 	}
-	return keys, nil
+	return nil
 }
 
 func (s *Store) classify(op, key string, err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound":
+		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
 		}
 	}

@@ -51,58 +51,101 @@ func (e *SourceError) Unwrap() error { return e.Err }
 const (
 	metaSHA256   = "sha256"
 	metaFilename = "filename"
+	// maxParts is S3's limit on the parts of one multipart upload.
+	maxParts = 10000
 )
 
-// Put streams src into the object key. A file that fits in one buffer is
-// sent with one PutObject; a larger one as a multipart upload with at most
-// two part buffers, one filling while the other is sent. The type is
-// decided from the first bytes before anything is stored. On any error
-// nothing is left behind: no object, no unfinished multipart upload.
+// Put streams src into the object key. The first bytes go to a small
+// pooled buffer: the type is decided from them before anything is stored,
+// and a file that ends there is sent with one PutObject without touching
+// the upload budget. A larger file takes a part buffer from the budget
+// (waiting for one if all are in use); if it fits, one PutObject, else a
+// multipart upload with at most two part buffers, one filling while the
+// other is sent. On any error nothing is left behind: no object, no
+// unfinished multipart upload.
 func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions) (Object, error) {
-	buf, err := s.buffers.get(ctx)
+	if o.MaxSize > 0 {
+		src = io.LimitReader(src, o.MaxSize+1)
+	}
+	headp := s.heads.Get().(*[]byte)
+	defer s.heads.Put(headp)
+	head := *headp
+	n, eof, err := fill(src, head)
 	if err != nil {
 		return Object{}, &SourceError{Err: err}
-	}
-	defer func() { s.buffers.put(buf) }()
-
-	limited := src
-	if o.MaxSize > 0 {
-		limited = io.LimitReader(src, o.MaxSize+1)
-	}
-	n, rerr := io.ReadFull(limited, buf)
-	if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-		return Object{}, &SourceError{Err: rerr}
 	}
 	if o.MaxSize > 0 && int64(n) > o.MaxSize {
 		return Object{}, ErrTooLarge
 	}
-	obj := Object{Key: key, ContentType: Sniff(buf[:n]), Filename: o.Filename}
+	obj := Object{Key: key, ContentType: Sniff(head[:n]), Filename: o.Filename}
 	if !TypeAllowed(obj.ContentType, o.Types) {
 		return Object{}, &TypeError{Sniffed: obj.ContentType}
 	}
 	h := sha256.New()
-	h.Write(buf[:n])
-	if rerr != nil { // the whole file is in buf
-		obj.Size = int64(n)
-		obj.SHA256 = hex.EncodeToString(h.Sum(nil))
-		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        &s.bucket,
-			Key:           &key,
-			Body:          bytes.NewReader(buf[:n]),
-			ContentLength: aws.Int64(int64(n)),
-			ContentType:   &obj.ContentType,
-			Metadata:      s.metadata(obj),
-		})
-		if err != nil {
-			return Object{}, s.putError(ctx, key, err)
-		}
-		return obj, nil
+	if eof {
+		return s.putOne(ctx, obj, head[:n], h)
 	}
-	size, err := s.putMultipart(ctx, &obj, buf, limited, h, o.MaxSize)
+
+	buf, err := s.buffers.get(ctx)
+	if err != nil {
+		return Object{}, &SourceError{Err: err}
+	}
+	defer s.buffers.put(buf)
+	copy(buf, head[:n])
+	m, eof, err := fill(src, buf[n:])
+	if err != nil {
+		return Object{}, &SourceError{Err: err}
+	}
+	n += m
+	if o.MaxSize > 0 && int64(n) > o.MaxSize {
+		return Object{}, ErrTooLarge
+	}
+	if eof {
+		return s.putOne(ctx, obj, buf[:n], h)
+	}
+	h.Write(buf)
+	size, err := s.putMultipart(ctx, &obj, buf, src, h, o.MaxSize)
 	if err != nil {
 		return Object{}, err
 	}
 	obj.Size = size
+	return obj, nil
+}
+
+// fill reads into buf until it is full or src ends. eof reports that src
+// ended (io.EOF); any other error, io.ErrUnexpectedEOF of a truncated body
+// included, is returned as err: a short read is never taken for the end
+// of the file.
+func fill(src io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		m, err := src.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+// putOne stores a whole file held in data with one PutObject.
+func (s *Store) putOne(ctx context.Context, obj Object, data []byte, h hash.Hash) (Object, error) {
+	h.Write(data)
+	obj.Size = int64(len(data))
+	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &obj.Key,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(obj.Size),
+		ContentType:   &obj.ContentType,
+		Metadata:      s.metadata(obj),
+	})
+	if err != nil {
+		return Object{}, s.putError(ctx, obj.Key, err)
+	}
 	return obj, nil
 }
 
@@ -126,16 +169,22 @@ func (s *Store) putError(ctx context.Context, key string, err error) error {
 	return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
 }
 
-// putMultipart sends first (a full buffer) and the rest of src as parts,
-// reading the next part while the previous one is sent. The SHA-256 is only
-// known at the end and S3 cannot change metadata without copying the data,
-// so a multipart object carries its hash as an object tag (and the
-// submission record has it too). Every part but the last is a full buffer,
-// at least S3's 5 MiB minimum.
+// partResult is the outcome of one UploadPart.
+type partResult struct {
+	num  int32
+	etag *string
+	err  error
+}
+
+// putMultipart sends first (a full buffer, already hashed) and the rest of
+// src as parts, reading the next part while the previous one is sent. The
+// SHA-256 is only known at the end and S3 cannot change metadata without
+// copying the data, so a multipart object carries its hash as an object
+// tag (and the submission record has it too). Every part but the last is
+// a full buffer, at least S3's 5 MiB minimum.
 func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src io.Reader, h hash.Hash, maxSize int64) (int64, error) {
-	meta := s.metadata(*obj)
 	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: meta,
+		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: s.metadata(*obj),
 	})
 	if err != nil {
 		return 0, s.putError(ctx, obj.Key, err)
@@ -159,12 +208,10 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 	}
 	var (
 		parts    []types.CompletedPart
-		inflight = make(chan error, 1)
+		inflight = make(chan partResult, 1)
 		pending  bool
 	)
 	send := func(num int32, data []byte) {
-		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(num)})
-		slot := &parts[len(parts)-1]
 		pending = true
 		go func() {
 			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
@@ -172,10 +219,11 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 				PartNumber: aws.Int32(num), Body: bytes.NewReader(data),
 				ContentLength: aws.Int64(int64(len(data))),
 			})
+			r := partResult{num: num, err: err}
 			if err == nil {
-				slot.ETag = out.ETag
+				r.etag = out.ETag
 			}
-			inflight <- err
+			inflight <- r
 		}()
 	}
 	wait := func() error {
@@ -183,9 +231,11 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 			return nil
 		}
 		pending = false
-		if err := <-inflight; err != nil {
-			return s.putError(ctx, obj.Key, err)
+		r := <-inflight
+		if r.err != nil {
+			return s.putError(ctx, obj.Key, r.err)
 		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(r.num), ETag: r.etag})
 		return nil
 	}
 	fail := func(cause error) (int64, error) {
@@ -194,9 +244,9 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 	}
 
 	total := int64(len(first))
-	data, idx := first, 0
-	for num := int32(1); ; num++ {
-		send(num, data)
+	cur, idx := first, 0
+	for num := int32(1); ; {
+		send(num, cur)
 		into := bufs[0]
 		if len(bufs) == 2 {
 			idx = 1 - idx
@@ -204,8 +254,8 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 		} else if err := wait(); err != nil {
 			return abort(err)
 		}
-		n, rerr := io.ReadFull(src, into)
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
+		n, eof, rerr := fill(src, into)
+		if rerr != nil {
 			return fail(&SourceError{Err: rerr})
 		}
 		h.Write(into[:n])
@@ -219,9 +269,12 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 		if n == 0 {
 			break
 		}
-		data = into[:n]
-		if rerr != nil { // last, short part
-			send(num+1, data)
+		if num++; num > maxParts {
+			return abort(fmt.Errorf("%w: over %d parts of %d bytes", ErrTooLarge, maxParts, len(first)))
+		}
+		cur = into[:n]
+		if eof {
+			send(num, cur)
 			if err := wait(); err != nil {
 				return abort(err)
 			}

@@ -1,0 +1,72 @@
+package uploads
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// DefaultReadIdle is how long a request body may send nothing before the
+// read fails: long enough for a slow mobile link, short enough that idle
+// clients cannot hold connections and upload buffers.
+const DefaultReadIdle = 30 * time.Second
+
+// bodyBuffer is the read size from the connection: the server's own
+// buffer is 4 KiB, so without it a 1 GiB body takes 262,144 reads.
+const bodyBuffer = 64 << 10
+
+// ErrIdle means the client sent nothing for longer than the idle timeout.
+var ErrIdle = fmt.Errorf("%w: the client stopped sending", ErrMalformed)
+
+// NewBodyReader prepares a request body for streaming: reads from the
+// connection in large chunks, and each read must make progress within
+// idle (http.ResponseController's read deadline, pushed forward as bytes
+// arrive) instead of one deadline for the whole body, which would cut off
+// large uploads or let slow clients hold the connection for hours. A
+// stalled client gets ErrIdle. Wrap body in http.MaxBytesReader first.
+func NewBodyReader(w http.ResponseWriter, body io.ReadCloser, idle time.Duration) io.ReadCloser {
+	if idle <= 0 {
+		idle = DefaultReadIdle
+	}
+	d := &deadlineReader{rc: http.NewResponseController(w), r: body, idle: idle}
+	return &bufferedBody{Reader: bufio.NewReaderSize(d, bodyBuffer), c: body}
+}
+
+type bufferedBody struct {
+	*bufio.Reader
+	c io.Closer
+}
+
+func (b *bufferedBody) Close() error { return b.c.Close() }
+
+// deadlineReader sets a read deadline before reads, moving it forward at
+// most every idle/8 so that fast bodies do not pay for a timer reset on
+// every read.
+type deadlineReader struct {
+	rc          *http.ResponseController
+	r           io.Reader
+	idle        time.Duration
+	set         time.Time // when the deadline was last set
+	unsupported bool
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if !d.unsupported {
+		if now := time.Now(); now.Sub(d.set) > d.idle/8 {
+			if err := d.rc.SetReadDeadline(now.Add(d.idle)); err != nil {
+				d.unsupported = true // a test recorder, an HTTP/2 stream without support
+			}
+			d.set = now
+		}
+	}
+	n, err := d.r.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		return n, fmt.Errorf("%w (%s): %w", ErrIdle, d.idle, err)
+	}
+	return n, err
+}
