@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
@@ -60,6 +61,8 @@ type Handler struct {
 	Now func() time.Time
 	// ReaderLimits bound multipart bodies beyond max_body.
 	ReaderLimits uploads.ReaderLimits
+	// Metrics counts uploads and rejections; nil records nothing.
+	Metrics *Metrics
 }
 
 // form is what a request body held, before validation.
@@ -113,6 +116,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		},
 		form: &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: FieldErrors{}},
 	}
+	telemetry.AddLogAttrs(ctx, slog.String(telemetry.KeySubmission, s.sub.ID), slog.String(telemetry.KeyAction, a.Name))
 	err = s.read(c, mediaType)
 	if err == nil && s.replay == nil {
 		err = s.finish(ctx)
@@ -127,6 +131,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 		return h.answer(c, *s.replay)
 	case s.spam:
+		h.Metrics.ObserveRejection(a.Name, RejectHoneypot)
 		h.Log.WarnContext(ctx, "spam: honeypot filled, nothing kept", "action", a.Name, "client", s.sub.ClientIP)
 		body, redirect := h.acceptedAnswer(a, s.sub)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
@@ -396,14 +401,17 @@ func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) 
 	switch {
 	case err == nil:
 	case errors.Is(err, uploads.ErrTooLarge):
+		h.Metrics.ObserveRejection(a.Name, RejectSize)
 		f.errs.Add(u.Name, u.TooLargeMessage())
 		return skip()
 	case errors.As(err, &typeErr):
+		h.Metrics.ObserveRejection(a.Name, RejectType)
 		f.errs.Add(u.Name, u.TypeMessage(typeErr.Sniffed))
 		return skip()
 	default:
 		return err
 	}
+	h.Metrics.ObserveUpload(a.Name, obj.Size)
 	f.fileCount[u.Name]++
 	f.files = append(f.files, File{Field: u.Name, Object: obj})
 	return nil

@@ -6,6 +6,7 @@ import "github.com/labstack/echo/v4"
 func Routes(e *echo.Echo, h *Handler, ready map[string]Check, adminToken string) {
 	e.GET("/healthz", Healthz)
 	e.GET("/readyz", Ready(ready))
+	e.GET("/metrics", echo.WrapHandler(h.Metrics.Handler()))
 
 	e.POST("/actions/:name", h.Submit)
 	e.GET("/forms/:name", h.Form)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/hibiken/asynq"
 )
 
@@ -25,8 +26,9 @@ const (
 )
 
 // NewSubmissionTask builds the task of a submission. The submission id is
-// the task id, so a submission is queued at most once.
-func NewSubmissionTask(sub *actions.Submission) (*asynq.Task, error) {
+// the task id, so a submission is queued at most once. The task's headers
+// carry ctx's trace context and request id to the worker.
+func NewSubmissionTask(ctx context.Context, sub *actions.Submission) (*asynq.Task, error) {
 	payload, err := json.Marshal(sub)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: encode submission %s: %w", sub.ID, err)
@@ -35,7 +37,7 @@ func NewSubmissionTask(sub *actions.Submission) (*asynq.Task, error) {
 	if queue == "" {
 		queue = actions.DefaultQueue
 	}
-	return asynq.NewTask(TypeSubmission, payload,
+	return asynq.NewTaskWithHeaders(TypeSubmission, payload, telemetry.TaskHeaders(ctx),
 		asynq.TaskID(sub.ID), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
 		asynq.Retention(Retention), asynq.Timeout(Timeout),
 	), nil
@@ -54,7 +56,7 @@ var _ actions.Enqueuer = (*Enqueuer)(nil)
 // Enqueue queues the submission. A submission already queued (same id) is
 // not an error: the task is there.
 func (e *Enqueuer) Enqueue(ctx context.Context, sub *actions.Submission) error {
-	t, err := NewSubmissionTask(sub)
+	t, err := NewSubmissionTask(ctx, sub)
 	if err != nil {
 		return err
 	}

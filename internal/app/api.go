@@ -13,6 +13,7 @@ import (
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
@@ -74,18 +75,28 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		return err
 	}
 	queue := asynq.NewClientFromRedisClient(rdb)
+	reg := newMetricsRegistry()
+	metrics := actions.NewMetrics(reg)
+	tracing, err := telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-api")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, tracing, log)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
+	e.Use(telemetry.EchoMiddleware(tracing.Tracer("formq/api"), log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
+	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
 	h := &actions.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
 		Auth:         auth, Idempotency: actions.NewRedisIdempotency(rdb), Limiter: actions.NewRedisRateLimiter(rdb),
 		AllowedOrigins: cfg.AllowedOrigins, StrictOrigins: cfg.StrictOrigins,
+		Metrics: metrics,
 	}
 	actions.Routes(e, h, map[string]actions.Check{
 		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

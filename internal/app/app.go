@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
 )
@@ -23,7 +24,7 @@ import (
 type Getenv func(string) string
 
 func newLogger(w io.Writer, cfg config.Config, process string) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.SlogLevel()})).With("process", process)
+	return telemetry.NewLogger(w, cfg.SlogLevel(), process)
 }
 
 func newRedis(ctx context.Context, cfg config.Config) (*redis.Client, error) {

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"net/http"
 	"time"
 
 	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/jobs"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Worker tuning: an idle worker looks for new tasks this often.
@@ -35,6 +39,17 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 		return err
 	}
 
+	reg := newMetricsRegistry()
+	metrics := jobs.NewMetrics(reg)
+	tracing, err := telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-worker")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(ctx, tracing, log)
+	tracer := tracing.Tracer("formq/jobs")
+	queues := map[string]int{"critical": 6, "default": 3, "low": 1}
+	reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb), slices.Sorted(maps.Keys(queues)), 5*time.Second))
+
 	mux := jobs.NewMux(jobs.Deps{
 		Records:   store,
 		Publisher: jobs.NewRedisPublisher(rdb, cfg.EventsMaxLen),
@@ -43,12 +58,13 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 	})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.WorkerConcurrency,
-		Queues:            map[string]int{"critical": 6, "default": 3, "low": 1},
+		Queues:            queues,
 		TaskCheckInterval: taskCheckInterval,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Logger:            asynqLogger{log.With("component", "asynq")},
 		LogLevel:          asynq.WarnLevel,
 	})
+	mux.Use(jobs.Middleware(metrics, tracer))
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
@@ -68,6 +84,11 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 		}
 		fmt.Fprintln(w, `{"ok":true}`)
 	})
+	hm.Handle("GET /readyz", readyz(map[string]func(context.Context) error{
+		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		"s3":    store.Ping,
+	}))
+	hm.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hsrv := &http.Server{Handler: hm, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	log.Info("listening", "addr", l.Addr().String(), "url", "http://"+l.Addr().String(), "concurrency", cfg.WorkerConcurrency)
 

@@ -39,6 +39,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
 	EventsMaxLen      int64         `env:"FORMQ_EVENTS_MAXLEN"`
 	LogLevel          string        `env:"FORMQ_LOG_LEVEL"`
+	OTelEndpoint      string        `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
 
 	// Security of the action endpoints.
 	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
@@ -102,6 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 	str("FORMQ_PUBLIC_URL", &c.PublicURL)
 	str("FORMQ_ADMIN_TOKEN", &c.AdminToken)
 	str("FORMQ_LOG_LEVEL", &c.LogLevel)
+	str("FORMQ_OTEL_ENDPOINT", &c.OTelEndpoint)
 	str("FORMQ_AUTH_HS256_SECRET", &c.AuthHS256Key)
 	str("FORMQ_AUTH_JWKS_URL", &c.AuthJWKSURL)
 	str("FORMQ_AUTH_COOKIE", &c.AuthCookie)
@@ -244,6 +246,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return bad("FORMQ_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	if c.OTelEndpoint != "" {
+		if u, err := url.Parse(c.OTelEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("FORMQ_OTEL_ENDPOINT", "must be a URL like http://otel-collector:4318")
+		}
+	}
 	return c, nil
 }
 
@@ -288,6 +295,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("auth_hs256_secret", mask(c.AuthHS256Key)),
 		slog.String("auth_jwks_url", c.AuthJWKSURL),
 		slog.String("auth_cookie", c.AuthCookie),
+		slog.String("otel_endpoint", maskURL(c.OTelEndpoint)),
 	)
 }
 

@@ -1,0 +1,65 @@
+package telemetry
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// quietRoutes are polled by probes and scrapers; their request lines are
+// logged at debug level only.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// EchoMiddleware opens the scope of one API request: a log scope carrying
+// its request id (set by echo's RequestID middleware, which must run
+// first), a server span continuing the caller's W3C trace context, and one
+// log line when the request is answered. Errors are rendered here through
+// the central error handler (c.Error), so the status is known to the span
+// and the log line.
+func EchoMiddleware(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			req := c.Request()
+			route := c.Path()
+			if route == "" {
+				route = "unmatched" // no route: keep span names and labels bounded
+			}
+			ctx := propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+			ctx = WithLogAttrs(ctx, slog.String(KeyRequestID, c.Response().Header().Get(echo.HeaderXRequestID)))
+			ctx, span := tracer.Start(ctx, req.Method+" "+route,
+				trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(
+					attribute.String("http.request.method", req.Method),
+					attribute.String("http.route", route),
+				))
+			defer span.End()
+			c.SetRequest(req.WithContext(ctx))
+
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			status := c.Response().Status
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			if status >= http.StatusInternalServerError {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			level := slog.LevelInfo
+			if quietRoutes[route] {
+				level = slog.LevelDebug
+			}
+			log.LogAttrs(ctx, level, "request",
+				slog.String("method", req.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Int64("bytes_in", req.ContentLength),
+				slog.Float64("seconds", time.Since(start).Seconds()))
+			return nil
+		}
+	}
+}
