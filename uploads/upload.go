@@ -103,8 +103,18 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 	if eof {
 		return s.putOne(ctx, obj, buf[:n], h)
 	}
+	// The buffer is full: one more byte tells a file of exactly one
+	// buffer (one PutObject) from a larger one (a multipart upload).
+	var one [1]byte
+	k, eof, err := fill(src, one[:])
+	if err != nil {
+		return Object{}, &SourceError{Err: err}
+	}
+	if eof {
+		return s.putOne(ctx, obj, buf[:n], h)
+	}
 	h.Write(buf)
-	size, err := s.putMultipart(ctx, &obj, buf, src, h, o.MaxSize)
+	size, err := s.putMultipart(ctx, &obj, buf, io.MultiReader(bytes.NewReader(one[:k]), src), h, o.MaxSize)
 	if err != nil {
 		return Object{}, err
 	}

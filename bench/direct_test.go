@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"runtime"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/formq/formq/internal/testenv"
+)
+
+// directClient is the yardstick: the AWS SDK's fastest, leanest path
+// measured on this kind of machine, one streaming PutObject with an
+// unsigned payload (FACTS.md), to the same S3 server the API uses. The
+// benchmark is the one place besides package uploads that uses the SDK,
+// because it measures formq against it.
+type directClient struct {
+	c      *s3.Client
+	bucket string
+}
+
+func newDirectClient(b *testing.B, s testenv.S3) *directClient {
+	b.Helper()
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = concurrent
+		t.WriteBufferSize = 256 << 10
+	})
+	c := s3.New(s3.Options{
+		Region:                     s.Region,
+		BaseEndpoint:               aws.String(s.Endpoint),
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		HTTPClient:                 hc,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+		APIOptions:                 []func(*middleware.Stack) error{v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware},
+	})
+	return &directClient{c: c, bucket: s.Bucket}
+}
+
+func (d *directClient) put(ctx context.Context, key string, body io.Reader, size int64) error {
+	_, err := d.c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &d.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+	})
+	return err
+}
+
+func numCPU() int { return runtime.NumCPU() }

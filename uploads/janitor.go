@@ -1,0 +1,148 @@
+package uploads
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// StagedPrefix holds files uploaded before their submission (POST
+// /uploads and presigned direct uploads): uploads/_staged/{id}. No action
+// can be named _staged, so the prefix never meets a submission's files.
+const StagedPrefix = "uploads/_staged/"
+
+// Janitor removes what crashes leave behind in the bucket: upload objects
+// of submissions that were never accepted, staged uploads nobody used, and
+// multipart uploads never completed or aborted. Everything younger than
+// MinAge is left alone, so nothing an API process is still writing, or a
+// queued submission not yet recorded, is touched.
+type Janitor struct {
+	Store *Store
+	// MinAge is the age below which nothing is removed.
+	MinAge time.Duration
+	// StagedAge is how long a staged upload is kept: at least the lifetime
+	// of the references to it.
+	StagedAge time.Duration
+	// Keep reports whether a submission's files must stay: its record
+	// exists, or its task is still queued (the worker writes the record
+	// only when it runs the task). An error keeps the files this time.
+	Keep func(ctx context.Context, action, submission string) (bool, error)
+	Log  *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Sweep is what one pass of the janitor did.
+type Sweep struct {
+	Checked  int // upload objects looked at
+	Deleted  int // objects removed
+	Aborted  int // multipart uploads aborted
+	Problems int // errors met and skipped
+}
+
+// Run sweeps every interval until ctx ends. claim, when not nil, is asked
+// before each sweep so that only one process of a fleet sweeps at a time.
+func (j *Janitor) Run(ctx context.Context, interval time.Duration, claim func(context.Context) bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if claim == nil || claim(ctx) {
+			s, err := j.Sweep(ctx)
+			if err != nil && ctx.Err() == nil {
+				j.Log.WarnContext(ctx, "janitor sweep failed", "err", err)
+			} else if s.Deleted+s.Aborted+s.Problems > 0 {
+				j.Log.InfoContext(ctx, "janitor swept", "checked", s.Checked, "deleted", s.Deleted, "aborted", s.Aborted, "problems", s.Problems)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep makes one pass over the uploads and the unfinished multipart
+// uploads.
+func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
+	var s Sweep
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	cutoff := now().Add(-j.MinAge)
+	stagedCutoff := now().Add(-max(j.StagedAge, j.MinAge))
+	// Objects are listed in key order, so a submission's files come
+	// together: one Keep call per submission.
+	var lastSub string
+	var keepLast bool
+	err := j.Store.Walk(ctx, "uploads/", func(o Listed) error {
+		s.Checked++
+		if strings.HasPrefix(o.Key, StagedPrefix) {
+			if o.LastModified.Before(stagedCutoff) {
+				j.remove(ctx, o.Key, &s)
+			}
+			return nil
+		}
+		if !o.LastModified.Before(cutoff) {
+			return nil
+		}
+		action, sub, ok := submissionOf(o.Key)
+		if !ok {
+			return nil // not ours: leave it
+		}
+		if id := action + "/" + sub; id != lastSub {
+			keep, err := j.Keep(ctx, action, sub)
+			if err != nil {
+				s.Problems++
+				j.Log.WarnContext(ctx, "janitor: cannot tell whether a submission exists; keeping its files", "submission", sub, "err", err)
+				keep = true
+			}
+			lastSub, keepLast = id, keep
+		}
+		if !keepLast {
+			j.remove(ctx, o.Key, &s)
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("janitor: %w", err)
+	}
+	ups, err := j.Store.MultipartUploads(ctx, "uploads/")
+	if err != nil {
+		return s, fmt.Errorf("janitor: %w", err)
+	}
+	for _, u := range ups {
+		if !u.Initiated.Before(cutoff) {
+			continue
+		}
+		if err := j.Store.AbortMultipart(ctx, u); err != nil {
+			s.Problems++
+			j.Log.WarnContext(ctx, "janitor: abort failed", "key", u.Key, "err", err)
+			continue
+		}
+		s.Aborted++
+	}
+	return s, nil
+}
+
+func (j *Janitor) remove(ctx context.Context, key string, s *Sweep) {
+	if err := j.Store.Delete(ctx, key); err != nil {
+		s.Problems++
+		j.Log.WarnContext(ctx, "janitor: delete failed", "key", key, "err", err)
+		return
+	}
+	s.Deleted++
+	j.Log.DebugContext(ctx, "janitor: deleted an orphaned upload", "key", key)
+}
+
+// submissionOf splits uploads/{action}/{submission}/{field}/{n}.
+func submissionOf(key string) (action, submission string, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(key, "uploads/"), "/")
+	if len(parts) != 4 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}

@@ -1,0 +1,88 @@
+package uploads
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+func TestJanitorRemovesOnlyOrphans(t *testing.T) {
+	st := newTestStore(t, testPart, 2*testPart)
+	ctx := t.Context()
+	put := func(key string) {
+		t.Helper()
+		if _, err := st.Put(ctx, key, bytes.NewReader([]byte("data of "+key)), PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{
+		"uploads/act/recorded/f/0", // its record exists
+		"uploads/act/queued/f/0",   // its task is still queued
+		"uploads/act/orphan/f/0",   // neither: a crash between store and enqueue
+		"uploads/act/orphan/f/1",   //
+		"uploads/act/unknown/f/0",  // Keep fails: kept this time
+		"uploads/_staged/old",      // staged, past StagedAge
+		"uploads/other/layout",     // not an upload key of formq: left alone
+		"unrelated/act/orphan",     // not under uploads/
+	} {
+		put(k)
+	}
+	if err := st.PutJSON(ctx, "submissions/act/recorded.json", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &st.bucket, Key: aws.String("uploads/act/crashed/f/0")}); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(ctx context.Context, action, sub string) (bool, error) {
+		switch sub {
+		case "queued":
+			return true, nil
+		case "unknown":
+			return false, errors.New("redis down")
+		}
+		_, err := st.Head(ctx, "submissions/"+action+"/"+sub+".json")
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	j := &Janitor{Store: st, MinAge: time.Hour, StagedAge: 3 * time.Hour, Keep: keep, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+
+	// Everything is young: nothing goes.
+	s, err := j.Sweep(ctx)
+	if err != nil || s.Deleted != 0 || s.Aborted != 0 {
+		t.Fatalf("sweep of young uploads = %+v, %v; want nothing removed", s, err)
+	}
+
+	// Two hours on: orphans and the stale multipart upload go; the staged
+	// upload is within its StagedAge.
+	j.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	s, err = j.Sweep(ctx)
+	if err != nil || s.Deleted != 2 || s.Aborted != 1 || s.Problems != 1 {
+		t.Fatalf("sweep = %+v, %v; want 2 deleted, 1 aborted, 1 problem", s, err)
+	}
+	want := []string{"uploads/_staged/old", "uploads/act/queued/f/0", "uploads/act/recorded/f/0", "uploads/act/unknown/f/0", "uploads/other/layout"}
+	if got, _ := st.List(ctx, "uploads/"); !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v", got, want)
+	}
+	if ups, _ := st.MultipartUploads(ctx, ""); len(ups) != 0 {
+		t.Errorf("unfinished multipart uploads left: %v", ups)
+	}
+
+	// Four hours on, the staged upload is past its references' life.
+	j.Now = func() time.Time { return time.Now().Add(4 * time.Hour) }
+	if s, err = j.Sweep(ctx); err != nil || s.Deleted != 1 {
+		t.Fatalf("sweep = %+v, %v; want the staged upload deleted", s, err)
+	}
+	if _, err := st.Head(ctx, "unrelated/act/orphan"); err != nil {
+		t.Errorf("the janitor touched a key outside uploads/: %v", err)
+	}
+}
