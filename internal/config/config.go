@@ -37,6 +37,9 @@ type Config struct {
 	UploadPartSize    int64         `env:"FORMQ_UPLOAD_PART_SIZE"`
 	UploadMemory      int64         `env:"FORMQ_UPLOAD_MEMORY"`
 	ShutdownTimeout   time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
+	UploadIdle        time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
+	JanitorInterval   time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
+	JanitorMinAge     time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	EventsMaxLen      int64         `env:"FORMQ_EVENTS_MAXLEN"`
 	LogLevel          string        `env:"FORMQ_LOG_LEVEL"`
 	OTelEndpoint      string        `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
@@ -64,6 +67,9 @@ func Default() Config {
 		UploadPartSize:    8 << 20,
 		UploadMemory:      256 << 20,
 		ShutdownTimeout:   25 * time.Second,
+		UploadIdle:        30 * time.Second,
+		JanitorInterval:   time.Hour,
+		JanitorMinAge:     24 * time.Hour,
 		EventsMaxLen:      100_000,
 		LogLevel:          "info",
 		AuthCookie:        "formq_session",
@@ -199,6 +205,23 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.ShutdownTimeout = d
 	}
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"FORMQ_UPLOAD_IDLE_TIMEOUT", &c.UploadIdle},
+		{"FORMQ_JANITOR_INTERVAL", &c.JanitorInterval},
+		{"FORMQ_JANITOR_MIN_AGE", &c.JanitorMinAge},
+	}
+	for _, n := range durations {
+		if v := getenv(n.name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || (d == 0 && n.name != "FORMQ_JANITOR_INTERVAL") {
+				return bad(n.name, "must be a duration like 30s or 24h")
+			}
+			*n.dst = d
+		}
+	}
 
 	switch c.Env {
 	case "production", "development":
@@ -290,6 +313,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int64("upload_part_size", c.UploadPartSize),
 		slog.Int64("upload_memory", c.UploadMemory),
+		slog.Duration("upload_idle_timeout", c.UploadIdle),
+		slog.Duration("janitor_interval", c.JanitorInterval),
+		slog.Duration("janitor_min_age", c.JanitorMinAge),
 		slog.Any("trusted_proxies", c.TrustedProxies),
 		slog.Bool("strict_origins", c.StrictOrigins),
 		slog.String("auth_hs256_secret", mask(c.AuthHS256Key)),
