@@ -61,6 +61,9 @@ type Handler struct {
 	Now func() time.Time
 	// ReaderLimits bound multipart bodies beyond max_body.
 	ReaderLimits uploads.ReaderLimits
+	// Fleet shows the worker side: submission status, revalidation
+	// events and the queue dashboard.
+	Fleet
 	// Metrics counts uploads and rejections; nil records nothing.
 	Metrics *Metrics
 }

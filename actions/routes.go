@@ -11,7 +11,14 @@ func Routes(e *echo.Echo, h *Handler, ready map[string]Check, adminToken string)
 	e.POST("/actions/:name", h.Submit)
 	e.GET("/forms/:name", h.Form)
 	e.GET("/forms/:name/done", h.Done)
+	e.GET("/submissions/:id", h.SubmissionStatus)
+	e.GET("/submissions/:id/events", h.SubmissionEvents)
+	e.GET("/events", h.Events)
 
 	admin := e.Group("/admin", RequireAdmin(adminToken))
 	admin.POST("/bind", h.AdminBind)
+	// The queue dashboard also takes the token by Basic auth, for browsers.
+	queues := []echo.MiddlewareFunc{BasicAsBearer, RequireAdmin(adminToken)}
+	e.Any(QueuesPath, h.AdminQueues, queues...)
+	e.Any(QueuesPath+"/*", h.AdminQueues, queues...)
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -21,10 +22,20 @@ type RecordStore interface {
 type Deps struct {
 	Records   RecordStore
 	Publisher Publisher
+	Status    *StatusStore
 	Steps     Steps
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Revalidate, when set, is told of every published event (the
+	// optional signed revalidation webhook); it runs as a last step.
+	Revalidate *Revalidator
+	// Metrics records steps; nil records nothing.
+	Metrics *Metrics
+	Log     *slog.Logger
+	Now        func() time.Time
 }
+
+// revalidateStep is the type name of the revalidation webhook in a
+// submission's status.
+const revalidateStep = "revalidate"
 
 // NewMux registers every task handler of formq.
 func NewMux(d Deps) *asynq.ServeMux {
@@ -39,35 +50,153 @@ func NewMux(d Deps) *asynq.ServeMux {
 	return mux
 }
 
-// processSubmission stores the record, runs the steps and publishes the
-// revalidation event. Every part is idempotent, so a retry after a crash
-// repeats nothing visible.
+// plan lists the steps a submission runs: its declared steps, then the
+// revalidation webhook when one is configured.
+func (d Deps) plan(sub *actions.Submission) []actions.Step {
+	steps := append([]actions.Step(nil), sub.Steps...)
+	if d.Revalidate != nil {
+		steps = append(steps, actions.Step{Type: revalidateStep})
+	}
+	return steps
+}
+
+// processSubmission stores the record, runs the steps not yet completed
+// in order, publishes the revalidation event, and keeps the status up to
+// date. Every part is idempotent and finished steps are never run again,
+// so a retry after a failure or a crash repeats nothing visible.
 func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 	var sub actions.Submission
 	if err := json.Unmarshal(t.Payload(), &sub); err != nil {
 		return fmt.Errorf("jobs: decode submission: %v: %w", err, asynq.SkipRetry)
 	}
 	log := d.Log.With("submission", sub.ID, "action", sub.Action)
-	record, err := json.Marshal(&sub)
+	steps := d.plan(&sub)
+	st, err := d.Status.begin(ctx, &sub, steps)
 	if err != nil {
-		return fmt.Errorf("jobs: encode record: %v: %w", err, asynq.SkipRetry)
+		return err
+	}
+	if st.Done() {
+		log.InfoContext(ctx, "submission already finished", "status", st.Status)
+		return nil
+	}
+	record, err := recordJSON(&sub)
+	if err != nil {
+		return d.fail(ctx, &sub, readable(err))
 	}
 	if err := d.Records.PutJSON(ctx, actions.RecordKey(sub.Action, sub.ID), record); err != nil {
 		return fmt.Errorf("jobs: store record: %w", err)
 	}
-	for _, step := range sub.Steps {
-		if err := d.Steps.run(ctx, &sub, step); err != nil {
-			log.WarnContext(ctx, "step failed", "step", step.Type, "err", err)
-			return fmt.Errorf("jobs: step %s: %w", step.Type, err)
+	var ev *Event
+	for i, step := range steps {
+		if i < len(st.Steps) && st.Steps[i].State == actions.StepCompleted {
+			continue
+		}
+		if step.Type == revalidateStep && d.Revalidate != nil {
+			// The event goes out before the webhook that reports it.
+			if ev, err = d.publish(ctx, &sub); err != nil {
+				return err
+			}
+		}
+		if err := d.runStep(ctx, log, &sub, i, step, ev); err != nil {
+			return err
 		}
 	}
-	id, err := d.Publisher.Publish(ctx, Event{
+	if ev == nil {
+		if ev, err = d.publish(ctx, &sub); err != nil {
+			return err
+		}
+	}
+	if err := d.Status.finish(ctx, sub.ID, actions.StatusCompleted, "", ev.ID); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "submission completed", "event", ev.ID)
+	return nil
+}
+
+// publish sends the submission's revalidation event, once: a repeat
+// returns the first event's id.
+func (d Deps) publish(ctx context.Context, sub *actions.Submission) (*Event, error) {
+	ev := Event{
 		Type: "revalidate", Action: sub.Action, Submission: sub.ID,
 		Paths: sub.Revalidate.Paths, Tags: sub.Revalidate.Tags, At: d.Now().UTC(),
-	})
+	}
+	id, err := d.Publisher.Publish(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	ev.ID = id
+	return &ev, nil
+}
+
+// runStep runs one attempt of step i and records how it went. A failure
+// that cannot be retried (permanent, out of attempts) fails the submission.
+func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *actions.Submission, i int, step actions.Step, ev *Event) error {
+	typ, ok := d.Steps[step.Type]
+	if step.Type == revalidateStep && ev != nil {
+		typ, ok = d.Revalidate.stepType(*ev), true
+	}
+	if !ok {
+		return d.failStep(ctx, sub, i, step, Permanent("unknown step type %q", step.Type))
+	}
+	opts, cfg, err := typ.options(step.Config)
+	if err != nil {
+		return d.failStep(ctx, sub, i, step, Permanent("bad configuration: %v", err))
+	}
+	attempt, err := d.Status.stepStarted(ctx, sub.ID, i)
 	if err != nil {
 		return err
 	}
-	log.InfoContext(ctx, "submission completed", "event", id)
-	return nil
+	if attempt > opts.MaxAttempts {
+		// Earlier attempts ended with their worker (a crash, a kill):
+		// do not let one poison step take down workers forever.
+		return d.failStep(ctx, sub, i, step, Permanent("gave up after %d attempts", opts.MaxAttempts))
+	}
+	sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	start := time.Now()
+	err = typ.Run(sctx, StepRun{Submission: sub, Config: cfg, Index: i, Attempt: attempt})
+	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancel()
+	d.Metrics.ObserveStep(step.Type, time.Since(start), err)
+	if err == nil {
+		return d.Status.stepEnded(ctx, sub.ID, i, actions.StepCompleted, "")
+	}
+	if timedOut {
+		err = fmt.Errorf("timed out after %s: %w", opts.Timeout, err)
+	}
+	log.WarnContext(ctx, "step failed", "step", step.Type, "index", i, "attempt", attempt, "err", err)
+	if errors.Is(err, asynq.SkipRetry) || attempt >= opts.MaxAttempts || lastTry(ctx) {
+		if !errors.Is(err, asynq.SkipRetry) {
+			err = Permanent("%s (after %d attempts)", readable(err), attempt)
+		}
+		return d.failStep(ctx, sub, i, step, err)
+	}
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, StepRetrying, readable(err)); serr != nil {
+		log.WarnContext(ctx, "could not record step failure", "err", serr)
+	}
+	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: opts.backoff(attempt), Err: err}
+}
+
+// failStep records a step's final failure and fails the submission.
+func (d Deps) failStep(ctx context.Context, sub *actions.Submission, i int, step actions.Step, err error) error {
+	msg := readable(err)
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, actions.StepFailed, msg); serr != nil {
+		return serr
+	}
+	return d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, msg))
+}
+
+// fail marks the submission failed; the task is not retried.
+func (d Deps) fail(ctx context.Context, sub *actions.Submission, msg string) error {
+	if err := d.Status.finish(ctx, sub.ID, actions.StatusFailed, msg, ""); err != nil {
+		return err
+	}
+	d.Log.WarnContext(ctx, "submission failed", "submission", sub.ID, "action", sub.Action, "err", msg)
+	return fmt.Errorf("jobs: %s: %w", msg, asynq.SkipRetry)
+}
+
+// lastTry reports whether asynq will not retry the task after this run.
+func lastTry(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/formq/formq/actions"
@@ -18,9 +19,10 @@ import (
 // TypeSubmission is the task type of an accepted submission.
 const TypeSubmission = "submission:process"
 
-// Task defaults.
+// Task defaults. Steps have their own attempt limits (max_attempts);
+// MaxRetry only bounds the task's runs across all its steps.
 const (
-	MaxRetry  = 25
+	MaxRetry  = 100
 	Retention = 24 * time.Hour // finished tasks are kept; a resubmitted id conflicts meanwhile
 	Timeout   = 10 * time.Minute
 )
@@ -43,13 +45,19 @@ func NewSubmissionTask(ctx context.Context, sub *actions.Submission) (*asynq.Tas
 	), nil
 }
 
-// Enqueuer queues submissions in asynq; it implements actions.Enqueuer.
+// Enqueuer queues submissions in asynq and records them queued; it
+// implements actions.Enqueuer.
 type Enqueuer struct {
 	client *asynq.Client
+	status *StatusStore
+	log    *slog.Logger
 }
 
-// NewEnqueuer wraps an asynq client.
-func NewEnqueuer(c *asynq.Client) *Enqueuer { return &Enqueuer{client: c} }
+// NewEnqueuer wraps an asynq client; status, when not nil, receives the
+// queued status of every submission.
+func NewEnqueuer(c *asynq.Client, status *StatusStore, log *slog.Logger) *Enqueuer {
+	return &Enqueuer{client: c, status: status, log: log}
+}
 
 var _ actions.Enqueuer = (*Enqueuer)(nil)
 
@@ -62,6 +70,14 @@ func (e *Enqueuer) Enqueue(ctx context.Context, sub *actions.Submission) error {
 	}
 	if _, err := e.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("jobs: enqueue submission %s: %w", sub.ID, err)
+	}
+	if e.status == nil {
+		return nil
+	}
+	// Right after the task: the submission is accepted even if this write
+	// fails, and the worker writes the status when it starts anyway.
+	if err := e.status.Queued(context.WithoutCancel(ctx), sub, sub.Steps); err != nil && e.log != nil {
+		e.log.WarnContext(ctx, "submission queued but its status could not be written", "submission", sub.ID, "err", err)
 	}
 	return nil
 }

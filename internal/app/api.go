@@ -30,7 +30,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	log := newLogger(stdout, cfg, "api")
 	log.Info("starting", "config", cfg)
 
-	list, err := actions.LoadFile(cfg.Actions)
+	list, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
 	if err != nil {
 		return err
 	}
@@ -75,6 +75,10 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		return err
 	}
 	queue := asynq.NewClientFromRedisClient(rdb)
+	status := jobs.NewStatusStore(rdb)
+	// One reader of the events stream for every /events subscriber.
+	hub := jobs.NewHub(rdb, log)
+	go hub.Run(ctx)
 	reg := newMetricsRegistry()
 	metrics := actions.NewMetrics(reg)
 	tracing, err := telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-api")
@@ -92,11 +96,12 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
 	h := &actions.Handler{
-		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue), Pages: pages, Log: log, Sealer: sealer,
+		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
 		Auth:         auth, Idempotency: actions.NewRedisIdempotency(rdb), Limiter: actions.NewRedisRateLimiter(rdb),
 		AllowedOrigins: cfg.AllowedOrigins, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics,
+		Fleet:   actions.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
 	}
 	actions.Routes(e, h, map[string]actions.Check{
 		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

@@ -38,6 +38,11 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	checkRedisDurability(ctx, rdb, log)
+	steps, revalidate, err := workerSteps(cfg, getenv, store, log)
+	if err != nil {
+		return err
+	}
 
 	reg := newMetricsRegistry()
 	metrics := jobs.NewMetrics(reg)
@@ -51,23 +56,33 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 	reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(rdb), slices.Sorted(maps.Keys(queues)), 5*time.Second))
 
 	mux := jobs.NewMux(jobs.Deps{
-		Records:   store,
-		Publisher: jobs.NewRedisPublisher(rdb, cfg.EventsMaxLen),
-		Steps:     jobs.Steps{},
-		Log:       log,
+		Records:    store,
+		Publisher:  jobs.NewRedisPublisher(rdb, cfg.EventsMaxLen),
+		Status:     jobs.NewStatusStore(rdb),
+		Steps:      steps,
+		Revalidate: revalidate,
+		Metrics:    metrics,
+		Log:        log,
 	})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.WorkerConcurrency,
-		Queues:            queues,
-		TaskCheckInterval: taskCheckInterval,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            asynqLogger{log.With("component", "asynq")},
-		LogLevel:          asynq.WarnLevel,
+		Concurrency:              cfg.WorkerConcurrency,
+		Queues:                   queues,
+		TaskCheckInterval:        taskCheckInterval,
+		DelayedTaskCheckInterval: time.Second, // retries wait their step's backoff, not 5 s more
+		RetryDelayFunc:           jobs.RetryDelay,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
 	})
 	mux.Use(jobs.Middleware(metrics, tracer))
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
+	// asynq reclaims a dead worker's tasks only 60-120 s after the kill;
+	// this brings it down to about 40 s (see jobs.Recoverer).
+	rctx, stopRecoverer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecoverer()
+	go jobs.NewRecoverer(rdb, slices.Sorted(maps.Keys(queues)), log).Run(rctx)
 
 	l, err := listen(cfg.WorkerAddr, "FORMQ_WORKER_ADDR")
 	if err != nil {

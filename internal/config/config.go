@@ -52,6 +52,12 @@ type Config struct {
 	AuthCookie     string   `env:"FORMQ_AUTH_COOKIE"`
 	AuthIssuer     string   `env:"FORMQ_AUTH_ISSUER"`
 	AuthAudience   string   `env:"FORMQ_AUTH_AUDIENCE"`
+
+	// Follow-up steps and revalidation.
+	WebhookAllowPrivate bool   `env:"FORMQ_WEBHOOK_ALLOW_PRIVATE"` // webhooks may reach loopback and private addresses
+	SMTPURL             string `env:"FORMQ_SMTP_URL" secret:"true"`
+	RevalidateURL       string `env:"FORMQ_REVALIDATE_URL"`
+	RevalidateSecret    string `env:"FORMQ_REVALIDATE_SECRET" secret:"true"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -115,6 +121,29 @@ func Load(getenv func(string) string) (Config, error) {
 	str("FORMQ_AUTH_COOKIE", &c.AuthCookie)
 	str("FORMQ_AUTH_ISSUER", &c.AuthIssuer)
 	str("FORMQ_AUTH_AUDIENCE", &c.AuthAudience)
+	str("FORMQ_SMTP_URL", &c.SMTPURL)
+	str("FORMQ_REVALIDATE_URL", &c.RevalidateURL)
+	str("FORMQ_REVALIDATE_SECRET", &c.RevalidateSecret)
+	if v := getenv("FORMQ_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("FORMQ_WEBHOOK_ALLOW_PRIVATE", "must be true or false")
+		}
+		c.WebhookAllowPrivate = b
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return bad("FORMQ_SMTP_URL", "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com")
+		}
+	}
+	if c.RevalidateURL != "" {
+		if u, err := url.Parse(c.RevalidateURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("FORMQ_REVALIDATE_URL", "must be an http(s) URL")
+		}
+		if len(c.RevalidateSecret) < 16 {
+			return bad("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
+		}
+	}
 	for p := range strings.SplitSeq(getenv("FORMQ_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			if !strings.Contains(p, "/") {
@@ -322,6 +351,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("auth_jwks_url", c.AuthJWKSURL),
 		slog.String("auth_cookie", c.AuthCookie),
 		slog.String("otel_endpoint", maskURL(c.OTelEndpoint)),
+		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
+		slog.String("smtp_url", maskURL(c.SMTPURL)),
+		slog.String("revalidate_url", maskURL(c.RevalidateURL)),
+		slog.String("revalidate_secret", mask(c.RevalidateSecret)),
 	)
 }
 

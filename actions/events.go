@@ -1,0 +1,199 @@
+package actions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// DefaultHeartbeat is how often an idle event stream sends a comment line,
+// so proxies and browsers keep the connection open.
+const DefaultHeartbeat = 15 * time.Second
+
+// Fleet is what the API shows of the worker side: submission status,
+// revalidation events and the queue dashboard. The Handler embeds it; a
+// nil part answers 404.
+type Fleet struct {
+	Status StatusReader
+	Events EventFeed
+	// Queues is the queue dashboard served under /admin/queues/.
+	Queues http.Handler
+	// Heartbeat is the interval of comment lines on idle streams;
+	// DefaultHeartbeat when zero.
+	Heartbeat time.Duration
+	// Done is closed when the process shuts down: open streams end so the
+	// server can stop.
+	Done <-chan struct{}
+}
+
+// FeedEvent is one revalidation event as GET /events sends it. Data is the
+// JSON of the contract, with "id" the stream id, encoded once and shared by
+// every subscriber.
+type FeedEvent struct {
+	ID    string
+	Paths []string
+	Tags  []string
+	Data  []byte
+}
+
+// EventFeed hands out subscriptions to revalidation events. One feed per
+// API process reads Redis; *jobs.Hub is the implementation.
+type EventFeed interface {
+	// Subscribe starts a subscription. When after is not empty, the
+	// subscription first replays every event after that stream id still
+	// held in the stream, then continues live without gap or repeat.
+	Subscribe(ctx context.Context, after string) (Subscription, error)
+}
+
+// Subscription is one subscriber's events.
+type Subscription interface {
+	// Next waits for the next event. It fails when ctx ends or when the
+	// subscription ended: the feed stopped, or the subscriber fell too far
+	// behind (it reconnects with Last-Event-ID and loses nothing).
+	Next(ctx context.Context) (*FeedEvent, error)
+	// Close ends the subscription.
+	Close()
+}
+
+// ErrSubscriptionEnded is returned by Subscription.Next when the feed
+// dropped the subscriber.
+var ErrSubscriptionEnded = errors.New("actions: event subscription ended")
+
+// streamIDPattern is the shape of a Redis stream id.
+var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// Events handles GET /events: revalidation events as server-sent events,
+// filtered by ?tag= and ?path= (repeatable; an event matches when it has
+// any of them), resumed after the Last-Event-ID header.
+func (h *Handler) Events(c echo.Context) error {
+	if h.Fleet.Events == nil {
+		return ErrNotFound
+	}
+	req := c.Request()
+	q := req.URL.Query()
+	tags, paths := q["tag"], q["path"]
+	after := strings.TrimSpace(req.Header.Get("Last-Event-ID"))
+	if after != "" && !streamIDPattern.MatchString(after) {
+		return ErrBadRequest.With(nil, "Last-Event-ID must be an event id like 1732400000000-0.")
+	}
+	ctx := req.Context()
+	sub, err := h.Fleet.Events.Subscribe(ctx, after)
+	if err != nil {
+		return ErrUnavailable.With(err)
+	}
+	defer sub.Close()
+	sse, err := startSSE(c)
+	if err != nil {
+		return err
+	}
+	// The feed ends every subscription when the process shuts down.
+	beat := h.heartbeat()
+	for {
+		wctx, wcancel := context.WithTimeout(ctx, beat)
+		ev, err := sub.Next(wctx)
+		wcancel()
+		switch {
+		case err == nil:
+			if !matches(ev, tags, paths) {
+				continue
+			}
+			if err := sse.raw("", ev.ID, ev.Data); err != nil {
+				return nil
+			}
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			if err := sse.comment("heartbeat"); err != nil {
+				return nil
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// matches reports whether an event passes the tag and path filters.
+func matches(ev *FeedEvent, tags, paths []string) bool {
+	if len(tags) == 0 && len(paths) == 0 {
+		return true
+	}
+	for _, t := range ev.Tags {
+		if slices.Contains(tags, t) {
+			return true
+		}
+	}
+	for _, p := range ev.Paths {
+		if slices.Contains(paths, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) heartbeat() time.Duration {
+	if h.Fleet.Heartbeat > 0 {
+		return h.Fleet.Heartbeat
+	}
+	return DefaultHeartbeat
+}
+
+// stopping is closed when the process shuts down; never when unset.
+func (h *Handler) stopping() <-chan struct{} { return h.Fleet.Done }
+
+// sseStream writes server-sent events and flushes each one.
+type sseStream struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+// startSSE sends the headers of an event stream. Proxies are asked not to
+// buffer it, and clients to reconnect after 3 seconds.
+func startSSE(c echo.Context) (*sseStream, error) {
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	c.Response().WriteHeader(http.StatusOK)
+	s := &sseStream{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}
+	if _, err := fmt.Fprint(s.w, "retry: 3000\n\n"); err != nil {
+		return nil, err
+	}
+	return s, s.rc.Flush()
+}
+
+func (s *sseStream) send(event, id string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.raw(event, id, data)
+}
+
+// raw writes one message; data must be a single line (compact JSON is).
+func (s *sseStream) raw(event, id string, data []byte) error {
+	var b []byte
+	if event != "" {
+		b = append(append(append(b, "event: "...), event...), '\n')
+	}
+	if id != "" {
+		b = append(append(append(b, "id: "...), id...), '\n')
+	}
+	b = append(append(append(b, "data: "...), data...), "\n\n"...)
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sseStream) comment(text string) error {
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}

@@ -1,0 +1,39 @@
+package actions
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// QueuesPath is where the queue dashboard (asynqmon) is mounted.
+const QueuesPath = "/admin/queues"
+
+// AdminQueues serves the queue dashboard behind the admin token. Browsers
+// cannot send a bearer token by themselves, so the admin middleware also
+// takes the token as the password of HTTP Basic authentication here (see
+// BasicAsBearer).
+func (h *Handler) AdminQueues(c echo.Context) error {
+	if h.Fleet.Queues == nil {
+		return ErrNotFound
+	}
+	h.Fleet.Queues.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// BasicAsBearer lets browsers reach the dashboard: the password of HTTP
+// Basic authentication is taken as the bearer token, and a refusal asks
+// the browser for it.
+func BasicAsBearer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if _, pass, ok := req.BasicAuth(); ok {
+			req.Header.Set("Authorization", "Bearer "+pass)
+		}
+		err := next(c)
+		if err != nil && AsError(err).Status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Basic realm="formq admin", charset="UTF-8"`)
+		}
+		return err
+	}
+}

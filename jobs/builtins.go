@@ -1,0 +1,32 @@
+package jobs
+
+import "errors"
+
+// BuiltinDeps are what the built-in steps need. The API only checks the
+// actions file and passes none; the worker passes all.
+type BuiltinDeps struct {
+	Objects  ObjectStore    // thumbnail
+	Webhooks *WebhookClient // webhook
+	Mailer   *Mailer        // email; nil: email steps cannot run
+	// Getenv reads webhook secrets. When set, the checks also require
+	// every secret_env to hold a valid secret and an email step to have a
+	// mailer, so a worker missing them stops at start.
+	Getenv func(string) string
+}
+
+// Builtins are the built-in step types: thumbnail, webhook and email.
+// Register custom ones on the result.
+func Builtins(d BuiltinDeps) Steps {
+	email := emailStep(d.Mailer)
+	if d.Getenv != nil && d.Mailer == nil {
+		check := email.Check
+		email.Check = func(cfg map[string]any) error {
+			return errors.Join(check(cfg), errors.New("email steps need FORMQ_SMTP_URL"))
+		}
+	}
+	return Steps{
+		"thumbnail": thumbnailStep(d.Objects),
+		"webhook":   webhookStep(d.Webhooks, d.Getenv),
+		"email":     email,
+	}
+}

@@ -1,0 +1,278 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/redis/go-redis/v9"
+)
+
+// Hub tuning.
+const (
+	// hubBuffer is how many events a subscriber may lag behind before it
+	// is dropped; it reconnects with Last-Event-ID and misses nothing.
+	hubBuffer = 64
+	// hubBlock is how long one XREAD waits for new events.
+	hubBlock = 5 * time.Second
+	// replayPage is how many past events one XRANGE reads on resume.
+	replayPage = 500
+)
+
+// Hub is the one reader of the formq:events stream in an API process: a
+// single goroutine blocks on XREAD and hands every event, encoded once, to
+// all subscribers, so a thousand idle subscribers cost a goroutine and a
+// small channel each and no Redis connection. It implements
+// actions.EventFeed.
+type Hub struct {
+	rdb redis.UniversalClient
+	log *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[*hubSub]struct{}
+	stopped bool
+	ready   chan struct{} // closed once the reader knows where the stream ends
+}
+
+// NewHub builds a hub; Run starts it.
+func NewHub(rdb redis.UniversalClient, log *slog.Logger) *Hub {
+	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, ready: make(chan struct{})}
+}
+
+var _ actions.EventFeed = (*Hub)(nil)
+
+// Run reads the stream until ctx ends, then ends every subscription. Redis
+// failures are logged and retried; the reader resumes where it was, so no
+// event is skipped.
+func (h *Hub) Run(ctx context.Context) {
+	defer h.stop()
+	last := ""
+	for last == "" {
+		id, err := h.tail(ctx)
+		if err == nil {
+			last = id
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		h.log.Warn("events hub: cannot read the stream, retrying", "err", err)
+		if !sleep(ctx, time.Second) {
+			return
+		}
+	}
+	close(h.ready)
+	for ctx.Err() == nil {
+		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{EventsStream, last}, Count: 100, Block: hubBlock}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			h.log.Warn("events hub: XREAD failed, retrying", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		for _, s := range res {
+			for _, m := range s.Messages {
+				last = m.ID
+				if ev := decodeFeedEvent(m); ev != nil {
+					h.broadcast(ev)
+				}
+			}
+		}
+	}
+}
+
+// tail is the id of the stream's newest entry, or 0-0 when it is empty.
+func (h *Hub) tail(ctx context.Context) (string, error) {
+	msgs, err := h.rdb.XRevRangeN(ctx, EventsStream, "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}
+
+func (h *Hub) broadcast(ev *actions.FeedEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		select {
+		case s.live <- ev:
+		default:
+			// Too slow: end it rather than hold events for it.
+			delete(h.subs, s)
+			close(s.dropped)
+		}
+	}
+}
+
+func (h *Hub) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.dropped)
+	}
+}
+
+// ErrHubStopped is returned by Subscribe once the hub stopped.
+var ErrHubStopped = errors.New("jobs: events hub stopped")
+
+// Subscribe registers a subscriber; with after, it first replays the
+// events after that id still in the stream. The subscriber is registered
+// before the replay is read, and live events up to the replay's end are
+// skipped, so nothing is missed or sent twice.
+func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription, error) {
+	select {
+	case <-h.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s := &hubSub{hub: h, live: make(chan *actions.FeedEvent, hubBuffer), dropped: make(chan struct{})}
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return nil, ErrHubStopped
+	}
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	if after == "" {
+		return s, nil
+	}
+	cursor, err := parseStreamID(after)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.cursor, s.skip = cursor, true
+	start := "(" + after
+	for {
+		msgs, err := h.rdb.XRangeN(ctx, EventsStream, start, "+", replayPage).Result()
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("jobs: replay events after %s: %w", after, err)
+		}
+		for _, m := range msgs {
+			if ev := decodeFeedEvent(m); ev != nil {
+				s.backlog = append(s.backlog, ev)
+			}
+		}
+		if len(msgs) < replayPage {
+			break
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+	if n := len(s.backlog); n > 0 {
+		s.cursor, _ = parseStreamID(s.backlog[n-1].ID)
+	}
+	return s, nil
+}
+
+// hubSub is one subscriber: its replay, then live events.
+type hubSub struct {
+	hub     *Hub
+	backlog []*actions.FeedEvent
+	live    chan *actions.FeedEvent
+	dropped chan struct{}
+	once    sync.Once
+	// cursor is the last event sent; live events up to it are repeats of
+	// the replay when skip is set.
+	cursor streamID
+	skip   bool
+}
+
+// Next returns the next event: the replay first, then live ones.
+func (s *hubSub) Next(ctx context.Context) (*actions.FeedEvent, error) {
+	if len(s.backlog) > 0 {
+		ev := s.backlog[0]
+		s.backlog[0] = nil
+		s.backlog = s.backlog[1:]
+		return ev, nil
+	}
+	for {
+		select {
+		case ev := <-s.live:
+			if s.skip {
+				id, err := parseStreamID(ev.ID)
+				if err != nil || !s.cursor.less(id) {
+					continue
+				}
+				s.skip = false
+			}
+			return ev, nil
+		case <-s.dropped:
+			return nil, actions.ErrSubscriptionEnded
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close unregisters the subscriber.
+func (s *hubSub) Close() {
+	s.once.Do(func() {
+		s.hub.mu.Lock()
+		defer s.hub.mu.Unlock()
+		if _, ok := s.hub.subs[s]; ok {
+			delete(s.hub.subs, s)
+			close(s.dropped)
+		}
+	})
+}
+
+// decodeFeedEvent turns a stream entry into the event GET /events sends:
+// the stored JSON has no id (the entry id is the id), so it is added.
+func decodeFeedEvent(m redis.XMessage) *actions.FeedEvent {
+	raw, _ := m.Values["event"].(string)
+	var ev Event
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return nil
+	}
+	ev.ID = m.ID
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil
+	}
+	return &actions.FeedEvent{ID: m.ID, Paths: ev.Paths, Tags: ev.Tags, Data: data}
+}
+
+// streamID is a parsed Redis stream id, for ordering.
+type streamID struct{ ms, seq uint64 }
+
+func parseStreamID(s string) (streamID, error) {
+	a, b, ok := strings.Cut(s, "-")
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return streamID{}, fmt.Errorf("jobs: bad stream id %q", s)
+	}
+	return streamID{ms, seq}, nil
+}
+
+func (a streamID) less(b streamID) bool { return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq) }
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

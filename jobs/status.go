@@ -1,0 +1,202 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout of submission status: one hash per submission, kept for
+// StatusTTL after its last change.
+const (
+	statusKeyPrefix = "formq:submission:" // + id
+	// StatusTTL is how long the status of a submission stays readable.
+	StatusTTL = 7 * 24 * time.Hour
+)
+
+// StepRetrying is the state of a step that failed and waits for its next
+// attempt.
+const StepRetrying = "retrying"
+
+// StatusStore keeps the status of submissions in Redis: written by the
+// Enqueuer (queued) and the workers (processing, each step, the end), read
+// by the API. It implements actions.StatusReader.
+type StatusStore struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// NewStatusStore builds a status store on a Redis client.
+func NewStatusStore(rdb redis.UniversalClient) *StatusStore {
+	return &StatusStore{rdb: rdb, now: time.Now}
+}
+
+var _ actions.StatusReader = (*StatusStore)(nil)
+
+func statusKey(id string) string { return statusKeyPrefix + id }
+
+func stepField(i int, name string) string { return "s" + strconv.Itoa(i) + "." + name }
+
+// createQueued writes a queued status unless the submission has one: a
+// worker may already have started it.
+var createQueued = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5], 'v', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// beginStatus moves a submission to processing unless it already ended,
+// and answers the status it had.
+var beginStatus = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'completed' or st == 'failed' then return st end
+redis.call('HSET', KEYS[1], 'status', 'processing', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 'processing'
+`)
+
+// Queued records a freshly enqueued submission.
+func (s *StatusStore) Queued(ctx context.Context, sub *actions.Submission, steps []actions.Step) error {
+	files, types, err := encodeBasics(sub, steps)
+	if err != nil {
+		return err
+	}
+	err = createQueued.Run(ctx, s.rdb, []string{statusKey(sub.ID)},
+		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp()).Err()
+	if err != nil {
+		return fmt.Errorf("jobs: write queued status of %s: %w", sub.ID, err)
+	}
+	return nil
+}
+
+// begin marks a submission processing and returns its status; a final
+// status (completed, failed) is returned unchanged.
+func (s *StatusStore) begin(ctx context.Context, sub *actions.Submission, steps []actions.Step) (*actions.SubmissionStatus, error) {
+	files, types, err := encodeBasics(sub, steps)
+	if err != nil {
+		return nil, err
+	}
+	err = beginStatus.Run(ctx, s.rdb, []string{statusKey(sub.ID)},
+		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp()).Err()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: write status of %s: %w", sub.ID, err)
+	}
+	return s.Status(ctx, sub.ID)
+}
+
+// stepStarted marks a step running and returns its attempt number,
+// counting this one.
+func (s *StatusStore) stepStarted(ctx context.Context, id string, i int) (int, error) {
+	var incr *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.HIncrBy(ctx, statusKey(id), stepField(i, "attempts"), 1)
+		s.touch(ctx, p, id, stepField(i, "state"), actions.StepRunning)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("jobs: write step status of %s: %w", id, err)
+	}
+	return int(incr.Val()), nil
+}
+
+// stepEnded records how an attempt of a step ended: state is completed,
+// retrying or failed; msg is the error for people.
+func (s *StatusStore) stepEnded(ctx context.Context, id string, i int, state, msg string) error {
+	fields := []any{stepField(i, "state"), state}
+	if msg != "" {
+		fields = append(fields, stepField(i, "error"), msg)
+	}
+	return s.write(ctx, id, fields...)
+}
+
+// finish records the end of a submission: completed with its event id,
+// or failed with why.
+func (s *StatusStore) finish(ctx context.Context, id, status, msg, event string) error {
+	fields := []any{"status", status}
+	if msg != "" {
+		fields = append(fields, "error", msg)
+	}
+	if event != "" {
+		fields = append(fields, "event", event)
+	}
+	return s.write(ctx, id, fields...)
+}
+
+func (s *StatusStore) write(ctx context.Context, id string, fields ...any) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		s.touch(ctx, p, id, fields...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: write status of %s: %w", id, err)
+	}
+	return nil
+}
+
+// touch sets fields and moves the version, time and expiry along.
+func (s *StatusStore) touch(ctx context.Context, p redis.Pipeliner, id string, fields ...any) {
+	key := statusKey(id)
+	p.HSet(ctx, key, append(fields, "updated", s.stamp())...)
+	p.HIncrBy(ctx, key, "v", 1)
+	p.PExpire(ctx, key, StatusTTL)
+}
+
+func (s *StatusStore) stamp() string { return strconv.FormatInt(s.now().UnixMilli(), 10) }
+
+// Status reads the status of a submission; an unknown id gives an error
+// matching actions.ErrSubmissionMissing.
+func (s *StatusStore) Status(ctx context.Context, id string) (*actions.SubmissionStatus, error) {
+	h, err := s.rdb.HGetAll(ctx, statusKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
+	}
+	if len(h) == 0 || h["status"] == "" {
+		return nil, actions.ErrSubmissionMissing
+	}
+	st := &actions.SubmissionStatus{
+		ID: id, Action: h["action"], Status: h["status"], StatusURL: "/submissions/" + id,
+		Error: h["error"], Event: h["event"], Files: []actions.File{}, Steps: []actions.StepStatus{},
+	}
+	st.Version, _ = strconv.ParseInt(h["v"], 10, 64)
+	if ms, err := strconv.ParseInt(h["updated"], 10, 64); err == nil {
+		st.UpdatedAt = time.UnixMilli(ms).UTC()
+	}
+	var types []string
+	if err := errors.Join(json.Unmarshal([]byte(h["files"]), &st.Files), json.Unmarshal([]byte(h["steps"]), &types)); err != nil {
+		return nil, fmt.Errorf("jobs: decode status of %s: %w", id, err)
+	}
+	for i, t := range types {
+		step := actions.StepStatus{Type: t, State: h[stepField(i, "state")], LastError: h[stepField(i, "error")]}
+		step.Attempts, _ = strconv.Atoi(h[stepField(i, "attempts")])
+		if step.State == "" {
+			step.State = actions.StepPending
+		}
+		st.Steps = append(st.Steps, step)
+	}
+	return st, nil
+}
+
+func encodeBasics(sub *actions.Submission, steps []actions.Step) (files, types string, err error) {
+	fl := sub.Files
+	if fl == nil {
+		fl = []actions.File{}
+	}
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Type
+	}
+	f, err1 := json.Marshal(fl)
+	t, err2 := json.Marshal(names)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", "", fmt.Errorf("jobs: encode status of %s: %w", sub.ID, err)
+	}
+	return string(f), string(t), nil
+}

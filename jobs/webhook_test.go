@@ -1,0 +1,285 @@
+package jobs
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/hibiken/asynq"
+)
+
+// testSecret is a Standard Webhooks secret: whsec_ + base64 of 24 bytes.
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// receiver records webhook deliveries and checks their signatures with
+// its own implementation of the Standard Webhooks spec.
+type receiver struct {
+	mu     sync.Mutex
+	ids    []string
+	badSig int
+	status atomic.Int32 // answer; 200 when zero
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	id, ts, sig := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
+	rc.mu.Lock()
+	rc.ids = append(rc.ids, id)
+	if !verifySignature(testSecret, id, ts, sig, body) {
+		rc.badSig++
+	}
+	rc.mu.Unlock()
+	if s := rc.status.Load(); s != 0 {
+		w.WriteHeader(int(s))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) seen() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.ids...)
+}
+
+// verifySignature is a receiver's check, written from the spec rather
+// than reusing Sign.
+func verifySignature(secret, id, ts, header string, body []byte) bool {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return false
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || time.Since(time.Unix(t, 0)).Abs() > 5*time.Minute {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "." + string(body)))
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, s := range strings.Fields(header) {
+		if v, ok := strings.CutPrefix(s, "v1,"); ok && hmac.Equal([]byte(v), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+func testSubmission(id string) *actions.Submission {
+	return &actions.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []actions.File{}}
+}
+
+func runWebhook(t *testing.T, client *WebhookClient, url string, sub *actions.Submission, attempt int) error {
+	t.Helper()
+	env := map[string]string{"HOOK_SECRET": testSecret}
+	step := webhookStep(client, func(k string) string { return env[k] })
+	cfg := map[string]any{"url": url, "secret_env": "HOOK_SECRET"}
+	if err := step.Check(cfg); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return step.Run(ctx, StepRun{Submission: sub, Config: cfg, Index: 1, Attempt: attempt})
+}
+
+func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc) // on 127.0.0.1
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+
+	// A listener on [::1] so that a refused dial is the guard, not a
+	// closed port.
+	var v6hits atomic.Int32
+	v6URL := ""
+	if l, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		v6 := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { v6hits.Add(1) })}
+		go v6.Serve(l)
+		defer v6.Close()
+		v6URL = "http://" + l.Addr().String() + "/hook"
+	}
+
+	// The redirector must itself be reachable: this client allows exactly
+	// its address (127.0.0.1) and nothing else private.
+	var hits127002 atomic.Int32
+	target, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("listen on 127.0.0.2: %v", err)
+	}
+	tsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits127002.Add(1) })}
+	go tsrv.Serve(target)
+	defer tsrv.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	onlyRedirector := newWebhookClient(func(a netip.Addr) bool {
+		return a == netip.MustParseAddr("127.0.0.1") || publicAddr(a)
+	})
+
+	strict := NewWebhookClient(false)
+	cases := []struct {
+		name   string
+		client *WebhookClient
+		url    string
+		want   string
+	}{
+		{"loopback", strict, srv.URL + "/hook", "127.0.0.1 is not a public address"},
+		{"localhost name", strict, "http://localhost:" + port + "/hook", "is not a public address"},
+		{"private 10/8", strict, "http://10.0.0.1/hook", "10.0.0.1 is not a public address"},
+		{"cloud metadata", strict, "http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not a public address"},
+		{"IPv4-mapped loopback", strict, "http://[::ffff:127.0.0.1]:" + port + "/hook", "is not a public address"},
+		{"redirect to metadata", onlyRedirector, redirector.URL + "/?to=http://169.254.169.254/latest/meta-data/", "redirects are not followed"},
+		{"redirect to loopback", onlyRedirector, redirector.URL + "/?to=http://" + target.Addr().String() + "/", "redirects are not followed"},
+	}
+	if v6URL != "" {
+		cases = append(cases, struct {
+			name   string
+			client *WebhookClient
+			url    string
+			want   string
+		}{"IPv6 loopback", strict, v6URL, "::1 is not a public address"})
+	} else {
+		t.Log("no IPv6 loopback here: [::1] case skipped")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runWebhook(t, tc.client, tc.url, testSubmission("01SSRF"), 1)
+			if err == nil {
+				t.Fatal("delivered; want refused")
+			}
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("error %v is retried; a refused address should fail for good", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+	if n := len(rc.seen()); n != 0 {
+		t.Errorf("loopback receiver got %d requests", n)
+	}
+	if v6hits.Load() != 0 || hits127002.Load() != 0 {
+		t.Errorf("redirect or IPv6 targets were reached: %d, %d", hits127002.Load(), v6hits.Load())
+	}
+
+	// The same receiver is reachable when private addresses are allowed,
+	// so the refusals above are the guard's doing.
+	if err := runWebhook(t, NewWebhookClient(true), srv.URL+"/hook", testSubmission("01SSRF"), 1); err != nil {
+		t.Fatalf("with private addresses allowed: %v", err)
+	}
+	if n := len(rc.seen()); n != 1 {
+		t.Errorf("receiver got %d requests, want 1", n)
+	}
+}
+
+func TestPublicAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"93.184.216.34": true, "2606:2800:220:1:248:1893:25c8:1946": true,
+		"127.0.0.1": false, "127.8.9.10": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"169.254.169.254": false, "100.100.100.200": false, "0.0.0.0": false, "::1": false, "::": false,
+		"fe80::1": false, "fd00:ec2::254": false, "::ffff:10.0.0.1": false, "64:ff9b::a00:1": false, "224.0.0.1": false,
+	} {
+		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("publicAddr(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestWebhookSignedWithStableIDAcrossRetries(t *testing.T) {
+	rc := &receiver{}
+	rc.status.Store(http.StatusServiceUnavailable)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	client := NewWebhookClient(true)
+	sub := testSubmission("01STABLE")
+
+	err := runWebhook(t, client, srv.URL, sub, 1)
+	if err == nil || errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "answered 503") {
+		t.Fatalf("first attempt: %v; want a retried failure naming 503", err)
+	}
+	rc.status.Store(0)
+	if err := runWebhook(t, client, srv.URL, sub, 2); err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	ids := rc.seen()
+	if len(ids) != 2 || ids[0] != ids[1] || ids[0] != "msg_01STABLE_1" {
+		t.Errorf("webhook-ids %q; want the same stable id twice", ids)
+	}
+	if rc.badSig != 0 {
+		t.Errorf("%d deliveries with a bad signature", rc.badSig)
+	}
+}
+
+func TestWebhookFailures(t *testing.T) {
+	cases := []struct {
+		name      string
+		handler   http.HandlerFunc
+		permanent bool
+		want      string
+	}{
+		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, true, "answered 302"},
+		{"gone", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }, true, "410"},
+		{"server error", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusInternalServerError) }, false, "answered 500"},
+		{"client error", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusUnauthorized) }, false, "answered 401"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			err := runWebhook(t, NewWebhookClient(true), srv.URL, testSubmission("01FAIL"), 1)
+			if err == nil || errors.Is(err, asynq.SkipRetry) != tc.permanent || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v; want permanent=%v mentioning %q", err, tc.permanent, tc.want)
+			}
+		})
+	}
+}
+
+func TestWebhookTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	step := webhookStep(NewWebhookClient(true), func(string) string { return testSecret })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := step.Run(ctx, StepRun{Submission: testSubmission("01SLOW"), Config: map[string]any{"url": srv.URL, "secret_env": "X"}})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("err = %v; want a retried deadline error", err)
+	}
+}
+
+func TestWebhookCheck(t *testing.T) {
+	env := map[string]string{"GOOD": testSecret, "SHORT": "abc"}
+	step := webhookStep(nil, func(k string) string { return env[k] })
+	cases := []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{"url": "ftp://x", "secret_env": "GOOD"}, "want an http or https URL"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "bad name"}, "secret_env"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "MISSING"}, "secret_env MISSING"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "SHORT"}, "at least 16"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "extra": 1}, "unknown field"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD"}, ""},
+	}
+	for _, tc := range cases {
+		err := step.Check(tc.cfg)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Check(%v) = %v; want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
