@@ -86,7 +86,8 @@ func LoadFile(path string) ([]*Action, error) {
 }
 
 type rawFile struct {
-	Actions yaml.Node `yaml:"actions"`
+	Actions        yaml.Node `yaml:"actions"`
+	UploadProfiles yaml.Node `yaml:"upload_profiles"`
 }
 
 type rawAction struct {
@@ -157,6 +158,8 @@ func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
 		add(0, "", "", "%v", err)
 		return nil, &FileError{Problems: problems}
 	}
+	_, profileProblems := parseProfiles(file, &raw.UploadProfiles)
+	problems = append(problems, profileProblems...)
 	if raw.Actions.Kind != yaml.MappingNode || len(raw.Actions.Content) == 0 {
 		add(raw.Actions.Line, "", "", "no actions: want a mapping under 'actions:'")
 		return nil, &FileError{Problems: problems}

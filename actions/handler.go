@@ -61,6 +61,14 @@ type Handler struct {
 	Now func() time.Time
 	// ReaderLimits bound multipart bodies beyond max_body.
 	ReaderLimits uploads.ReaderLimits
+	// ReadIdle is how long a request body may send nothing
+	// (FORMQ_UPLOAD_IDLE_TIMEOUT); uploads.DefaultReadIdle when 0.
+	ReadIdle time.Duration
+	// Profiles are the actions file's upload_profiles, for POST /uploads.
+	Profiles UploadProfiles
+	// Objects stages uploads and checks upload references; nil turns
+	// presigned uploads and references off.
+	Objects ObjectStore
 	// Fleet shows the worker side: submission status, revalidation
 	// events and the queue dashboard.
 	Fleet
@@ -74,6 +82,8 @@ type form struct {
 	files     []File
 	fileCount map[string]int
 	errs      FieldErrors
+	stopped   bool     // a refused file went on too long; the rest was not read
+	staged    []string // staged uploads whose references were used
 }
 
 // Submit handles POST /actions/{name}: check who may post, read and check
@@ -109,6 +119,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		return err
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
+	req.Body = uploads.NewBodyReader(c.Response(), req.Body, h.ReadIdle)
 
 	s := &submission{
 		h: h, a: a, subject: subject,
@@ -139,6 +150,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		body, redirect := h.acceptedAnswer(a, s.sub)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
 	}
+	h.dropStaged(ctx, s.form)
 	h.Log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
 	return h.answer(c, s.accepted)
 }
@@ -351,6 +363,17 @@ func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Re
 			return err
 		}
 		if !p.IsFile {
+			if u := a.Upload(p.Field); u != nil {
+				// An upload reference in place of the file.
+				v, err := mr.ReadValue(p)
+				if err != nil {
+					return err
+				}
+				if err := h.attachRef(ctx, s, u, v); err != nil {
+					return err
+				}
+				continue
+			}
 			if !wanted(a, p.Field) {
 				if _, err := io.Copy(io.Discard, p); err != nil {
 					return err
@@ -375,6 +398,9 @@ func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Re
 		}
 		if err := h.readFile(ctx, s, p); err != nil {
 			return err
+		}
+		if s.form.stopped {
+			return s.stopped()
 		}
 	}
 }
@@ -406,11 +432,11 @@ func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) 
 	case errors.Is(err, uploads.ErrTooLarge):
 		h.Metrics.ObserveRejection(a.Name, RejectSize)
 		f.errs.Add(u.Name, u.TooLargeMessage())
-		return skip()
+		return h.skipRefused(s, p)
 	case errors.As(err, &typeErr):
 		h.Metrics.ObserveRejection(a.Name, RejectType)
 		f.errs.Add(u.Name, u.TypeMessage(typeErr.Sniffed))
-		return skip()
+		return h.skipRefused(s, p)
 	default:
 		return err
 	}
@@ -442,9 +468,12 @@ func (s *submission) value(ctx context.Context, name, v string) error {
 }
 
 func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
-	data, err := io.ReadAll(body)
+	data, err := io.ReadAll(io.LimitReader(body, maxURLEncodedBytes+1))
 	if err != nil {
 		return err
+	}
+	if len(data) > maxURLEncodedBytes {
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", FormatSize(maxURLEncodedBytes)))
 	}
 	if strings.Count(string(data), "&") >= maxURLEncodedFields {
 		return ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
@@ -462,6 +491,13 @@ func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
 				}
 			}
 			delete(vals, k)
+		}
+	}
+	for _, u := range s.a.Uploads {
+		for _, ref := range vals[u.Name] {
+			if err := s.h.attachRef(ctx, s, u, ref); err != nil {
+				return err
+			}
 		}
 	}
 	for k, v := range vals {

@@ -103,6 +103,11 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		Metrics: metrics,
 		Fleet:   actions.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
 	}
+	profiles, err := actions.LoadProfiles(cfg.Actions)
+	if err != nil {
+		return err
+	}
+	h.Profiles, h.Objects, h.ReadIdle = profiles, store, cfg.UploadIdle
 	actions.Routes(e, h, map[string]actions.Check{
 		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		"s3":    store.Ping,

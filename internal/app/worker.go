@@ -78,6 +78,7 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
+	startJanitor(ctx, cfg, store, rdb, log)
 	// asynq reclaims a dead worker's tasks only 60-120 s after the kill;
 	// this brings it down to about 40 s (see jobs.Recoverer).
 	rctx, stopRecoverer := context.WithCancel(context.WithoutCancel(ctx))
