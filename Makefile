@@ -34,4 +34,6 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
-	@if command -v docker >/dev/null 2>&1 && [ -f deployments/compose.yaml ]; then docker compose -f deployments/compose.yaml config -q && echo "compose: ok"; fi
+	@if docker compose version >/dev/null 2>&1; then docker compose -f deployments/compose.yaml config -q && echo "compose: ok (docker compose config)"; fi
+	@if command -v kubectl >/dev/null 2>&1; then for d in deployments/k8s/base deployments/k8s/overlays/example; do kubectl kustomize $$d >/dev/null || exit 1; done; echo "kustomize: ok"; fi
+	@$(GO) test -count=1 ./deployments/ && echo "manifests and compose: ok (strict decoding, cross references)"
