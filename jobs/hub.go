@@ -20,8 +20,10 @@ const (
 	// hubBuffer is how many events a subscriber may lag behind before it
 	// is dropped; it reconnects with Last-Event-ID and misses nothing.
 	hubBuffer = 64
-	// hubBlock is how long one XREAD waits for new events.
-	hubBlock = 5 * time.Second
+	// hubBlock is how long one XREAD waits for new events; a cancelled
+	// context does not interrupt it, so it also bounds how long the reader
+	// outlives its process's shutdown.
+	hubBlock = time.Second
 	// replayPage is how many past events one XRANGE reads on resume.
 	replayPage = 500
 )
@@ -53,6 +55,9 @@ var _ actions.EventFeed = (*Hub)(nil)
 // event is skipped.
 func (h *Hub) Run(ctx context.Context) {
 	defer h.stop()
+	// End the subscriptions at once; the reader itself may sit in XREAD
+	// for up to hubBlock more.
+	go func() { <-ctx.Done(); h.stop() }()
 	last := ""
 	for last == "" {
 		id, err := h.tail(ctx)
@@ -122,6 +127,9 @@ func (h *Hub) broadcast(ev *actions.FeedEvent) {
 func (h *Hub) stop() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.stopped {
+		return
+	}
 	h.stopped = true
 	for s := range h.subs {
 		delete(h.subs, s)

@@ -1,0 +1,49 @@
+package jobs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/formq/formq/internal/testenv"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// testRedis is a client on a fresh database of the real test Redis.
+func testRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	opt, err := redis.ParseURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// memRecords keeps records in memory; the S3 path of records is covered
+// by the end-to-end tests.
+type memRecords struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (r *memRecords) PutJSON(_ context.Context, key string, body []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string][]byte{}
+	}
+	r.m[key] = body
+	return nil
+}
+
+func redisZ(score int64, member string) redis.Z { return redis.Z{Score: float64(score), Member: member} }

@@ -1,0 +1,196 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/hibiken/asynq"
+)
+
+// harness runs processSubmission directly, as asynq would on each retry,
+// against the real test Redis.
+type harness struct {
+	t      *testing.T
+	deps   Deps
+	status *StatusStore
+}
+
+func newHarness(t *testing.T, steps Steps) *harness {
+	t.Helper()
+	rdb := testRedis(t)
+	st := NewStatusStore(rdb)
+	return &harness{t: t, status: st, deps: Deps{
+		Records: &memRecords{}, Publisher: NewRedisPublisher(rdb, 1000), Status: st, Steps: steps, Log: quietLog(), Now: time.Now,
+	}}
+}
+
+func (h *harness) run(sub *actions.Submission) error {
+	h.t.Helper()
+	payload, err := json.Marshal(sub)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.deps.processSubmission(context.Background(), asynq.NewTask(TypeSubmission, payload))
+}
+
+func (h *harness) state(id string) *actions.SubmissionStatus {
+	h.t.Helper()
+	st, err := h.status.Status(context.Background(), id)
+	if err != nil {
+		h.t.Fatalf("status of %s: %v", id, err)
+	}
+	return st
+}
+
+func counting(n *atomic.Int32, fail func(attempt int) error) StepType {
+	return StepType{Backoff: time.Millisecond, Run: func(ctx context.Context, r StepRun) error {
+		n.Add(1)
+		if fail != nil {
+			return fail(r.Attempt)
+		}
+		return nil
+	}}
+}
+
+func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
+	var first, flaky atomic.Int32
+	h := newHarness(t, Steps{
+		"first": counting(&first, nil),
+		"flaky": counting(&flaky, func(attempt int) error {
+			if attempt == 1 {
+				return errors.New("receiver is down")
+			}
+			return nil
+		}),
+	})
+	sub := testSubmission("01RETRY")
+	sub.Steps = []actions.Step{{Type: "first"}, {Type: "flaky"}}
+	sub.Revalidate = actions.Revalidate{Paths: []string{"/users"}, Tags: []string{"users"}}
+	if err := h.deps.Status.Queued(context.Background(), sub, sub.Steps); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.state(sub.ID); st.Status != actions.StatusQueued || len(st.Steps) != 2 || st.Steps[0].State != actions.StepPending {
+		t.Fatalf("queued status %+v", st)
+	}
+
+	err := h.run(sub)
+	var se *StepError
+	if !errors.As(err, &se) || se.Index != 1 || se.Attempt != 1 || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("first run: %v; want a retried failure of step 2", err)
+	}
+	if d := RetryDelay(0, err, nil); d < time.Millisecond || d > 2*time.Millisecond {
+		t.Errorf("retry delay %s, want the step's backoff (1ms + jitter)", d)
+	}
+	st := h.state(sub.ID)
+	if st.Status != actions.StatusProcessing || st.Steps[0].State != actions.StepCompleted ||
+		st.Steps[1].State != StepRetrying || st.Steps[1].Attempts != 1 || st.Steps[1].LastError != "receiver is down" {
+		t.Fatalf("after a failed attempt: %+v", st)
+	}
+
+	if err := h.run(sub); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if first.Load() != 1 || flaky.Load() != 2 {
+		t.Errorf("runs: first %d (want 1), flaky %d (want 2)", first.Load(), flaky.Load())
+	}
+	st = h.state(sub.ID)
+	if st.Status != actions.StatusCompleted || st.Event == "" || st.Steps[1].State != actions.StepCompleted || st.Steps[1].Attempts != 2 {
+		t.Fatalf("after success: %+v", st)
+	}
+
+	// A repeat of a completed submission (a duplicate delivery) does nothing.
+	if err := h.run(sub); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := h.deps.Publisher.(*RedisPublisher).rdb.XLen(context.Background(), EventsStream).Result()
+	if n != 1 || first.Load() != 1 {
+		t.Errorf("events %d (want 1), first step runs %d (want 1)", n, first.Load())
+	}
+}
+
+func TestStepFailures(t *testing.T) {
+	cases := []struct {
+		name    string
+		step    StepType
+		cfg     map[string]any
+		runs    int // runs of processSubmission
+		wantErr string
+	}{
+		{"permanent", StepType{Run: func(context.Context, StepRun) error { return Permanent("the image is 65535x65535") }},
+			nil, 1, "step 1 (s) failed: the image is 65535x65535"},
+		{"skip retry from a custom step", StepType{Run: func(context.Context, StepRun) error { return fmt.Errorf("bad input: %w", asynq.SkipRetry) }},
+			nil, 1, "step 1 (s) failed: bad input"},
+		{"out of attempts", StepType{Backoff: time.Millisecond, Run: func(context.Context, StepRun) error { return errors.New("still down") }},
+			map[string]any{"max_attempts": 2}, 2, "step 1 (s) failed: still down (after 2 attempts)"},
+		{"timeout", StepType{Run: func(ctx context.Context, _ StepRun) error { <-ctx.Done(); return ctx.Err() }},
+			map[string]any{"timeout": "50ms", "max_attempts": 1}, 1, "timed out after 50ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Steps{"s": tc.step})
+			sub := testSubmission("01FAIL")
+			sub.Steps = []actions.Step{{Type: "s", Config: tc.cfg}}
+			var err error
+			for range tc.runs {
+				err = h.run(sub)
+			}
+			if !errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("last run: %v; want a permanent failure", err)
+			}
+			st := h.state(sub.ID)
+			if st.Status != actions.StatusFailed || !strings.Contains(st.Error, tc.wantErr) || strings.Contains(st.Error, "skip retry") {
+				t.Errorf("status %q, error %q; want failed with %q", st.Status, st.Error, tc.wantErr)
+			}
+			if st.Steps[0].State != actions.StepFailed || st.Steps[0].Attempts != tc.runs {
+				t.Errorf("step %+v", st.Steps[0])
+			}
+			if st.Event != "" {
+				t.Errorf("a failed submission published event %s", st.Event)
+			}
+		})
+	}
+}
+
+func TestUnknownStatusIsSubmissionNotFound(t *testing.T) {
+	_, err := NewStatusStore(testRedis(t)).Status(context.Background(), "01NOPE")
+	if !errors.Is(err, actions.ErrSubmissionMissing) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestActionsFileStepChecks(t *testing.T) {
+	file := []byte(`actions:
+  a:
+    fields: {name: {type: text}}
+    steps:
+      - thumbnial: {field: avatar}
+      - thumbnail: {field: avatar, sizes: [0]}
+      - webhook: {url: "ftp://x", secret_env: HOOK}
+      - email: {to: "not an address", subject: hi}
+      - email: {to: "a@example.com", subject: hi, timeout: soon}
+      - thumbnail: {field: avatar, sizes: [64, 256], max_attempts: 3, timeout: 10s}
+`)
+	_, err := actions.ParseWith("actions.yaml", file, actions.ParseOptions{Steps: Builtins(BuiltinDeps{}).Checks()})
+	var fe *actions.FileError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v; want the problems listed", err)
+	}
+	want := []string{`step "thumbnial": unknown step type, want one of email, thumbnail, webhook`,
+		`step "thumbnail": sizes: 0 is not between 1 and 4096`, `step "webhook": url "ftp://x"`,
+		`step "email": to "not an address"`, `step "email": timeout "soon"`}
+	if len(fe.Problems) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(fe.Problems), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("problems do not mention %q:\n%v", w, err)
+		}
+	}
+}
