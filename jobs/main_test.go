@@ -46,4 +46,6 @@ func (r *memRecords) PutJSON(_ context.Context, key string, body []byte) error {
 	return nil
 }
 
-func redisZ(score int64, member string) redis.Z { return redis.Z{Score: float64(score), Member: member} }
+func redisZ(score int64, member string) redis.Z {
+	return redis.Z{Score: float64(score), Member: member}
+}

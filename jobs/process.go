@@ -30,7 +30,7 @@ type Deps struct {
 	// Metrics records steps; nil records nothing.
 	Metrics *Metrics
 	Log     *slog.Logger
-	Now        func() time.Time
+	Now     func() time.Time
 }
 
 // revalidateStep is the type name of the revalidation webhook in a

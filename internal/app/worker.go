@@ -6,8 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"slices"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/formq/formq/internal/config"
@@ -59,7 +59,7 @@ func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writ
 		Records:    store,
 		Publisher:  jobs.NewRedisPublisher(rdb, cfg.EventsMaxLen),
 		Status:     jobs.NewStatusStore(rdb),
-		Steps:      steps,
+		Steps:      steps.Traced(tracer),
 		Revalidate: revalidate,
 		Metrics:    metrics,
 		Log:        log,
