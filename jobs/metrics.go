@@ -136,6 +136,30 @@ func Middleware(m *Metrics, tracer trace.Tracer) asynq.MiddlewareFunc {
 	}
 }
 
+// Traced returns steps with every attempt of every step wrapped in a
+// span, a child of the task's span (their metrics are recorded by the
+// task handler, Deps.Metrics). Steps registered on the result later are
+// not wrapped.
+func (s Steps) Traced(tracer trace.Tracer) Steps {
+	out := make(Steps, len(s))
+	for name, t := range s {
+		run := t.Run
+		t.Run = func(ctx context.Context, r StepRun) error {
+			ctx, span := tracer.Start(ctx, "step "+name, trace.WithAttributes(
+				attribute.String("formq.step", name),
+				attribute.Int("formq.step.index", r.Index),
+				attribute.Int("formq.step.attempt", r.Attempt),
+			))
+			defer span.End()
+			err := run(ctx, r)
+			endSpan(span, err)
+			return err
+		}
+		out[name] = t
+	}
+	return out
+}
+
 func endSpan(span trace.Span, err error) {
 	if err != nil {
 		span.RecordError(err)
