@@ -349,4 +349,3 @@ func spanNames(spans []serviceSpan) []string {
 	}
 	return out
 }
-
