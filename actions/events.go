@@ -74,6 +74,7 @@ var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 // filtered by ?tag= and ?path= (repeatable; an event matches when it has
 // any of them), resumed after the Last-Event-ID header.
 func (h *Handler) Events(c echo.Context) error {
+	jsonErrors(c)
 	if h.Fleet.Events == nil {
 		return ErrNotFound
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -78,6 +79,7 @@ const statusPoll = 250 * time.Millisecond
 
 // SubmissionStatus handles GET /submissions/{id}.
 func (h *Handler) SubmissionStatus(c echo.Context) error {
+	jsonErrors(c)
 	st, err := h.readStatus(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
@@ -91,6 +93,7 @@ func (h *Handler) SubmissionStatus(c echo.Context) error {
 // GET /submissions/{id} answers under "submission"), until the submission
 // is completed or failed.
 func (h *Handler) SubmissionEvents(c echo.Context) error {
+	jsonErrors(c)
 	ctx := c.Request().Context()
 	st, err := h.readStatus(ctx, c.Param("id"))
 	if err != nil {
@@ -134,6 +137,15 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 			return nil
 		}
 		st = next
+	}
+}
+
+// jsonErrors makes the failures of a JSON or event-stream endpoint JSON
+// too, unless the client asks for HTML (a browser opening the URL).
+func jsonErrors(c echo.Context) {
+	req := c.Request()
+	if !strings.Contains(req.Header.Get("Accept"), "html") {
+		req.Header.Set("Accept", echo.MIMEApplicationJSON)
 	}
 }
 
