@@ -1,0 +1,237 @@
+package actions_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUploadRefusalsOverHTTP(t *testing.T) {
+	st := startUploads(t)
+	html := []byte("<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>")
+	tests := []struct {
+		name       string
+		parts      []part
+		status     int
+		field, msg string // an expected field error, by substring
+		values     map[string]any
+	}{
+		{"html labelled image/png is refused", []part{{field: "name", value: "Ada"}, {field: "avatar", filename: "me.png", data: html}},
+			422, "avatar", "text/html", nil},
+		{"a later invalid field refuses files stored before it",
+			[]part{{field: "doc", filename: "a.bin", data: pngOf(6 << 20)}, {field: "avatar", filename: "me.png", data: pngOf(1000)}, {field: "name", value: "A"}},
+			422, "name", "at least", map[string]any{"name": "A"}},
+		{"a later file too large refuses files stored before it",
+			[]part{{field: "name", value: "Ada"}, {field: "doc", filename: "a.bin", data: pngOf(100)}, {field: "doc", filename: "b.bin", data: pngOf(21 << 20)}},
+			422, "doc", "too large", map[string]any{"name": "Ada"}},
+		{"an over-size file is drained and the fields after it still read",
+			[]part{{field: "avatar", filename: "me.png", data: pngOf(1<<20 + 10_000)}, {field: "name", value: "Ada"}},
+			422, "avatar", "too large", map[string]any{"name": "Ada"}},
+		{"too many files", []part{{field: "name", value: "Ada"}, {field: "avatar", filename: "1.png", data: pngOf(10)}, {field: "avatar", filename: "2.png", data: pngOf(10)}},
+			422, "avatar", "Too many", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, ct := form(tt.parts...)
+			resp, a := post(t, st.url+"/actions/upload-test", body, ct)
+			if resp.StatusCode != tt.status || a.Error.Code != "validation_failed" {
+				t.Fatalf("status %d code %q, want %d validation_failed", resp.StatusCode, a.Error.Code, tt.status)
+			}
+			if msgs := strings.Join(a.Errors[tt.field], " "); !strings.Contains(msgs, tt.msg) {
+				t.Errorf("errors %v, want %q under %s", a.Errors, tt.msg, tt.field)
+			}
+			for k, v := range tt.values {
+				if a.Values[k] != v {
+					t.Errorf("values %v, want %s=%v", a.Values, k, v)
+				}
+			}
+			st.assertEmpty(t)
+		})
+	}
+}
+
+func TestHostileFilenamesAreHarmless(t *testing.T) {
+	st := startUploads(t)
+	for _, name := range []string{`..\..\evil`, "../../../etc/passwd", "evil\x00.png", "\x00", "a\r\nX-Injected: 1"} {
+		body, ct := form(part{field: "name", value: "Ada"}, part{field: "avatar", filename: name, data: pngOf(100)})
+		resp, a := post(t, st.url+"/actions/upload-test", body, ct)
+		if resp.StatusCode != http.StatusAccepted || len(a.Submission.Files) != 1 {
+			t.Fatalf("filename %q: status %d, %+v", name, resp.StatusCode, a)
+		}
+		f := a.Submission.Files[0]
+		if want := "uploads/upload-test/" + a.Submission.ID + "/avatar/0"; f.Key != want {
+			t.Errorf("filename %q: key %q, want the server-made %q", name, f.Key, want)
+		}
+		if strings.ContainsAny(f.Filename, "/\\\x00\r\n") || strings.Contains(f.Filename, "..") {
+			t.Errorf("filename %q kept as %q", name, f.Filename)
+		}
+	}
+	keys, _ := st.stored(t)
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "uploads/upload-test/") || strings.Contains(k, "..") {
+			t.Errorf("object outside the server-made layout: %q", k)
+		}
+	}
+}
+
+func TestChunkedBodyOverMaxBodyIs413(t *testing.T) {
+	st := startUploads(t)
+	const maxBody = 30 << 20
+	// Each file is within its 20MB limit; together they pass max_body. The
+	// body is chunked: no Content-Length to refuse it up front.
+	body, ct := form(part{field: "name", value: "Ada"},
+		part{field: "doc", filename: "a.bin", src: zeros(16 << 20)},
+		part{field: "doc", filename: "b.bin", src: zeros(16 << 20)},
+		part{field: "more", value: strings.Repeat("x", 100)})
+	resp, a := post(t, st.url+"/actions/upload-test", io.MultiReader(body), ct)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || a.Error.Code != "payload_too_large" {
+		t.Fatalf("status %d code %q, want 413 payload_too_large", resp.StatusCode, a.Error.Code)
+	}
+	if read := st.read.Load(); read > maxBody+64<<10 {
+		t.Errorf("the server read %d bytes of a body limited to %d", read, maxBody)
+	}
+	st.assertEmpty(t)
+}
+
+// manyParts streams n empty parts.
+type manyParts struct{ n, sent int }
+
+func (m *manyParts) Read(p []byte) (int, error) {
+	const one = "--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n"
+	if m.sent > m.n {
+		return 0, io.EOF
+	}
+	if m.sent == m.n {
+		m.sent++
+		return copy(p, "--B--\r\n"), nil
+	}
+	n := 0
+	for n+len(one) <= len(p) && m.sent < m.n {
+		n += copy(p[n:], one)
+		m.sent++
+	}
+	return n, nil
+}
+
+func TestManyEmptyPartsRefusedEarly(t *testing.T) {
+	st := startUploads(t)
+	src := &manyParts{n: 100_000}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, a := post(t, st.url+"/actions/big-test", src, "multipart/form-data; boundary=B")
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusBadRequest || a.Error.Code != "bad_request" {
+		t.Fatalf("status %d code %q, want 400 bad_request", resp.StatusCode, a.Error.Code)
+	}
+	total := int64(100_000 * 53)
+	if read := st.read.Load(); read > total/10 {
+		t.Errorf("the server read %d of %d bytes before refusing", read, total)
+	}
+	// Client and server share this process: what both allocated is bounded
+	// too, well under what 100,000 parsed parts would take.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Errorf("%d MiB allocated for one refused request", alloc>>20)
+	}
+}
+
+func TestOverSizeFileFarOverItsLimitClosesInsteadOfDraining(t *testing.T) {
+	st := startUploads(t)
+	body, ct := form(part{field: "name", value: "Ada"}, part{field: "doc", filename: "huge.bin", src: zeros(150 << 20)})
+	resp, a := post(t, st.url+"/actions/big-test", body, ct)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(strings.Join(a.Errors["doc"], ""), "too large") {
+		t.Fatalf("status %d, errors %v; want 422 with the doc's size error", resp.StatusCode, a.Errors)
+	}
+	if !resp.Close {
+		t.Errorf("the connection stays open after a body that was not read to its end")
+	}
+	if read := st.read.Load(); read > 5<<20+16<<20+1<<20 {
+		t.Errorf("read %d MiB of a 150 MiB body to refuse a 5MB field", read>>20)
+	}
+	st.assertEmpty(t)
+}
+
+// rawPost starts a request by hand, for clients that stall or vanish.
+func rawPost(t *testing.T, url, action string, contentLength int64) (net.Conn, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /actions/%s HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: %d\r\n\r\n", action, contentLength)
+	fmt.Fprint(conn, "--B\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAda\r\n--B\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.bin\"\r\n\r\n")
+	return conn, ""
+}
+
+func TestClientGoneMidFileLeavesNothing(t *testing.T) {
+	st := startUploads(t)
+	conn, _ := rawPost(t, st.url, "upload-test", 19<<20)
+	chunk := make([]byte, 1<<20)
+	for range 12 {
+		if _, err := conn.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The file is past its first part: a multipart upload is under way.
+	waitFor(t, "a multipart upload to start", func() bool { _, n := st.stored(t); return n > 0 })
+	conn.Close()
+	waitFor(t, "the multipart upload to be aborted", func() bool { keys, n := st.stored(t); return n == 0 && len(keys) == 0 })
+}
+
+func TestStalledClientIsCutOffButASlowOneIsNot(t *testing.T) {
+	st := startUploads(t)
+	t.Run("stalled", func(t *testing.T) {
+		conn, _ := rawPost(t, st.url, "upload-test", 10<<20)
+		if _, err := conn.Write(pngOf(3 << 20)); err != nil {
+			t.Fatal(err)
+		}
+		// Then nothing: the server gives up after its idle timeout.
+		_ = conn.SetReadDeadline(time.Now().Add(testIdle + 15*time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to a stalled body: %v", err)
+		}
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status %d, want 400", resp.StatusCode)
+		}
+		st.assertEmpty(t)
+	})
+	t.Run("slow but steady", func(t *testing.T) {
+		const chunks, size = 20, 4096
+		tail := "\r\n--B--\r\n"
+		conn, _ := rawPost(t, st.url, "upload-test", int64(len("--B\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAda\r\n--B\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.bin\"\r\n\r\n")+chunks*size+len(tail)))
+		// 20 x 100ms: twice the idle timeout in all, each gap a tenth of it.
+		for range chunks {
+			time.Sleep(testIdle / 10)
+			if _, err := conn.Write(pngOf(size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fmt.Fprint(conn, tail)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusAccepted {
+			b, _ := io.ReadAll(resp.Body)
+			t.Errorf("status %d (%s), want 202: reads that make progress keep the body alive", resp.StatusCode, b)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,228 @@
+package actions_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/uploads"
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+)
+
+// upStack is an API over real HTTP, wired to a real Store on versitygw and
+// a real queue on Redis, that counts the body bytes the server read.
+type upStack struct {
+	url   string
+	store *uploads.Store
+	read  atomic.Int64 // request body bytes the server read, all requests
+}
+
+const testIdle = time.Second
+
+func startUploads(t *testing.T) *upStack {
+	t.Helper()
+	ctx := context.Background()
+	r := testenv.StartRedis(t)
+	s := testenv.StartS3(t)
+	store, err := uploads.NewStore(ctx, uploads.Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		PartSize: 5 << 20, Memory: 20 << 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := actions.LoadFile("testdata/uploads.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := actions.LoadProfiles("testdata/uploads.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := actions.NewPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := seal.New("upload-tests-secret-of-at-least-32-chars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, _ := redis.ParseURL(r.URL())
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := &actions.Handler{
+		Actions: actions.NewRegistry(list...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
+		Queue:        jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
+		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: profiles,
+	}
+	st := &upStack{store: store}
+	e := echo.New()
+	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Request().Body = &countingBody{ReadCloser: c.Request().Body, n: &st.read}
+			return next(c)
+		}
+	})
+	e.POST("/actions/:name", h.Submit)
+	e.POST("/uploads", h.Upload)
+	e.POST("/uploads/presign", h.Presign)
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config.ReadHeaderTimeout = 5 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
+	st.url = srv.URL
+	return st
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// stored lists what the bucket holds under uploads/: objects and
+// unfinished multipart uploads.
+func (st *upStack) stored(t *testing.T) (keys []string, unfinished int) {
+	t.Helper()
+	keys, err := st.store.List(context.Background(), "uploads/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, err := st.store.MultipartUploads(context.Background(), "uploads/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, len(ups)
+}
+
+func (st *upStack) assertEmpty(t *testing.T) {
+	t.Helper()
+	if keys, n := st.stored(t); len(keys) != 0 || n != 0 {
+		t.Errorf("left behind: objects %v, %d unfinished multipart uploads", keys, n)
+	}
+}
+
+// part is one part of a test body: a value, or a file when filename is set.
+type part struct {
+	field, filename, value string
+	data               []byte
+	src                io.Reader // streamed file content, instead of data
+}
+
+// form streams parts as a multipart body through a pipe, so large bodies
+// are never in memory.
+func form(parts ...part) (io.Reader, string) {
+	pr, pw := io.Pipe()
+	w := multipart.NewWriter(pw)
+	go func() {
+		for _, p := range parts {
+			if p.filename == "" && p.data == nil && p.src == nil {
+				if err := w.WriteField(p.field, p.value); err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				continue
+			}
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, p.field, p.filename))
+			h.Set("Content-Type", "image/png") // claimed, never believed
+			fw, err := w.CreatePart(h)
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			src := p.src
+			if src == nil {
+				src = bytes.NewReader(p.data)
+			}
+			if _, err := io.Copy(fw, src); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(w.Close())
+	}()
+	return pr, w.FormDataContentType()
+}
+
+// answer is the JSON of any answer.
+type answer struct {
+	OK    bool `json:"ok"`
+	Error struct {
+		Code string `json:"code"`
+	} `json:"error"`
+	Errors     map[string][]string `json:"errors"`
+	Values     map[string]any      `json:"values"`
+	Submission struct {
+		ID    string          `json:"id"`
+		Files []actions.File `json:"files"`
+	} `json:"submission"`
+	Uploads []actions.StagedUpload `json:"uploads"`
+}
+
+// post sends a body (chunked when size is unknown) and decodes the answer.
+func post(t *testing.T, url string, body io.Reader, ctype string) (*http.Response, answer) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("status %d, body %q is not JSON: %v", resp.StatusCode, raw, err)
+	}
+	return resp, a
+}
+
+// pngOf is n bytes that sniff as PNG.
+func pngOf(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(b)
+	copy(b, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	return b
+}
+
+// zeros streams n zero bytes.
+func zeros(n int64) io.Reader { return io.LimitReader(zeroReader{}, n) }
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
