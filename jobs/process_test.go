@@ -1,11 +1,16 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +197,45 @@ func TestActionsFileStepChecks(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("problems do not mention %q:\n%v", w, err)
 		}
+	}
+}
+
+func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
+	var bodies []map[string]any
+	var mu sync.Mutex
+	rc := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		mu.Lock()
+		bodies = append(bodies, m)
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		rc.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	h := newHarness(t, Steps{})
+	rv, err := NewRevalidator(srv.URL+"/api/revalidate", testSecret, NewWebhookClient(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.deps.Revalidate = rv
+	sub := testSubmission("01REVAL")
+	sub.Revalidate = actions.Revalidate{Paths: []string{"/users"}, Tags: []string{"users", "user:01REVAL"}}
+	if err := h.run(sub); err != nil {
+		t.Fatal(err)
+	}
+	st := h.state(sub.ID)
+	if st.Status != actions.StatusCompleted || len(st.Steps) != 1 || st.Steps[0].Type != "revalidate" || st.Steps[0].State != actions.StepCompleted {
+		t.Fatalf("status %+v", st)
+	}
+	ids := rc.seen()
+	if len(ids) != 1 || ids[0] != "evt_01REVAL" || rc.badSig != 0 {
+		t.Fatalf("deliveries %v, bad signatures %d", ids, rc.badSig)
+	}
+	b := bodies[0]
+	if b["id"] != st.Event || b["submission"] != "01REVAL" || fmt.Sprint(b["paths"]) != "[/users]" || fmt.Sprint(b["tags"]) != "[users user:01REVAL]" {
+		t.Errorf("body %v; want the event with its stream id %s", b, st.Event)
 	}
 }
