@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,6 +64,10 @@ type Part struct {
 	Field    string // the form field name
 	Filename string // sanitised client filename; empty for plain values
 	IsFile   bool   // the part carried a filename parameter
+	// Size is the part's own Content-Length header, or -1. Browsers do not
+	// send it; a script that does lets Put stream the file with a single
+	// PutObject, and a wrong one fails the upload.
+	Size int64
 }
 
 // NewMultipartReader reads body per its Content-Type header value.
@@ -117,7 +122,14 @@ func (m *MultipartReader) Next() (*Part, error) {
 		return nil, fmt.Errorf("%w: part %d has no form-data name", ErrMalformed, m.parts)
 	}
 	_, isFile := params["filename"]
-	m.cur = &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile}
+	m.cur = &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile, Size: -1}
+	if cl := p.Header.Get("Content-Length"); cl != "" && isFile {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: part %d has a bad Content-Length", ErrMalformed, m.parts)
+		}
+		m.cur.Size = n
+	}
 	return m.cur, nil
 }
 

@@ -51,6 +51,10 @@ type Store struct {
 	partSize int64
 	buffers  *budget
 	heads    sync.Pool // *[]byte of HeadSize
+	// streaming lets one PutObject stream a body that cannot be read
+	// twice: the payload goes unsigned (over https TLS carries its
+	// integrity; formq hashes every file itself).
+	streaming func(*s3.Options)
 }
 
 // Sentinel errors of the Store.
@@ -79,12 +83,13 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uploads: load AWS config: %w", err)
 	}
+	unsignedAlready := false
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 			o.UsePathStyle = true
 		}
-		if u, err := url.Parse(c.Endpoint); err == nil && u.Scheme == "http" {
+		if unsignedAlready = plainHTTP(c.Endpoint); unsignedAlready {
 			// Over plain http the SDK would hash every body before sending
 			// it, which needs a seekable body and reads it twice; formq
 			// computes its own SHA-256 while streaming instead.
@@ -101,17 +106,29 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 	if c.Memory < 2*c.PartSize {
 		c.Memory = 2 * c.PartSize
 	}
+	streaming := func(*s3.Options) {}
+	if !unsignedAlready {
+		streaming = func(o *s3.Options) {
+			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+		}
+	}
 	return &Store{
-		client:   client,
-		presign:  s3.NewPresignClient(client),
-		bucket:   c.Bucket,
-		partSize: c.PartSize,
-		buffers:  newBudget(int(c.Memory/c.PartSize), int(c.PartSize)),
+		streaming: streaming,
+		client:    client,
+		presign:   s3.NewPresignClient(client),
+		bucket:    c.Bucket,
+		partSize:  c.PartSize,
+		buffers:   newBudget(int(c.Memory/c.PartSize), int(c.PartSize)),
 		heads: sync.Pool{New: func() any {
 			b := make([]byte, HeadSize)
 			return &b
 		}},
 	}, nil
+}
+
+func plainHTTP(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return endpoint != "" && err == nil && u.Scheme == "http"
 }
 
 // Bucket names the Store's bucket.

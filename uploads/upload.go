@@ -63,8 +63,21 @@ const (
 // multipart upload with at most two part buffers, one filling while the
 // other is sent. On any error nothing is left behind: no object, no
 // unfinished multipart upload.
+//
+// A *Part that declares its size (its own Content-Length) is refused at
+// once when over MaxSize, and otherwise streamed with a single PutObject
+// of exactly that size, without part buffers: the fastest and leanest
+// path. A part whose content does not match its declared size fails with
+// ErrSizeMismatch and leaves nothing.
 func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions) (Object, error) {
+	declared := int64(-1)
+	if p, ok := src.(*Part); ok {
+		declared = p.Size
+	}
 	if o.MaxSize > 0 {
+		if declared > o.MaxSize {
+			return Object{}, ErrTooLarge
+		}
 		src = io.LimitReader(src, o.MaxSize+1)
 	}
 	headp := s.heads.Get().(*[]byte)
@@ -82,8 +95,14 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return Object{}, &TypeError{Sniffed: obj.ContentType}
 	}
 	h := sha256.New()
+	if declared >= 0 && (int64(n) > declared || eof && int64(n) != declared) {
+		return Object{}, &SourceError{Err: ErrSizeMismatch}
+	}
 	if eof {
 		return s.putOne(ctx, obj, head[:n], h)
+	}
+	if declared > 0 && declared <= MaxCopySize {
+		return s.putStream(ctx, obj, head[:n], src, declared, h)
 	}
 
 	buf, err := s.buffers.get(ctx)
@@ -120,6 +139,76 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 	}
 	obj.Size = size
 	return obj, nil
+}
+
+// ErrSizeMismatch means a file's content was not as long as its declared
+// size.
+var ErrSizeMismatch = errors.New("uploads: file size differs from its declared Content-Length")
+
+// putStream sends a file of a known size with one streaming PutObject:
+// head, then the rest of src. The file must end exactly at size.
+func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.Reader, size int64, h hash.Hash) (Object, error) {
+	body := &sourceReader{r: io.MultiReader(bytes.NewReader(head), src), h: h}
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &obj.Key,
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		ContentType:   &obj.ContentType,
+		Metadata:      s.metadata(obj),
+	}, s.streaming)
+	switch {
+	case body.err != nil:
+		s.cleanup(ctx, obj.Key)
+		return Object{}, &SourceError{Err: body.err}
+	case body.n != size:
+		s.cleanup(ctx, obj.Key)
+		return Object{}, &SourceError{Err: ErrSizeMismatch}
+	case err != nil:
+		s.cleanup(ctx, obj.Key)
+		return Object{}, s.putError(ctx, obj.Key, err)
+	}
+	// The PUT took exactly size bytes; the file must end there.
+	var one [1]byte
+	if k, eof, err := fill(src, one[:]); k > 0 || !eof || err != nil {
+		s.cleanup(ctx, obj.Key)
+		if err != nil {
+			return Object{}, &SourceError{Err: err}
+		}
+		return Object{}, &SourceError{Err: ErrSizeMismatch}
+	}
+	obj.Size = size
+	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if err := s.tagSHA256(ctx, obj); err != nil {
+		return Object{}, err
+	}
+	return obj, nil
+}
+
+// sourceReader hashes what it passes and keeps the source's own error, so
+// that a failed PUT can be told from a failed client.
+type sourceReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (r *sourceReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.h.Write(p[:n])
+	r.n += int64(n)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// cleanup removes an object a failed upload may have left.
+func (s *Store) cleanup(ctx context.Context, key string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = s.Delete(dctx, key)
 }
 
 // fill reads into buf until it is full or src ends. eof reports that src
@@ -300,6 +389,15 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 	if err != nil {
 		return abort(s.putError(ctx, obj.Key, err))
 	}
+	if err := s.tagSHA256(ctx, *obj); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// tagSHA256 records the hash of an object whose hash was only known after
+// its data was sent; on failure the object is removed.
+func (s *Store) tagSHA256(ctx context.Context, obj Object) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := s.client.PutObjectTagging(tctx, &s3.PutObjectTaggingInput{
@@ -307,7 +405,7 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(metaSHA256), Value: aws.String(obj.SHA256)}}},
 	}); err != nil {
 		_ = s.Delete(tctx, obj.Key)
-		return 0, s.putError(ctx, obj.Key, err)
+		return s.putError(ctx, obj.Key, err)
 	}
-	return total, nil
+	return nil
 }
