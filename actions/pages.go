@@ -20,9 +20,8 @@ var templateFS embed.FS
 // Pages renders formq's HTML: hosted forms (fresh or re-rendered with
 // errors), success pages and error pages, for browsers without JavaScript.
 type Pages struct {
-	base    *template.Template
-	custom  map[string]*template.Template // per-action form templates
-	fieldFn template.FuncMap
+	base   *template.Template
+	custom map[string]*template.Template // per-action form templates
 }
 
 // NewPages parses the built-in templates.
@@ -48,7 +47,7 @@ func NewPages() (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	return &Pages{base: t, custom: map[string]*template.Template{}, fieldFn: funcs}, nil
+	return &Pages{base: t, custom: map[string]*template.Template{}}, nil
 }
 
 // SetFormTemplate replaces the hosted form of one action with a template
