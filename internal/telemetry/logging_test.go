@@ -34,7 +34,8 @@ func TestContextAttributesReachEveryLine(t *testing.T) {
 	// A request scope; the handler adds the submission id later, and
 	// the middleware's copy of the context sees it too.
 	outer := telemetry.WithLogAttrs(context.Background(), slog.String(telemetry.KeyRequestID, "req-1"))
-	inner := context.WithValue(outer, struct{}{}, 1) // a derived context, as handlers make
+	inner, cancel := context.WithCancel(outer) // a derived context, as handlers make
+	defer cancel()
 	if !telemetry.AddLogAttrs(inner, slog.String(telemetry.KeySubmission, "sub-1")) {
 		t.Fatal("AddLogAttrs found no scope")
 	}
