@@ -54,6 +54,17 @@ func TestEveryErrorCode(t *testing.T) {
 		{"forbidden", func() (*http.Response, []byte) {
 			return teststack.Post(t, st.APIURL+"/admin/bind", strings.NewReader("{}"), "application/json", map[string]string{"Accept": "application/json", "Authorization": "Bearer wrong"})
 		}, 403, "forbidden"},
+		{"submission_not_found", func() (*http.Response, []byte) {
+			req, _ := http.NewRequest(http.MethodGet, st.APIURL+"/submissions/01NOSUCHSUBMISSION000000000", nil)
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp, b
+		}, 404, "submission_not_found"},
 		{"action_not_found", func() (*http.Response, []byte) { return send(t, st, "no-such-action", valid, nil) }, 404, "action_not_found"},
 		{"payload_too_large: declared length", func() (*http.Response, []byte) {
 			return send(t, st, "tiny", url.Values{"text": {strings.Repeat("x", 2000)}}, nil)
