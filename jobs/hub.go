@@ -145,8 +145,12 @@ var ErrHubStopped = errors.New("jobs: events hub stopped")
 // before the replay is read, and live events up to the replay's end are
 // skipped, so nothing is missed or sent twice.
 func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription, error) {
+	wait := time.NewTimer(5 * time.Second)
+	defer wait.Stop()
 	select {
 	case <-h.ready:
+	case <-wait.C:
+		return nil, errors.New("jobs: events hub is not reading the stream yet (is Redis reachable?)")
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
