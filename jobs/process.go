@@ -157,6 +157,9 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *actions.Submis
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	d.Metrics.ObserveStep(step.Type, time.Since(start), err)
+	// Record the outcome even when the worker is shutting down and ctx
+	// has ended: the next attempt must see it.
+	ctx = context.WithoutCancel(ctx)
 	if err == nil {
 		return d.Status.stepEnded(ctx, sub.ID, i, actions.StepCompleted, "")
 	}
