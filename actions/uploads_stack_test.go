@@ -132,8 +132,8 @@ func (st *upStack) assertEmpty(t *testing.T) {
 // part is one part of a test body: a value, or a file when filename is set.
 type part struct {
 	field, filename, value string
-	data               []byte
-	src                io.Reader // streamed file content, instead of data
+	data                   []byte
+	src                    io.Reader // streamed file content, instead of data
 }
 
 // form streams parts as a multipart body through a pipe, so large bodies
@@ -181,7 +181,7 @@ type answer struct {
 	Errors     map[string][]string `json:"errors"`
 	Values     map[string]any      `json:"values"`
 	Submission struct {
-		ID    string          `json:"id"`
+		ID    string         `json:"id"`
 		Files []actions.File `json:"files"`
 	} `json:"submission"`
 	Uploads []actions.StagedUpload `json:"uploads"`
