@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,54 @@ func TestEventsHeartbeatAndShutdown(t *testing.T) {
 	case <-ended:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream did not end when the hub stopped")
+	}
+}
+
+// BenchmarkIdleSSESubscribers opens 1000 /events streams over HTTP to one
+// API handler and reports the memory and goroutines each costs. Client
+// and server run in this process, so the numbers include both ends.
+func BenchmarkIdleSSESubscribers(b *testing.B) {
+	r := testenv.StartRedis(b)
+	opt, _ := redis.ParseURL(r.URL())
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	hub := jobs.NewHub(rdb, log)
+	go hub.Run(ctx)
+	e := echo.New()
+	h := &actions.Handler{Log: log, Fleet: actions.Fleet{Events: hub, Done: ctx.Done()}}
+	e.GET("/events", h.Events)
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	const n = 1000
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		bodies := make([]io.Closer, 0, n)
+		for range n {
+			resp, err := client.Get(srv.URL + "/events?tag=users")
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			if _, err := resp.Body.Read(buf); err != nil { // the retry: preamble
+				b.Fatal(err)
+			}
+			bodies = append(bodies, resp.Body)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		used := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
+		b.ReportMetric(used/n, "bytes/subscriber")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/subscriber")
+		b.ReportMetric(float64(rdb.PoolStats().TotalConns), "redis-conns")
+		for _, c := range bodies {
+			c.Close()
+		}
 	}
 }
