@@ -35,7 +35,11 @@ cleanup() {
   trap - INT TERM EXIT
   echo
   echo "stopping formq demo"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  # The API and the worker first, so they finish in-flight work while Redis
+  # and S3 are still up; then the servers.
+  for p in "${pids[@]:2}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:2}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:0:2}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
