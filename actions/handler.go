@@ -97,14 +97,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	}
 	req := c.Request()
 	ctx := req.Context()
-	guard, err := h.originGuard(a)
-	if err != nil {
-		return err
-	}
-	if err := guard.check(req); err != nil {
-		return err
-	}
-	if err := h.rateLimit(ctx, a, c.RealIP()); err != nil {
+	if err := h.admit(c, a); err != nil {
 		return err
 	}
 	mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
@@ -608,6 +601,19 @@ func (h *Handler) originGuard(a *Action) (*originGuard, error) {
 	}
 	h.guards[a.Name] = g
 	return g, nil
+}
+
+// admit runs the checks that come before any byte of a body is read: the
+// origin of the request and the client's rate limit.
+func (h *Handler) admit(c echo.Context, a *Action) error {
+	guard, err := h.originGuard(a)
+	if err != nil {
+		return err
+	}
+	if err := guard.check(c.Request()); err != nil {
+		return err
+	}
+	return h.rateLimit(c.Request().Context(), a, c.RealIP())
 }
 
 // rateLimit applies the action's rate_limit to the client.

@@ -371,3 +371,19 @@ func waitRecord(t *testing.T, st *teststack.Stack, action, id string) map[string
 	})
 	return rec
 }
+
+// TestStagingIsGuardedLikeItsAction: POST /uploads and /uploads/presign
+// for an action's field obey that action's origins and auth.
+func TestStagingIsGuardedLikeItsAction(t *testing.T) {
+	st := startActions(t, nil)
+	body, ctype := teststack.MultipartBody(t, nil, map[string][]byte{"file": []byte("\x89PNG\r\n\x1a\nrest")})
+	resp, raw := teststack.Post(t, st.APIURL+"/uploads?action=create-user&field=avatar", body, ctype,
+		map[string]string{"Accept": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	wantCode(t, resp, raw, 403, "forbidden_origin")
+	resp, raw = teststack.Post(t, st.APIURL+"/uploads/presign", strings.NewReader(`{"action":"create-user","field":"avatar","contentType":"image/png"}`), "application/json",
+		map[string]string{"Accept": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	wantCode(t, resp, raw, 403, "forbidden_origin")
+	if objs, _ := st.Store.List(context.Background(), ""); len(objs) != 0 {
+		t.Fatalf("a refused staging stored %v", objs)
+	}
+}

@@ -88,6 +88,21 @@ func (h *Handler) uploadScope(profile, action, field string) (*uploadScope, erro
 	return nil, ErrBadRequest.With(nil, "Name an upload profile (profile=) or an action and its upload field (action= and field=).")
 }
 
+// admitUpload holds staging for an action's field to that action's
+// origins, rate limit and auth, and staging for a profile to the
+// deployment's origins.
+func (h *Handler) admitUpload(c echo.Context, sc *uploadScope) error {
+	gate := &Action{Name: "upload-profile:" + sc.profile}
+	if sc.action != "" {
+		gate, _ = h.Actions.Get(sc.action)
+	}
+	if err := h.admit(c, gate); err != nil {
+		return err
+	}
+	_, err := h.authenticate(gate, c.Request())
+	return err
+}
+
 func (sc *uploadScope) ref(key string) uploadRef {
 	return uploadRef{Key: key, Profile: sc.profile, Action: sc.action, Field: sc.field, MaxSize: sc.limits.MaxSize, Types: sc.limits.Types}
 }
@@ -119,6 +134,9 @@ func (h *Handler) Upload(c echo.Context) error {
 	q := req.URL.Query()
 	sc, err := h.uploadScope(q.Get("profile"), q.Get("action"), q.Get("field"))
 	if err != nil {
+		return err
+	}
+	if err := h.admitUpload(c, sc); err != nil {
 		return err
 	}
 	if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEMultipartForm {
@@ -235,6 +253,9 @@ func (h *Handler) Presign(c echo.Context) error {
 	}
 	sc, err := h.uploadScope(in.Profile, in.Action, in.Field)
 	if err != nil {
+		return err
+	}
+	if err := h.admitUpload(c, sc); err != nil {
 		return err
 	}
 	ct, _, err := mime.ParseMediaType(in.ContentType)
