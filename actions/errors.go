@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -90,6 +91,9 @@ func AsError(err error) *Error {
 	case errors.Is(err, uploads.ErrMalformed), errors.Is(err, uploads.ErrTooManyParts),
 		errors.Is(err, uploads.ErrValueTooLong), errors.As(err, &typeErr):
 		return ErrBadRequest.With(err, "The request could not be read: "+publicReason(err))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// A body that ends mid-part, wherever it was being read.
+		return ErrBadRequest.With(err, "The request could not be read: the body is truncated.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return ErrBadRequest.With(err, "The request was cancelled or timed out.")
 	case errors.As(err, &he):
