@@ -1,0 +1,321 @@
+package actions
+
+// The state of one submission while its body is read: parts in order,
+// reserved fields acted on as they arrive, files streamed to the store.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/formq/formq/uploads"
+	"github.com/labstack/echo/v4"
+)
+
+// submission is the state of one Submit while its body is read.
+type submission struct {
+	h        *Handler
+	a        *Action
+	subject  string
+	sub      *Submission
+	form     *form
+	idemKey  string  // the claimed idempotency key, if any
+	replay   *Answer // the first answer of a repeated idempotency key
+	spam     bool    // the honeypot was filled in
+	boundSet bool
+	accepted Answer
+}
+
+// read reads the body. Reserved fields act as they arrive, so a repeated
+// idempotency key or a bad _bound stops the read before files are stored.
+func (s *submission) read(c echo.Context, mediaType string) error {
+	req := c.Request()
+	if key := req.Header.Get("Idempotency-Key"); key != "" {
+		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil || s.replay != nil {
+			return err
+		}
+	}
+	if mediaType == echo.MIMEMultipartForm {
+		return s.h.readMultipart(req.Context(), s, req)
+	}
+	return s.readURLEncoded(req.Context(), req.Body)
+}
+
+// reserved handles a reserved field's value as soon as it is read.
+func (s *submission) reserved(ctx context.Context, name, value string) error {
+	switch name {
+	case FieldIdempotency:
+		if s.idemKey != "" || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
+			return nil
+		}
+		value = strings.TrimSpace(value)
+		if value == "" || len(value) > 255 {
+			return nil
+		}
+		key := idempotencyKey(s.a.Name, s.subject, value)
+		ans, err := s.h.Idempotency.Claim(ctx, key, s.sub.ID)
+		switch {
+		case errors.Is(err, ErrIdempotencyBusy):
+			return ErrUnavailable.With(err, "An earlier submission with the same key is still being processed; try again shortly.")
+		case err != nil:
+			return ErrUnavailable.With(err)
+		case ans != nil:
+			s.replay = ans
+		default:
+			s.idemKey = key
+		}
+	case FieldBound:
+		if s.boundSet {
+			return ErrInvalidBoundArgs.With(errors.New("_bound sent more than once"))
+		}
+		s.boundSet = true
+		args, err := openBound(s.h.Sealer, s.a, value, s.subject)
+		if err != nil {
+			return err
+		}
+		s.sub.Bound = args
+	default:
+		if name == s.a.Honeypot && strings.TrimSpace(value) != "" {
+			s.spam = true
+		}
+	}
+	return nil
+}
+
+// finish validates what was read, enqueues the submission and keeps the
+// answer for its idempotency key.
+func (s *submission) finish(ctx context.Context) error {
+	a, f := s.a, s.form
+	if s.spam {
+		return nil
+	}
+	if len(a.Bound) > 0 && s.sub.Bound == nil {
+		return ErrInvalidBoundArgs.With(errors.New("no _bound field"))
+	}
+	values, errs := a.Validate(f.values)
+	for k, v := range f.errs {
+		errs[k] = append(errs[k], v...)
+	}
+	for _, u := range a.Uploads {
+		if u.Required && f.fileCount[u.Name] == 0 && len(errs[u.Name]) == 0 {
+			errs.Add(u.Name, u.RequiredMessage())
+		}
+	}
+	if a.Check != nil && len(errs) == 0 {
+		for k, v := range a.Check(ctx, values) {
+			errs[k] = append(errs[k], v...)
+		}
+	}
+	if len(errs) > 0 {
+		return ErrValidation.withForm(a, errs, echoValues(a, f.values))
+	}
+	for _, fl := range a.Fields {
+		if fl.Sensitive() {
+			delete(values, fl.Name)
+		}
+	}
+	sub := s.sub
+	sub.Values = values
+	sub.Files = f.files
+	if sub.Files == nil {
+		sub.Files = []File{}
+	}
+	sub.Revalidate = expandRevalidate(a.Revalidate, sub)
+	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
+		return ErrUnavailable.With(err)
+	}
+	body, redirect := s.h.acceptedAnswer(a, sub)
+	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
+	if s.idemKey != "" {
+		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
+			// The submission is queued; only a repeat could now be
+			// queued twice. Say so, but answer the accepted submission.
+			s.h.Log.ErrorContext(ctx, "could not keep the idempotent answer", "submission", sub.ID, "err", err)
+		}
+		s.idemKey = ""
+	}
+	return nil
+}
+
+// abandon removes what a submission that is not accepted left: its files
+// and its claim on an idempotency key. It runs even when the client left.
+func (s *submission) abandon(ctx context.Context) {
+	s.h.discard(ctx, s.form.files)
+	s.form.files = nil
+	if s.idemKey != "" {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.h.Idempotency.Release(rctx, s.idemKey, s.sub.ID); err != nil {
+			s.h.Log.WarnContext(ctx, "could not release an idempotency key; it frees itself", "err", err)
+		}
+		s.idemKey = ""
+	}
+}
+
+// readMultipart reads parts in order: values into f.values, files straight
+// into the store. Problems with a file (size, type, count) become field
+// errors and the rest of that file is skipped; a broken body ends the read.
+func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Request) error {
+	a := s.a
+	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
+	if err != nil {
+		return ErrBadRequest.With(err, "The multipart body has no boundary.")
+	}
+	for {
+		p, err := mr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !p.IsFile {
+			if u := a.Upload(p.Field); u != nil {
+				// An upload reference in place of the file.
+				v, err := mr.ReadValue(p)
+				if err != nil {
+					return err
+				}
+				if err := h.attachRef(ctx, s, u, v); err != nil {
+					return err
+				}
+				continue
+			}
+			if !wanted(a, p.Field) {
+				if _, err := io.Copy(io.Discard, p); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := mr.ReadValue(p)
+			if err != nil {
+				return err
+			}
+			if err := s.value(ctx, p.Field, v); err != nil || s.replay != nil {
+				return err
+			}
+			continue
+		}
+		if s.spam {
+			// Nothing of a bot's post is kept.
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := h.readFile(ctx, s, p); err != nil {
+			return err
+		}
+		if s.form.stopped {
+			return s.stopped()
+		}
+	}
+}
+
+func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) error {
+	a, sub, f := s.a, s.sub, s.form
+	skip := func() error {
+		_, err := io.Copy(io.Discard, p)
+		return err
+	}
+	u := a.Upload(p.Field)
+	if u == nil || p.Filename == "" {
+		// Undeclared, or a browser's empty file input (no file chosen).
+		return skip()
+	}
+	n := f.fileCount[u.Name]
+	if n >= u.MaxFiles {
+		if n == u.MaxFiles {
+			f.errs.Add(u.Name, u.TooManyMessage())
+		}
+		f.fileCount[u.Name]++
+		return skip()
+	}
+	key := UploadKey(a.Name, sub.ID, u.Name, n)
+	obj, err := h.Files.Put(ctx, key, p, uploads.PutOptions{MaxSize: u.MaxSize, Types: u.Types, Filename: p.Filename})
+	var typeErr *uploads.TypeError
+	switch {
+	case err == nil:
+	case errors.Is(err, uploads.ErrTooLarge):
+		h.Metrics.ObserveRejection(a.Name, RejectSize)
+		f.errs.Add(u.Name, u.TooLargeMessage())
+		return h.skipRefused(s, p)
+	case errors.As(err, &typeErr):
+		h.Metrics.ObserveRejection(a.Name, RejectType)
+		f.errs.Add(u.Name, u.TypeMessage(typeErr.Sniffed))
+		return h.skipRefused(s, p)
+	default:
+		return err
+	}
+	h.Metrics.ObserveUpload(a.Name, obj.Size)
+	f.fileCount[u.Name]++
+	f.files = append(f.files, File{Field: u.Name, Object: obj})
+	return nil
+}
+
+// wanted reports whether a plain value is kept: declared fields and the
+// reserved ones. Unknown fields are read past and dropped.
+func wanted(a *Action, name string) bool {
+	switch name {
+	case FieldIdempotency, FieldBound:
+		return true
+	case a.Honeypot:
+		return a.Honeypot != ""
+	}
+	return a.Field(name) != nil
+}
+
+// value keeps a plain value, acting on reserved ones at once.
+func (s *submission) value(ctx context.Context, name, v string) error {
+	if name == FieldIdempotency || name == FieldBound || name == s.a.Honeypot {
+		return s.reserved(ctx, name, v)
+	}
+	s.form.values[name] = append(s.form.values[name], v)
+	return nil
+}
+
+func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
+	data, err := io.ReadAll(io.LimitReader(body, maxURLEncodedBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > maxURLEncodedBytes {
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", FormatSize(maxURLEncodedBytes)))
+	}
+	if strings.Count(string(data), "&") >= maxURLEncodedFields {
+		return ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
+	}
+	vals, err := url.ParseQuery(string(data))
+	if err != nil {
+		return ErrBadRequest.With(err, "The form body is not valid URL encoding.")
+	}
+	// Reserved fields first, as a multipart body from a hosted form has them.
+	for _, k := range []string{FieldIdempotency, FieldBound, s.a.Honeypot} {
+		if v, ok := vals[k]; ok && k != "" {
+			for _, one := range v {
+				if err := s.reserved(ctx, k, one); err != nil || s.replay != nil {
+					return err
+				}
+			}
+			delete(vals, k)
+		}
+	}
+	for _, u := range s.a.Uploads {
+		for _, ref := range vals[u.Name] {
+			if err := s.h.attachRef(ctx, s, u, ref); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range vals {
+		if wanted(s.a, k) {
+			s.form.values[k] = v
+		}
+	}
+	return nil
+}
