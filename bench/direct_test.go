@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/formq/formq/internal/testenv"
 )
@@ -48,6 +50,42 @@ func newDirectClient(b *testing.B, s testenv.S3) *directClient {
 func (d *directClient) put(ctx context.Context, key string, body io.Reader, size int64) error {
 	_, err := d.c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &d.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+	})
+	return err
+}
+
+// putMultipart sends body, of a size the client does not know, as a
+// multipart upload of partSize parts, one part at a time: what any client
+// streaming a file of unknown length to S3 must do.
+func (d *directClient) putMultipart(ctx context.Context, key string, body io.Reader, partSize int) error {
+	up, err := d.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &d.bucket, Key: &key})
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, partSize)
+	var parts []types.CompletedPart
+	for n := int32(1); ; n++ {
+		k, rerr := io.ReadFull(body, buf)
+		if k > 0 {
+			out, err := d.c.UploadPart(ctx, &s3.UploadPartInput{
+				Bucket: &d.bucket, Key: &key, UploadId: up.UploadId, PartNumber: aws.Int32(n),
+				Body: bytes.NewReader(buf[:k]), ContentLength: aws.Int64(int64(k)),
+			})
+			if err != nil {
+				return err
+			}
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	_, err = d.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &d.bucket, Key: &key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
 	return err
 }
