@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -280,7 +281,11 @@ func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	id := submit(t, st, "Mallory", pixelFloodPNG(65535, 65535))
+	flood, err := os.ReadFile("testdata/pixel-flood.png") // 65535x65535 claimed
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := submit(t, st, "Mallory", flood)
 	s := waitDone(t, st, id)
 	runtime.ReadMemStats(&after)
 	if s.Status != actions.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "65535x65535") {

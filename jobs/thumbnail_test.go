@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -68,27 +68,6 @@ func withOrientation(jpg []byte, o uint16) []byte {
 	out.Write(seg)
 	out.Write(jpg[2:])
 	return out.Bytes()
-}
-
-// pixelFlood is a valid PNG header claiming w x h pixels with almost no
-// data: decoding it naively would allocate w*h*4 bytes.
-func pixelFlood(w, h uint32) []byte {
-	var b bytes.Buffer
-	b.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, data []byte) {
-		binary.Write(&b, binary.BigEndian, uint32(len(data)))
-		b.WriteString(typ)
-		b.Write(data)
-		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
-	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], w)
-	binary.BigEndian.PutUint32(ihdr[4:], h)
-	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
-	chunk("IHDR", ihdr)
-	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01})
-	chunk("IEND", nil)
-	return b.Bytes()
 }
 
 func runThumbnail(t *testing.T, store *uploads.Store, key string, sizes ...any) error {
@@ -172,14 +151,19 @@ func TestThumbnailHonoursEXIFOrientation(t *testing.T) {
 func TestThumbnailPixelFloodFailsWithoutMemorySpike(t *testing.T) {
 	store := testStore(t)
 	key := "uploads/a/01THUMB/avatar/0"
-	flood := pixelFlood(65535, 65535)
+	// testdata/pixel-flood.png: a valid 65-byte PNG claiming 65535x65535
+	// RGBA pixels; decoding it naively would allocate 16 GiB.
+	flood, err := os.ReadFile("testdata/pixel-flood.png")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := store.PutBytes(context.Background(), key, flood, "image/png"); err != nil {
 		t.Fatal(err)
 	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	err := runThumbnail(t, store, key, 64)
+	err = runThumbnail(t, store, key, 64)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "65535x65535") {
 		t.Fatalf("err = %v; want a permanent failure naming the dimensions", err)
