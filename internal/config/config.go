@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,217 +94,191 @@ var ErrInvalid = errors.New("invalid configuration")
 // error names the first bad variable in one line.
 func Load(getenv func(string) string) (Config, error) {
 	c := Default()
-	bad := func(name, why string) (Config, error) {
-		return Config{}, fmt.Errorf("%w: %s %s", ErrInvalid, name, why)
-	}
-	str := func(name string, dst *string) {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			*dst = v
+	e := &env{getenv: getenv}
+	e.str("FORMQ_ENV", &c.Env)
+	e.str("FORMQ_ADDR", &c.Addr)
+	e.str("FORMQ_WORKER_ADDR", &c.WorkerAddr)
+	e.str("FORMQ_REDIS_URL", &c.RedisURL)
+	e.str("FORMQ_S3_ENDPOINT", &c.S3Endpoint)
+	e.str("FORMQ_S3_REGION", &c.S3Region)
+	e.str("FORMQ_S3_BUCKET", &c.S3Bucket)
+	e.str("FORMQ_S3_ACCESS_KEY", &c.S3AccessKey)
+	e.str("FORMQ_S3_SECRET_KEY", &c.S3SecretKey)
+	e.str("FORMQ_ACTIONS", &c.Actions)
+	e.str("FORMQ_SECRET", &c.Secret)
+	e.str("FORMQ_PUBLIC_URL", &c.PublicURL)
+	e.str("FORMQ_ADMIN_TOKEN", &c.AdminToken)
+	e.str("FORMQ_LOG_LEVEL", &c.LogLevel)
+	e.str("FORMQ_OTEL_ENDPOINT", &c.OTelEndpoint)
+	e.str("FORMQ_AUTH_HS256_SECRET", &c.AuthHS256Key)
+	e.str("FORMQ_AUTH_JWKS_URL", &c.AuthJWKSURL)
+	e.str("FORMQ_AUTH_COOKIE", &c.AuthCookie)
+	e.str("FORMQ_AUTH_ISSUER", &c.AuthIssuer)
+	e.str("FORMQ_AUTH_AUDIENCE", &c.AuthAudience)
+	e.str("FORMQ_SMTP_URL", &c.SMTPURL)
+	e.str("FORMQ_REVALIDATE_URL", &c.RevalidateURL)
+	e.str("FORMQ_REVALIDATE_SECRET", &c.RevalidateSecret)
+	e.boolean("FORMQ_WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
+	e.boolean("FORMQ_STRICT_ORIGINS", &c.StrictOrigins)
+	e.boolean("FORMQ_S3_CREATE_BUCKET", &c.S3CreateBucket)
+	e.positive("FORMQ_EVENTS_MAXLEN", &c.EventsMaxLen)
+	var concurrency = int64(c.WorkerConcurrency)
+	e.positive("FORMQ_WORKER_CONCURRENCY", &concurrency)
+	c.WorkerConcurrency = int(concurrency)
+	e.size("FORMQ_UPLOAD_PART_SIZE", &c.UploadPartSize)
+	e.size("FORMQ_UPLOAD_MEMORY", &c.UploadMemory)
+	e.duration("FORMQ_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, false)
+	e.duration("FORMQ_UPLOAD_IDLE_TIMEOUT", &c.UploadIdle, false)
+	e.duration("FORMQ_JANITOR_INTERVAL", &c.JanitorInterval, true) // 0 turns the janitor off
+	e.duration("FORMQ_JANITOR_MIN_AGE", &c.JanitorMinAge, false)
+	for o := range e.list("FORMQ_ALLOWED_ORIGINS") {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			e.fail("FORMQ_ALLOWED_ORIGINS", fmt.Sprintf("has %q, want scheme://host[:port]", o))
 		}
+		c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
 	}
-	str("FORMQ_ENV", &c.Env)
-	str("FORMQ_ADDR", &c.Addr)
-	str("FORMQ_WORKER_ADDR", &c.WorkerAddr)
-	str("FORMQ_REDIS_URL", &c.RedisURL)
-	str("FORMQ_S3_ENDPOINT", &c.S3Endpoint)
-	str("FORMQ_S3_REGION", &c.S3Region)
-	str("FORMQ_S3_BUCKET", &c.S3Bucket)
-	str("FORMQ_S3_ACCESS_KEY", &c.S3AccessKey)
-	str("FORMQ_S3_SECRET_KEY", &c.S3SecretKey)
-	str("FORMQ_ACTIONS", &c.Actions)
-	str("FORMQ_SECRET", &c.Secret)
-	str("FORMQ_PUBLIC_URL", &c.PublicURL)
-	str("FORMQ_ADMIN_TOKEN", &c.AdminToken)
-	str("FORMQ_LOG_LEVEL", &c.LogLevel)
-	str("FORMQ_OTEL_ENDPOINT", &c.OTelEndpoint)
-	str("FORMQ_AUTH_HS256_SECRET", &c.AuthHS256Key)
-	str("FORMQ_AUTH_JWKS_URL", &c.AuthJWKSURL)
-	str("FORMQ_AUTH_COOKIE", &c.AuthCookie)
-	str("FORMQ_AUTH_ISSUER", &c.AuthIssuer)
-	str("FORMQ_AUTH_AUDIENCE", &c.AuthAudience)
-	str("FORMQ_SMTP_URL", &c.SMTPURL)
-	str("FORMQ_REVALIDATE_URL", &c.RevalidateURL)
-	str("FORMQ_REVALIDATE_SECRET", &c.RevalidateSecret)
-	if v := getenv("FORMQ_WEBHOOK_ALLOW_PRIVATE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("FORMQ_WEBHOOK_ALLOW_PRIVATE", "must be true or false")
-		}
-		c.WebhookAllowPrivate = b
-	}
-	if c.SMTPURL != "" {
-		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-			return bad("FORMQ_SMTP_URL", "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com")
-		}
-	}
-	if c.RevalidateURL != "" {
-		if u, err := url.Parse(c.RevalidateURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("FORMQ_REVALIDATE_URL", "must be an http(s) URL")
-		}
-		if len(c.RevalidateSecret) < 16 {
-			return bad("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
-		}
-	}
-	for p := range strings.SplitSeq(getenv("FORMQ_TRUSTED_PROXIES"), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			if !strings.Contains(p, "/") {
-				if strings.Contains(p, ":") {
-					p += "/128"
-				} else {
-					p += "/32"
-				}
+	for p := range e.list("FORMQ_TRUSTED_PROXIES") {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
 			}
-			if _, err := netip.ParsePrefix(p); err != nil {
-				return bad("FORMQ_TRUSTED_PROXIES", fmt.Sprintf("has %q, want a CIDR like 10.0.0.0/8", p))
-			}
-			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
-	}
-	if v := getenv("FORMQ_STRICT_ORIGINS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("FORMQ_STRICT_ORIGINS", "must be true or false")
+		if _, err := netip.ParsePrefix(p); err != nil {
+			e.fail("FORMQ_TRUSTED_PROXIES", fmt.Sprintf("has %q, want a CIDR like 10.0.0.0/8", p))
 		}
-		c.StrictOrigins = b
+		c.TrustedProxies = append(c.TrustedProxies, p)
 	}
-	if c.AuthJWKSURL != "" {
-		if u, err := url.Parse(c.AuthJWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return bad("FORMQ_AUTH_JWKS_URL", "must be an http(s) URL")
-		}
+	e.url("FORMQ_S3_ENDPOINT", c.S3Endpoint, "must be a URL like http://127.0.0.1:7070", "http", "https")
+	e.url("FORMQ_PUBLIC_URL", c.PublicURL, "must be a URL like https://forms.example.com", "http", "https")
+	e.url("FORMQ_SMTP_URL", c.SMTPURL, "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com", "smtp", "smtps")
+	e.url("FORMQ_REVALIDATE_URL", c.RevalidateURL, "must be an http(s) URL", "http", "https")
+	e.url("FORMQ_AUTH_JWKS_URL", c.AuthJWKSURL, "must be an http(s) URL", "http", "https")
+	e.url("FORMQ_OTEL_ENDPOINT", c.OTelEndpoint, "must be a URL like http://otel-collector:4318", "http", "https")
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		e.fail("FORMQ_REDIS_URL", "must be a URL like redis://127.0.0.1:6379/0")
 	}
-	if c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32 {
-		return bad("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
-	}
-	for o := range strings.SplitSeq(getenv("FORMQ_ALLOWED_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
-				return bad("FORMQ_ALLOWED_ORIGINS", fmt.Sprintf("has %q, want scheme://host[:port]", o))
-			}
-			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
-		}
-	}
-	if v := getenv("FORMQ_S3_CREATE_BUCKET"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad("FORMQ_S3_CREATE_BUCKET", "must be true or false")
-		}
-		c.S3CreateBucket = b
-	}
-	ints := []struct {
-		name string
-		dst  *int64
-	}{
-		{"FORMQ_EVENTS_MAXLEN", &c.EventsMaxLen},
-	}
-	for _, n := range ints {
-		if v := getenv(n.name); v != "" {
-			i, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || i <= 0 {
-				return bad(n.name, "must be a positive integer")
-			}
-			*n.dst = i
-		}
-	}
-	sizes := []struct {
-		name string
-		dst  *int64
-	}{
-		{"FORMQ_UPLOAD_PART_SIZE", &c.UploadPartSize},
-		{"FORMQ_UPLOAD_MEMORY", &c.UploadMemory},
-	}
-	for _, n := range sizes {
-		if v := getenv(n.name); v != "" {
-			i, err := ParseSize(v)
-			if err != nil || i <= 0 {
-				return bad(n.name, "must be a size like 8MB")
-			}
-			*n.dst = i
-		}
-	}
-	if v := getenv("FORMQ_WORKER_CONCURRENCY"); v != "" {
-		i, err := strconv.Atoi(v)
-		if err != nil || i <= 0 {
-			return bad("FORMQ_WORKER_CONCURRENCY", "must be a positive integer")
-		}
-		c.WorkerConcurrency = i
-	}
-	if v := getenv("FORMQ_SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return bad("FORMQ_SHUTDOWN_TIMEOUT", "must be a duration like 25s")
-		}
-		c.ShutdownTimeout = d
-	}
-	durations := []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{"FORMQ_UPLOAD_IDLE_TIMEOUT", &c.UploadIdle},
-		{"FORMQ_JANITOR_INTERVAL", &c.JanitorInterval},
-		{"FORMQ_JANITOR_MIN_AGE", &c.JanitorMinAge},
-	}
-	for _, n := range durations {
-		if v := getenv(n.name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 || (d == 0 && n.name != "FORMQ_JANITOR_INTERVAL") {
-				return bad(n.name, "must be a duration like 30s or 24h")
-			}
-			*n.dst = d
-		}
+	if e.err != nil {
+		return Config{}, e.err
 	}
 
-	switch c.Env {
-	case "production", "development":
-	default:
-		return bad("FORMQ_ENV", "must be production or development")
-	}
-	if c.S3Bucket == "" {
-		return bad("FORMQ_S3_BUCKET", "is required")
-	}
-	if c.S3Endpoint != "" {
-		if u, err := url.Parse(c.S3Endpoint); err != nil || u.Scheme == "" || u.Host == "" {
-			return bad("FORMQ_S3_ENDPOINT", "must be a URL like http://127.0.0.1:7070")
-		}
-	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		return bad("FORMQ_REDIS_URL", "must be a URL like redis://127.0.0.1:6379/0")
-	}
-	if (c.S3AccessKey == "") != (c.S3SecretKey == "") {
-		return bad("FORMQ_S3_ACCESS_KEY", "and FORMQ_S3_SECRET_KEY must be set together")
+	switch {
+	case c.Env != "production" && c.Env != "development":
+		e.fail("FORMQ_ENV", "must be production or development")
+	case c.S3Bucket == "":
+		e.fail("FORMQ_S3_BUCKET", "is required")
+	case (c.S3AccessKey == "") != (c.S3SecretKey == ""):
+		e.fail("FORMQ_S3_ACCESS_KEY", "and FORMQ_S3_SECRET_KEY must be set together")
+	case c.RevalidateURL != "" && len(c.RevalidateSecret) < 16:
+		e.fail("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
+	case c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32:
+		e.fail("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
+	case c.Secret == "" && c.Env != "development":
+		e.fail("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
+	case c.UploadMemory < 2*c.UploadPartSize:
+		e.fail("FORMQ_UPLOAD_MEMORY", "must hold at least two upload parts (2 x FORMQ_UPLOAD_PART_SIZE)")
+	case c.UploadPartSize < 5<<20:
+		e.fail("FORMQ_UPLOAD_PART_SIZE", "must be at least 5MB (the S3 minimum part size)")
 	}
 	if c.Secret == "" {
-		if c.Env != "development" {
-			return bad("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
-		}
 		c.Secret = DevSecret
 	}
 	for sec := range strings.SplitSeq(c.Secret, ",") {
 		if len(strings.TrimSpace(sec)) < 32 {
-			return bad("FORMQ_SECRET", "must be at least 32 characters (a comma list rotates: newest first)")
+			e.fail("FORMQ_SECRET", "must be at least 32 characters (a comma list rotates: newest first)")
 		}
-	}
-	if c.PublicURL != "" {
-		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
-			return bad("FORMQ_PUBLIC_URL", "must be a URL like https://forms.example.com")
-		}
-		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	}
-	if c.UploadMemory < 2*c.UploadPartSize {
-		return bad("FORMQ_UPLOAD_MEMORY", "must hold at least two upload parts (2 x FORMQ_UPLOAD_PART_SIZE)")
-	}
-	if c.UploadPartSize < 5<<20 {
-		return bad("FORMQ_UPLOAD_PART_SIZE", "must be at least 5MB (the S3 minimum part size)")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return bad("FORMQ_LOG_LEVEL", "must be debug, info, warn or error")
+		e.fail("FORMQ_LOG_LEVEL", "must be debug, info, warn or error")
 	}
-	if c.OTelEndpoint != "" {
-		if u, err := url.Parse(c.OTelEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("FORMQ_OTEL_ENDPOINT", "must be a URL like http://otel-collector:4318")
+	if e.err != nil {
+		return Config{}, e.err
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return c, nil
+}
+
+// env reads typed settings and keeps the first problem.
+type env struct {
+	getenv func(string) string
+	err    error
+}
+
+func (e *env) fail(name, why string) {
+	if e.err == nil {
+		e.err = fmt.Errorf("%w: %s %s", ErrInvalid, name, why)
+	}
+}
+
+func (e *env) get(name string) string { return strings.TrimSpace(e.getenv(name)) }
+
+func (e *env) str(name string, dst *string) {
+	if v := e.get(name); v != "" {
+		*dst = v
+	}
+}
+
+func (e *env) boolean(name string, dst *bool) {
+	if v := e.get(name); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.fail(name, "must be true or false")
+		}
+		*dst = b
+	}
+}
+
+func (e *env) positive(name string, dst *int64) {
+	if v := e.get(name); v != "" {
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || i <= 0 {
+			e.fail(name, "must be a positive integer")
+		}
+		*dst = i
+	}
+}
+
+func (e *env) size(name string, dst *int64) {
+	if v := e.get(name); v != "" {
+		i, err := ParseSize(v)
+		if err != nil || i <= 0 {
+			e.fail(name, "must be a size like 8MB")
+		}
+		*dst = i
+	}
+}
+
+func (e *env) duration(name string, dst *time.Duration, zeroOK bool) {
+	if v := e.get(name); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d == 0 && !zeroOK) {
+			e.fail(name, "must be a duration like 30s or 24h")
+		}
+		*dst = d
+	}
+}
+
+// list yields the non-empty items of a comma list.
+func (e *env) list(name string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for item := range strings.SplitSeq(e.getenv(name), ",") {
+			if item = strings.TrimSpace(item); item != "" && !yield(item) {
+				return
+			}
 		}
 	}
-	return c, nil
+}
+
+// url checks an optional URL setting's scheme and host.
+func (e *env) url(name, value, why string, schemes ...string) {
+	if value == "" {
+		return
+	}
+	if u, err := url.Parse(value); err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
+		e.fail(name, why)
+	}
 }
 
 // Development reports whether relaxed development defaults apply.

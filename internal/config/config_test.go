@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaultsAndValues(t *testing.T) {
+	env := map[string]string{
+		"FORMQ_S3_BUCKET": "b", "FORMQ_SECRET": strings.Repeat("s", 32) + ", " + strings.Repeat("o", 32),
+		"FORMQ_UPLOAD_PART_SIZE": "16MB", "FORMQ_SHUTDOWN_TIMEOUT": "5s", "FORMQ_STRICT_ORIGINS": "true",
+		"FORMQ_ALLOWED_ORIGINS": "https://a.example/, http://b.example:8080", "FORMQ_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+		"FORMQ_WORKER_CONCURRENCY": "7", "FORMQ_PUBLIC_URL": "https://forms.example.com/",
+	}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.RedisURL != "redis://127.0.0.1:6379/0" || c.S3Region != "us-east-1" || c.Actions != "actions.yaml" {
+		t.Errorf("contract defaults: %+v", c)
+	}
+	if c.UploadPartSize != 16<<20 || c.ShutdownTimeout != 5*time.Second || !c.StrictOrigins || c.WorkerConcurrency != 7 {
+		t.Errorf("values: %+v", c)
+	}
+	if len(c.AllowedOrigins) != 2 || c.AllowedOrigins[0] != "https://a.example" || len(c.TrustedProxies) != 2 || c.TrustedProxies[1] != "192.0.2.1/32" {
+		t.Errorf("lists: %v %v", c.AllowedOrigins, c.TrustedProxies)
+	}
+	if c.PublicURL != "https://forms.example.com" {
+		t.Errorf("public url %q", c.PublicURL)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, strings.Repeat("s", 32)) {
+		t.Errorf("secret logged: %s", s)
+	}
+}
+
+func TestLoadRefusesBadSettingsInOneLine(t *testing.T) {
+	base := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_ENV": "development"}
+	tests := []struct{ name, value, want string }{
+		{"FORMQ_S3_BUCKET", "", "FORMQ_S3_BUCKET"},
+		{"FORMQ_ENV", "staging", "FORMQ_ENV"},
+		{"FORMQ_REDIS_URL", "http://x", "FORMQ_REDIS_URL"},
+		{"FORMQ_S3_ENDPOINT", "localhost:7070", "FORMQ_S3_ENDPOINT"},
+		{"FORMQ_UPLOAD_PART_SIZE", "1MB", "FORMQ_UPLOAD_PART_SIZE"},
+		{"FORMQ_UPLOAD_MEMORY", "lots", "FORMQ_UPLOAD_MEMORY"},
+		{"FORMQ_WORKER_CONCURRENCY", "0", "FORMQ_WORKER_CONCURRENCY"},
+		{"FORMQ_SHUTDOWN_TIMEOUT", "soon", "FORMQ_SHUTDOWN_TIMEOUT"},
+		{"FORMQ_STRICT_ORIGINS", "maybe", "FORMQ_STRICT_ORIGINS"},
+		{"FORMQ_ALLOWED_ORIGINS", "evil.example", "FORMQ_ALLOWED_ORIGINS"},
+		{"FORMQ_TRUSTED_PROXIES", "10.0.0.0/99", "FORMQ_TRUSTED_PROXIES"},
+		{"FORMQ_SECRET", "short", "FORMQ_SECRET"},
+		{"FORMQ_AUTH_HS256_SECRET", "short", "FORMQ_AUTH_HS256_SECRET"},
+		{"FORMQ_SMTP_URL", "http://mail", "FORMQ_SMTP_URL"},
+		{"FORMQ_LOG_LEVEL", "loud", "FORMQ_LOG_LEVEL"},
+		{"FORMQ_S3_ACCESS_KEY", "only-the-key", "FORMQ_S3_ACCESS_KEY"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			env[tc.name] = tc.value
+			_, err := Load(func(k string) string { return env[k] })
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("err = %v, want one line naming %s", err, tc.want)
+			}
+		})
+	}
+	t.Run("FORMQ_SECRET required in production", func(t *testing.T) {
+		_, err := Load(func(k string) string { return map[string]string{"FORMQ_S3_BUCKET": "b"}[k] })
+		if err == nil || !strings.Contains(err.Error(), "FORMQ_SECRET") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
