@@ -23,7 +23,6 @@ import (
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 )
 
 // upStack is an API over real HTTP, wired to a real Store on versitygw and
@@ -67,9 +66,7 @@ func startUploads(t *testing.T) *upStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
+	rdb := r.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &actions.Handler{
 		Actions: actions.NewRegistry(list...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,

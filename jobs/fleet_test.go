@@ -26,7 +26,6 @@ import (
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
-	"github.com/redis/go-redis/v9"
 )
 
 const fleetSecret = "whsec_ZmxlZXQtdGVzdC1zZWNyZXQtMTIzNDU2Nzg="
@@ -236,9 +235,7 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 	_, _ = w1.cmd.Process.Wait()
 	release()
 
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := r.Client(t)
 	status := jobs.NewStatusStore(rdb)
 	ctx := context.Background()
 	pending := map[string]bool{}

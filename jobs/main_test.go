@@ -17,14 +17,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // testRedis is a client on a fresh database of the real test Redis.
 func testRedis(t testing.TB) *redis.Client {
 	t.Helper()
-	r := testenv.StartRedis(t)
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return testenv.StartRedis(t).Client(t)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -16,16 +16,13 @@ import (
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
 	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestEventsHeartbeatAndShutdown: an idle /events stream gets comment
 // lines, and ends when the process shuts down (the hub stops).
 func TestEventsHeartbeatAndShutdown(t *testing.T) {
 	r := testenv.StartRedis(t)
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := r.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -72,9 +69,7 @@ func TestEventsHeartbeatAndShutdown(t *testing.T) {
 // and server run in this process, so the numbers include both ends.
 func BenchmarkIdleSSESubscribers(b *testing.B) {
 	r := testenv.StartRedis(b)
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := r.Client(b)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -26,9 +26,7 @@ func TestSubmissionKept(t *testing.T) {
 	if err := store.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := r.Client(t)
 
 	client := asynq.NewClientFromRedisClient(rdb)
 	if _, err := client.EnqueueContext(ctx, asynq.NewTask("submission:process", nil, asynq.TaskID("01QUEUED"), asynq.Queue("low"))); err != nil {

@@ -8,14 +8,11 @@ import (
 	"testing"
 
 	"github.com/formq/formq/internal/testenv"
-	"github.com/redis/go-redis/v9"
 )
 
 func TestWorkerWarnsWhenRedisCanLoseTasks(t *testing.T) {
 	r := testenv.StartRedis(t)
-	opt, _ := redis.ParseURL(r.URL())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := r.Client(t)
 	ctx := context.Background()
 	check := func() string {
 		var buf bytes.Buffer

@@ -15,7 +15,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/redis/go-redis/v9"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -35,13 +34,7 @@ func TestOneTraceFromRequestToStep(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	log := telemetry.NewLogger(testWriter{t}, nil, "test")
 
-	r := testenv.StartRedis(t)
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testenv.StartRedis(t).Client(t)
 
 	// API side: the middleware chain of RunAPI and a handler that queues.
 	client := asynq.NewClientFromRedisClient(rdb)

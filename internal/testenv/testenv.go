@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Credentials of the test S3 server's root account.
@@ -376,4 +378,13 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Client returns a go-redis client on the test's database, closed when
+// the test ends.
+func (r Redis) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, DB: r.DB})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }

@@ -74,9 +74,7 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 		t.Fatal(err)
 	}
 	st.Store = store
-	opt, _ := redis.ParseURL(r.URL())
-	st.RDB = redis.NewClient(opt)
-	t.Cleanup(func() { st.RDB.Close() })
+	st.RDB = r.Client(t)
 	return st
 }
 
