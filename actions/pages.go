@@ -72,6 +72,43 @@ type FormData struct {
 	Bound          string
 }
 
+// FieldError is one field's messages, for the error summary.
+type FieldError struct {
+	Field    string
+	Messages []string
+}
+
+// ErrorList lists the errors in the order the form shows its fields, so
+// the summary reads top to bottom like the form; errors of names the form
+// does not show come last.
+func (d *FormData) ErrorList() []FieldError {
+	var out []FieldError
+	seen := map[string]bool{}
+	add := func(name string) {
+		if msgs, ok := d.Errors[name]; ok && !seen[name] {
+			seen[name] = true
+			out = append(out, FieldError{Field: name, Messages: msgs})
+		}
+	}
+	if d.Action != nil {
+		for _, f := range d.Action.Fields {
+			add(f.Name)
+		}
+		for _, u := range d.Action.Uploads {
+			add(u.Name)
+		}
+	}
+	rest := make([]string, 0, len(d.Errors))
+	for name := range d.Errors {
+		rest = append(rest, name)
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		add(name)
+	}
+	return out
+}
+
 // Value is the first kept value of a field, for value attributes.
 func (d *FormData) Value(name string) string {
 	if v := d.Values[name]; len(v) > 0 {

@@ -178,6 +178,10 @@ func TestNoJavaScriptFlow(t *testing.T) {
 			t.Errorf("422 page lacks %q", want)
 		}
 	}
+	// The summary lists problems in the form's order: name, email, ..., age.
+	if i, j := strings.Index(page, `<li><a href="#f-email">`), strings.Index(page, `<li><a href="#f-age">`); i < 0 || j < 0 || i > j {
+		t.Errorf("error summary not in form order (email at %d, age at %d)", i, j)
+	}
 	if strings.Contains(page, "s3cret-pass") {
 		t.Error("the password was echoed")
 	}
