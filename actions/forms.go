@@ -16,7 +16,7 @@ func (h *Handler) Form(c echo.Context) error {
 		return ErrActionNotFound
 	}
 	return h.Pages.Form(c, http.StatusOK, &FormData{
-		Action: a, ActionURL: "/actions/" + a.Name,
+		Action: a, ActionURL: h.Pages.URL("/actions/" + a.Name),
 		IdempotencyKey: newIdempotencyKey(),
 		Bound:          c.QueryParam(FieldBound),
 	})

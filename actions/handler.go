@@ -173,7 +173,7 @@ type SubmissionInfo struct {
 // acceptedAnswer is the JSON body and browser redirect of an accepted
 // submission.
 func (h *Handler) acceptedAnswer(a *Action, sub *Submission) (json.RawMessage, string) {
-	redirect := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
+	redirect := h.Pages.URL("/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID))
 	if a.Redirect != "" {
 		redirect = expand(a.Redirect, sub, url.QueryEscape)
 	}
@@ -181,7 +181,7 @@ func (h *Handler) acceptedAnswer(a *Action, sub *Submission) (json.RawMessage, s
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: "/submissions/" + sub.ID, Files: sub.Files,
+			StatusURL: h.Pages.URL("/submissions/" + sub.ID), Files: sub.Files,
 		},
 	})
 	return body, redirect

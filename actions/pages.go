@@ -20,6 +20,10 @@ var templateFS embed.FS
 // Pages renders formq's HTML: hosted forms (fresh or re-rendered with
 // errors), success pages and error pages, for browsers without JavaScript.
 type Pages struct {
+	// Base is FORMQ_PUBLIC_URL: links and form actions start with it.
+	// Empty, they are root-relative and the browser resolves them against
+	// the request's own URL.
+	Base   string
 	base   *template.Template
 	custom map[string]*template.Template // per-action form templates
 }
@@ -48,6 +52,14 @@ func NewPages() (*Pages, error) {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
 	return &Pages{base: t, custom: map[string]*template.Template{}}, nil
+}
+
+// URL is a path of the API as a link: prefixed with Base when set.
+func (p *Pages) URL(path string) string {
+	if p == nil {
+		return path
+	}
+	return p.Base + path
 }
 
 // SetFormTemplate replaces the hosted form of one action with a template
@@ -158,7 +170,7 @@ func (p *Pages) Done(c echo.Context, a *Action, id string) error {
 	if msg == "" {
 		msg = "Thank you, your submission was received."
 	}
-	d := pageData{Title: a.Title, Message: msg, Link: "/forms/" + a.Name, LinkText: "Submit another"}
+	d := pageData{Title: a.Title, Message: msg, Link: p.URL("/forms/" + a.Name), LinkText: "Submit another"}
 	if id != "" {
 		d.Detail = "Reference: " + id
 	}
@@ -170,7 +182,7 @@ func (p *Pages) Done(c echo.Context, a *Action, id string) error {
 func (p *Pages) Error(c echo.Context, e *Error) error {
 	if e.Code == ErrValidation.Code && e.Action != nil {
 		return p.Form(c, e.Status, &FormData{
-			Action: e.Action, ActionURL: "/actions/" + e.Action.Name,
+			Action: e.Action, ActionURL: p.URL("/actions/" + e.Action.Name),
 			Values: echoStrings(e.Values), Errors: e.Fields, Message: e.Message,
 			IdempotencyKey: newIdempotencyKey(),
 		})

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -385,5 +386,60 @@ func TestStagingIsGuardedLikeItsAction(t *testing.T) {
 	wantCode(t, resp, raw, 403, "forbidden_origin")
 	if objs, _ := st.Store.List(context.Background(), ""); len(objs) != 0 {
 		t.Fatalf("a refused staging stored %v", objs)
+	}
+}
+
+// TestCORS: pages on allowed origins may read answers (and send the
+// Idempotency-Key header); others get no CORS headers.
+func TestCORS(t *testing.T) {
+	st := startActions(t, map[string]string{"FORMQ_ALLOWED_ORIGINS": "https://everywhere.example"})
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, st.APIURL+"/actions/create-user", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "idempotency-key")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, origin := range []string{"https://partner.example", "https://everywhere.example"} {
+		resp := preflight(origin)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+			!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "idempotency-key") {
+			t.Errorf("preflight from %s: %d %v", origin, resp.StatusCode, resp.Header)
+		}
+	}
+	if resp := preflight("https://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("evil origin allowed: %v", resp.Header)
+	}
+	resp, raw := send(t, st, "partner-only", url.Values{"name": {"Ada"}}, map[string]string{"Origin": "https://partner.example", "Sec-Fetch-Site": "cross-site"})
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Access-Control-Allow-Origin") != "https://partner.example" {
+		t.Fatalf("cross-site post from an allowed origin: %d %s %v", resp.StatusCode, raw, resp.Header)
+	}
+}
+
+// TestPublicURL: links start with FORMQ_PUBLIC_URL, and its origin counts
+// as this service's own when a proxy rewrites Host.
+func TestPublicURL(t *testing.T) {
+	st := startActions(t, map[string]string{"FORMQ_PUBLIC_URL": "https://forms.example.com/formq"})
+	resp, raw := send(t, st, "signup", url.Values{"name": {"Ada"}, "email": {"a@example.com"}, "agree": {"on"}, "password": {"longenough"}},
+		map[string]string{"Origin": "https://forms.example.com"})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post with the public origin: %d %s", resp.StatusCode, raw)
+	}
+	if !strings.Contains(string(raw), `"statusUrl":"https://forms.example.com/formq/submissions/`) {
+		t.Errorf("statusUrl not under the public URL: %s", raw)
+	}
+	page, err := http.Get(st.APIURL + "/forms/create-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	b, _ := io.ReadAll(page.Body)
+	if !strings.Contains(string(b), `action="https://forms.example.com/formq/actions/create-user"`) {
+		t.Errorf("form action not under the public URL")
 	}
 }

@@ -137,6 +137,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 			return nil
 		}
 		st = next
+		st.StatusURL = h.Pages.URL("/submissions/" + st.ID)
 	}
 }
 
@@ -160,5 +161,6 @@ func (h *Handler) readStatus(ctx context.Context, id string) (*SubmissionStatus,
 	case err != nil:
 		return nil, ErrUnavailable.With(err)
 	}
+	st.StatusURL = h.Pages.URL("/submissions/" + st.ID)
 	return st, nil
 }

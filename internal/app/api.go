@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"time"
 
@@ -38,6 +39,14 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	pages, err := actions.NewPages()
 	if err != nil {
 		return err
+	}
+	pages.Base = cfg.PublicURL
+	allowed := cfg.AllowedOrigins
+	if cfg.PublicURL != "" {
+		// Behind a proxy that rewrites Host, the public origin is still
+		// this service's own.
+		u, _ := url.Parse(cfg.PublicURL)
+		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
 	}
 	auth, err := actions.NewAuthenticator(ctx, actions.AuthConfig{
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
@@ -95,11 +104,12 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	e.Use(telemetry.EchoMiddleware(tracing.Tracer("formq/api"), log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
+	e.Use(actions.CORS(registry, allowed))
 	h := &actions.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
 		Auth:         auth, Idempotency: actions.NewRedisIdempotency(rdb), Limiter: actions.NewRedisRateLimiter(rdb),
-		AllowedOrigins: cfg.AllowedOrigins, StrictOrigins: cfg.StrictOrigins,
+		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics,
 		Fleet:   actions.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
 	}

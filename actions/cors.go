@@ -1,0 +1,36 @@
+package actions
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// CORS lets pages on allowed origins call formq with fetch and read the
+// answers (field errors, status, events): the deployment's allowed origins
+// and every action's origins. Posting is still checked per action by the
+// origin guard; CORS only decides who may read. Admin routes are left out.
+func CORS(r *Registry, allowed []string) echo.MiddlewareFunc {
+	origins := map[string]bool{}
+	for _, o := range allowed {
+		origins[strings.TrimRight(o, "/")] = true
+	}
+	for _, name := range r.Names() {
+		a, _ := r.Get(name)
+		for _, o := range a.Origins {
+			origins[strings.TrimRight(o, "/")] = true
+		}
+	}
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper:         func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/admin") },
+		AllowOriginFunc: func(origin string) (bool, error) { return origins[origin], nil },
+		AllowMethods:    []string{http.MethodGet, http.MethodPost},
+		AllowHeaders:    []string{"Accept", "Content-Type", "Idempotency-Key", "Authorization", "Last-Event-ID"},
+		ExposeHeaders:   []string{"Retry-After", "Idempotent-Replayed", "Location", echo.HeaderXRequestID},
+		// Cookie sessions (FORMQ_AUTH_COOKIE) travel with credentials.
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+}
