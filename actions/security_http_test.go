@@ -443,3 +443,28 @@ func TestPublicURL(t *testing.T) {
 		t.Errorf("form action not under the public URL")
 	}
 }
+
+// TestTrustedProxyClientIP: behind a trusted proxy the client IP comes
+// from X-Forwarded-For, so clients are limited apart, and the record
+// names the real client.
+func TestTrustedProxyClientIP(t *testing.T) {
+	st := startActions(t, map[string]string{"FORMQ_TRUSTED_PROXIES": "127.0.0.1"})
+	ok := url.Values{"name": {"Ada"}, "email": {"a@example.com"}, "agree": {"on"}, "password": {"longenough"}}
+	xff := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	var first []byte
+	for i := range 3 {
+		resp, raw := send(t, st, "signup", ok, xff("203.0.113.1"))
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post %d: %d %s", i, resp.StatusCode, raw)
+		}
+		first = raw
+	}
+	resp, raw := send(t, st, "signup", ok, xff("203.0.113.1"))
+	wantCode(t, resp, raw, 429, "rate_limited")
+	if resp, raw := send(t, st, "signup", ok, xff("198.51.100.7")); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("another client behind the proxy is limited apart: %d %s", resp.StatusCode, raw)
+	}
+	if rec := waitRecord(t, st, "signup", submissionID(t, first)); rec["clientIp"] != "203.0.113.1" {
+		t.Errorf("record clientIp = %v", rec["clientIp"])
+	}
+}
