@@ -468,3 +468,30 @@ func TestTrustedProxyClientIP(t *testing.T) {
 		t.Errorf("record clientIp = %v", rec["clientIp"])
 	}
 }
+
+// TestUploadProfileGate: a profile's auth, origins and rate limit hold for
+// POST /uploads as they do for an action.
+func TestUploadProfileGate(t *testing.T) {
+	st := startActions(t, nil)
+	stage := func(header map[string]string) (*http.Response, []byte) {
+		body, ctype := teststack.MultipartBody(t, nil, map[string][]byte{"file": pngBytes(t)})
+		h := map[string]string{"Accept": "application/json"}
+		for k, v := range header {
+			h[k] = v
+		}
+		return teststack.Post(t, st.APIURL+"/uploads?profile=private-files", body, ctype, h)
+	}
+	bearer := "Bearer " + hsToken(t, "alice", time.Hour)
+	resp, raw := stage(nil)
+	wantCode(t, resp, raw, 401, "unauthenticated")
+	resp, raw = stage(map[string]string{"Authorization": bearer, "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+	wantCode(t, resp, raw, 403, "forbidden_origin")
+	resp, raw = stage(map[string]string{"Authorization": bearer, "Sec-Fetch-Site": "cross-site", "Origin": "https://partner.example"})
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Access-Control-Allow-Origin") != "https://partner.example" {
+		t.Fatalf("staging from the profile's origin: %d %s", resp.StatusCode, raw)
+	}
+	// The limit is 2 a minute and the unauthenticated attempt counted too
+	// (the origin check comes before the rate limit, so the 403 did not).
+	resp, raw = stage(map[string]string{"Authorization": bearer})
+	wantCode(t, resp, raw, 429, "rate_limited")
+}

@@ -27,6 +27,9 @@ const (
 type UploadProfile struct {
 	Upload
 	TTL time.Duration
+	// Gate holds who may stage files with the profile: its origins,
+	// strict_origin, auth and rate_limit, checked as for an action.
+	Gate *Action
 }
 
 // UploadProfiles are the profiles of an actions file, by name.
@@ -39,6 +42,10 @@ type rawProfile struct {
 	Types    []string          `yaml:"types"`
 	Messages map[string]string `yaml:"messages"`
 	TTL      string            `yaml:"ttl"`
+	Origins  []string          `yaml:"origins"`
+	Strict   bool              `yaml:"strict_origin"`
+	Auth     string            `yaml:"auth"`
+	Rate     string            `yaml:"rate_limit"`
 }
 
 // LoadProfiles reads the upload_profiles of an actions file; a file
@@ -95,6 +102,24 @@ func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {
 		p := &UploadProfile{
 			Upload: Upload{Name: name, Label: rp.Label, MaxFiles: rp.MaxFiles, Types: rp.Types, Messages: rp.Messages},
 			TTL:    DefaultUploadRefTTL,
+			Gate:   &Action{Name: "upload-profile:" + name, Origins: rp.Origins, StrictOrigin: rp.Strict, Auth: rp.Auth},
+		}
+		switch rp.Auth {
+		case "", "required", "optional":
+		default:
+			add(n.Line, name, "auth %q: want required or optional", rp.Auth)
+		}
+		for _, o := range rp.Origins {
+			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				add(n.Line, name, "origin %q: want scheme://host[:port]", o)
+			}
+		}
+		if rp.Rate != "" {
+			rl, err := parseRateLimit(rp.Rate)
+			if err != nil {
+				add(n.Line, name, "rate_limit %q: %v", rp.Rate, err)
+			}
+			p.Gate.RateLimit = rl
 		}
 		if p.Label == "" {
 			p.Label = "File"

@@ -61,6 +61,7 @@ type uploadRef struct {
 // profile, or one upload field of an action.
 type uploadScope struct {
 	limits        *Upload
+	gate          *Action // whose origins, auth and rate limit apply
 	ttl           time.Duration
 	profile       string
 	action, field string
@@ -73,7 +74,7 @@ func (h *Handler) uploadScope(profile, action, field string) (*uploadScope, erro
 		if !ok {
 			return nil, ErrNotFound.With(nil, "No such upload profile.")
 		}
-		return &uploadScope{limits: &p.Upload, ttl: p.TTL, profile: profile}, nil
+		return &uploadScope{limits: &p.Upload, ttl: p.TTL, profile: profile, gate: p.Gate}, nil
 	case action != "" && field != "":
 		a, ok := h.Actions.Get(action)
 		if !ok {
@@ -83,23 +84,18 @@ func (h *Handler) uploadScope(profile, action, field string) (*uploadScope, erro
 		if u == nil {
 			return nil, ErrNotFound.With(nil, "The action has no such upload field.")
 		}
-		return &uploadScope{limits: u, ttl: DefaultUploadRefTTL, action: action, field: field}, nil
+		return &uploadScope{limits: u, ttl: DefaultUploadRefTTL, action: action, field: field, gate: a}, nil
 	}
 	return nil, ErrBadRequest.With(nil, "Name an upload profile (profile=) or an action and its upload field (action= and field=).")
 }
 
-// admitUpload holds staging for an action's field to that action's
-// origins, rate limit and auth, and staging for a profile to the
-// deployment's origins.
+// admitUpload holds staging to the origins, rate limit and auth of the
+// action whose field it is for, or of the profile.
 func (h *Handler) admitUpload(c echo.Context, sc *uploadScope) error {
-	gate := &Action{Name: "upload-profile:" + sc.profile}
-	if sc.action != "" {
-		gate, _ = h.Actions.Get(sc.action)
-	}
-	if err := h.admit(c, gate); err != nil {
+	if err := h.admit(c, sc.gate); err != nil {
 		return err
 	}
-	_, err := h.authenticate(gate, c.Request())
+	_, err := h.authenticate(sc.gate, c.Request())
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/formq/formq/actions"
@@ -54,6 +55,17 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	})
 	if err != nil {
 		return err
+	}
+	profiles, err := actions.LoadProfiles(cfg.Actions)
+	if err != nil {
+		return err
+	}
+	corsOrigins := slices.Clone(allowed)
+	for _, p := range profiles {
+		if p.Gate.Auth != "" && auth == nil {
+			return fmt.Errorf("upload profile %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", p.Name, p.Gate.Auth)
+		}
+		corsOrigins = append(corsOrigins, p.Gate.Origins...)
 	}
 	for _, a := range list {
 		if a.Auth != "" && auth == nil {
@@ -104,7 +116,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	e.Use(telemetry.EchoMiddleware(tracing.Tracer("formq/api"), log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
-	e.Use(actions.CORS(registry, allowed))
+	e.Use(actions.CORS(registry, corsOrigins))
 	h := &actions.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
@@ -112,10 +124,6 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics,
 		Fleet:   actions.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
-	}
-	profiles, err := actions.LoadProfiles(cfg.Actions)
-	if err != nil {
-		return err
 	}
 	h.Profiles, h.Objects, h.ReadIdle = profiles, store, cfg.UploadIdle
 	actions.Routes(e, h, map[string]actions.Check{
