@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -291,46 +292,32 @@ func (c Config) SlogLevel() slog.Level {
 	return lvl
 }
 
-// LogValue logs the configuration with secrets masked.
+// LogValue logs every setting, keyed by its variable's name without the
+// FORMQ_ prefix (FORMQ_S3_BUCKET is s3_bucket). Fields tagged secret show
+// only whether they are set, and passwords inside URLs are masked, so a
+// setting added to the struct is logged, and masked, without more code.
 func (c Config) LogValue() slog.Value {
-	mask := func(s string) string {
-		if s == "" {
-			return ""
+	v := reflect.ValueOf(c)
+	attrs := make([]slog.Attr, 0, v.NumField())
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, ok := f.Tag.Lookup("env")
+		if !ok {
+			continue
 		}
-		return "***"
+		key := strings.ToLower(strings.TrimPrefix(name, "FORMQ_"))
+		val := v.Field(i).Interface()
+		switch s, isString := val.(string); {
+		case f.Tag.Get("secret") == "true":
+			if !v.Field(i).IsZero() {
+				val = "***"
+			}
+		case isString && strings.Contains(s, "://"):
+			val = maskURL(s)
+		}
+		attrs = append(attrs, slog.Any(key, val))
 	}
-	return slog.GroupValue(
-		slog.String("env", c.Env),
-		slog.String("addr", c.Addr),
-		slog.String("worker_addr", c.WorkerAddr),
-		slog.String("redis_url", maskURL(c.RedisURL)),
-		slog.String("s3_endpoint", c.S3Endpoint),
-		slog.String("s3_region", c.S3Region),
-		slog.String("s3_bucket", c.S3Bucket),
-		slog.String("s3_access_key", c.S3AccessKey),
-		slog.String("s3_secret_key", mask(c.S3SecretKey)),
-		slog.String("actions", c.Actions),
-		slog.String("secret", mask(c.Secret)),
-		slog.Any("allowed_origins", c.AllowedOrigins),
-		slog.String("public_url", c.PublicURL),
-		slog.String("admin_token", mask(c.AdminToken)),
-		slog.Int("worker_concurrency", c.WorkerConcurrency),
-		slog.Int64("upload_part_size", c.UploadPartSize),
-		slog.Int64("upload_memory", c.UploadMemory),
-		slog.Duration("upload_idle_timeout", c.UploadIdle),
-		slog.Duration("janitor_interval", c.JanitorInterval),
-		slog.Duration("janitor_min_age", c.JanitorMinAge),
-		slog.Any("trusted_proxies", c.TrustedProxies),
-		slog.Bool("strict_origins", c.StrictOrigins),
-		slog.String("auth_hs256_secret", mask(c.AuthHS256Key)),
-		slog.String("auth_jwks_url", c.AuthJWKSURL),
-		slog.String("auth_cookie", c.AuthCookie),
-		slog.String("otel_endpoint", maskURL(c.OTelEndpoint)),
-		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
-		slog.String("smtp_url", maskURL(c.SMTPURL)),
-		slog.String("revalidate_url", maskURL(c.RevalidateURL)),
-		slog.String("revalidate_secret", mask(c.RevalidateSecret)),
-	)
+	return slog.GroupValue(attrs...)
 }
 
 func maskURL(raw string) string {

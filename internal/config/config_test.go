@@ -35,6 +35,33 @@ func TestLoadDefaultsAndValues(t *testing.T) {
 	}
 }
 
+func TestLogValueNamesEverySettingAndMasksSecrets(t *testing.T) {
+	env := map[string]string{
+		"FORMQ_ENV": "development", "FORMQ_S3_BUCKET": "b",
+		"FORMQ_REDIS_URL":         "redis://:redispass@127.0.0.1:6379/0",
+		"FORMQ_SMTP_URL":          "smtp://mailer:smtppass@mail.example.com:587",
+		"FORMQ_S3_ACCESS_KEY":     "AKIAEXAMPLE",
+		"FORMQ_S3_SECRET_KEY":     "s3secretvalue",
+		"FORMQ_ADMIN_TOKEN":       "admintokenvalue",
+		"FORMQ_AUTH_HS256_SECRET": strings.Repeat("h", 32),
+	}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := c.LogValue().String()
+	for _, secret := range []string{"redispass", "smtppass", "s3secretvalue", "admintokenvalue", strings.Repeat("h", 32), DevSecret} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("%q logged in %s", secret, logged)
+		}
+	}
+	for _, want := range []string{"s3_bucket=b", "s3_access_key=AKIAEXAMPLE", "auth_issuer=", "events_maxlen=100000", "log_level=info"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("%q missing from %s", want, logged)
+		}
+	}
+}
+
 func TestLoadRefusesBadSettingsInOneLine(t *testing.T) {
 	base := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_ENV": "development"}
 	tests := []struct{ name, value, want string }{
