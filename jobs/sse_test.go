@@ -16,24 +16,32 @@ import (
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 )
+
+// startEvents serves GET /events from one hub on the test's Redis. stop
+// ends the hub, as a shutting-down API process does; the test's end does
+// too.
+func startEvents(tb testing.TB, heartbeat time.Duration) (srv *httptest.Server, rdb *redis.Client, stop func()) {
+	tb.Helper()
+	rdb = testenv.StartRedis(tb).Client(tb)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, stop := context.WithCancel(context.Background())
+	hub := jobs.NewHub(rdb, log)
+	go hub.Run(ctx)
+	e := echo.New()
+	h := &actions.Handler{Log: log, Fleet: actions.Fleet{Events: hub, Heartbeat: heartbeat, Done: ctx.Done()}}
+	e.GET("/events", h.Events)
+	srv = httptest.NewServer(e)
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(stop) // runs first: open streams end, then the server closes
+	return srv, rdb, stop
+}
 
 // TestEventsHeartbeatAndShutdown: an idle /events stream gets comment
 // lines, and ends when the process shuts down (the hub stops).
 func TestEventsHeartbeatAndShutdown(t *testing.T) {
-	r := testenv.StartRedis(t)
-	rdb := r.Client(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	hub := jobs.NewHub(rdb, log)
-	go hub.Run(ctx)
-
-	e := echo.New()
-	h := &actions.Handler{Log: log, Fleet: actions.Fleet{Events: hub, Heartbeat: 50 * time.Millisecond, Done: ctx.Done()}}
-	e.GET("/events", h.Events)
-	srv := httptest.NewServer(e)
-	defer srv.Close()
+	srv, _, stop := startEvents(t, 50*time.Millisecond)
 
 	resp, err := http.Get(srv.URL + "/events?tag=users")
 	if err != nil {
@@ -68,18 +76,7 @@ func TestEventsHeartbeatAndShutdown(t *testing.T) {
 // API handler and reports the memory and goroutines each costs. Client
 // and server run in this process, so the numbers include both ends.
 func BenchmarkIdleSSESubscribers(b *testing.B) {
-	r := testenv.StartRedis(b)
-	rdb := r.Client(b)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	hub := jobs.NewHub(rdb, log)
-	go hub.Run(ctx)
-	e := echo.New()
-	h := &actions.Handler{Log: log, Fleet: actions.Fleet{Events: hub, Done: ctx.Done()}}
-	e.GET("/events", h.Events)
-	srv := httptest.NewServer(e)
-	defer srv.Close()
+	srv, rdb, _ := startEvents(b, 0)
 	const n = 1000
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
 	for b.Loop() {
