@@ -147,6 +147,30 @@ func Parse(file string, data []byte) ([]*Action, error) {
 
 // ParseWith is Parse with options, such as the step checks.
 func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
+	d, err := parse(file, data, o)
+	if err != nil {
+		return nil, err
+	}
+	return d.Actions, nil
+}
+
+// Declarations is everything an actions file declares.
+type Declarations struct {
+	Actions  []*Action
+	Profiles UploadProfiles
+}
+
+// Load reads and checks an actions file once: its actions and its upload
+// profiles, every problem of both listed together.
+func Load(path string, o ParseOptions) (*Declarations, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read actions file: %w", err)
+	}
+	return parse(path, data, o)
+}
+
+func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 	var problems []Problem
 	add := func(line int, action, field, format string, args ...any) {
 		problems = append(problems, Problem{File: file, Line: line, Action: action, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -158,7 +182,7 @@ func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
 		add(0, "", "", "%v", err)
 		return nil, &FileError{Problems: problems}
 	}
-	_, profileProblems := parseProfiles(file, &raw.UploadProfiles)
+	profiles, profileProblems := parseProfiles(file, &raw.UploadProfiles)
 	problems = append(problems, profileProblems...)
 	if raw.Actions.Kind != yaml.MappingNode || len(raw.Actions.Content) == 0 {
 		add(raw.Actions.Line, "", "", "no actions: want a mapping under 'actions:'")
@@ -300,7 +324,7 @@ func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
 	if len(problems) > 0 {
 		return nil, &FileError{Problems: problems}
 	}
-	return list, nil
+	return &Declarations{Actions: list, Profiles: profiles}, nil
 }
 
 func parseField(name string, node *yaml.Node) (*Field, []string) {

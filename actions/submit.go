@@ -4,6 +4,7 @@ package actions
 // reserved fields acted on as they arrive, files streamed to the store.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -287,7 +288,7 @@ func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
 	if len(data) > maxURLEncodedBytes {
 		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", FormatSize(maxURLEncodedBytes)))
 	}
-	if strings.Count(string(data), "&") >= maxURLEncodedFields {
+	if bytes.Count(data, []byte("&")) >= maxURLEncodedFields {
 		return ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
 	}
 	vals, err := url.ParseQuery(string(data))

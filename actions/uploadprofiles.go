@@ -2,7 +2,6 @@ package actions
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -46,31 +45,6 @@ type rawProfile struct {
 	Strict   bool              `yaml:"strict_origin"`
 	Auth     string            `yaml:"auth"`
 	Rate     string            `yaml:"rate_limit"`
-}
-
-// LoadProfiles reads the upload_profiles of an actions file; a file
-// without them has none.
-func LoadProfiles(path string) (UploadProfiles, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read actions file: %w", err)
-	}
-	return ParseProfiles(path, data)
-}
-
-// ParseProfiles reads the upload_profiles of an actions file's bytes.
-func ParseProfiles(file string, data []byte) (UploadProfiles, error) {
-	var raw struct {
-		UploadProfiles yaml.Node `yaml:"upload_profiles"`
-	}
-	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, &FileError{Problems: []Problem{{File: file, Msg: err.Error()}}}
-	}
-	profiles, problems := parseProfiles(file, &raw.UploadProfiles)
-	if len(problems) > 0 {
-		return nil, &FileError{Problems: problems}
-	}
-	return profiles, nil
 }
 
 func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {

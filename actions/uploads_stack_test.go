@@ -50,11 +50,7 @@ func startUploads(t *testing.T) *upStack {
 	if err := store.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
-	list, err := actions.LoadFile("testdata/uploads.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, err := actions.LoadProfiles("testdata/uploads.yaml")
+	decl, err := actions.Load("testdata/uploads.yaml", actions.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,9 +65,9 @@ func startUploads(t *testing.T) *upStack {
 	rdb := r.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &actions.Handler{
-		Actions: actions.NewRegistry(list...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
+		Actions: actions.NewRegistry(decl.Actions...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
 		Queue:        jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
-		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: profiles,
+		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles,
 	}
 	st := &upStack{store: store}
 	e := echo.New()

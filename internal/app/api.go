@@ -32,10 +32,11 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	log := newLogger(stdout, cfg, "api")
 	log.Info("starting", "config", cfg)
 
-	list, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
+	decl, err := actions.Load(cfg.Actions, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
 	if err != nil {
 		return err
 	}
+	list, profiles := decl.Actions, decl.Profiles
 	registry := actions.NewRegistry(list...)
 	pages, err := actions.NewPages()
 	if err != nil {
@@ -53,10 +54,6 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
 		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 	})
-	if err != nil {
-		return err
-	}
-	profiles, err := actions.LoadProfiles(cfg.Actions)
 	if err != nil {
 		return err
 	}
