@@ -17,9 +17,9 @@ test: install
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz:
-	@set -o pipefail; for t in $$($(GO) test -list '^Fuzz' ./actions/ | grep '^Fuzz'); do \
+	@set -o pipefail; for t in $$($(GO) test -list '^Fuzz' ./actions/handler/ | grep '^Fuzz'); do \
 		echo "fuzz: $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./actions/ 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./actions/handler/ 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
 	done
 
 bench: install

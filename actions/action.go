@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/submission"
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 )
 
@@ -23,8 +24,8 @@ type Action struct {
 	Title       string
 	Fields      []*Field  // in declaration order
 	Uploads     []*Upload // in declaration order
-	Steps       []Step
-	Revalidate  Revalidate
+	Steps       []submission.Step
+	Revalidate  submission.Revalidate
 	Redirect    string // where browsers go on success; {id} and {field} expand
 	Message     string // shown on success
 	MaxBody     int64  // bytes of the whole request
@@ -81,19 +82,6 @@ type Upload struct {
 	MaxFiles int      // files in the field
 	Types    []string // allowed sniffed content types; patterns like image/* allowed
 	Messages map[string]string
-}
-
-// Step is one follow-up unit of work run by the worker after acceptance.
-type Step struct {
-	Type   string         `json:"type"`
-	Config map[string]any `json:"config,omitempty"`
-}
-
-// Revalidate lists what an accepted submission makes stale; {id} and
-// {field} expand per submission.
-type Revalidate struct {
-	Paths []string `json:"paths"`
-	Tags  []string `json:"tags"`
 }
 
 // RateLimit allows Limit submissions per Period per client.
@@ -154,7 +142,7 @@ func (r *Registry) Add(a *Action) error {
 		a.MaxBody = DefaultMaxBody
 	}
 	if a.Queue == "" {
-		a.Queue = DefaultQueue
+		a.Queue = submission.DefaultQueue
 	}
 	if a.Title == "" {
 		a.Title = humanize(a.Name)

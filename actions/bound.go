@@ -1,7 +1,6 @@
 package actions
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,14 +16,26 @@ type BoundArgs struct {
 	Subject string         `json:"subject,omitempty"`
 }
 
-func boundPurpose(action string) string { return "bound:" + action }
+// BoundPurpose is the seal purpose of an action's bound-arguments token.
+func BoundPurpose(action string) string { return "bound:" + action }
+
+// Sealer seals values into tamper-proof, expiring tokens and opens them;
+// formq's is AES-GCM keyed by FORMQ_SECRET. Open fails with an error
+// matching ErrTokenExpired for a token past its time.
+type Sealer interface {
+	Seal(purpose string, v any, ttl time.Duration) (string, error)
+	Open(purpose, token string, v any) error
+}
+
+// ErrTokenExpired is what Sealer.Open's error matches for an expired token.
+var ErrTokenExpired = seal.ErrExpired
 
 // MaxBindTTL caps how long a bound-arguments token may live.
 const MaxBindTTL = 366 * 24 * time.Hour
 
 // Bind seals arguments for an action. Every argument the action declares
 // in `bound` must be given, and no other.
-func Bind(s *seal.Sealer, a *Action, args map[string]any, subject string, ttl time.Duration) (string, error) {
+func Bind(s Sealer, a *Action, args map[string]any, subject string, ttl time.Duration) (string, error) {
 	if len(a.Bound) == 0 {
 		return "", fmt.Errorf("action %s declares no bound arguments", a.Name)
 	}
@@ -41,27 +52,5 @@ func Bind(s *seal.Sealer, a *Action, args map[string]any, subject string, ttl ti
 	if ttl <= 0 || ttl > MaxBindTTL {
 		return "", fmt.Errorf("ttl must be between 1s and %s", MaxBindTTL)
 	}
-	return s.Seal(boundPurpose(a.Name), BoundArgs{Action: a.Name, Args: args, Subject: subject}, ttl)
-}
-
-// openBound checks a _bound token against the action and the subject.
-func openBound(s *seal.Sealer, a *Action, token, subject string) (map[string]any, error) {
-	if len(a.Bound) == 0 {
-		return nil, nil
-	}
-	var b BoundArgs
-	if err := s.Open(boundPurpose(a.Name), token, &b); err != nil {
-		msg := "The form's bound arguments are missing, expired or were changed."
-		if errors.Is(err, seal.ErrExpired) {
-			msg = "This form has expired; reload it and submit again."
-		}
-		return nil, ErrInvalidBoundArgs.With(err, msg)
-	}
-	if b.Action != a.Name {
-		return nil, ErrInvalidBoundArgs.With(errors.New("token of another action"))
-	}
-	if b.Subject != "" && b.Subject != subject {
-		return nil, ErrForbidden.With(errors.New("bound token issued to another subject"), "This form was issued to another user.")
-	}
-	return b.Args, nil
+	return s.Seal(BoundPurpose(a.Name), BoundArgs{Action: a.Name, Args: args, Subject: subject}, ttl)
 }

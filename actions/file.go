@@ -14,22 +14,19 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/submission"
 	"go.yaml.in/yaml/v3"
 )
 
 // Defaults for options an action leaves out.
 const (
 	DefaultMaxBody     = 10 << 20
-	DefaultQueue       = "default"
 	DefaultHoneypot    = "_gotcha"
 	DefaultIdempotency = 24 * time.Hour
 )
 
 // FieldTypes are the field types the actions file accepts.
 var FieldTypes = []string{"text", "textarea", "email", "url", "number", "integer", "boolean", "date", "select", "hidden", "password"}
-
-// Queues are the asynq queues an action may choose.
-var Queues = []string{"critical", "default", "low"}
 
 // Problem is one thing wrong in an actions file, with its place.
 type Problem struct {
@@ -95,7 +92,7 @@ type rawAction struct {
 	Fields      yaml.Node                   `yaml:"fields"`
 	Uploads     yaml.Node                   `yaml:"uploads"`
 	Steps       []map[string]map[string]any `yaml:"steps"`
-	Revalidate  Revalidate                  `yaml:"revalidate"`
+	Revalidate  submission.Revalidate       `yaml:"revalidate"`
 	Redirect    string                      `yaml:"redirect"`
 	Message     string                      `yaml:"message"`
 	MaxBody     string                      `yaml:"max_body"`
@@ -220,9 +217,9 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			}
 		}
 		if a.Queue == "" {
-			a.Queue = DefaultQueue
-		} else if !slices.Contains(Queues, a.Queue) {
-			add(node.Line, name, "", "queue %q: want one of %s", a.Queue, strings.Join(Queues, ", "))
+			a.Queue = submission.DefaultQueue
+		} else if !slices.Contains(submission.Queues, a.Queue) {
+			add(node.Line, name, "", "queue %q: want one of %s", a.Queue, strings.Join(submission.Queues, ", "))
 		}
 		switch a.Auth {
 		case "", "required", "optional":
@@ -277,7 +274,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				continue
 			}
 			for typ, cfg := range s {
-				step := Step{Type: typ, Config: cfg}
+				step := submission.Step{Type: typ, Config: cfg}
 				if msg := o.checkStep(step); msg != "" {
 					add(node.Line, name, "", "%s", msg)
 				}

@@ -5,20 +5,16 @@ import (
 	"os"
 	"slices"
 	"strings"
-)
 
-// StepCheck validates the configuration of one step type when the actions
-// file loads, so a typo stops the process at start instead of failing
-// every submission later. The jobs package provides the checks of the
-// built-in steps and of steps registered from Go.
-type StepCheck func(config map[string]any) error
+	"github.com/formq/formq/submission"
+)
 
 // ParseOptions tune Parse beyond the file itself.
 type ParseOptions struct {
 	// Steps are the known step types with their checks. When nil, step
 	// types and configurations are not checked (tools that only read
 	// forms); the API and the worker always pass them.
-	Steps map[string]StepCheck
+	Steps map[string]submission.StepCheck
 }
 
 // LoadFileWith reads and checks an actions file with options.
@@ -31,7 +27,7 @@ func LoadFileWith(path string, o ParseOptions) ([]*Action, error) {
 }
 
 // checkStep lists what is wrong with one declared step.
-func (o ParseOptions) checkStep(s Step) string {
+func (o ParseOptions) checkStep(s submission.Step) string {
 	if o.Steps == nil {
 		return ""
 	}

@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
 )
 
 // avatarPNG is a small picture to upload.
@@ -49,14 +50,14 @@ func submit(t *testing.T, st *teststack.Stack, name string, avatar []byte) strin
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", resp.StatusCode, raw)
 	}
-	var ok actions.Accepted
+	var ok handler.Accepted
 	if err := json.Unmarshal(raw, &ok); err != nil {
 		t.Fatal(err)
 	}
 	return ok.Submission.ID
 }
 
-func getStatus(t *testing.T, st *teststack.Stack, id string) (int, actions.StatusAnswer, []byte) {
+func getStatus(t *testing.T, st *teststack.Stack, id string) (int, handler.StatusAnswer, []byte) {
 	t.Helper()
 	resp, err := http.Get(st.APIURL + "/submissions/" + id)
 	if err != nil {
@@ -64,14 +65,14 @@ func getStatus(t *testing.T, st *teststack.Stack, id string) (int, actions.Statu
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var ans actions.StatusAnswer
+	var ans handler.StatusAnswer
 	_ = json.Unmarshal(raw, &ans)
 	return resp.StatusCode, ans, raw
 }
 
-func waitDone(t *testing.T, st *teststack.Stack, id string) *actions.SubmissionStatus {
+func waitDone(t *testing.T, st *teststack.Stack, id string) *submission.Status {
 	t.Helper()
-	var last actions.StatusAnswer
+	var last handler.StatusAnswer
 	teststack.WaitFor(t, 30*time.Second, "submission "+id+" to finish", func() bool {
 		code, ans, _ := getStatus(t, st, id)
 		last = ans
@@ -88,12 +89,12 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 	if code != http.StatusOK || !ans.OK || ans.Submission.ID != id || ans.Submission.Action != "create-user" {
 		t.Fatalf("status right after submit: %d %s", code, raw)
 	}
-	if s := ans.Submission.Status; s != actions.StatusQueued && s != actions.StatusProcessing && s != actions.StatusCompleted {
+	if s := ans.Submission.Status; s != submission.StatusQueued && s != submission.StatusProcessing && s != submission.StatusCompleted {
 		t.Errorf("status %q right after submit", s)
 	}
 
 	s := waitDone(t, st, id)
-	if s.Status != actions.StatusCompleted || s.Event == "" || s.Error != "" || s.StatusURL != "/submissions/"+id {
+	if s.Status != submission.StatusCompleted || s.Event == "" || s.Error != "" || s.StatusURL != "/submissions/"+id {
 		t.Fatalf("final status %+v", s)
 	}
 	if len(s.Files) != 1 || s.Files[0].Field != "avatar" || s.Files[0].Key != "uploads/create-user/"+id+"/avatar/0" {
@@ -103,7 +104,7 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 		t.Fatalf("steps %+v", s.Steps)
 	}
 	for _, step := range s.Steps {
-		if step.State != actions.StepCompleted || step.Attempts != 1 || step.LastError != "" {
+		if step.State != submission.StepCompleted || step.Attempts != 1 || step.LastError != "" {
 			t.Errorf("step %+v", step)
 		}
 	}
@@ -121,7 +122,7 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 
 	for _, bad := range []string{"01UNKNOWN", "not%20an%20id"} {
 		code, _, raw := getStatus(t, st, bad)
-		var e actions.ErrorBody
+		var e handler.ErrorBody
 		_ = json.Unmarshal(raw, &e)
 		if code != http.StatusNotFound || e.Error.Code != "submission_not_found" {
 			t.Errorf("GET /submissions/%s: %d %s", bad, code, raw)
@@ -201,7 +202,7 @@ func TestSubmissionEventsStreamUntilDone(t *testing.T) {
 	st := teststack.Start(t, nil)
 	id := submit(t, st, "Grace Hopper", avatarPNG(t, 80, 80))
 	ch, _ := openSSE(t, st.APIURL+"/submissions/"+id+"/events", "")
-	var last actions.SubmissionStatus
+	var last submission.Status
 	n := 0
 	for ev := range ch {
 		n++
@@ -210,7 +211,7 @@ func TestSubmissionEventsStreamUntilDone(t *testing.T) {
 		}
 	}
 	// The server ends the stream once the submission is done.
-	if n == 0 || last.Status != actions.StatusCompleted || last.ID != id || len(last.Steps) != 2 {
+	if n == 0 || last.Status != submission.StatusCompleted || last.ID != id || len(last.Steps) != 2 {
 		t.Errorf("%d messages, last %+v", n, last)
 	}
 }
@@ -293,10 +294,10 @@ func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
 	id := submit(t, st, "Mallory", flood)
 	s := waitDone(t, st, id)
 	runtime.ReadMemStats(&after)
-	if s.Status != actions.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "65535x65535") {
+	if s.Status != submission.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "65535x65535") {
 		t.Fatalf("status %q error %q", s.Status, s.Error)
 	}
-	if s.Steps[0].State != actions.StepFailed || s.Steps[0].Attempts != 1 || s.Steps[1].State != actions.StepPending {
+	if s.Steps[0].State != submission.StepFailed || s.Steps[0].Attempts != 1 || s.Steps[1].State != submission.StepPending {
 		t.Errorf("steps %+v: the flood fails at once, and the email never runs", s.Steps)
 	}
 	// API and worker run in this process: everything they allocated
@@ -307,7 +308,7 @@ func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
 	t.Logf("allocated %d KiB in API and worker while handling the flood", (after.TotalAlloc-before.TotalAlloc)>>10)
 	teststack.WaitOK(t, st.WorkerURL+"/healthz")
 	// And it keeps working.
-	if s := waitDone(t, st, submit(t, st, "Ada Lovelace", avatarPNG(t, 40, 40))); s.Status != actions.StatusCompleted {
+	if s := waitDone(t, st, submit(t, st, "Ada Lovelace", avatarPNG(t, 40, 40))); s.Status != submission.StatusCompleted {
 		t.Errorf("next submission: %+v", s)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 )
 
 // Mailer sends notification emails over SMTP (FORMQ_SMTP_URL:
@@ -253,7 +253,7 @@ func composeEmail(r StepRun, from string, to []string, c emailConfig) []byte {
 }
 
 // fill expands {field}, {id} and {action} from the submission.
-func fill(tmpl string, sub *actions.Submission) string {
+func fill(tmpl string, sub *submission.Submission) string {
 	pairs := []string{"{id}", sub.ID, "{action}", sub.Action}
 	for k, v := range sub.Values {
 		pairs = append(pairs, "{"+k+"}", fmt.Sprint(v))
@@ -265,7 +265,7 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ").Replace(s)), " ")
 }
 
-func defaultEmailBody(sub *actions.Submission) string {
+func defaultEmailBody(sub *submission.Submission) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "New submission %s to %s at %s.\n\n", sub.ID, sub.Action, sub.ReceivedAt.UTC().Format(time.RFC3339))
 	keys := make([]string, 0, len(sub.Values))

@@ -6,32 +6,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis names of revalidation events.
-const (
-	EventsStream   = "formq:events"
-	EventsChannel  = "formq:revalidate"
-	eventDedupeKey = "formq:event:" // + submission id: the stream id of its event
-	eventDedupeTTL = 7 * 24 * time.Hour
-)
-
-// Event tells subscribers what an accepted submission made stale.
-type Event struct {
-	ID         string    `json:"id,omitempty"` // the stream id
-	Type       string    `json:"type"`
-	Action     string    `json:"action"`
-	Submission string    `json:"submission"`
-	Paths      []string  `json:"paths"`
-	Tags       []string  `json:"tags"`
-	At         time.Time `json:"at"`
-}
+// eventDedupeTTL is how long a submission's event id is kept to publish
+// it once.
+const eventDedupeTTL = 7 * 24 * time.Hour
 
 // Publisher sends revalidation events; *RedisPublisher is the one formq
 // uses.
 type Publisher interface {
-	Publish(ctx context.Context, ev Event) (string, error)
+	Publish(ctx context.Context, ev submission.Event) (string, error)
 }
 
 // RedisPublisher appends events to the capped stream formq:events and
@@ -64,15 +50,15 @@ return id
 // Publish records the event of a submission and returns its stream id; a
 // second call for the same submission returns the first id and does
 // nothing else.
-func (p *RedisPublisher) Publish(ctx context.Context, ev Event) (string, error) {
+func (p *RedisPublisher) Publish(ctx context.Context, ev submission.Event) (string, error) {
 	ev.ID = ""
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return "", fmt.Errorf("jobs: encode event: %w", err)
 	}
 	id, err := publishOnce.Run(ctx, p.rdb,
-		[]string{eventDedupeKey + ev.Submission, EventsStream},
-		string(body), p.maxLen, int64(eventDedupeTTL/time.Second), EventsChannel,
+		[]string{submission.EventKey(ev.Submission), submission.EventsStream},
+		string(body), p.maxLen, int64(eventDedupeTTL/time.Second), submission.EventsChannel,
 	).Text()
 	if err != nil {
 		return "", fmt.Errorf("jobs: publish event of %s: %w", ev.Submission, err)

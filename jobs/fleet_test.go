@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/app"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
 )
 
 const fleetSecret = "whsec_ZmxlZXQtdGVzdC1zZWNyZXQtMTIzNDU2Nzg="
@@ -250,7 +250,7 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 		for id := range pending {
 			st, err := status.Status(ctx, id)
 			if err == nil && st.Done() {
-				if st.Status != actions.StatusCompleted {
+				if st.Status != submission.StatusCompleted {
 					t.Fatalf("submission %s ended %s: %s", id, st.Status, st.Error)
 				}
 				delete(pending, id)
@@ -262,13 +262,13 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 	t.Logf("killed worker1 with %d deliveries held in the receiver; all %d completed %.1fs after the kill", heldAtKill, n, lastDone.Sub(killedAt).Seconds())
 
 	// Exactly one event per submission.
-	msgs, err := rdb.XRange(ctx, jobs.EventsStream, "-", "+").Result()
+	msgs, err := rdb.XRange(ctx, submission.EventsStream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
 	for _, m := range msgs {
-		var ev jobs.Event
+		var ev submission.Event
 		_ = json.Unmarshal([]byte(m.Values["event"].(string)), &ev)
 		seen[ev.Submission]++
 	}

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,29 +31,34 @@ const (
 // Hub is the one reader of the formq:events stream in an API process: a
 // single goroutine blocks on XREAD and hands every event, encoded once, to
 // all subscribers, so a thousand idle subscribers cost a goroutine and a
-// small channel each and no Redis connection. It implements
-// actions.EventFeed.
+// small channel each and no Redis connection. The same hub tells status
+// streams when a submission's status changed: workers publish the id of
+// every submission they touch on formq:status, and one subscription per
+// process fans it out (see WatchStatus).
 type Hub struct {
 	rdb redis.UniversalClient
 	log *slog.Logger
 
-	mu      sync.Mutex
-	subs    map[*hubSub]struct{}
-	stopped bool
-	ready   chan struct{} // closed once the reader knows where the stream ends
+	mu       sync.Mutex
+	subs     map[*hubSub]struct{}
+	watchers map[string]map[*statusWatch]struct{} // by submission id
+	stopped  bool
+	ready    chan struct{} // closed once the reader knows where the stream ends
 }
 
 // NewHub builds a hub; Run starts it.
 func NewHub(rdb redis.UniversalClient, log *slog.Logger) *Hub {
-	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, ready: make(chan struct{})}
+	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, watchers: map[string]map[*statusWatch]struct{}{}, ready: make(chan struct{})}
 }
-
-var _ actions.EventFeed = (*Hub)(nil)
 
 // Run reads the stream until ctx ends, then ends every subscription. Redis
 // failures are logged and retried; the reader resumes where it was, so no
 // event is skipped.
 func (h *Hub) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); h.runStatus(ctx) }()
+	defer wg.Wait()
 	defer h.stop()
 	// End the subscriptions at once; the reader itself may sit in XREAD
 	// for up to hubBlock more.
@@ -75,7 +80,7 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 	close(h.ready)
 	for ctx.Err() == nil {
-		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{EventsStream, last}, Count: 100, Block: hubBlock}).Result()
+		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{submission.EventsStream, last}, Count: 100, Block: hubBlock}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -100,7 +105,7 @@ func (h *Hub) Run(ctx context.Context) {
 
 // tail is the id of the stream's newest entry, or 0-0 when it is empty.
 func (h *Hub) tail(ctx context.Context) (string, error) {
-	msgs, err := h.rdb.XRevRangeN(ctx, EventsStream, "+", "-", 1).Result()
+	msgs, err := h.rdb.XRevRangeN(ctx, submission.EventsStream, "+", "-", 1).Result()
 	if err != nil {
 		return "", err
 	}
@@ -110,7 +115,7 @@ func (h *Hub) tail(ctx context.Context) (string, error) {
 	return msgs[0].ID, nil
 }
 
-func (h *Hub) broadcast(ev *actions.FeedEvent) {
+func (h *Hub) broadcast(ev *submission.Published) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -135,6 +140,12 @@ func (h *Hub) stop() {
 		delete(h.subs, s)
 		close(s.dropped)
 	}
+	for id, set := range h.watchers {
+		for w := range set {
+			close(w.changed)
+		}
+		delete(h.watchers, id)
+	}
 }
 
 // ErrHubStopped is returned by Subscribe once the hub stopped.
@@ -144,7 +155,7 @@ var ErrHubStopped = errors.New("jobs: events hub stopped")
 // events after that id still in the stream. The subscriber is registered
 // before the replay is read, and live events up to the replay's end are
 // skipped, so nothing is missed or sent twice.
-func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription, error) {
+func (h *Hub) Subscribe(ctx context.Context, after string) (submission.Subscription, error) {
 	wait := time.NewTimer(5 * time.Second)
 	defer wait.Stop()
 	select {
@@ -154,7 +165,7 @@ func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	s := &hubSub{hub: h, live: make(chan *actions.FeedEvent, hubBuffer), dropped: make(chan struct{})}
+	s := &hubSub{hub: h, live: make(chan *submission.Published, hubBuffer), dropped: make(chan struct{})}
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
@@ -173,7 +184,7 @@ func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription
 	s.cursor, s.skip = cursor, true
 	start := "(" + after
 	for {
-		msgs, err := h.rdb.XRangeN(ctx, EventsStream, start, "+", replayPage).Result()
+		msgs, err := h.rdb.XRangeN(ctx, submission.EventsStream, start, "+", replayPage).Result()
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("jobs: replay events after %s: %w", after, err)
@@ -197,8 +208,8 @@ func (h *Hub) Subscribe(ctx context.Context, after string) (actions.Subscription
 // hubSub is one subscriber: its replay, then live events.
 type hubSub struct {
 	hub     *Hub
-	backlog []*actions.FeedEvent
-	live    chan *actions.FeedEvent
+	backlog []*submission.Published
+	live    chan *submission.Published
 	dropped chan struct{}
 	once    sync.Once
 	// cursor is the last event sent; live events up to it are repeats of
@@ -208,7 +219,7 @@ type hubSub struct {
 }
 
 // Next returns the next event: the replay first, then live ones.
-func (s *hubSub) Next(ctx context.Context) (*actions.FeedEvent, error) {
+func (s *hubSub) Next(ctx context.Context) (*submission.Published, error) {
 	if len(s.backlog) > 0 {
 		ev := s.backlog[0]
 		s.backlog[0] = nil
@@ -227,7 +238,7 @@ func (s *hubSub) Next(ctx context.Context) (*actions.FeedEvent, error) {
 			}
 			return ev, nil
 		case <-s.dropped:
-			return nil, actions.ErrSubscriptionEnded
+			return nil, submission.ErrSubscriptionEnded
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -248,9 +259,9 @@ func (s *hubSub) Close() {
 
 // decodeFeedEvent turns a stream entry into the event GET /events sends:
 // the stored JSON has no id (the entry id is the id), so it is added.
-func decodeFeedEvent(m redis.XMessage) *actions.FeedEvent {
+func decodeFeedEvent(m redis.XMessage) *submission.Published {
 	raw, _ := m.Values["event"].(string)
-	var ev Event
+	var ev submission.Event
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
 		return nil
 	}
@@ -259,7 +270,7 @@ func decodeFeedEvent(m redis.XMessage) *actions.FeedEvent {
 	if err != nil {
 		return nil
 	}
-	return &actions.FeedEvent{ID: m.ID, Paths: ev.Paths, Tags: ev.Tags, Data: data}
+	return &submission.Published{Event: ev, JSON: data}
 }
 
 // streamID is a parsed Redis stream id, for ordering.

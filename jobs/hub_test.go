@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,14 +25,14 @@ func startHub(t testing.TB, rdb *redis.Client) *Hub {
 
 func publish(t testing.TB, p *RedisPublisher, sub string, tags ...string) string {
 	t.Helper()
-	id, err := p.Publish(context.Background(), Event{Type: "revalidate", Action: "a", Submission: sub, Paths: []string{"/p"}, Tags: tags, At: time.Now()})
+	id, err := p.Publish(context.Background(), submission.Event{Type: "revalidate", Action: "a", Submission: sub, Paths: []string{"/p"}, Tags: tags, At: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func next(t testing.TB, s actions.Subscription) *actions.FeedEvent {
+func next(t testing.TB, s submission.Subscription) *submission.Published {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -58,11 +58,11 @@ func TestHubDeliversLiveAndReplaysAfterLastID(t *testing.T) {
 	id1 := publish(t, pub, "01A", "users")
 	ev := next(t, live)
 	var body map[string]any
-	if err := json.Unmarshal(ev.Data, &body); err != nil {
+	if err := json.Unmarshal(ev.JSON, &body); err != nil {
 		t.Fatal(err)
 	}
 	if ev.ID != id1 || body["id"] != id1 || body["submission"] != "01A" || body["type"] != "revalidate" {
-		t.Fatalf("event %s %s; want id %s in the data", ev.ID, ev.Data, id1)
+		t.Fatalf("event %s %s; want id %s in the data", ev.ID, ev.JSON, id1)
 	}
 
 	// A subscriber that last saw id1 reconnects after three more events:
@@ -131,7 +131,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 			break
 		}
 	}
-	if !errors.Is(err2, actions.ErrSubscriptionEnded) {
+	if !errors.Is(err2, submission.ErrSubscriptionEnded) {
 		t.Errorf("slow subscriber: %v; want it ended", err2)
 	}
 	_ = last
@@ -141,7 +141,7 @@ func TestHubThousandSubscribers(t *testing.T) {
 	rdb := testRedis(t)
 	pub := NewRedisPublisher(rdb, 1000)
 	hub := startHub(t, rdb)
-	subs := make([]actions.Subscription, 1000)
+	subs := make([]submission.Subscription, 1000)
 	for i := range subs {
 		s, err := hub.Subscribe(context.Background(), "")
 		if err != nil {

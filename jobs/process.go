@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -52,10 +52,10 @@ func NewMux(d Deps) *asynq.ServeMux {
 
 // plan lists the steps a submission runs: its declared steps, then the
 // revalidation webhook when one is configured.
-func (d Deps) plan(sub *actions.Submission) []actions.Step {
-	steps := append([]actions.Step(nil), sub.Steps...)
+func (d Deps) plan(sub *submission.Submission) []submission.Step {
+	steps := append([]submission.Step(nil), sub.Steps...)
 	if d.Revalidate != nil {
-		steps = append(steps, actions.Step{Type: revalidateStep})
+		steps = append(steps, submission.Step{Type: revalidateStep})
 	}
 	return steps
 }
@@ -65,7 +65,7 @@ func (d Deps) plan(sub *actions.Submission) []actions.Step {
 // date. Every part is idempotent and finished steps are never run again,
 // so a retry after a failure or a crash repeats nothing visible.
 func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
-	var sub actions.Submission
+	var sub submission.Submission
 	if err := json.Unmarshal(t.Payload(), &sub); err != nil {
 		return fmt.Errorf("jobs: decode submission: %v: %w", err, asynq.SkipRetry)
 	}
@@ -83,12 +83,12 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return d.fail(ctx, &sub, readable(err))
 	}
-	if err := d.Records.PutJSON(ctx, actions.RecordKey(sub.Action, sub.ID), record); err != nil {
+	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
 		return fmt.Errorf("jobs: store record: %w", err)
 	}
-	var ev *Event
+	var ev *submission.Event
 	for i, step := range steps {
-		if i < len(st.Steps) && st.Steps[i].State == actions.StepCompleted {
+		if i < len(st.Steps) && st.Steps[i].State == submission.StepCompleted {
 			continue
 		}
 		if step.Type == revalidateStep && d.Revalidate != nil {
@@ -106,7 +106,7 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
-	if err := d.Status.finish(ctx, sub.ID, actions.StatusCompleted, "", ev.ID); err != nil {
+	if err := d.Status.finish(ctx, sub.ID, submission.StatusCompleted, "", ev.ID); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "submission completed", "event", ev.ID)
@@ -115,8 +115,8 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 
 // publish sends the submission's revalidation event, once: a repeat
 // returns the first event's id.
-func (d Deps) publish(ctx context.Context, sub *actions.Submission) (*Event, error) {
-	ev := Event{
+func (d Deps) publish(ctx context.Context, sub *submission.Submission) (*submission.Event, error) {
+	ev := submission.Event{
 		Type: "revalidate", Action: sub.Action, Submission: sub.ID,
 		Paths: sub.Revalidate.Paths, Tags: sub.Revalidate.Tags, At: d.Now().UTC(),
 	}
@@ -130,7 +130,7 @@ func (d Deps) publish(ctx context.Context, sub *actions.Submission) (*Event, err
 
 // runStep runs one attempt of step i and records how it went. A failure
 // that cannot be retried (permanent, out of attempts) fails the submission.
-func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *actions.Submission, i int, step actions.Step, ev *Event) error {
+func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step, ev *submission.Event) error {
 	typ, ok := d.Steps[step.Type]
 	if step.Type == revalidateStep && ev != nil {
 		typ, ok = d.Revalidate.stepType(*ev), true
@@ -161,7 +161,7 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *actions.Submis
 	// has ended: the next attempt must see it.
 	ctx = context.WithoutCancel(ctx)
 	if err == nil {
-		return d.Status.stepEnded(ctx, sub.ID, i, actions.StepCompleted, "")
+		return d.Status.stepEnded(ctx, sub.ID, i, submission.StepCompleted, "")
 	}
 	if timedOut {
 		err = fmt.Errorf("timed out after %s: %w", opts.Timeout, err)
@@ -173,24 +173,24 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *actions.Submis
 		}
 		return d.failStep(ctx, sub, i, step, err)
 	}
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, StepRetrying, readable(err)); serr != nil {
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepRetrying, readable(err)); serr != nil {
 		log.WarnContext(ctx, "could not record step failure", "err", serr)
 	}
 	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: opts.backoff(attempt), Err: err}
 }
 
 // failStep records a step's final failure and fails the submission.
-func (d Deps) failStep(ctx context.Context, sub *actions.Submission, i int, step actions.Step, err error) error {
+func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, step submission.Step, err error) error {
 	msg := readable(err)
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, actions.StepFailed, msg); serr != nil {
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepFailed, msg); serr != nil {
 		return serr
 	}
 	return d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, msg))
 }
 
 // fail marks the submission failed; the task is not retried.
-func (d Deps) fail(ctx context.Context, sub *actions.Submission, msg string) error {
-	if err := d.Status.finish(ctx, sub.ID, actions.StatusFailed, msg, ""); err != nil {
+func (d Deps) fail(ctx context.Context, sub *submission.Submission, msg string) error {
+	if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, ""); err != nil {
 		return err
 	}
 	d.Log.WarnContext(ctx, "submission failed", "submission", sub.ID, "action", sub.Action, "err", msg)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -36,7 +37,7 @@ func newHarness(t *testing.T, steps Steps) *harness {
 	}}
 }
 
-func (h *harness) run(sub *actions.Submission) error {
+func (h *harness) run(sub *submission.Submission) error {
 	h.t.Helper()
 	payload, err := json.Marshal(sub)
 	if err != nil {
@@ -45,7 +46,7 @@ func (h *harness) run(sub *actions.Submission) error {
 	return h.deps.processSubmission(context.Background(), asynq.NewTask(TypeSubmission, payload))
 }
 
-func (h *harness) state(id string) *actions.SubmissionStatus {
+func (h *harness) state(id string) *submission.Status {
 	h.t.Helper()
 	st, err := h.status.Status(context.Background(), id)
 	if err != nil {
@@ -76,12 +77,12 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 		}),
 	})
 	sub := testSubmission("01RETRY")
-	sub.Steps = []actions.Step{{Type: "first"}, {Type: "flaky"}}
-	sub.Revalidate = actions.Revalidate{Paths: []string{"/users"}, Tags: []string{"users"}}
+	sub.Steps = []submission.Step{{Type: "first"}, {Type: "flaky"}}
+	sub.Revalidate = submission.Revalidate{Paths: []string{"/users"}, Tags: []string{"users"}}
 	if err := h.deps.Status.Queued(context.Background(), sub, sub.Steps); err != nil {
 		t.Fatal(err)
 	}
-	if st := h.state(sub.ID); st.Status != actions.StatusQueued || len(st.Steps) != 2 || st.Steps[0].State != actions.StepPending {
+	if st := h.state(sub.ID); st.Status != submission.StatusQueued || len(st.Steps) != 2 || st.Steps[0].State != submission.StepPending {
 		t.Fatalf("queued status %+v", st)
 	}
 
@@ -94,8 +95,8 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 		t.Errorf("retry delay %s, want the step's backoff (1ms + jitter)", d)
 	}
 	st := h.state(sub.ID)
-	if st.Status != actions.StatusProcessing || st.Steps[0].State != actions.StepCompleted ||
-		st.Steps[1].State != StepRetrying || st.Steps[1].Attempts != 1 || st.Steps[1].LastError != "receiver is down" {
+	if st.Status != submission.StatusProcessing || st.Steps[0].State != submission.StepCompleted ||
+		st.Steps[1].State != submission.StepRetrying || st.Steps[1].Attempts != 1 || st.Steps[1].LastError != "receiver is down" {
 		t.Fatalf("after a failed attempt: %+v", st)
 	}
 
@@ -106,7 +107,7 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 		t.Errorf("runs: first %d (want 1), flaky %d (want 2)", first.Load(), flaky.Load())
 	}
 	st = h.state(sub.ID)
-	if st.Status != actions.StatusCompleted || st.Event == "" || st.Steps[1].State != actions.StepCompleted || st.Steps[1].Attempts != 2 {
+	if st.Status != submission.StatusCompleted || st.Event == "" || st.Steps[1].State != submission.StepCompleted || st.Steps[1].Attempts != 2 {
 		t.Fatalf("after success: %+v", st)
 	}
 
@@ -114,7 +115,7 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 	if err := h.run(sub); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := h.deps.Publisher.(*RedisPublisher).rdb.XLen(context.Background(), EventsStream).Result()
+	n, _ := h.deps.Publisher.(*RedisPublisher).rdb.XLen(context.Background(), submission.EventsStream).Result()
 	if n != 1 || first.Load() != 1 {
 		t.Errorf("events %d (want 1), first step runs %d (want 1)", n, first.Load())
 	}
@@ -141,7 +142,7 @@ func TestStepFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, Steps{"s": tc.step})
 			sub := testSubmission("01FAIL")
-			sub.Steps = []actions.Step{{Type: "s", Config: tc.cfg}}
+			sub.Steps = []submission.Step{{Type: "s", Config: tc.cfg}}
 			var err error
 			for range tc.runs {
 				err = h.run(sub)
@@ -150,10 +151,10 @@ func TestStepFailures(t *testing.T) {
 				t.Fatalf("last run: %v; want a permanent failure", err)
 			}
 			st := h.state(sub.ID)
-			if st.Status != actions.StatusFailed || !strings.Contains(st.Error, tc.wantErr) || strings.Contains(st.Error, "skip retry") {
+			if st.Status != submission.StatusFailed || !strings.Contains(st.Error, tc.wantErr) || strings.Contains(st.Error, "skip retry") {
 				t.Errorf("status %q, error %q; want failed with %q", st.Status, st.Error, tc.wantErr)
 			}
-			if st.Steps[0].State != actions.StepFailed || st.Steps[0].Attempts != tc.runs {
+			if st.Steps[0].State != submission.StepFailed || st.Steps[0].Attempts != tc.runs {
 				t.Errorf("step %+v", st.Steps[0])
 			}
 			if st.Event != "" {
@@ -165,7 +166,7 @@ func TestStepFailures(t *testing.T) {
 
 func TestUnknownStatusIsSubmissionNotFound(t *testing.T) {
 	_, err := NewStatusStore(testRedis(t)).Status(context.Background(), "01NOPE")
-	if !errors.Is(err, actions.ErrSubmissionMissing) {
+	if !errors.Is(err, submission.ErrNotFound) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -222,12 +223,12 @@ func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
 	}
 	h.deps.Revalidate = rv
 	sub := testSubmission("01REVAL")
-	sub.Revalidate = actions.Revalidate{Paths: []string{"/users"}, Tags: []string{"users", "user:01REVAL"}}
+	sub.Revalidate = submission.Revalidate{Paths: []string{"/users"}, Tags: []string{"users", "user:01REVAL"}}
 	if err := h.run(sub); err != nil {
 		t.Fatal(err)
 	}
 	st := h.state(sub.ID)
-	if st.Status != actions.StatusCompleted || len(st.Steps) != 1 || st.Steps[0].Type != "revalidate" || st.Steps[0].State != actions.StepCompleted {
+	if st.Status != submission.StatusCompleted || len(st.Steps) != 1 || st.Steps[0].Type != "revalidate" || st.Steps[0].State != submission.StepCompleted {
 		t.Fatalf("status %+v", st)
 	}
 	ids := rc.seen()

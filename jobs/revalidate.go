@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/formq/formq/submission"
 )
 
 // Revalidator posts every revalidation event to one URL, signed like the
@@ -33,7 +35,7 @@ func NewRevalidator(rawURL, secret string, client *WebhookClient) (*Revalidator,
 
 // stepType is the revalidation webhook of one event, run as the last step
 // of a submission. The body is the event as GET /events sends it.
-func (r *Revalidator) stepType(ev Event) StepType {
+func (r *Revalidator) stepType(ev submission.Event) StepType {
 	return StepType{
 		Timeout: 15 * time.Second,
 		Run: func(ctx context.Context, run StepRun) error {

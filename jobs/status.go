@@ -8,25 +8,21 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis layout of submission status: one hash per submission, kept for
 // StatusTTL after its last change.
 const (
-	statusKeyPrefix = "formq:submission:" // + id
 	// StatusTTL is how long the status of a submission stays readable.
 	StatusTTL = 7 * 24 * time.Hour
 )
 
-// StepRetrying is the state of a step that failed and waits for its next
-// attempt.
-const StepRetrying = "retrying"
-
 // StatusStore keeps the status of submissions in Redis: written by the
 // Enqueuer (queued) and the workers (processing, each step, the end), read
-// by the API. It implements actions.StatusReader.
+// by the API. Every write also publishes the id on formq:status, so status
+// streams hear of the change at once.
 type StatusStore struct {
 	rdb redis.UniversalClient
 	now func() time.Time
@@ -37,10 +33,6 @@ func NewStatusStore(rdb redis.UniversalClient) *StatusStore {
 	return &StatusStore{rdb: rdb, now: time.Now}
 }
 
-var _ actions.StatusReader = (*StatusStore)(nil)
-
-func statusKey(id string) string { return statusKeyPrefix + id }
-
 func stepField(i int, name string) string { return "s" + strconv.Itoa(i) + "." + name }
 
 // createQueued writes a queued status unless the submission has one: a
@@ -49,6 +41,7 @@ var createQueued = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5], 'v', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 1
 `)
 
@@ -60,17 +53,18 @@ if st == 'completed' or st == 'failed' then return st end
 redis.call('HSET', KEYS[1], 'status', 'processing', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 return 'processing'
 `)
 
 // Queued records a freshly enqueued submission.
-func (s *StatusStore) Queued(ctx context.Context, sub *actions.Submission, steps []actions.Step) error {
+func (s *StatusStore) Queued(ctx context.Context, sub *submission.Submission, steps []submission.Step) error {
 	files, types, err := encodeBasics(sub, steps)
 	if err != nil {
 		return err
 	}
-	err = createQueued.Run(ctx, s.rdb, []string{statusKey(sub.ID)},
-		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp()).Err()
+	err = createQueued.Run(ctx, s.rdb, []string{submission.StatusKey(sub.ID)},
+		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp(), submission.StatusChannel, sub.ID).Err()
 	if err != nil {
 		return fmt.Errorf("jobs: write queued status of %s: %w", sub.ID, err)
 	}
@@ -79,13 +73,13 @@ func (s *StatusStore) Queued(ctx context.Context, sub *actions.Submission, steps
 
 // begin marks a submission processing and returns its status; a final
 // status (completed, failed) is returned unchanged.
-func (s *StatusStore) begin(ctx context.Context, sub *actions.Submission, steps []actions.Step) (*actions.SubmissionStatus, error) {
+func (s *StatusStore) begin(ctx context.Context, sub *submission.Submission, steps []submission.Step) (*submission.Status, error) {
 	files, types, err := encodeBasics(sub, steps)
 	if err != nil {
 		return nil, err
 	}
-	err = beginStatus.Run(ctx, s.rdb, []string{statusKey(sub.ID)},
-		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp()).Err()
+	err = beginStatus.Run(ctx, s.rdb, []string{submission.StatusKey(sub.ID)},
+		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp(), submission.StatusChannel, sub.ID).Err()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: write status of %s: %w", sub.ID, err)
 	}
@@ -97,8 +91,8 @@ func (s *StatusStore) begin(ctx context.Context, sub *actions.Submission, steps 
 func (s *StatusStore) stepStarted(ctx context.Context, id string, i int) (int, error) {
 	var incr *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		incr = p.HIncrBy(ctx, statusKey(id), stepField(i, "attempts"), 1)
-		s.touch(ctx, p, id, stepField(i, "state"), actions.StepRunning)
+		incr = p.HIncrBy(ctx, submission.StatusKey(id), stepField(i, "attempts"), 1)
+		s.touch(ctx, p, id, stepField(i, "state"), submission.StepRunning)
 		return nil
 	})
 	if err != nil {
@@ -143,27 +137,28 @@ func (s *StatusStore) write(ctx context.Context, id string, fields ...any) error
 
 // touch sets fields and moves the version, time and expiry along.
 func (s *StatusStore) touch(ctx context.Context, p redis.Pipeliner, id string, fields ...any) {
-	key := statusKey(id)
+	key := submission.StatusKey(id)
 	p.HSet(ctx, key, append(fields, "updated", s.stamp())...)
 	p.HIncrBy(ctx, key, "v", 1)
 	p.PExpire(ctx, key, StatusTTL)
+	p.Publish(ctx, submission.StatusChannel, id)
 }
 
 func (s *StatusStore) stamp() string { return strconv.FormatInt(s.now().UnixMilli(), 10) }
 
 // Status reads the status of a submission; an unknown id gives an error
-// matching actions.ErrSubmissionMissing.
-func (s *StatusStore) Status(ctx context.Context, id string) (*actions.SubmissionStatus, error) {
-	h, err := s.rdb.HGetAll(ctx, statusKey(id)).Result()
+// matching submission.ErrNotFound.
+func (s *StatusStore) Status(ctx context.Context, id string) (*submission.Status, error) {
+	h, err := s.rdb.HGetAll(ctx, submission.StatusKey(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
 	}
 	if len(h) == 0 || h["status"] == "" {
-		return nil, actions.ErrSubmissionMissing
+		return nil, submission.ErrNotFound
 	}
-	st := &actions.SubmissionStatus{
+	st := &submission.Status{
 		ID: id, Action: h["action"], Status: h["status"], StatusURL: "/submissions/" + id,
-		Error: h["error"], Event: h["event"], Files: []actions.File{}, Steps: []actions.StepStatus{},
+		Error: h["error"], Event: h["event"], Files: []submission.File{}, Steps: []submission.StepStatus{},
 	}
 	st.Version, _ = strconv.ParseInt(h["v"], 10, 64)
 	if ms, err := strconv.ParseInt(h["updated"], 10, 64); err == nil {
@@ -174,20 +169,20 @@ func (s *StatusStore) Status(ctx context.Context, id string) (*actions.Submissio
 		return nil, fmt.Errorf("jobs: decode status of %s: %w", id, err)
 	}
 	for i, t := range types {
-		step := actions.StepStatus{Type: t, State: h[stepField(i, "state")], LastError: h[stepField(i, "error")]}
+		step := submission.StepStatus{Type: t, State: h[stepField(i, "state")], LastError: h[stepField(i, "error")]}
 		step.Attempts, _ = strconv.Atoi(h[stepField(i, "attempts")])
 		if step.State == "" {
-			step.State = actions.StepPending
+			step.State = submission.StepPending
 		}
 		st.Steps = append(st.Steps, step)
 	}
 	return st, nil
 }
 
-func encodeBasics(sub *actions.Submission, steps []actions.Step) (files, types string, err error) {
+func encodeBasics(sub *submission.Submission, steps []submission.Step) (files, types string, err error) {
 	fl := sub.Files
 	if fl == nil {
-		fl = []actions.File{}
+		fl = []submission.File{}
 	}
 	names := make([]string, len(steps))
 	for i, s := range steps {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -26,7 +26,7 @@ const (
 
 // StepRun is one attempt of one declared step of a submission.
 type StepRun struct {
-	Submission *actions.Submission
+	Submission *submission.Submission
 	// Config is the step's declaration without the options every step
 	// has (timeout, max_attempts, backoff).
 	Config  map[string]any
@@ -68,8 +68,8 @@ func (s Steps) Register(name string, t StepType) { s[name] = t }
 // Checks are the step checks the actions file is loaded with: unknown
 // types, bad common options and bad step configurations stop the process
 // at start.
-func (s Steps) Checks() map[string]actions.StepCheck {
-	out := make(map[string]actions.StepCheck, len(s))
+func (s Steps) Checks() map[string]submission.StepCheck {
+	out := make(map[string]submission.StepCheck, len(s))
 	for name, t := range s {
 		out[name] = func(cfg map[string]any) error {
 			_, rest, err := t.options(cfg)

@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -30,14 +30,14 @@ const (
 // NewSubmissionTask builds the task of a submission. The submission id is
 // the task id, so a submission is queued at most once. The task's headers
 // carry ctx's trace context and request id to the worker.
-func NewSubmissionTask(ctx context.Context, sub *actions.Submission) (*asynq.Task, error) {
+func NewSubmissionTask(ctx context.Context, sub *submission.Submission) (*asynq.Task, error) {
 	payload, err := json.Marshal(sub)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: encode submission %s: %w", sub.ID, err)
 	}
 	queue := sub.Queue
 	if queue == "" {
-		queue = actions.DefaultQueue
+		queue = submission.DefaultQueue
 	}
 	return asynq.NewTaskWithHeaders(TypeSubmission, payload, telemetry.TaskHeaders(ctx),
 		asynq.TaskID(sub.ID), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
@@ -46,7 +46,7 @@ func NewSubmissionTask(ctx context.Context, sub *actions.Submission) (*asynq.Tas
 }
 
 // Enqueuer queues submissions in asynq and records them queued; it
-// implements actions.Enqueuer.
+// is the API's Enqueuer.
 type Enqueuer struct {
 	client *asynq.Client
 	status *StatusStore
@@ -59,11 +59,9 @@ func NewEnqueuer(c *asynq.Client, status *StatusStore, log *slog.Logger) *Enqueu
 	return &Enqueuer{client: c, status: status, log: log}
 }
 
-var _ actions.Enqueuer = (*Enqueuer)(nil)
-
 // Enqueue queues the submission. A submission already queued (same id) is
 // not an error: the task is there.
-func (e *Enqueuer) Enqueue(ctx context.Context, sub *actions.Submission) error {
+func (e *Enqueuer) Enqueue(ctx context.Context, sub *submission.Submission) error {
 	t, err := NewSubmissionTask(ctx, sub)
 	if err != nil {
 		return err

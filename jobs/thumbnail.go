@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers the WebP decoder
@@ -68,7 +69,7 @@ func (c *thumbnailConfig) check() error {
 // ThumbnailKey is where the variant of an original that fits in a
 // size x size box is stored: next to the original.
 func ThumbnailKey(original string, size int, ext string) string {
-	return original + ".thumb-" + strconv.Itoa(size) + "." + ext
+	return submission.VariantKey(original, "thumb-"+strconv.Itoa(size)+"."+ext)
 }
 
 // thumbnailStep stores, for every image of an upload field, variants that

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 )
@@ -73,7 +73,7 @@ func withOrientation(jpg []byte, o uint16) []byte {
 func runThumbnail(t *testing.T, store *uploads.Store, key string, sizes ...any) error {
 	t.Helper()
 	sub := testSubmission("01THUMB")
-	sub.Files = []actions.File{{Field: "avatar", Object: uploads.Object{Key: key}}, {Field: "other", Object: uploads.Object{Key: "nope"}}}
+	sub.Files = []submission.File{{Field: "avatar", Object: uploads.Object{Key: key}}, {Field: "other", Object: uploads.Object{Key: "nope"}}}
 	cfg := map[string]any{"field": "avatar", "sizes": sizes}
 	step := thumbnailStep(store)
 	if err := step.Check(cfg); err != nil {

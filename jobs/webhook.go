@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 )
 
 // ErrForbiddenAddress is a webhook connection refused because the address
@@ -257,7 +257,7 @@ func webhookStep(client *WebhookClient, getenv func(string) string) StepType {
 
 // recordJSON is the submission record, as stored in S3 and sent to
 // webhooks.
-func recordJSON(sub *actions.Submission) ([]byte, error) {
+func recordJSON(sub *submission.Submission) ([]byte, error) {
 	b, err := json.Marshal(sub)
 	if err != nil {
 		return nil, Permanent("encode the submission record: %v", err)

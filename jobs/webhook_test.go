@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -78,11 +78,11 @@ func verifySignature(secret, id, ts, header string, body []byte) bool {
 	return false
 }
 
-func testSubmission(id string) *actions.Submission {
-	return &actions.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []actions.File{}}
+func testSubmission(id string) *submission.Submission {
+	return &submission.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []submission.File{}}
 }
 
-func runWebhook(t *testing.T, client *WebhookClient, url string, sub *actions.Submission, attempt int) error {
+func runWebhook(t *testing.T, client *WebhookClient, url string, sub *submission.Submission, attempt int) error {
 	t.Helper()
 	env := map[string]string{"HOOK_SECRET": testSecret}
 	step := webhookStep(client, func(k string) string { return env[k] })

@@ -6,12 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-)
 
-// StagedPrefix holds files uploaded before their submission (POST
-// /uploads and presigned direct uploads): uploads/_staged/{id}. No action
-// can be named _staged, so the prefix never meets a submission's files.
-const StagedPrefix = "uploads/_staged/"
+	"github.com/formq/formq/submission"
+)
 
 // Janitor removes what crashes leave behind in the bucket: upload objects
 // of submissions that were never accepted, staged uploads nobody used, and
@@ -78,9 +75,9 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	// together: one Keep call per submission.
 	var lastSub string
 	var keepLast bool
-	err := j.Store.Walk(ctx, "uploads/", func(o Listed) error {
+	err := j.Store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
 		s.Checked++
-		if strings.HasPrefix(o.Key, StagedPrefix) {
+		if strings.HasPrefix(o.Key, submission.StagedPrefix) {
 			if o.LastModified.Before(stagedCutoff) {
 				j.remove(ctx, o.Key, &s)
 			}
@@ -89,7 +86,8 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 		if !o.LastModified.Before(cutoff) {
 			return nil
 		}
-		action, sub, ok := submissionOf(o.Key)
+		place, ok := submission.ParseUploadKey(o.Key)
+		action, sub := place.Action, place.ID
 		if !ok {
 			return nil // not ours: leave it
 		}
@@ -110,7 +108,7 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	if err != nil {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
-	ups, err := j.Store.MultipartUploads(ctx, "uploads/")
+	ups, err := j.Store.MultipartUploads(ctx, submission.UploadsPrefix)
 	if err != nil {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
@@ -136,13 +134,4 @@ func (j *Janitor) remove(ctx context.Context, key string, s *Sweep) {
 	}
 	s.Deleted++
 	j.Log.DebugContext(ctx, "janitor: deleted an orphaned upload", "key", key)
-}
-
-// submissionOf splits uploads/{action}/{submission}/{field}/{n}.
-func submissionOf(key string) (action, submission string, ok bool) {
-	parts := strings.Split(strings.TrimPrefix(key, "uploads/"), "/")
-	if len(parts) != 4 || parts[0] == "" || parts[1] == "" {
-		return "", "", false
-	}
-	return parts[0], parts[1], true
 }

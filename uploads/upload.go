@@ -15,16 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/formq/formq/submission"
 )
 
 // Object describes a stored file.
-type Object struct {
-	Key         string `json:"key"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"contentType"`
-	SHA256      string `json:"sha256"`
-	Filename    string `json:"filename,omitempty"`
-}
+type Object = submission.Object
 
 // PutOptions are the limits one file must keep to while it streams.
 type PutOptions struct {

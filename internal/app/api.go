@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/telemetry"
@@ -38,7 +39,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	}
 	list, profiles := decl.Actions, decl.Profiles
 	registry := actions.NewRegistry(list...)
-	pages, err := actions.NewPages()
+	pages, err := handler.NewPages()
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 		u, _ := url.Parse(cfg.PublicURL)
 		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
 	}
-	auth, err := actions.NewAuthenticator(ctx, actions.AuthConfig{
+	auth, err := handler.NewAuthenticator(ctx, handler.AuthConfig{
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
 		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 	})
@@ -98,7 +99,7 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 	hub := jobs.NewHub(rdb, log)
 	go hub.Run(ctx)
 	reg := newMetricsRegistry()
-	metrics := actions.NewMetrics(reg)
+	metrics := handler.NewMetrics(reg)
 	tracing, err := telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-api")
 	if err != nil {
 		return err
@@ -107,23 +108,23 @@ func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
+	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
 	e.Use(telemetry.EchoMiddleware(tracing.Tracer("formq/api"), log))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
-	e.Use(actions.CORS(registry, corsOrigins))
-	h := &actions.Handler{
+	e.Use(handler.CORS(registry, corsOrigins))
+	h := &handler.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
-		Auth:         auth, Idempotency: actions.NewRedisIdempotency(rdb), Limiter: actions.NewRedisRateLimiter(rdb),
+		Auth:         auth, Idempotency: handler.NewRedisIdempotency(rdb), Limiter: handler.NewRedisRateLimiter(rdb),
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics,
-		Fleet:   actions.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
+		Fleet:   handler.Fleet{Status: status, Events: hub, Done: ctx.Done(), Queues: queueDashboard(cfg)},
 	}
 	h.Profiles, h.Objects, h.ReadIdle = profiles, store, cfg.UploadIdle
-	actions.Routes(e, h, map[string]actions.Check{
+	handler.Routes(e, h, map[string]handler.Check{
 		"redis": func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		"s3":    store.Ping,
 	}, cfg.AdminToken)

@@ -10,13 +10,11 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
-
-// janitorLock makes one worker of a fleet sweep per interval.
-const janitorLock = "formq:janitor"
 
 // startJanitor runs the uploads janitor in the worker process until ctx
 // ends; FORMQ_JANITOR_INTERVAL=0 turns it off.
@@ -34,7 +32,7 @@ func startJanitor(ctx context.Context, cfg config.Config, store *uploads.Store, 
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d", host, os.Getpid())
 	claim := func(ctx context.Context) bool {
-		ok, err := rdb.SetNX(ctx, janitorLock, owner, cfg.JanitorInterval*9/10).Result()
+		ok, err := rdb.SetNX(ctx, submission.JanitorLock, owner, cfg.JanitorInterval*9/10).Result()
 		return err == nil && ok
 	}
 	go j.Run(ctx, cfg.JanitorInterval, claim)
@@ -46,14 +44,14 @@ func startJanitor(ctx context.Context, cfg config.Config, store *uploads.Store, 
 // only when it runs the task).
 func submissionKept(store *uploads.Store, insp *asynq.Inspector) func(context.Context, string, string) (bool, error) {
 	return func(ctx context.Context, action, sub string) (bool, error) {
-		_, err := store.Head(ctx, actions.RecordKey(action, sub))
+		_, err := store.Head(ctx, submission.RecordKey(action, sub))
 		if err == nil {
 			return true, nil
 		}
 		if !errors.Is(err, uploads.ErrNotFound) {
 			return false, err
 		}
-		for _, q := range actions.Queues {
+		for _, q := range submission.Queues {
 			_, err := insp.GetTaskInfo(q, sub)
 			switch {
 			case err == nil:

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -35,7 +35,7 @@ func TestSubmissionKept(t *testing.T) {
 	if _, err := client.EnqueueContext(ctx, asynq.NewTask("submission:process", nil, asynq.TaskID("01LATER"), asynq.ProcessIn(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutJSON(ctx, actions.RecordKey("a", "01RECORD"), []byte(`{}`)); err != nil {
+	if err := store.PutJSON(ctx, submission.RecordKey("a", "01RECORD"), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	kept := submissionKept(store, asynq.NewInspectorFromRedisClient(rdb))

@@ -3,7 +3,7 @@ package app
 import (
 	"net/http"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/config"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -19,5 +19,5 @@ func queueDashboard(cfg config.Config) http.Handler {
 	if err != nil {
 		return nil // config.Load checked the URL; go-redis parsed it already
 	}
-	return asynqmon.New(asynqmon.Options{RootPath: actions.QueuesPath, RedisConnOpt: opt})
+	return asynqmon.New(asynqmon.Options{RootPath: handler.QueuesPath, RedisConnOpt: opt})
 }

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -43,7 +43,7 @@ func TestOneTraceFromRequestToStep(t *testing.T) {
 	e.Use(middleware.RequestID())
 	e.Use(telemetry.EchoMiddleware(tp.Tracer("formq/api"), log))
 	e.POST("/actions/:name", func(c echo.Context) error {
-		sub := &actions.Submission{ID: "01TRACE", Action: c.Param("name"), Queue: actions.DefaultQueue}
+		sub := &submission.Submission{ID: "01TRACE", Action: c.Param("name"), Queue: submission.DefaultQueue}
 		if err := enqueuer.Enqueue(c.Request().Context(), sub); err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func TestOneTraceFromRequestToStep(t *testing.T) {
 		return steps["probe"].Run(ctx, jobs.StepRun{Attempt: 1})
 	})
 	worker := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: 1, Queues: map[string]int{actions.DefaultQueue: 1}, TaskCheckInterval: 50 * time.Millisecond,
+		Concurrency: 1, Queues: map[string]int{submission.DefaultQueue: 1}, TaskCheckInterval: 50 * time.Millisecond,
 		LogLevel: asynq.FatalLevel,
 	})
 	if err := worker.Start(mux); err != nil {

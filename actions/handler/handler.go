@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -14,8 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
@@ -32,13 +33,13 @@ const maxURLEncodedFields = 1000
 
 // Handler serves the action endpoints.
 type Handler struct {
-	Actions *Registry
+	Actions *actions.Registry
 	Files   FileStore
 	Queue   Enqueuer
 	Pages   *Pages
 	Log     *slog.Logger
 	// Sealer seals and opens bound arguments and upload references.
-	Sealer *seal.Sealer
+	Sealer actions.Sealer
 	// Auth verifies users of actions with an auth option; nil if none.
 	Auth *Authenticator
 	// Idempotency keeps answers by idempotency key; nil turns keys off.
@@ -63,7 +64,7 @@ type Handler struct {
 	// (FORMQ_UPLOAD_IDLE_TIMEOUT); uploads.DefaultReadIdle when 0.
 	ReadIdle time.Duration
 	// Profiles are the actions file's upload_profiles, for POST /uploads.
-	Profiles UploadProfiles
+	Profiles actions.UploadProfiles
 	// Objects stages uploads and checks upload references; nil turns
 	// presigned uploads and references off.
 	Objects ObjectStore
@@ -77,9 +78,9 @@ type Handler struct {
 // form is what a request body held, before validation.
 type form struct {
 	values    map[string][]string
-	files     []File
+	files     []submission.File
 	fileCount map[string]int
-	errs      FieldErrors
+	errs      actions.FieldErrors
 	stopped   bool     // a refused file went on too long; the rest was not read
 	staged    []string // staged uploads whose references were used
 }
@@ -103,7 +104,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		return ErrUnsupportedMedia
 	}
 	if req.ContentLength > a.MaxBody {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", FormatSize(a.MaxBody)))
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(a.MaxBody)))
 	}
 	subject, err := h.authenticate(a, req)
 	if err != nil {
@@ -112,14 +113,14 @@ func (h *Handler) Submit(c echo.Context) error {
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
 	req.Body = uploads.NewBodyReader(c.Response(), req.Body, h.ReadIdle)
 
-	s := &submission{
+	s := &intake{
 		h: h, a: a, subject: subject,
-		sub: &Submission{
+		sub: &submission.Submission{
 			ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps, Subject: subject,
 			ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 			ReceivedAt: h.now().UTC(),
 		},
-		form: &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: FieldErrors{}},
+		form: &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: actions.FieldErrors{}},
 	}
 	telemetry.AddLogAttrs(ctx, slog.String(telemetry.KeySubmission, s.sub.ID), slog.String(telemetry.KeyAction, a.Name))
 	err = s.read(c, mediaType)
@@ -147,7 +148,7 @@ func (h *Handler) Submit(c echo.Context) error {
 }
 
 // withForm is a validation failure that carries what the form needs.
-func (e *Error) withForm(a *Action, fields FieldErrors, values map[string]any) *Error {
+func (e *Error) withForm(a *actions.Action, fields actions.FieldErrors, values map[string]any) *Error {
 	c := *e
 	c.Action, c.Fields, c.Values = a, fields, values
 	return &c
@@ -163,16 +164,16 @@ type Accepted struct {
 
 // SubmissionInfo describes an accepted submission to its sender.
 type SubmissionInfo struct {
-	ID        string `json:"id"`
-	Action    string `json:"action"`
-	Status    string `json:"status"`
-	StatusURL string `json:"statusUrl"`
-	Files     []File `json:"files"`
+	ID        string            `json:"id"`
+	Action    string            `json:"action"`
+	Status    string            `json:"status"`
+	StatusURL string            `json:"statusUrl"`
+	Files     []submission.File `json:"files"`
 }
 
 // acceptedAnswer is the JSON body and browser redirect of an accepted
 // submission.
-func (h *Handler) acceptedAnswer(a *Action, sub *Submission) (json.RawMessage, string) {
+func (h *Handler) acceptedAnswer(a *actions.Action, sub *submission.Submission) (json.RawMessage, string) {
 	redirect := h.Pages.URL("/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID))
 	if a.Redirect != "" {
 		redirect = expand(a.Redirect, sub, url.QueryEscape)
@@ -198,7 +199,7 @@ func (h *Handler) answer(c echo.Context, a Answer) error {
 
 // discard deletes the files of a submission that is not accepted. It runs
 // even when the request's context has ended (the client went away).
-func (h *Handler) discard(ctx context.Context, files []File) {
+func (h *Handler) discard(ctx context.Context, files []submission.File) {
 	if len(files) == 0 {
 		return
 	}
@@ -215,7 +216,7 @@ func (h *Handler) discard(ctx context.Context, files []File) {
 
 // echoValues is what a validation failure sends back: the raw values of
 // declared, non-sensitive fields.
-func echoValues(a *Action, raw map[string][]string) map[string]any {
+func echoValues(a *actions.Action, raw map[string][]string) map[string]any {
 	out := map[string]any{}
 	for _, fl := range a.Fields {
 		v, ok := raw[fl.Name]
@@ -232,7 +233,7 @@ func echoValues(a *Action, raw map[string][]string) map[string]any {
 }
 
 // expand fills {id} and {field} placeholders from a submission.
-func expand(tmpl string, sub *Submission, escape func(string) string) string {
+func expand(tmpl string, sub *submission.Submission, escape func(string) string) string {
 	if !strings.Contains(tmpl, "{") {
 		return tmpl
 	}
@@ -247,8 +248,8 @@ func expand(tmpl string, sub *Submission, escape func(string) string) string {
 	return strings.NewReplacer(pairs...).Replace(tmpl)
 }
 
-func expandRevalidate(r Revalidate, sub *Submission) Revalidate {
-	out := Revalidate{Paths: []string{}, Tags: []string{}}
+func expandRevalidate(r submission.Revalidate, sub *submission.Submission) submission.Revalidate {
+	out := submission.Revalidate{Paths: []string{}, Tags: []string{}}
 	same := func(s string) string { return s }
 	for _, p := range r.Paths {
 		out.Paths = append(out.Paths, expand(p, sub, url.PathEscape))
@@ -281,7 +282,7 @@ func newIdempotencyKey() string {
 }
 
 // originGuard returns the action's origin guard, built on first use.
-func (h *Handler) originGuard(a *Action) (*originGuard, error) {
+func (h *Handler) originGuard(a *actions.Action) (*originGuard, error) {
 	h.guardsMu.Lock()
 	defer h.guardsMu.Unlock()
 	if g, ok := h.guards[a.Name]; ok {
@@ -300,7 +301,7 @@ func (h *Handler) originGuard(a *Action) (*originGuard, error) {
 
 // admit runs the checks that come before any byte of a body is read: the
 // origin of the request and the client's rate limit.
-func (h *Handler) admit(c echo.Context, a *Action) error {
+func (h *Handler) admit(c echo.Context, a *actions.Action) error {
 	guard, err := h.originGuard(a)
 	if err != nil {
 		return err
@@ -312,7 +313,7 @@ func (h *Handler) admit(c echo.Context, a *Action) error {
 }
 
 // rateLimit applies the action's rate_limit to the client.
-func (h *Handler) rateLimit(ctx context.Context, a *Action, client string) error {
+func (h *Handler) rateLimit(ctx context.Context, a *actions.Action, client string) error {
 	if a.RateLimit == nil || h.Limiter == nil {
 		return nil
 	}

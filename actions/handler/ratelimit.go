@@ -1,10 +1,12 @@
-package actions
+package handler
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -12,7 +14,7 @@ import (
 // RateLimiter decides whether a client may submit to an action now.
 type RateLimiter interface {
 	// Allow returns 0 when allowed, else how long to wait.
-	Allow(ctx context.Context, action, client string, l RateLimit) (time.Duration, error)
+	Allow(ctx context.Context, action, client string, l actions.RateLimit) (time.Duration, error)
 }
 
 // RedisRateLimiter shares limits across API replicas through Redis, with
@@ -27,8 +29,8 @@ func NewRedisRateLimiter(rdb *redis.Client) *RedisRateLimiter {
 var _ RateLimiter = (*RedisRateLimiter)(nil)
 
 // Allow implements RateLimiter.
-func (r *RedisRateLimiter) Allow(ctx context.Context, action, client string, l RateLimit) (time.Duration, error) {
-	res, err := r.l.Allow(ctx, "formq:rl:"+action+":"+client, redis_rate.Limit{Rate: l.Limit, Burst: l.Limit, Period: l.Period})
+func (r *RedisRateLimiter) Allow(ctx context.Context, action, client string, l actions.RateLimit) (time.Duration, error) {
+	res, err := r.l.Allow(ctx, submission.RateLimitKey(action, client), redis_rate.Limit{Rate: l.Limit, Burst: l.Limit, Period: l.Period})
 	if err != nil {
 		return 0, fmt.Errorf("rate limit: %w", err)
 	}

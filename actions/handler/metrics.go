@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -140,7 +141,7 @@ func (m *Metrics) ObserveUpload(action string, n int64) {
 
 // ObserveValidation counts the fields of a failed validation. Names that
 // are neither a field nor an upload of a are counted as "other".
-func (m *Metrics) ObserveValidation(a *Action, errs FieldErrors) {
+func (m *Metrics) ObserveValidation(a *actions.Action, errs actions.FieldErrors) {
 	if m == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
@@ -34,38 +35,18 @@ type Fleet struct {
 	Done <-chan struct{}
 }
 
-// FeedEvent is one revalidation event as GET /events sends it. Data is the
-// JSON of the contract, with "id" the stream id, encoded once and shared by
-// every subscriber.
-type FeedEvent struct {
-	ID    string
-	Paths []string
-	Tags  []string
-	Data  []byte
-}
-
-// EventFeed hands out subscriptions to revalidation events. One feed per
-// API process reads Redis; *jobs.Hub is the implementation.
+// EventFeed is the one fan-out of an API process: it hands out
+// subscriptions to revalidation events (GET /events) and watches of
+// submission status (GET /submissions/{id}/events), from one reader of
+// Redis. *jobs.Hub is the implementation.
 type EventFeed interface {
 	// Subscribe starts a subscription. When after is not empty, the
 	// subscription first replays every event after that stream id still
 	// held in the stream, then continues live without gap or repeat.
-	Subscribe(ctx context.Context, after string) (Subscription, error)
+	Subscribe(ctx context.Context, after string) (submission.Subscription, error)
+	// WatchStatus tells when a submission's status changed.
+	WatchStatus(id string) (submission.StatusWatch, error)
 }
-
-// Subscription is one subscriber's events.
-type Subscription interface {
-	// Next waits for the next event. It fails when ctx ends or when the
-	// subscription ended: the feed stopped, or the subscriber fell too far
-	// behind (it reconnects with Last-Event-ID and loses nothing).
-	Next(ctx context.Context) (*FeedEvent, error)
-	// Close ends the subscription.
-	Close()
-}
-
-// ErrSubscriptionEnded is returned by Subscription.Next when the feed
-// dropped the subscriber.
-var ErrSubscriptionEnded = errors.New("actions: event subscription ended")
 
 // streamIDPattern is the shape of a Redis stream id.
 var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
@@ -106,7 +87,7 @@ func (h *Handler) Events(c echo.Context) error {
 			if !matches(ev, tags, paths) {
 				continue
 			}
-			if err := sse.raw("", ev.ID, ev.Data); err != nil {
+			if err := sse.raw("", ev.ID, ev.JSON); err != nil {
 				return nil
 			}
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
@@ -120,7 +101,7 @@ func (h *Handler) Events(c echo.Context) error {
 }
 
 // matches reports whether an event passes the tag and path filters.
-func matches(ev *FeedEvent, tags, paths []string) bool {
+func matches(ev *submission.Published, tags, paths []string) bool {
 	if len(tags) == 0 && len(paths) == 0 {
 		return true
 	}

@@ -1,4 +1,4 @@
-package actions_test
+package handler_test
 
 import (
 	"bufio"

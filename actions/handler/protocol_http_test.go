@@ -1,4 +1,4 @@
-package actions_test
+package handler_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
@@ -106,11 +107,11 @@ func TestEveryErrorCode(t *testing.T) {
 // TestUnavailable: with S3 or Redis down the answer is 503 with
 // Retry-After, and nothing is accepted.
 func TestUnavailable(t *testing.T) {
-	list, err := actions.LoadFile("testdata/actions.yaml")
+	list, err := actions.LoadFile("../testdata/actions.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, _ := actions.NewPages()
+	pages, _ := handler.NewPages()
 	sealer, _ := seal.New("a-test-secret-that-is-at-least-32-chars")
 	down := "http://127.0.0.1:1" // nothing listens on port 1
 	store, err := uploads.NewStore(context.Background(), uploads.Config{Endpoint: down, Region: "us-east-1", Bucket: "b", AccessKey: "k", SecretKey: "s"})
@@ -123,9 +124,9 @@ func TestUnavailable(t *testing.T) {
 	downRedis := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer downRedis.Close()
 	e := echo.New()
-	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
-	h := &actions.Handler{Actions: actions.NewRegistry(list...), Files: store, Queue: jobs.NewEnqueuer(client, jobs.NewStatusStore(downRedis), log), Pages: pages, Log: log, Sealer: sealer}
-	actions.Routes(e, h, nil, "")
+	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
+	h := &handler.Handler{Actions: actions.NewRegistry(list...), Files: store, Queue: jobs.NewEnqueuer(client, jobs.NewStatusStore(downRedis), log), Pages: pages, Log: log, Sealer: sealer}
+	handler.Routes(e, h, nil, "")
 	srv := httptest.NewServer(e)
 	defer srv.Close()
 
@@ -150,7 +151,7 @@ func TestUnavailable(t *testing.T) {
 
 func pngBytes(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../internal/app/testdata/avatar.png")
+	b, err := os.ReadFile("../../internal/app/testdata/avatar.png")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
-package actions
+package handler
 
 import (
 	"net/http"
 	"strings"
 
+	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -12,7 +13,7 @@ import (
 // answers (field errors, status, events): the deployment's allowed origins
 // and every action's origins. Posting is still checked per action by the
 // origin guard; CORS only decides who may read. Admin routes are left out.
-func CORS(r *Registry, allowed []string) echo.MiddlewareFunc {
+func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 	origins := map[string]bool{}
 	for _, o := range allowed {
 		origins[strings.TrimRight(o, "/")] = true

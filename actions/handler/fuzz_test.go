@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 )
@@ -56,10 +58,10 @@ func (m *memFiles) Delete(ctx context.Context, keys ...string) error {
 
 type memQueue struct {
 	mu   sync.Mutex
-	subs []*Submission
+	subs []*submission.Submission
 }
 
-func (q *memQueue) Enqueue(ctx context.Context, s *Submission) error {
+func (q *memQueue) Enqueue(ctx context.Context, s *submission.Submission) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.subs = append(q.subs, s)
@@ -71,7 +73,7 @@ func (q *memQueue) Enqueue(ctx context.Context, s *Submission) error {
 // the contract's statuses with its JSON shape, and must keep files and
 // jobs only for an accepted submission.
 func FuzzSubmit(f *testing.F) {
-	list, err := LoadFile("testdata/actions.yaml")
+	list, err := actions.LoadFile("../testdata/actions.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func FuzzSubmit(f *testing.F) {
 		queue := &memQueue{}
 		e := echo.New()
 		e.HTTPErrorHandler = ErrorHandler(log, pages)
-		h := &Handler{Actions: NewRegistry(list...), Files: files, Queue: queue, Pages: pages, Log: log, Sealer: sealer}
+		h := &Handler{Actions: actions.NewRegistry(list...), Files: files, Queue: queue, Pages: pages, Log: log, Sealer: sealer}
 		Routes(e, h, nil, "")
 		req := httptest.NewRequest(http.MethodPost, "/actions/create-user", bytes.NewReader(body))
 		if action != "" && len(action) < 40 && echoSafe(action) {

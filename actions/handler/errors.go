@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 )
@@ -21,12 +22,12 @@ type Error struct {
 	Status     int
 	Code       string
 	Message    string
-	Fields     FieldErrors       // validation_failed only
-	Values     map[string]any    // validation_failed only: what to echo back
-	Action     *Action           // the action, to re-render its form
-	RetryAfter time.Duration     // 429 and 503
-	Header     map[string]string // extra response headers
-	Err        error             // the cause, logged, never shown
+	Fields     actions.FieldErrors // validation_failed only
+	Values     map[string]any      // validation_failed only: what to echo back
+	Action     *actions.Action     // the action, to re-render its form
+	RetryAfter time.Duration       // 429 and 503
+	Header     map[string]string   // extra response headers
+	Err        error               // the cause, logged, never shown
 }
 
 func (e *Error) Error() string {
@@ -85,7 +86,7 @@ func AsError(err error) *Error {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &tooBig):
-		return ErrPayloadTooLarge.With(err, fmt.Sprintf("The request is over the limit of %s.", FormatSize(tooBig.Limit)))
+		return ErrPayloadTooLarge.With(err, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(tooBig.Limit)))
 	case errors.Is(err, uploads.ErrUnavailable):
 		return ErrUnavailable.With(err)
 	case errors.Is(err, uploads.ErrMalformed), errors.Is(err, uploads.ErrTooManyParts),
@@ -175,10 +176,10 @@ func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
 
 // ErrorBody is the JSON of a failure.
 type ErrorBody struct {
-	OK     bool           `json:"ok"`
-	Error  ErrorInfo      `json:"error"`
-	Errors FieldErrors    `json:"errors,omitempty"`
-	Values map[string]any `json:"values,omitempty"`
+	OK     bool                `json:"ok"`
+	Error  ErrorInfo           `json:"error"`
+	Errors actions.FieldErrors `json:"errors,omitempty"`
+	Values map[string]any      `json:"values,omitempty"`
 }
 
 // ErrorInfo is the code and message of a failure.

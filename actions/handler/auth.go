@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/formq/formq/actions"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -108,7 +109,7 @@ func (a *Authenticator) Subject(r *http.Request) (string, error) {
 }
 
 // authenticate applies the action's auth option to the request.
-func (h *Handler) authenticate(a *Action, r *http.Request) (string, error) {
+func (h *Handler) authenticate(a *actions.Action, r *http.Request) (string, error) {
 	if a.Auth == "" {
 		return "", nil
 	}

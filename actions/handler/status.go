@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -9,73 +9,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
-// Submission states, as GET /submissions/{id} reports them.
-const (
-	StatusQueued     = "queued"
-	StatusProcessing = "processing"
-	StatusCompleted  = "completed"
-	StatusFailed     = "failed"
-)
-
-// Step states within a submission status.
-const (
-	StepPending   = "pending"
-	StepRunning   = "running"
-	StepCompleted = "completed"
-	StepFailed    = "failed"
-)
-
-// SubmissionStatus is what the worker fleet has done with a submission.
-type SubmissionStatus struct {
-	ID        string       `json:"id"`
-	Action    string       `json:"action"`
-	Status    string       `json:"status"`
-	StatusURL string       `json:"statusUrl"`
-	Files     []File       `json:"files"`
-	Steps     []StepStatus `json:"steps"`
-	Error     string       `json:"error,omitempty"` // why it failed, for people
-	Event     string       `json:"event,omitempty"` // the revalidation event's stream id, once published
-	UpdatedAt time.Time    `json:"updatedAt"`
-	// Version grows with every change; the status stream sends a new
-	// message when it does.
-	Version int64 `json:"version"`
-}
-
-// Done reports whether the submission reached a final state.
-func (s *SubmissionStatus) Done() bool {
-	return s.Status == StatusCompleted || s.Status == StatusFailed
-}
-
-// StepStatus is the progress of one follow-up step.
-type StepStatus struct {
-	Type      string `json:"type"`
-	State     string `json:"state"`
-	Attempts  int    `json:"attempts"`
-	LastError string `json:"lastError,omitempty"`
-}
-
 // StatusReader reads the status of a submission. It returns an error
-// matching ErrSubmissionMissing for an unknown id. *jobs.StatusStore is
+// matching submission.ErrNotFound for an unknown id. *jobs.StatusStore is
 // the implementation.
 type StatusReader interface {
-	Status(ctx context.Context, id string) (*SubmissionStatus, error)
+	Status(ctx context.Context, id string) (*submission.Status, error)
 }
 
 // StatusAnswer is the JSON of GET /submissions/{id}.
 type StatusAnswer struct {
-	OK         bool              `json:"ok"`
-	Submission *SubmissionStatus `json:"submission"`
+	OK         bool               `json:"ok"`
+	Submission *submission.Status `json:"submission"`
 }
 
 // submissionIDPattern bounds what may be looked up: ULIDs and the ids
 // tests make.
 var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// statusPoll is how often the status stream looks for changes.
-const statusPoll = 250 * time.Millisecond
 
 // SubmissionStatus handles GET /submissions/{id}.
 func (h *Handler) SubmissionStatus(c echo.Context) error {
@@ -91,11 +44,23 @@ func (h *Handler) SubmissionStatus(c echo.Context) error {
 // SubmissionEvents handles GET /submissions/{id}/events: the status as
 // server-sent events, one message per change (the same JSON as
 // GET /submissions/{id} answers under "submission"), until the submission
-// is completed or failed.
+// is completed or failed. Changes are pushed by the workers through the
+// process's event feed; the status is also read again at every heartbeat,
+// in case a notice was lost while Redis reconnected.
 func (h *Handler) SubmissionEvents(c echo.Context) error {
 	jsonErrors(c)
 	ctx := c.Request().Context()
-	st, err := h.readStatus(ctx, c.Param("id"))
+	id := c.Param("id")
+	if h.Fleet.Events == nil || !submissionIDPattern.MatchString(id) {
+		return ErrSubmissionMissing
+	}
+	// Watch before the first read, so no change falls between the two.
+	watch, err := h.Fleet.Events.WatchStatus(id)
+	if err != nil {
+		return ErrUnavailable.With(err)
+	}
+	defer watch.Close()
+	st, err := h.readStatus(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -103,9 +68,8 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	poll := time.NewTicker(statusPoll)
-	defer poll.Stop()
-	lastBeat := time.Now()
+	beat := time.NewTicker(h.heartbeat())
+	defer beat.Stop()
 	var sent int64 = -1
 	for {
 		if st.Version != sent {
@@ -113,7 +77,6 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 				return nil
 			}
 			sent = st.Version
-			lastBeat = time.Now()
 		}
 		if st.Done() {
 			return nil
@@ -123,21 +86,21 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 			return nil
 		case <-h.stopping():
 			return nil
-		case <-poll.C:
-		}
-		if time.Since(lastBeat) >= h.heartbeat() {
+		case _, ok := <-watch.Changed():
+			if !ok {
+				return nil // the feed stopped: the process is shutting down
+			}
+		case <-beat.C:
 			if err := sse.comment("heartbeat"); err != nil {
 				return nil
 			}
-			lastBeat = time.Now()
 		}
-		next, err := h.Fleet.Status.Status(ctx, st.ID)
+		next, err := h.readStatus(ctx, id)
 		if err != nil {
 			// A Redis hiccup: end; the client's EventSource reconnects.
 			return nil
 		}
 		st = next
-		st.StatusURL = h.Pages.URL("/submissions/" + st.ID)
 	}
 }
 
@@ -150,13 +113,13 @@ func jsonErrors(c echo.Context) {
 	}
 }
 
-func (h *Handler) readStatus(ctx context.Context, id string) (*SubmissionStatus, error) {
+func (h *Handler) readStatus(ctx context.Context, id string) (*submission.Status, error) {
 	if h.Fleet.Status == nil || !submissionIDPattern.MatchString(id) {
 		return nil, ErrSubmissionMissing
 	}
 	st, err := h.Fleet.Status.Status(ctx, id)
 	switch {
-	case errors.Is(err, ErrSubmissionMissing):
+	case errors.Is(err, submission.ErrNotFound):
 		return nil, ErrSubmissionMissing
 	case err != nil:
 		return nil, ErrUnavailable.With(err)

@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"crypto/subtle"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 )
 
@@ -60,7 +61,7 @@ func (h *Handler) AdminBind(c echo.Context) error {
 		}
 		ttl = d
 	}
-	token, err := Bind(h.Sealer, a, req.Args, req.Subject, ttl)
+	token, err := actions.Bind(h.Sealer, a, req.Args, req.Subject, ttl)
 	if err != nil {
 		return ErrBadRequest.With(err, "Cannot bind: "+err.Error()+".")
 	}

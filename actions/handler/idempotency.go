@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -113,5 +114,5 @@ func (r *RedisIdempotency) Release(ctx context.Context, key, holder string) erro
 // to the subject, so keys of different users never collide.
 func idempotencyKey(action, subject, clientKey string) string {
 	sum := sha256.Sum256([]byte(subject + "\x00" + clientKey))
-	return "formq:idem:" + action + ":" + hex.EncodeToString(sum[:16])
+	return submission.IdempotencyKey(action, hex.EncodeToString(sum[:16]))
 }

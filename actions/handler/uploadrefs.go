@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
@@ -60,8 +62,9 @@ type uploadRef struct {
 // uploadScope is where a staged upload takes its limits from: a named
 // profile, or one upload field of an action.
 type uploadScope struct {
-	limits        *Upload
-	gate          *Action // whose origins, auth and rate limit apply
+	limits *actions.Upload
+	gate   *actions. // whose origins, auth and rate limit apply
+		Action
 	ttl           time.Duration
 	profile       string
 	action, field string
@@ -84,7 +87,7 @@ func (h *Handler) uploadScope(profile, action, field string) (*uploadScope, erro
 		if u == nil {
 			return nil, ErrNotFound.With(nil, "The action has no such upload field.")
 		}
-		return &uploadScope{limits: u, ttl: DefaultUploadRefTTL, action: action, field: field, gate: a}, nil
+		return &uploadScope{limits: u, ttl: actions.DefaultUploadRefTTL, action: action, field: field, gate: a}, nil
 	}
 	return nil, ErrBadRequest.With(nil, "Name an upload profile (profile=) or an action and its upload field (action= and field=).")
 }
@@ -140,7 +143,7 @@ func (h *Handler) Upload(c echo.Context) error {
 	}
 	maxBody := sc.limits.MaxSize*int64(sc.limits.MaxFiles) + 1<<20
 	if req.ContentLength > maxBody {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", FormatSize(maxBody)))
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(maxBody)))
 	}
 	req.Body = uploads.NewBodyReader(c.Response(), http.MaxBytesReader(c.Response(), req.Body, maxBody), h.ReadIdle)
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
@@ -151,7 +154,7 @@ func (h *Handler) Upload(c echo.Context) error {
 	var (
 		stored []StagedUpload
 		keys   []string
-		errs   = FieldErrors{}
+		errs   = actions.FieldErrors{}
 		files  int
 	)
 	discard := func() { h.discard(ctx, filesOf(keys)) }
@@ -173,7 +176,7 @@ func (h *Handler) Upload(c echo.Context) error {
 			}
 			continue
 		}
-		key := uploads.StagedPrefix + ulid.Make().String()
+		key := submission.StagedKey(ulid.Make().String())
 		obj, err := h.Files.Put(ctx, key, p, uploads.PutOptions{MaxSize: sc.limits.MaxSize, Types: sc.limits.Types, Filename: p.Filename})
 		if msg, refused := refusal(sc.limits, err); refused {
 			errs.Add(p.Field, msg)
@@ -210,7 +213,7 @@ func (h *Handler) Upload(c echo.Context) error {
 		return ErrValidation.withForm(nil, errs, nil)
 	}
 	if len(stored) == 0 {
-		return ErrValidation.withForm(nil, FieldErrors{"file": {"Choose a file to upload."}}, nil)
+		return ErrValidation.withForm(nil, actions.FieldErrors{"file": {"Choose a file to upload."}}, nil)
 	}
 	return c.JSON(http.StatusCreated, StagedAnswer{OK: true, Uploads: stored})
 }
@@ -256,15 +259,15 @@ func (h *Handler) Presign(c echo.Context) error {
 	}
 	ct, _, err := mime.ParseMediaType(in.ContentType)
 	if err != nil || !strings.Contains(ct, "/") {
-		return ErrValidation.withForm(nil, FieldErrors{"contentType": {"Give the file's content type, like image/png."}}, nil)
+		return ErrValidation.withForm(nil, actions.FieldErrors{"contentType": {"Give the file's content type, like image/png."}}, nil)
 	}
 	if !uploads.TypeAllowed(ct, sc.limits.Types) {
-		return ErrValidation.withForm(nil, FieldErrors{"contentType": {sc.limits.TypeMessage(ct)}}, nil)
+		return ErrValidation.withForm(nil, actions.FieldErrors{"contentType": {sc.limits.TypeMessage(ct)}}, nil)
 	}
 	if h.Objects == nil {
 		return ErrNotFound.With(nil, "Direct uploads are not available.")
 	}
-	key := uploads.StagedPrefix + ulid.Make().String()
+	key := submission.StagedKey(ulid.Make().String())
 	post, err := h.Objects.PresignPost(req.Context(), key, ct, sc.limits.MaxSize, sc.ttl)
 	if err != nil {
 		return ErrUnavailable.With(err)
@@ -286,7 +289,7 @@ func (h *Handler) Presign(c echo.Context) error {
 // object itself (HEAD for its size, the first bytes sniffed again for its
 // type), and copies it to the submission's key. Problems are field
 // errors; only S3 failing is an error.
-func (h *Handler) attachRef(ctx context.Context, s *submission, u *Upload, token string) error {
+func (h *Handler) attachRef(ctx context.Context, s *intake, u *actions.Upload, token string) error {
 	f := s.form
 	token = strings.TrimSpace(token)
 	if token == "" || s.spam {
@@ -311,7 +314,7 @@ func (h *Handler) attachRef(ctx context.Context, s *submission, u *Upload, token
 	if err := h.Sealer.Open(refPurpose, token, &r); err != nil {
 		return invalid()
 	}
-	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, uploads.StagedPrefix) {
+	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, submission.StagedPrefix) {
 		return invalid()
 	}
 	head, err := h.Objects.Head(ctx, r.Key)
@@ -339,7 +342,7 @@ func (h *Handler) attachRef(ctx context.Context, s *submission, u *Upload, token
 		return nil
 	}
 	obj := uploads.Object{
-		Key: UploadKey(s.a.Name, s.sub.ID, u.Name, n), Size: head.Size, ContentType: sniffed,
+		Key: submission.UploadKey(s.a.Name, s.sub.ID, u.Name, n), Size: head.Size, ContentType: sniffed,
 		SHA256: r.SHA256, Filename: r.Filename,
 	}
 	if err := h.Objects.Copy(ctx, r.Key, obj); err != nil {
@@ -349,7 +352,7 @@ func (h *Handler) attachRef(ctx context.Context, s *submission, u *Upload, token
 		return err
 	}
 	f.fileCount[u.Name]++
-	f.files = append(f.files, File{Field: u.Name, Object: obj})
+	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
 	f.staged = append(f.staged, r.Key)
 	return nil
 }
@@ -370,7 +373,7 @@ func (h *Handler) dropStaged(ctx context.Context, f *form) {
 
 // refusal is the field error of a file the store refused for its size or
 // type; refused is false for other outcomes.
-func refusal(u *Upload, err error) (msg string, refused bool) {
+func refusal(u *actions.Upload, err error) (msg string, refused bool) {
 	var typeErr *uploads.TypeError
 	switch {
 	case errors.Is(err, uploads.ErrTooLarge):
@@ -399,7 +402,7 @@ func drain(p io.Reader) (drained bool, err error) {
 
 // skipRefused reads past a file the store refused. When the file is too
 // long to read past, the submission stops reading (see stopped).
-func (h *Handler) skipRefused(s *submission, p *uploads.Part) error {
+func (h *Handler) skipRefused(s *intake, p *uploads.Part) error {
 	drained, err := drain(p)
 	if err != nil {
 		return err
@@ -414,7 +417,7 @@ func (h *Handler) skipRefused(s *submission, p *uploads.Part) error {
 // end because a refused file went on too long: the field errors found so
 // far (a required field after the file was never seen, so it is not
 // reported), and the connection closed rather than the rest read.
-func (s *submission) stopped() error {
+func (s *intake) stopped() error {
 	return closing(ErrValidation.withForm(s.a, s.form.errs, echoValues(s.a, s.form.values)))
 }
 
@@ -426,8 +429,8 @@ func closing(e *Error) *Error {
 }
 
 // filesOf wraps staged keys for discard.
-func filesOf(keys []string) []File {
-	files := make([]File, len(keys))
+func filesOf(keys []string) []submission.File {
+	files := make([]submission.File, len(keys))
 	for i, k := range keys {
 		files[i].Key = k
 	}

@@ -1,4 +1,4 @@
-package actions_test
+package handler_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 )
 
 // stage uploads files through POST /uploads and returns the answer.
@@ -127,7 +127,7 @@ func TestStagedUploadRefusals(t *testing.T) {
 
 func TestPresignedDirectUpload(t *testing.T) {
 	st := startUploads(t)
-	presign := func(t *testing.T, in map[string]string) (*http.Response, actions.PresignAnswer) {
+	presign := func(t *testing.T, in map[string]string) (*http.Response, handler.PresignAnswer) {
 		t.Helper()
 		b, _ := json.Marshal(in)
 		req, _ := http.NewRequest(http.MethodPost, st.url+"/uploads/presign", bytes.NewReader(b))
@@ -138,12 +138,12 @@ func TestPresignedDirectUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var a actions.PresignAnswer
+		var a handler.PresignAnswer
 		_ = json.NewDecoder(resp.Body).Decode(&a)
 		return resp, a
 	}
 	// toS3 posts a file straight to S3 with the presigned form fields.
-	toS3 := func(t *testing.T, p actions.PresignAnswer, data []byte) int {
+	toS3 := func(t *testing.T, p handler.PresignAnswer, data []byte) int {
 		t.Helper()
 		var buf bytes.Buffer
 		w := multipart.NewWriter(&buf)

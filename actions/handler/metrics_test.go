@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -16,7 +17,7 @@ import (
 // what its handler returned: the status the client got, the rejection
 // reason, and bounded labels for unknown actions and fields.
 func TestMetricsMiddlewareLabels(t *testing.T) {
-	list, err := Parse("metrics.yaml", []byte("actions:\n  contact:\n    fields:\n      email: {type: email, required: true}\n"))
+	list, err := actions.Parse("metrics.yaml", []byte("actions:\n  contact:\n    fields:\n      email: {type: email, required: true}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestMetricsMiddlewareLabels(t *testing.T) {
 		{"too large", "contact", ErrPayloadTooLarge, "413", RejectSize},
 		{"body over limit", "contact", &http.MaxBytesError{Limit: 10}, "413", RejectSize},
 		{"media type", "contact", ErrUnsupportedMedia, "415", RejectType},
-		{"validation", "contact", ErrValidation.withForm(a, FieldErrors{"email": {"bad"}, "_bound": {"x"}}, nil), "422", ""},
+		{"validation", "contact", ErrValidation.withForm(a, actions.FieldErrors{"email": {"bad"}, "_bound": {"x"}}, nil), "422", ""},
 		{"unknown action", "no-such-action-" + strings.Repeat("x", 10), ErrActionNotFound, "404", ""},
 	}
 	for _, tc := range cases {
@@ -85,7 +86,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *Metrics
 	m.ObserveUpload("a", 10)
 	m.ObserveRejection("a", RejectHoneypot)
-	m.ObserveValidation(&Action{Name: "a"}, FieldErrors{"x": {"y"}})
+	m.ObserveValidation(&actions.Action{Name: "a"}, actions.FieldErrors{"x": {"y"}})
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {

@@ -1,4 +1,4 @@
-package actions_test
+package handler_test
 
 import (
 	"bytes"
@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
@@ -50,11 +52,11 @@ func startUploads(t *testing.T) *upStack {
 	if err := store.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
-	decl, err := actions.Load("testdata/uploads.yaml", actions.ParseOptions{})
+	decl, err := actions.Load("../testdata/uploads.yaml", actions.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := actions.NewPages()
+	pages, err := handler.NewPages()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +66,14 @@ func startUploads(t *testing.T) *upStack {
 	}
 	rdb := r.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &actions.Handler{
+	h := &handler.Handler{
 		Actions: actions.NewRegistry(decl.Actions...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
 		Queue:        jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
 		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles,
 	}
 	st := &upStack{store: store}
 	e := echo.New()
-	e.HTTPErrorHandler = actions.ErrorHandler(log, pages)
+	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Request().Body = &countingBody{ReadCloser: c.Request().Body, n: &st.read}
@@ -174,10 +176,10 @@ type answer struct {
 	Errors     map[string][]string `json:"errors"`
 	Values     map[string]any      `json:"values"`
 	Submission struct {
-		ID    string         `json:"id"`
-		Files []actions.File `json:"files"`
+		ID    string            `json:"id"`
+		Files []submission.File `json:"files"`
 	} `json:"submission"`
-	Uploads []actions.StagedUpload `json:"uploads"`
+	Uploads []handler.StagedUpload `json:"uploads"`
 }
 
 // post sends a body (chunked when size is unknown) and decodes the answer.

@@ -1,4 +1,4 @@
-package actions_test
+package handler_test
 
 import (
 	"context"
@@ -36,7 +36,7 @@ const (
 // startActions runs the stack with the package's test actions file.
 func startActions(t *testing.T, extra map[string]string) *teststack.Stack {
 	t.Helper()
-	abs, err := filepath.Abs("testdata/actions.yaml")
+	abs, err := filepath.Abs("../testdata/actions.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

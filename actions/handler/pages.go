@@ -1,4 +1,4 @@
-package actions
+package handler
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 )
 
@@ -32,8 +33,8 @@ type Pages struct {
 func NewPages() (*Pages, error) {
 	funcs := template.FuncMap{
 		"join": strings.Join,
-		"size": FormatSize,
-		"inputType": func(f *Field) string {
+		"size": actions.FormatSize,
+		"inputType": func(f *actions.Field) string {
 			switch f.Type {
 			case "email", "url", "number", "date", "password", "hidden":
 				return f.Type
@@ -43,7 +44,7 @@ func NewPages() (*Pages, error) {
 			return "text"
 		},
 		"autocomplete": autocomplete,
-		"fieldCtx": func(d *FormData, f *Field, errs []string) map[string]any {
+		"fieldCtx": func(d *FormData, f *actions.Field, errs []string) map[string]any {
 			return map[string]any{"Form": d, "Field": f, "Errors": errs}
 		},
 	}
@@ -75,10 +76,10 @@ func (p *Pages) SetFormTemplate(action, text string) error {
 
 // FormData is what a form template receives.
 type FormData struct {
-	Action         *Action
+	Action         *actions.Action
 	ActionURL      string
 	Values         map[string][]string
-	Errors         FieldErrors
+	Errors         actions.FieldErrors
 	Message        string
 	IdempotencyKey string
 	Bound          string
@@ -165,7 +166,7 @@ type pageData struct {
 }
 
 // Done writes the default success page of an action.
-func (p *Pages) Done(c echo.Context, a *Action, id string) error {
+func (p *Pages) Done(c echo.Context, a *actions.Action, id string) error {
 	msg := a.Message
 	if msg == "" {
 		msg = "Thank you, your submission was received."
@@ -232,7 +233,7 @@ func echoStrings(values map[string]any) map[string][]string {
 
 // autocomplete guesses the autocomplete hint of a field from its
 // declaration or its name.
-func autocomplete(f *Field) string {
+func autocomplete(f *actions.Field) string {
 	if f.Autocomplete != "" {
 		return f.Autocomplete
 	}

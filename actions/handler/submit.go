@@ -1,4 +1,4 @@
-package actions
+package handler
 
 // The state of one submission while its body is read: parts in order,
 // reserved fields acted on as they arrive, files streamed to the store.
@@ -14,16 +14,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 )
 
-// submission is the state of one Submit while its body is read.
-type submission struct {
+// intake is the state of one Submit while its body is read.
+type intake struct {
 	h        *Handler
-	a        *Action
+	a        *actions.Action
 	subject  string
-	sub      *Submission
+	sub      *submission.Submission
 	form     *form
 	idemKey  string  // the claimed idempotency key, if any
 	replay   *Answer // the first answer of a repeated idempotency key
@@ -34,7 +36,7 @@ type submission struct {
 
 // read reads the body. Reserved fields act as they arrive, so a repeated
 // idempotency key or a bad _bound stops the read before files are stored.
-func (s *submission) read(c echo.Context, mediaType string) error {
+func (s *intake) read(c echo.Context, mediaType string) error {
 	req := c.Request()
 	if key := req.Header.Get("Idempotency-Key"); key != "" {
 		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil || s.replay != nil {
@@ -48,7 +50,7 @@ func (s *submission) read(c echo.Context, mediaType string) error {
 }
 
 // reserved handles a reserved field's value as soon as it is read.
-func (s *submission) reserved(ctx context.Context, name, value string) error {
+func (s *intake) reserved(ctx context.Context, name, value string) error {
 	switch name {
 	case FieldIdempotency:
 		if s.idemKey != "" || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
@@ -90,7 +92,7 @@ func (s *submission) reserved(ctx context.Context, name, value string) error {
 
 // finish validates what was read, enqueues the submission and keeps the
 // answer for its idempotency key.
-func (s *submission) finish(ctx context.Context) error {
+func (s *intake) finish(ctx context.Context) error {
 	a, f := s.a, s.form
 	if s.spam {
 		return nil
@@ -124,7 +126,7 @@ func (s *submission) finish(ctx context.Context) error {
 	sub.Values = values
 	sub.Files = f.files
 	if sub.Files == nil {
-		sub.Files = []File{}
+		sub.Files = []submission.File{}
 	}
 	sub.Revalidate = expandRevalidate(a.Revalidate, sub)
 	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
@@ -145,7 +147,7 @@ func (s *submission) finish(ctx context.Context) error {
 
 // abandon removes what a submission that is not accepted left: its files
 // and its claim on an idempotency key. It runs even when the client left.
-func (s *submission) abandon(ctx context.Context) {
+func (s *intake) abandon(ctx context.Context) {
 	s.h.discard(ctx, s.form.files)
 	s.form.files = nil
 	if s.idemKey != "" {
@@ -161,7 +163,7 @@ func (s *submission) abandon(ctx context.Context) {
 // readMultipart reads parts in order: values into f.values, files straight
 // into the store. Problems with a file (size, type, count) become field
 // errors and the rest of that file is skipped; a broken body ends the read.
-func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Request) error {
+func (h *Handler) readMultipart(ctx context.Context, s *intake, req *http.Request) error {
 	a := s.a
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
 	if err != nil {
@@ -218,7 +220,7 @@ func (h *Handler) readMultipart(ctx context.Context, s *submission, req *http.Re
 	}
 }
 
-func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) error {
+func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) error {
 	a, sub, f := s.a, s.sub, s.form
 	skip := func() error {
 		_, err := io.Copy(io.Discard, p)
@@ -237,7 +239,7 @@ func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) 
 		f.fileCount[u.Name]++
 		return skip()
 	}
-	key := UploadKey(a.Name, sub.ID, u.Name, n)
+	key := submission.UploadKey(a.Name, sub.ID, u.Name, n)
 	obj, err := h.Files.Put(ctx, key, p, uploads.PutOptions{MaxSize: u.MaxSize, Types: u.Types, Filename: p.Filename})
 	var typeErr *uploads.TypeError
 	switch {
@@ -255,13 +257,13 @@ func (h *Handler) readFile(ctx context.Context, s *submission, p *uploads.Part) 
 	}
 	h.Metrics.ObserveUpload(a.Name, obj.Size)
 	f.fileCount[u.Name]++
-	f.files = append(f.files, File{Field: u.Name, Object: obj})
+	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
 	return nil
 }
 
 // wanted reports whether a plain value is kept: declared fields and the
 // reserved ones. Unknown fields are read past and dropped.
-func wanted(a *Action, name string) bool {
+func wanted(a *actions.Action, name string) bool {
 	switch name {
 	case FieldIdempotency, FieldBound:
 		return true
@@ -272,7 +274,7 @@ func wanted(a *Action, name string) bool {
 }
 
 // value keeps a plain value, acting on reserved ones at once.
-func (s *submission) value(ctx context.Context, name, v string) error {
+func (s *intake) value(ctx context.Context, name, v string) error {
 	if name == FieldIdempotency || name == FieldBound || name == s.a.Honeypot {
 		return s.reserved(ctx, name, v)
 	}
@@ -280,13 +282,13 @@ func (s *submission) value(ctx context.Context, name, v string) error {
 	return nil
 }
 
-func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
+func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 	data, err := io.ReadAll(io.LimitReader(body, maxURLEncodedBytes+1))
 	if err != nil {
 		return err
 	}
 	if len(data) > maxURLEncodedBytes {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", FormatSize(maxURLEncodedBytes)))
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", actions.FormatSize(maxURLEncodedBytes)))
 	}
 	if bytes.Count(data, []byte("&")) >= maxURLEncodedFields {
 		return ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
@@ -319,4 +321,26 @@ func (s *submission) readURLEncoded(ctx context.Context, body io.Reader) error {
 		}
 	}
 	return nil
+}
+
+// openBound checks a _bound token against the action and the subject.
+func openBound(s actions.Sealer, a *actions.Action, token, subject string) (map[string]any, error) {
+	if len(a.Bound) == 0 {
+		return nil, nil
+	}
+	var b actions.BoundArgs
+	if err := s.Open(actions.BoundPurpose(a.Name), token, &b); err != nil {
+		msg := "The form's bound arguments are missing, expired or were changed."
+		if errors.Is(err, actions.ErrTokenExpired) {
+			msg = "This form has expired; reload it and submit again."
+		}
+		return nil, ErrInvalidBoundArgs.With(err, msg)
+	}
+	if b.Action != a.Name {
+		return nil, ErrInvalidBoundArgs.With(errors.New("token of another action"))
+	}
+	if b.Subject != "" && b.Subject != subject {
+		return nil, ErrForbidden.With(errors.New("bound token issued to another subject"), "This form was issued to another user.")
+	}
+	return b.Args, nil
 }

@@ -1,0 +1,127 @@
+package submission
+
+import (
+	"strconv"
+	"strings"
+)
+
+// The storage layout. Every S3 key and Redis key formq writes is made by
+// one function here, and every key formq reads back is parsed by its pair,
+// so the layout is written down once.
+//
+// S3:
+//
+//	submissions/{action}/{id}.json           the record (Submission as JSON)
+//	uploads/{action}/{id}/{field}/{n}        the n-th file of a field
+//	uploads/{action}/{id}/{field}/{n}.{var}  a variant of it (thumbnails)
+//	uploads/_staged/{id}                     a file uploaded before its submission
+//
+// Redis (besides asynq's own asynq:* keys):
+//
+//	formq:submission:{id}      hash: the submission's status
+//	formq:status               channel: the id of every submission whose status changed
+//	formq:events               stream: revalidation events
+//	formq:revalidate           channel: the same events, live
+//	formq:event:{id}           the stream id of a submission's event (publish once)
+//	formq:idem:{action}:{key}  an idempotency key's claim or answer
+//	formq:rl:{action}:{client} a rate limit's state
+//	formq:janitor              the lock of the janitor's sweep
+const (
+	RecordsPrefix = "submissions/"
+	UploadsPrefix = "uploads/"
+	// StagedPrefix holds files uploaded before their submission. No
+	// action can be named _staged, so the prefix never meets a
+	// submission's files.
+	StagedPrefix = UploadsPrefix + "_staged/"
+
+	StatusChannel = "formq:status"
+	EventsStream  = "formq:events"
+	EventsChannel = "formq:revalidate"
+	JanitorLock   = "formq:janitor"
+
+	statusKeyPrefix = "formq:submission:"
+	eventKeyPrefix  = "formq:event:"
+	idemKeyPrefix   = "formq:idem:"
+	rateKeyPrefix   = "formq:rl:"
+)
+
+// RecordKey is the S3 key of a submission's record.
+func RecordKey(action, id string) string { return RecordsPrefix + action + "/" + id + ".json" }
+
+// ParseRecordKey splits a record key into its action and submission id.
+func ParseRecordKey(key string) (action, id string, ok bool) {
+	rest, ok := strings.CutPrefix(key, RecordsPrefix)
+	if !ok {
+		return "", "", false
+	}
+	rest, ok = strings.CutSuffix(rest, ".json")
+	if !ok {
+		return "", "", false
+	}
+	action, id, ok = strings.Cut(rest, "/")
+	if !ok || action == "" || id == "" || strings.Contains(id, "/") {
+		return "", "", false
+	}
+	return action, id, true
+}
+
+// UploadKey is the S3 key of the n-th file (from 0) of a field.
+func UploadKey(action, id, field string, n int) string {
+	return UploadsPrefix + action + "/" + id + "/" + field + "/" + strconv.Itoa(n)
+}
+
+// VariantKey is the key of a variant of a stored file (a thumbnail),
+// kept beside it so it shares the file's fate.
+func VariantKey(original, variant string) string { return original + "." + variant }
+
+// UploadPlace is where a key under UploadsPrefix belongs.
+type UploadPlace struct {
+	Action, ID, Field string
+	N                 int
+	Variant           string // empty for the file itself
+}
+
+// ParseUploadKey splits the key of a submission's file, or of a variant
+// of one. Staged keys are not a submission's: see ParseStagedKey.
+func ParseUploadKey(key string) (UploadPlace, bool) {
+	rest, ok := strings.CutPrefix(key, UploadsPrefix)
+	if !ok || strings.HasPrefix(key, StagedPrefix) {
+		return UploadPlace{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return UploadPlace{}, false
+	}
+	num, variant, _ := strings.Cut(parts[3], ".")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 || strconv.Itoa(n) != num {
+		return UploadPlace{}, false
+	}
+	return UploadPlace{Action: parts[0], ID: parts[1], Field: parts[2], N: n, Variant: variant}, true
+}
+
+// StagedKey is the S3 key of a file uploaded before its submission.
+func StagedKey(id string) string { return StagedPrefix + id }
+
+// ParseStagedKey answers the id of a staged file's key.
+func ParseStagedKey(key string) (id string, ok bool) {
+	id, ok = strings.CutPrefix(key, StagedPrefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+// StatusKey is the Redis hash of a submission's status.
+func StatusKey(id string) string { return statusKeyPrefix + id }
+
+// EventKey holds the stream id of a submission's revalidation event, so
+// it is published once.
+func EventKey(id string) string { return eventKeyPrefix + id }
+
+// IdempotencyKey is the Redis key of a client's idempotency key for an
+// action; hash is a digest of the client's key and subject.
+func IdempotencyKey(action, hash string) string { return idemKeyPrefix + action + ":" + hash }
+
+// RateLimitKey is the Redis key of an action's rate limit for a client.
+func RateLimitKey(action, client string) string { return rateKeyPrefix + action + ":" + client }

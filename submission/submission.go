@@ -1,0 +1,75 @@
+// Package submission is formq's domain: an accepted submission, its files,
+// the follow-up steps it asks for, its status while the worker fleet runs
+// them, the revalidation event published when it is done, and where all of
+// it is kept in S3 and Redis. It imports nothing but the standard library,
+// so the API, the worker and code embedding formq share it without pulling
+// in each other's dependencies.
+package submission
+
+import "time"
+
+// Submission is the record of one accepted submission: what the worker
+// receives in its task and stores as JSON in S3. Sensitive field values
+// (passwords) are never part of it.
+type Submission struct {
+	ID         string         `json:"id"`
+	Action     string         `json:"action"`
+	Values     map[string]any `json:"values"`
+	Files      []File         `json:"files"`
+	Bound      map[string]any `json:"bound,omitempty"`
+	Subject    string         `json:"subject,omitempty"`
+	ClientIP   string         `json:"clientIp,omitempty"`
+	UserAgent  string         `json:"userAgent,omitempty"`
+	RequestID  string         `json:"requestId,omitempty"`
+	ReceivedAt time.Time      `json:"receivedAt"`
+	Queue      string         `json:"queue"`
+	Steps      []Step         `json:"steps,omitempty"`
+	Revalidate Revalidate     `json:"revalidate"`
+}
+
+// Object is one file stored in S3: its key, size, sniffed type, SHA-256
+// (hex) and the client's sanitised file name.
+type Object struct {
+	Key         string `json:"key"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"contentType"`
+	SHA256      string `json:"sha256"`
+	Filename    string `json:"filename,omitempty"`
+}
+
+// File is one stored upload of a submission, with the form field it came
+// from.
+type File struct {
+	Field string `json:"field"`
+	Object
+}
+
+// Step is one follow-up unit of work the worker runs after acceptance, as
+// declared in the action: its type and that type's settings.
+type Step struct {
+	Type   string         `json:"type"`
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// StepCheck validates the settings of one step type when an actions file
+// loads, so a typo stops the process at start instead of failing every
+// submission later.
+type StepCheck func(config map[string]any) error
+
+// Revalidate lists what an accepted submission makes stale: page paths
+// and cache tags. In an action's declaration {id} and {field} placeholders
+// expand per submission.
+type Revalidate struct {
+	Paths []string `json:"paths"`
+	Tags  []string `json:"tags"`
+}
+
+// Queues are the worker queues an action may choose, most urgent first,
+// with the share of worker time each gets.
+var Queues = []string{"critical", "default", "low"}
+
+// QueueWeights are the relative priorities of Queues.
+var QueueWeights = map[string]int{"critical": 6, "default": 3, "low": 1}
+
+// DefaultQueue is the queue of an action that names none.
+const DefaultQueue = "default"
