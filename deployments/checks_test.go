@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -229,8 +229,8 @@ func (m *manifests) checkScaledObject(s *scaledObject, useSecret func(where, nam
 			bad("trigger %d: authenticationRef names no TriggerAuthentication here", i)
 		}
 	}
-	if !queues[actions.DefaultQueue] {
-		bad("no trigger watches the %q queue", actions.DefaultQueue)
+	if !queues[submission.DefaultQueue] {
+		bad("no trigger watches the %q queue", submission.DefaultQueue)
 	}
 	return errs
 }
