@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/internal/bytesize"
 	"github.com/formq/formq/submission"
 	"go.yaml.in/yaml/v3"
 )
@@ -227,7 +227,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			add(node.Line, name, "", "auth %q: want required or optional", a.Auth)
 		}
 		if ra.MaxBody != "" {
-			n, err := config.ParseSize(ra.MaxBody)
+			n, err := bytesize.Parse(ra.MaxBody)
 			if err != nil || n <= 0 {
 				add(node.Line, name, "", "max_body %q: want a size like 12MB", ra.MaxBody)
 			}
@@ -422,7 +422,7 @@ func parseUpload(name string, node *yaml.Node) (*Upload, []string) {
 	}
 	if ru.MaxSize == "" {
 		msgs = append(msgs, "max_size is required (like 5MB)")
-	} else if n, err := config.ParseSize(ru.MaxSize); err != nil || n <= 0 {
+	} else if n, err := bytesize.Parse(ru.MaxSize); err != nil || n <= 0 {
 		msgs = append(msgs, fmt.Sprintf("max_size %q: want a size like 5MB", ru.MaxSize))
 	} else {
 		u.MaxSize = n

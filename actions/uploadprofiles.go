@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq/internal/bytesize"
 	"github.com/formq/formq/uploads"
 	"go.yaml.in/yaml/v3"
 )
@@ -103,7 +103,7 @@ func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {
 		} else if p.MaxFiles < 0 {
 			add(n.Line, name, "max_files must be positive")
 		}
-		if size, err := config.ParseSize(rp.MaxSize); rp.MaxSize == "" || err != nil || size <= 0 {
+		if size, err := bytesize.Parse(rp.MaxSize); rp.MaxSize == "" || err != nil || size <= 0 {
 			add(n.Line, name, "max_size %q: want a size like 5MB", rp.MaxSize)
 		} else if size > uploads.MaxCopySize {
 			add(n.Line, name, "max_size %q: at most 5GB (the largest object S3 copies in one request)", rp.MaxSize)

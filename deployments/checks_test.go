@@ -183,7 +183,7 @@ func (m *manifests) checkDeployment(d *appsv1.Deployment, env, secretEnv map[str
 func checkEnv(where string, e corev1.EnvVar, env, secretEnv map[string]bool, useSecret func(where, name, key string)) []error {
 	var errs []error
 	if len(e.Name) > 6 && e.Name[:6] == "FORMQ_" && !env[e.Name] {
-		errs = append(errs, fmt.Errorf("%s: env %s is not a setting formq reads (config.Config)", where, e.Name))
+		errs = append(errs, fmt.Errorf("%s: env %s is not a setting formq reads (formq.Config)", where, e.Name))
 	}
 	if secretEnv[e.Name] && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
 		errs = append(errs, fmt.Errorf("%s: env %s holds a secret and must come from a Secret (secretKeyRef)", where, e.Name))

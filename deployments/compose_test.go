@@ -117,7 +117,7 @@ func checkCompose(p *types.Project, env map[string]bool, stages []string) []erro
 		}
 		for k := range s.Environment {
 			if strings.HasPrefix(k, "FORMQ_") && !env[k] {
-				bad("service %s: env %s is not a setting formq reads (config.Config)", name, k)
+				bad("service %s: env %s is not a setting formq reads (formq.Config)", name, k)
 			}
 		}
 		if s.Build == nil || !slices.Contains(stages, s.Build.Target) {

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/internal/config"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -41,17 +41,17 @@ var expectedSecrets = map[string][]string{
 var listenEnv = map[string]struct {
 	name, def string
 }{
-	"api":    {"FORMQ_ADDR", config.Default().Addr},
-	"worker": {"FORMQ_WORKER_ADDR", config.Default().WorkerAddr},
+	"api":    {"FORMQ_ADDR", formq.DefaultConfig().Addr},
+	"worker": {"FORMQ_WORKER_ADDR", formq.DefaultConfig().WorkerAddr},
 }
 
-// configEnv returns the env tags of config.Config and which of them hold
+// configEnv returns the env tags of formq.Config and which of them hold
 // secrets (tag secret:"true"). FORMQ_REDIS_URL counts as secret too: it
 // may carry the Redis password.
 func configEnv(t *testing.T) (names, secrets map[string]bool) {
 	t.Helper()
 	names, secrets = map[string]bool{}, map[string]bool{"FORMQ_REDIS_URL": true}
-	for f := range reflect.TypeFor[config.Config]().Fields() {
+	for f := range reflect.TypeFor[formq.Config]().Fields() {
 		if n := f.Tag.Get("env"); n != "" {
 			names[n] = true
 			if f.Tag.Get("secret") == "true" {
@@ -60,7 +60,7 @@ func configEnv(t *testing.T) (names, secrets map[string]bool) {
 		}
 	}
 	if len(names) == 0 {
-		t.Fatal("config.Config has no env tags")
+		t.Fatal("formq.Config has no env tags")
 	}
 	return names, secrets
 }

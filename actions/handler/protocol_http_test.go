@@ -151,7 +151,7 @@ func TestUnavailable(t *testing.T) {
 
 func pngBytes(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../../internal/app/testdata/avatar.png")
+	b, err := os.ReadFile("../../testdata/avatar.png")
 	if err != nil {
 		t.Fatal(err)
 	}

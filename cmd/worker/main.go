@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/formq/formq/internal/app"
+	"github.com/formq/formq"
 )
 
 func main() {
@@ -22,5 +22,5 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return app.RunWorker(ctx, args, getenv, stdout)
+	return formq.RunWorker(ctx, args, getenv, stdout)
 }

@@ -87,7 +87,7 @@ cat <<MSG
 formq is running at $URL  (logs in .data/logs/, Ctrl-C stops everything)
 
   hosted form:   $URL/forms/create-user
-  try a post:    curl -H 'Accept: application/json' -F name='Ada Lovelace' -F email=ada@example.com -F avatar=@internal/app/testdata/avatar.png $URL/actions/create-user
+  try a post:    curl -H 'Accept: application/json' -F name='Ada Lovelace' -F email=ada@example.com -F avatar=@testdata/avatar.png $URL/actions/create-user
   an invalid one: curl -H 'Accept: application/json' -F name=A -F email=a@example.com $URL/actions/create-user
   live events:   curl -N $URL/events
 

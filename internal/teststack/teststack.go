@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/internal/app"
+	"github.com/formq/formq"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
@@ -64,8 +64,8 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 		env[k] = v
 	}
 	st := &Stack{Env: env, Redis: r, S3: s}
-	st.APIURL = StartRun(t, "api", app.RunAPI, env)
-	st.WorkerURL = StartRun(t, "worker", app.RunWorker, env)
+	st.APIURL = StartRun(t, "api", formq.RunAPI, env)
+	st.WorkerURL = StartRun(t, "worker", formq.RunWorker, env)
 
 	store, err := uploads.NewStore(context.Background(), uploads.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
@@ -78,8 +78,8 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 	return st
 }
 
-// RunFunc is the signature of app.RunAPI and app.RunWorker.
-type RunFunc func(context.Context, []string, app.Getenv, io.Writer) error
+// RunFunc is the signature of formq.RunAPI and formq.RunWorker.
+type RunFunc func(context.Context, []string, formq.Getenv, io.Writer) error
 
 // StartRun calls a process's run on port 0 and returns its URL, read from
 // its "listening" log line. The process stops when the test ends.

@@ -1,23 +1,22 @@
-package app
+package formq
 
 import (
 	"net/http"
 
 	"github.com/formq/formq/actions/handler"
-	"github.com/formq/formq/internal/config"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 )
 
 // queueDashboard is asynqmon, the asynq web UI, mounted at
 // /admin/queues/ behind the admin token; nil when admin is off.
-func queueDashboard(cfg config.Config) http.Handler {
+func queueDashboard(cfg Config) http.Handler {
 	if cfg.AdminToken == "" {
 		return nil
 	}
 	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
-		return nil // config.Load checked the URL; go-redis parsed it already
+		return nil // LoadConfig checked the URL; go-redis parsed it already
 	}
 	return asynqmon.New(asynqmon.Options{RootPath: handler.QueuesPath, RedisConnOpt: opt})
 }

@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package config_test
+package formq_test
 
 import (
 	"bufio"
@@ -9,25 +9,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formq/formq/internal/config"
+	"github.com/formq/formq"
 )
 
 // docPath is the configuration reference, relative to this package.
-const docPath = "../../docs/configuration.md"
+const docPath = "docs/configuration.md"
 
-// EnvNames lists the env tags of config.Config in field order: the names
+// EnvNames lists the env tags of formq.Config in field order: the names
 // the processes read.
 func envNames(t *testing.T) []string {
 	t.Helper()
 	var names []string
-	typ := reflect.TypeFor[config.Config]()
+	typ := reflect.TypeFor[formq.Config]()
 	for f := range typ.Fields() {
 		if name, ok := f.Tag.Lookup("env"); ok && name != "" {
 			names = append(names, name)
 		}
 	}
 	if len(names) == 0 {
-		t.Fatal("config.Config has no env tags")
+		t.Fatal("formq.Config has no env tags")
 	}
 	return names
 }
@@ -73,7 +73,7 @@ func TestConfigurationDocMatchesStruct(t *testing.T) {
 	for _, name := range names {
 		switch rows[name] {
 		case 0:
-			t.Errorf("%s is read by config.Config but has no row in docs/configuration.md", name)
+			t.Errorf("%s is read by formq.Config but has no row in docs/configuration.md", name)
 		case 1:
 		default:
 			t.Errorf("%s has %d rows in docs/configuration.md, want 1", name, rows[name])
@@ -81,7 +81,7 @@ func TestConfigurationDocMatchesStruct(t *testing.T) {
 	}
 	for name := range rows {
 		if !slices.Contains(names, name) {
-			t.Errorf("docs/configuration.md lists %s but config.Config has no field with env:%q", name, name)
+			t.Errorf("docs/configuration.md lists %s but formq.Config has no field with env:%q", name, name)
 		}
 	}
 }

@@ -1,6 +1,4 @@
-// Package config reads formq's settings from the environment, with the
-// contract's names and defaults, and refuses to start on a bad one.
-package config
+package formq
 
 import (
 	"errors"
@@ -14,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/formq/formq/internal/bytesize"
 )
 
 // Config holds every setting of the API and the worker. The env tag names
@@ -63,7 +63,7 @@ type Config struct {
 }
 
 // Default returns the configuration used when nothing is set.
-func Default() Config {
+func DefaultConfig() Config {
 	return Config{
 		Env:               "production",
 		Addr:              ":8080",
@@ -93,8 +93,8 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Load fills a Config from getenv over the defaults and checks it. The
 // error names the first bad variable in one line.
-func Load(getenv func(string) string) (Config, error) {
-	c := Default()
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
 	e := &env{getenv: getenv}
 	e.str("FORMQ_ENV", &c.Env)
 	e.str("FORMQ_ADDR", &c.Addr)
@@ -243,7 +243,7 @@ func (e *env) positive(name string, dst *int64) {
 
 func (e *env) size(name string, dst *int64) {
 	if v := e.get(name); v != "" {
-		i, err := ParseSize(v)
+		i, err := bytesize.Parse(v)
 		if err != nil || i <= 0 {
 			e.fail(name, "must be a size like 8MB")
 		}
@@ -329,30 +329,4 @@ func maskURL(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "***")
 	}
 	return u.String()
-}
-
-// ParseSize reads sizes like "5MB", "512KiB", "1GB" or a plain byte count.
-// Units are binary (1MB = 1 MiB) as users of upload limits expect.
-func ParseSize(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ToUpper(s))
-	units := []struct {
-		suffix string
-		mult   int64
-	}{
-		{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
-		{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10},
-		{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
-	}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return int64(f * float64(mult)), nil
 }

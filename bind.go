@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"encoding/json"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/seal"
 )
 
@@ -41,7 +40,7 @@ func Bind(args []string, getenv Getenv, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package config
+package formq
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ func TestLoadDefaultsAndValues(t *testing.T) {
 		"FORMQ_ALLOWED_ORIGINS": "https://a.example/, http://b.example:8080", "FORMQ_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
 		"FORMQ_WORKER_CONCURRENCY": "7", "FORMQ_PUBLIC_URL": "https://forms.example.com/",
 	}
-	c, err := Load(func(k string) string { return env[k] })
+	c, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLogValueNamesEverySettingAndMasksSecrets(t *testing.T) {
 		"FORMQ_ADMIN_TOKEN":       "admintokenvalue",
 		"FORMQ_AUTH_HS256_SECRET": strings.Repeat("h", 32),
 	}
-	c, err := Load(func(k string) string { return env[k] })
+	c, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +89,14 @@ func TestLoadRefusesBadSettingsInOneLine(t *testing.T) {
 				env[k] = v
 			}
 			env[tc.name] = tc.value
-			_, err := Load(func(k string) string { return env[k] })
+			_, err := LoadConfig(func(k string) string { return env[k] })
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("err = %v, want one line naming %s", err, tc.want)
 			}
 		})
 	}
 	t.Run("FORMQ_SECRET required in production", func(t *testing.T) {
-		_, err := Load(func(k string) string { return map[string]string{"FORMQ_S3_BUCKET": "b"}[k] })
+		_, err := LoadConfig(func(k string) string { return map[string]string{"FORMQ_S3_BUCKET": "b"}[k] })
 		if err == nil || !strings.Contains(err.Error(), "FORMQ_SECRET") {
 			t.Fatalf("err = %v", err)
 		}

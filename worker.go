@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/jobs"
 	"github.com/hibiken/asynq"
@@ -22,7 +21,7 @@ const taskCheckInterval = 100 * time.Millisecond
 
 // RunWorker runs one worker process of the fleet until ctx ends.
 func RunWorker(ctx context.Context, args []string, getenv Getenv, stdout io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return err
 	}

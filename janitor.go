@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
@@ -18,7 +17,7 @@ import (
 
 // startJanitor runs the uploads janitor in the worker process until ctx
 // ends; FORMQ_JANITOR_INTERVAL=0 turns it off.
-func startJanitor(ctx context.Context, cfg config.Config, store *uploads.Store, rdb *redis.Client, log *slog.Logger) {
+func startJanitor(ctx context.Context, cfg Config, store *uploads.Store, rdb *redis.Client, log *slog.Logger) {
 	if cfg.JanitorInterval <= 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package app_test
+package formq_test
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/internal/app"
+	"github.com/formq/formq"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -59,8 +59,8 @@ func TestObservabilityOfOneSubmission(t *testing.T) {
 	for k, v := range s.Env() {
 		env[k] = v
 	}
-	api := startCapturing(t, "api", app.RunAPI, env)
-	worker := startCapturing(t, "worker", app.RunWorker, env)
+	api := startCapturing(t, "api", formq.RunAPI, env)
+	worker := startCapturing(t, "worker", formq.RunWorker, env)
 
 	form := url.Values{"name": {"Ada"}, "password": {testPassword}}
 	resp, body := teststack.Post(t, api.url+"/actions/sign-up", strings.NewReader(form.Encode()),

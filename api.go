@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/handler"
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/jobs"
@@ -26,7 +25,7 @@ import (
 
 // RunAPI serves formq's HTTP API until ctx ends.
 func RunAPI(ctx context.Context, args []string, getenv Getenv, stdout io.Writer) error {
-	cfg, err := config.Load(getenv)
+	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package app
+package formq
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
@@ -17,14 +16,14 @@ import (
 // workerSteps builds the step types of the worker and checks the actions
 // file against them, secrets included, so a worker that cannot run a
 // declared step stops at start.
-func workerSteps(cfg config.Config, getenv Getenv, store *uploads.Store, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
+func workerSteps(cfg Config, getenv Getenv, store *uploads.Store, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
 	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
 	var mailer *jobs.Mailer
 	switch {
 	case cfg.SMTPURL != "":
 		m, err := jobs.NewMailer(cfg.SMTPURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", config.ErrInvalid, err)
+			return nil, nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", ErrInvalid, err)
 		}
 		mailer = m
 	case cfg.Development():
@@ -38,7 +37,7 @@ func workerSteps(cfg config.Config, getenv Getenv, store *uploads.Store, log *sl
 	if cfg.RevalidateURL != "" {
 		r, err := jobs.NewRevalidator(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: FORMQ_REVALIDATE_URL: %v", config.ErrInvalid, err)
+			return nil, nil, fmt.Errorf("%w: FORMQ_REVALIDATE_URL: %v", ErrInvalid, err)
 		}
 		revalidate = r
 	}

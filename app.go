@@ -1,8 +1,11 @@
-// Package app wires formq's processes: RunAPI and RunWorker build every
-// dependency from the configuration, serve until the context ends, then
-// shut down in order. cmd/api and cmd/worker call them from main; tests
-// call them directly on port 0.
-package app
+// Package formq runs formq, the form backend, from Go: its HTTP API (forms
+// post to it, are validated, their files streamed to S3) and its worker
+// (the follow-up steps of accepted submissions, then revalidation
+// events). Config holds every setting, read from the environment by
+// LoadConfig; RunAPI and RunWorker are what the api and worker commands
+// run. The config reading refuses to start on a bad setting, with the
+// setting's name.
+package formq
 
 import (
 	"context"
@@ -14,7 +17,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/formq/formq/internal/config"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
@@ -23,14 +25,14 @@ import (
 // Getenv reads one environment variable; os.Getenv in production.
 type Getenv func(string) string
 
-func newLogger(w io.Writer, cfg config.Config, process string) *slog.Logger {
+func newLogger(w io.Writer, cfg Config, process string) *slog.Logger {
 	return telemetry.NewLogger(w, cfg.SlogLevel(), process)
 }
 
-func newRedis(ctx context.Context, cfg config.Config) (*redis.Client, error) {
+func newRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: FORMQ_REDIS_URL: %v", config.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: FORMQ_REDIS_URL: %v", ErrInvalid, err)
 	}
 	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -42,7 +44,7 @@ func newRedis(ctx context.Context, cfg config.Config) (*redis.Client, error) {
 	return rdb, nil
 }
 
-func newStore(ctx context.Context, cfg config.Config) (*uploads.Store, error) {
+func newStore(ctx context.Context, cfg Config) (*uploads.Store, error) {
 	store, err := uploads.NewStore(ctx, uploads.Config{
 		Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
