@@ -178,11 +178,16 @@ func (h *Handler) acceptedAnswer(a *actions.Action, sub *submission.Submission) 
 	if a.Redirect != "" {
 		redirect = expand(a.Redirect, sub, url.QueryEscape)
 	}
+	files := sub.Files
+	if files == nil {
+		// A honeypot's answer must look like any other: "files": [], not null.
+		files = []submission.File{}
+	}
 	body, _ := json.Marshal(Accepted{
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: h.Pages.URL("/submissions/" + sub.ID), Files: sub.Files,
+			StatusURL: h.Pages.URL("/submissions/" + sub.ID), Files: files,
 		},
 	})
 	return body, redirect

@@ -1,12 +1,16 @@
 package handler
 
-import "github.com/labstack/echo/v4"
+import (
+	"github.com/formq/formq/internal/openapi"
+	"github.com/labstack/echo/v4"
+)
 
 // Routes lists every route of the API.
 func Routes(e *echo.Echo, h *Handler, ready map[string]Check, adminToken string) {
 	e.GET("/healthz", Healthz)
 	e.GET("/readyz", Ready(ready))
 	e.GET("/metrics", echo.WrapHandler(h.Metrics.Handler()))
+	e.GET(openapi.Path, echo.WrapHandler(openapi.Handler()))
 
 	e.POST("/actions/:name", h.Submit)
 	e.GET("/forms/:name", h.Form)

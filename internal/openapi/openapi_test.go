@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/openapi"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/labstack/echo/v4"
@@ -297,6 +297,15 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		d.call(t, api, request{method: "GET", path: "/healthz", doc: "/healthz", want: 200})
 		d.call(t, api, request{method: "GET", path: "/readyz", doc: "/readyz", want: 200})
 		d.call(t, api, request{method: "GET", path: "/metrics", doc: "/metrics", want: 200})
+		if body := d.call(t, api, request{method: "GET", path: "/openapi.json", doc: "/openapi.json", want: 200}); !bytes.Equal(body, openapi.Document) {
+			t.Errorf("GET /openapi.json is not the document")
+		}
+		resp, err := client.Get(api + "/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		d.call(t, api, request{method: "GET", path: "/openapi.json", doc: "/openapi.json", header: map[string]string{"If-None-Match": resp.Header.Get("ETag")}, want: 304})
 	})
 
 	t.Run("forms", func(t *testing.T) {
@@ -491,7 +500,7 @@ func docPath(route string) string {
 func TestEveryRouteIsDocumented(t *testing.T) {
 	d := loadDoc(t)
 	e := echo.New()
-	actions.Routes(e, &actions.Handler{}, nil, "")
+	handler.Routes(e, &handler.Handler{}, nil, "")
 	registered := map[string]bool{}
 	for _, r := range e.Routes() {
 		method := strings.ToLower(r.Method)
