@@ -2,9 +2,23 @@ package jobs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
 	"mime"
 	"net"
 	"net/mail"
@@ -16,69 +30,193 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// smtpServer is a minimal in-process SMTP server: enough of RFC 5321 for
-// net/smtp to deliver to it, recording what it receives.
+// smtpServer is an in-process SMTP server standing in for a mail relay:
+// enough of RFC 5321 and its STARTTLS (RFC 3207) and AUTH (RFC 4954;
+// PLAIN, LOGIN, CRAM-MD5) extensions for a real client to deliver to it,
+// recording what it receives.
 type smtpServer struct {
-	l          net.Listener
-	rejectRcpt bool
+	l    net.Listener
+	addr string
+	cert *x509.Certificate // of tlsConfig
 
-	mu   sync.Mutex
-	msgs []smtpMessage
+	// Set before the first connection.
+	rejectRcpt bool
+	starttls   bool        // offer STARTTLS
+	implicit   bool        // TLS from the first byte (smtps)
+	tlsConfig  *tls.Config // for starttls and implicit
+	authMechs  string      // offered AUTH mechanisms, e.g. "PLAIN LOGIN"
+	user, pass string
+	hang       chan struct{} // set: at MAIL, signal and never answer
+
+	closed chan struct{} // a connection ended
+
+	mu       sync.Mutex
+	msgs     []smtpMessage
+	authLogs []string // "MECH ok|bad tls=true|false"
 }
 
 type smtpMessage struct {
 	from string
 	to   []string
 	data string
+	tls  bool   // the session was encrypted when MAIL came
+	auth string // the mechanism the session authenticated with
 }
 
-func startSMTP(t *testing.T) *smtpServer {
+// startSMTP starts a server on a free loopback port; configure it in
+// setup, which runs before it accepts connections.
+func startSMTP(t *testing.T, setup ...func(*smtpServer)) *smtpServer {
 	t.Helper()
+	s := &smtpServer{closed: make(chan struct{}, 100)}
+	s.tlsConfig, s.cert = testTLS(t)
+	for _, f := range setup {
+		f(s)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpServer{l: l}
+	s.l, s.addr = l, l.Addr().String()
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go s.serve(c)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.serve(c)
+			}()
 		}
 	}()
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
 	return s
 }
 
+// testTLS is a self-signed certificate for 127.0.0.1.
+func testTLS(t *testing.T) (*tls.Config, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "formq test relay"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, cert
+}
+
+// mailer is a Mailer for raw that trusts the server's certificate.
+func (s *smtpServer) mailer(t *testing.T, raw string) *Mailer {
+	t.Helper()
+	m, err := NewMailer(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.roots = x509.NewCertPool()
+	m.roots.AddCert(s.cert)
+	return m
+}
+
 func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		s.closed <- struct{}{}
+	}()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	encrypted := false
+	if s.implicit {
+		c = tls.Server(c, s.tlsConfig)
+		encrypted = true
+	}
 	r := bufio.NewReader(c)
 	reply := func(line string) { io.WriteString(c, line+"\r\n") }
+	readLine := func() (string, bool) {
+		line, err := r.ReadString('\n')
+		return strings.TrimRight(line, "\r\n"), err == nil
+	}
 	reply("220 test ESMTP")
 	var m smtpMessage
+	auth := ""
 	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
+		line, ok := readLine()
+		if !ok {
 			return
 		}
-		cmd := strings.ToUpper(strings.TrimSpace(line))
+		cmd := strings.ToUpper(line)
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
-			reply("250-test")
-			reply("250 8BITMIME")
+			ext := []string{"test", "8BITMIME"}
+			if s.starttls && !encrypted {
+				ext = append(ext, "STARTTLS")
+			}
+			if s.authMechs != "" {
+				ext = append(ext, "AUTH "+s.authMechs)
+			}
+			for i, e := range ext {
+				sep := "-"
+				if i == len(ext)-1 {
+					sep = " "
+				}
+				reply("250" + sep + e)
+			}
+		case cmd == "STARTTLS" && s.starttls && !encrypted:
+			reply("220 go ahead")
+			tc := tls.Server(c, s.tlsConfig)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, r, encrypted = tc, bufio.NewReader(tc), true
+			auth = "" // RFC 3207: the session starts over
+		case strings.HasPrefix(cmd, "AUTH "):
+			mech, ok := s.authenticate(strings.Fields(line)[1:], reply, readLine)
+			s.mu.Lock()
+			s.authLogs = append(s.authLogs, fmt.Sprintf("%s %s tls=%v", mech, map[bool]string{true: "ok", false: "bad"}[ok], encrypted))
+			s.mu.Unlock()
+			if !ok {
+				reply("535 5.7.8 authentication credentials invalid")
+				continue
+			}
+			auth = mech
+			reply("235 2.7.0 authenticated")
+		case strings.HasPrefix(cmd, "MAIL FROM:") && s.hang != nil:
+			_ = c.SetDeadline(time.Now().Add(time.Minute)) // past the test's patience
+			s.hang <- struct{}{}
+			_, _ = io.Copy(io.Discard, c) // no reply, until the client hangs up
+			return
 		case strings.HasPrefix(cmd, "MAIL FROM:"):
-			from, _, _ := strings.Cut(strings.TrimSpace(line)[10:], " ") // drop parameters like BODY=8BITMIME
-			m = smtpMessage{from: strings.Trim(from, "<>")}
+			if s.authMechs != "" && auth == "" {
+				reply("530 5.7.0 authentication required")
+				continue
+			}
+			from, _, _ := strings.Cut(line[10:], " ") // drop parameters like BODY=8BITMIME
+			m = smtpMessage{from: strings.Trim(from, "<>"), tls: encrypted, auth: auth}
 			reply("250 ok")
 		case strings.HasPrefix(cmd, "RCPT TO:"):
 			if s.rejectRcpt {
 				reply("550 no such user")
 				continue
 			}
-			m.to = append(m.to, strings.Trim(strings.TrimSpace(line)[8:], "<>"))
+			to, _, _ := strings.Cut(line[8:], " ")
+			m.to = append(m.to, strings.Trim(to, "<>"))
 			reply("250 ok")
 		case cmd == "DATA":
 			reply("354 go ahead")
@@ -107,19 +245,78 @@ func (s *smtpServer) serve(c net.Conn) {
 	}
 }
 
+// authenticate runs one AUTH exchange and checks the credentials.
+func (s *smtpServer) authenticate(args []string, reply func(string), readLine func() (string, bool)) (string, bool) {
+	mech := strings.ToUpper(args[0])
+	if !strings.Contains(" "+s.authMechs+" ", " "+mech+" ") {
+		return mech, false
+	}
+	ask := func(challenge string) (string, bool) {
+		reply("334 " + base64.StdEncoding.EncodeToString([]byte(challenge)))
+		line, ok := readLine()
+		b, err := base64.StdEncoding.DecodeString(line)
+		return string(b), ok && err == nil
+	}
+	switch mech {
+	case "PLAIN":
+		var resp string
+		ok := true
+		if len(args) > 1 {
+			b, err := base64.StdEncoding.DecodeString(args[1])
+			resp, ok = string(b), err == nil
+		} else {
+			resp, ok = ask("")
+		}
+		parts := strings.Split(resp, "\x00")
+		return mech, ok && len(parts) == 3 && parts[1] == s.user && parts[2] == s.pass
+	case "LOGIN":
+		user, ok1 := ask("Username:")
+		pass, ok2 := ask("Password:")
+		return mech, ok1 && ok2 && user == s.user && pass == s.pass
+	case "CRAM-MD5":
+		challenge := fmt.Sprintf("<%d.formq@127.0.0.1>", time.Now().UnixNano())
+		resp, ok := ask(challenge)
+		mac := hmac.New(md5.New, []byte(s.pass))
+		mac.Write([]byte(challenge))
+		return mech, ok && resp == s.user+" "+hex.EncodeToString(mac.Sum(nil))
+	}
+	return mech, false
+}
+
+// waitClosed fails the test unless the client has ended its connection:
+// a client that leaves it open leaks a socket per failed delivery.
+func (s *smtpServer) waitClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.closed:
+	case <-time.After(5 * time.Second):
+		t.Error("the client left its connection open")
+	}
+}
+
 func (s *smtpServer) messages() []smtpMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]smtpMessage(nil), s.msgs...)
 }
 
-func TestEmailStepSendsOverSMTP(t *testing.T) {
+func (s *smtpServer) auths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.authLogs...)
+}
+
+// sendTest runs an email step with mailer to one recipient.
+func sendTest(mailer *Mailer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return emailStep(mailer).Run(ctx, StepRun{Submission: testSubmission("01MAIL"),
+		Config: map[string]any{"to": "team@example.com", "subject": "hi"}})
+}
+
+func TestEmailStepSendsToLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
-	mailer, err := NewMailer("smtp://" + srv.l.Addr().String() + "?from=forms@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := emailStep(mailer)
+	step := emailStep(srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"))
 	cfg := map[string]any{"to": []any{"team@example.com", "Boss <boss@example.com>"}, "subject": "New user {name}\r\nBcc: evil@example.com"}
 	if err := step.Check(cfg); err != nil {
 		t.Fatal(err)
@@ -140,6 +337,9 @@ func TestEmailStepSendsOverSMTP(t *testing.T) {
 	if m.from != "forms@example.com" || strings.Join(m.to, ",") != "team@example.com,boss@example.com" {
 		t.Errorf("envelope from %q to %q", m.from, m.to)
 	}
+	if m.tls || m.auth != "" {
+		t.Errorf("tls %v auth %q; want neither from a relay that offers neither", m.tls, m.auth)
+	}
 	parsed, err := mail.ReadMessage(strings.NewReader(m.data))
 	if err != nil {
 		t.Fatalf("message: %v\n%s", err, m.data)
@@ -154,21 +354,132 @@ func TestEmailStepSendsOverSMTP(t *testing.T) {
 	if id := parsed.Header.Get("Message-ID"); id != "<01MAIL_2@formq>" {
 		t.Errorf("Message-ID %q; want one stable across retries", id)
 	}
+	if to := parsed.Header.Get("To"); !strings.Contains(to, "<team@example.com>") || !strings.Contains(to, "<boss@example.com>") {
+		t.Errorf("To %q", to)
+	}
+	if _, err := parsed.Header.Date(); err != nil {
+		t.Errorf("Date: %v", err)
+	}
+	if strings.Count(m.data, "\n") != strings.Count(m.data, "\r\n") {
+		t.Errorf("message has bare line feeds; SMTP wants CRLF:\n%q", m.data)
+	}
 	body, _ := io.ReadAll(parsed.Body)
 	if !strings.Contains(string(body), "name: Zo=C3=AB") || !strings.Contains(string(body), "01MAIL") {
 		t.Errorf("body %q", body)
 	}
 }
 
-func TestEmailRefusedRecipientFailsForGood(t *testing.T) {
+func TestEmailFromWithDisplayNameAtLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
-	srv.rejectRcpt = true
-	mailer, err := NewMailer("smtp://" + srv.l.Addr().String())
+	err := emailStep(srv.mailer(t, "smtp://"+srv.addr)).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
+		Config: map[string]any{"to": "team@example.com", "subject": "hi", "from": "Forms <forms@example.com>"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = emailStep(mailer).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
-		Config: map[string]any{"to": "nobody@example.com", "subject": "hi"}})
+	m := srv.messages()[0]
+	parsed, err := mail.ReadMessage(strings.NewReader(m.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.from != "forms@example.com" || parsed.Header.Get("From") != `"Forms" <forms@example.com>` {
+		t.Errorf("envelope from %q, From %q; want the bare address in the envelope, the name in the header", m.from, parsed.Header.Get("From"))
+	}
+}
+
+func TestEmailSTARTTLSAtLocalRelay(t *testing.T) {
+	tests := []struct {
+		name, query string
+		offer       bool
+		wantSent    bool
+	}{
+		{"offered, upgraded", "", true, true},
+		{"offered, required", "?starttls=required", true, true},
+		{"not offered, sent in clear", "", false, true},
+		{"not offered, required", "?starttls=required", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSMTP(t, func(s *smtpServer) { s.starttls = tt.offer })
+			err := sendTest(srv.mailer(t, "smtp://"+srv.addr+tt.query))
+			msgs := srv.messages()
+			if !tt.wantSent {
+				if err == nil || errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "STARTTLS") || len(msgs) != 0 {
+					t.Fatalf("err = %v, %d messages; want a retried STARTTLS failure and nothing sent", err, len(msgs))
+				}
+				srv.waitClosed(t)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 1 || msgs[0].tls != tt.offer {
+				t.Fatalf("%d messages, %+v; want one, encrypted: %v", len(msgs), msgs, tt.offer)
+			}
+		})
+	}
+}
+
+func TestEmailAuthAtLocalRelay(t *testing.T) {
+	tests := []struct {
+		name      string
+		scheme    string
+		starttls  bool
+		mechs     string
+		pass      string // the mailer's; the relay's is "secret"
+		wantAuth  string // "" with wantErr
+		wantErr   string
+		permanent bool
+	}{
+		{"PLAIN over STARTTLS", "smtp", true, "PLAIN LOGIN", "secret", "PLAIN", "", false},
+		{"LOGIN over STARTTLS", "smtp", true, "LOGIN", "secret", "LOGIN", "", false},
+		{"PLAIN over smtps", "smtps", false, "PLAIN", "secret", "PLAIN", "", false},
+		{"CRAM-MD5 preferred", "smtp", true, "PLAIN LOGIN CRAM-MD5", "secret", "CRAM-MD5", "", false},
+		{"CRAM-MD5 without TLS", "smtp", false, "PLAIN LOGIN CRAM-MD5", "secret", "CRAM-MD5", "", false},
+		{"no password in clear", "smtp", false, "PLAIN LOGIN", "secret", "", "only over TLS", false},
+		{"wrong password", "smtp", true, "PLAIN", "wrong", "", "535", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSMTP(t, func(s *smtpServer) {
+				s.starttls, s.implicit = tt.starttls, tt.scheme == "smtps"
+				s.authMechs, s.user, s.pass = tt.mechs, "mailer", "secret"
+			})
+			err := sendTest(srv.mailer(t, tt.scheme+"://mailer:"+tt.pass+"@"+srv.addr))
+			msgs := srv.messages()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, asynq.SkipRetry) != tt.permanent || len(msgs) != 0 {
+					t.Fatalf("err = %v, %d messages; want %q (permanent: %v), nothing sent", err, len(msgs), tt.wantErr, tt.permanent)
+				}
+				srv.waitClosed(t)
+			} else if err != nil {
+				t.Fatal(err)
+			} else if len(msgs) != 1 || msgs[0].auth != tt.wantAuth {
+				t.Fatalf("messages %+v; want one sent after AUTH %s", msgs, tt.wantAuth)
+			}
+			for _, a := range srv.auths() {
+				if (strings.HasPrefix(a, "PLAIN") || strings.HasPrefix(a, "LOGIN")) && strings.HasSuffix(a, "tls=false") {
+					t.Errorf("AUTH %s: a password went over an unencrypted connection", a)
+				}
+			}
+		})
+	}
+}
+
+func TestEmailCertificateNotTrustedAtLocalRelay(t *testing.T) {
+	srv := startSMTP(t, func(s *smtpServer) { s.starttls = true })
+	mailer, err := NewMailer("smtp://" + srv.addr) // system roots: the test certificate is not among them
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sendTest(mailer)
+	if err == nil || !strings.Contains(err.Error(), "certificate") || len(srv.messages()) != 0 {
+		t.Errorf("err = %v; want a certificate failure and nothing sent", err)
+	}
+}
+
+func TestEmailRefusedRecipientFailsForGoodAtLocalRelay(t *testing.T) {
+	srv := startSMTP(t, func(s *smtpServer) { s.rejectRcpt = true })
+	err := sendTest(srv.mailer(t, "smtp://"+srv.addr))
 	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "550") {
 		t.Errorf("err = %v; want a permanent failure with the 550 reply", err)
 	}
@@ -179,9 +490,77 @@ func TestEmailUnreachableServerIsRetried(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	mailer, _ := NewMailer("smtp://" + addr)
-	err := emailStep(mailer).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
-		Config: map[string]any{"to": "a@example.com", "subject": "hi"}})
+	err := sendTest(mailer)
 	if err == nil || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("err = %v; want a retried failure", err)
+	}
+}
+
+func TestEmailCancelEndsDeliveryToStalledLocalServer(t *testing.T) {
+	srv := startSMTP(t, func(s *smtpServer) { s.hang = make(chan struct{}, 1) })
+	mailer := srv.mailer(t, "smtp://"+srv.addr)
+	mailer.timeout = time.Hour // only ctx can end it
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- emailStep(mailer).Run(ctx, StepRun{Submission: testSubmission("01MAIL"),
+			Config: map[string]any{"to": "a@example.com", "subject": "hi"}})
+	}()
+	<-srv.hang // MAIL sent, no reply coming
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("err = %v; want a retried failure naming the cancellation", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("delivery still waiting for the reply to MAIL 10 s after its context was cancelled")
+	}
+}
+
+func TestNewMailer(t *testing.T) {
+	tests := []struct {
+		raw     string
+		wantErr string
+		check   func(*Mailer) bool
+	}{
+		{"smtp://u:p@mail.example.com?from=forms@example.com", "", func(m *Mailer) bool {
+			return m.port == 587 && !m.implicit && m.user == "u" && m.pass == "p" && m.from == "forms@example.com" && m.starttls.String() == "TLSOpportunistic"
+		}},
+		{"smtps://mail.example.com", "", func(m *Mailer) bool { return m.port == 465 && m.implicit && m.from == DefaultFrom }},
+		{"smtp://mail.example.com:2525?starttls=required", "", func(m *Mailer) bool { return m.port == 2525 && m.starttls.String() == "TLSMandatory" }},
+		{"smtp://mail.example.com?starttls=opportunistic", "", func(m *Mailer) bool { return m.starttls.String() == "TLSOpportunistic" }},
+		{"smtp://mail.example.com?starttls=yes", "want opportunistic or required", nil},
+		{"smtps://mail.example.com?starttls=required", "not with smtps", nil},
+		{"smtp://mail.example.com?form=a@example.com", `unknown option "form"`, nil},
+		{"smtp://mail.example.com?from=not-an-address", "from", nil},
+		{"http://mail.example.com", "want a URL like", nil},
+		{"smtp://:25", "want a URL like", nil},
+	}
+	for _, tt := range tests {
+		m, err := NewMailer(tt.raw)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("NewMailer(%q) err = %v, want %q", tt.raw, err, tt.wantErr)
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("NewMailer(%q): %v", tt.raw, err)
+		case tt.check != nil && !tt.check(m):
+			t.Errorf("NewMailer(%q) = %+v", tt.raw, m)
+		}
+	}
+}
+
+func TestLogMailerWritesTheMessage(t *testing.T) {
+	var logs bytes.Buffer
+	mailer := NewLogMailer(slog.New(slog.NewJSONHandler(&logs, nil)))
+	err := emailStep(mailer).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
+		Config: map[string]any{"to": "team@example.com", "subject": "New {name}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FORMQ_SMTP_URL is unset", "team@example.com", "Subject: New Ada", "Message-ID: <01MAIL_0@formq>"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
 	}
 }
