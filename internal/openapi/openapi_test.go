@@ -410,6 +410,13 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		presign(`{"profile": "nope", "contentType": "image/png"}`, 404)
 		presign(`{"contentType": "image/png"}`, 400)
 		presign(`not json`, 400)
+		presign(`{"profile": "members", "contentType": "image/png"}`, 401)
+		presign(`{"profile": "rationed", "contentType": "image/png"}`, 201)
+		presign(`{"profile": "rationed", "contentType": "image/png"}`, 429)
+		mp, ctype = teststack.MultipartBody(t, nil, map[string][]byte{"file": pic})
+		up("profile=members", mp, ctype, 401)
+		d.call(t, api, request{method: "POST", path: "/uploads", doc: "/uploads", query: "profile=pictures", body: strings.NewReader(""),
+			contentType: "multipart/form-data; boundary=x", header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, want: 403})
 	})
 
 	t.Run("admin", func(t *testing.T) {
