@@ -1,0 +1,52 @@
+package actions
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestSchemaHasEveryKeyOfTheParser compares the keys the schema declares
+// with the keys the parser reads, so a key added to one and not the other
+// fails here.
+func TestSchemaHasEveryKeyOfTheParser(t *testing.T) {
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+		Defs       map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		raw  any
+		keys map[string]json.RawMessage
+	}{
+		{"file", rawFile{}, schema.Properties},
+		{"action", rawAction{}, schema.Defs["action"].Properties},
+		{"field", rawField{}, schema.Defs["field"].Properties},
+		{"upload", rawUpload{}, schema.Defs["upload"].Properties},
+		{"upload profile", rawProfile{}, schema.Defs["uploadProfile"].Properties},
+	}
+	for _, tc := range cases {
+		var parser []string
+		typ := reflect.TypeOf(tc.raw)
+		for i := range typ.NumField() {
+			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			parser = append(parser, tag)
+		}
+		var declared []string
+		for k := range tc.keys {
+			declared = append(declared, k)
+		}
+		slices.Sort(parser)
+		slices.Sort(declared)
+		if !slices.Equal(parser, declared) {
+			t.Errorf("%s: the parser reads %v, the schema declares %v", tc.name, parser, declared)
+		}
+	}
+}
