@@ -23,9 +23,11 @@ test: install
 	@$(MAKE) --no-print-directory fuzz
 
 fuzz:
-	@set -o pipefail; for t in $$($(GO) test -list '^Fuzz' ./actions/handler/ | grep '^Fuzz'); do \
-		echo "fuzz: $$t for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./actions/handler/ 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+	@set -o pipefail; for p in ./actions/handler/ ./uploads/; do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "fuzz: $$t ($$p) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+		done; \
 	done
 
 bench: install

@@ -205,3 +205,19 @@ func TestTypeAllowed(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSniff holds Sniff to what the upload path relies on for any bytes:
+// no panic and a bare lower-case media type, which TypeAllowed compares.
+func FuzzSniff(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(ftyp("mif1", "mif1", "miaf", "avif"))
+	f.Add([]byte("\x00\x00\x00\xffftypheic"))
+	f.Add([]byte("PK\x03\x04\x14\x00\x00\x00\x08\x00"))
+	f.Add([]byte("<svg xmlns=\"http://www.w3.org/2000/svg\">"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := Sniff(data)
+		if got == "" || strings.ContainsAny(got, "; ") || got != strings.ToLower(got) || !strings.Contains(got, "/") {
+			t.Fatalf("Sniff = %q, want a bare lower-case media type", got)
+		}
+	})
+}
