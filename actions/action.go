@@ -138,9 +138,6 @@ func (r *Registry) Add(a *Action) error {
 	if _, ok := r.actions[a.Name]; ok {
 		return fmt.Errorf("action %q is already declared", a.Name)
 	}
-	if a.MaxBody <= 0 {
-		a.MaxBody = DefaultMaxBody
-	}
 	if a.Queue == "" {
 		a.Queue = submission.DefaultQueue
 	}
@@ -162,6 +159,9 @@ func (r *Registry) Add(a *Action) error {
 		if u.MaxFiles <= 0 {
 			u.MaxFiles = 1
 		}
+	}
+	if a.MaxBody <= 0 {
+		a.MaxBody = DefaultMaxBodyFor(a.Uploads)
 	}
 	r.actions[a.Name] = a
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,12 +19,36 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults for options an action leaves out.
+// Defaults for options an action leaves out. DefaultMaxBody is the least
+// max_body of an action without one; DefaultMaxBodyFor gives the default of
+// an action that declares uploads.
 const (
 	DefaultMaxBody     = 10 << 20
 	DefaultHoneypot    = "_gotcha"
 	DefaultIdempotency = 24 * time.Hour
+	// MaxBodyFieldRoom is what a default max_body adds to the declared
+	// uploads for the other fields and the multipart framing.
+	MaxBodyFieldRoom = 1 << 20
 )
+
+// DefaultMaxBodyFor is the max_body of an action that sets none: room for
+// every declared upload at max_files files of max_size each, plus
+// MaxBodyFieldRoom, and never less than DefaultMaxBody. So an action with
+// `blob: {max_size: 2GB}` accepts a 2 GB file without also setting max_body.
+func DefaultMaxBodyFor(uploads []*Upload) int64 {
+	total := int64(MaxBodyFieldRoom)
+	for _, u := range uploads {
+		files := int64(max(u.MaxFiles, 1))
+		if u.MaxSize <= 0 {
+			continue
+		}
+		if u.MaxSize > (math.MaxInt64-total)/files {
+			return math.MaxInt64
+		}
+		total += u.MaxSize * files
+	}
+	return max(total, DefaultMaxBody)
+}
 
 // FieldTypes are the field types the actions file accepts.
 var FieldTypes = []string{"text", "textarea", "email", "url", "number", "integer", "boolean", "date", "select", "hidden", "password"}
@@ -311,9 +336,14 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				add(node.Line, name, b, "bound argument has the name of a form field")
 			}
 		}
+		if ra.MaxBody == "" {
+			a.MaxBody = DefaultMaxBodyFor(a.Uploads)
+		}
+		// An explicit max_body may be below the sum of the uploads (a cap on
+		// the whole request), but one file at its max_size must fit.
 		for _, u := range a.Uploads {
 			if u.MaxSize > a.MaxBody {
-				add(node.Line, name, u.Name, "max_size %d is over the action's max_body %d", u.MaxSize, a.MaxBody)
+				add(node.Line, name, u.Name, "max_size %s is over the action's max_body %s: raise max_body or leave it out (the default fits the uploads)", FormatSize(u.MaxSize), FormatSize(a.MaxBody))
 			}
 		}
 		list = append(list, a)
