@@ -91,6 +91,12 @@ formq is running at $URL  (logs in .data/logs/, Ctrl-C stops everything)
   an invalid one: curl -H 'Accept: application/json' -F name=A -F email=a@example.com $URL/actions/create-user
   live events:   curl -N $URL/events
 
+  admin token:   $FORMQ_ADMIN_TOKEN  (FORMQ_ADMIN_TOKEN, demo-admin-token unless you set it)
+  queues:        $URL/admin/queues/  (the asynq dashboard)
+                 your browser asks for a login: any user name, the admin token as the password
+                 (scripts: curl -u admin:$FORMQ_ADMIN_TOKEN $URL/admin/queues/, or -H 'Authorization: Bearer $FORMQ_ADMIN_TOKEN')
+  metrics:       $URL/metrics (API), http://$WORKER_ADDR/metrics (worker)
+
 MSG
 
 # Stop everything when any part stops.
