@@ -9,6 +9,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/images"
 	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,7 +30,7 @@ func workerSteps(cfg Config, getenv Getenv, store *uploads.Store, log *slog.Logg
 	case cfg.Development():
 		mailer = jobs.NewLogMailer(log.With("component", "mail"))
 	}
-	steps := jobs.Builtins(jobs.BuiltinDeps{Objects: store, Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
+	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.New(store), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
 	if _, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()}); err != nil {
 		return nil, nil, err
 	}

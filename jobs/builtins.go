@@ -5,9 +5,9 @@ import "errors"
 // BuiltinDeps are what the built-in steps need. The API only checks the
 // actions file and passes none; the worker passes all.
 type BuiltinDeps struct {
-	Objects  ObjectStore    // thumbnail
-	Webhooks *WebhookClient // webhook
-	Mailer   *Mailer        // email; nil: email steps cannot run
+	Thumbnailer Thumbnailer    // thumbnail; nil: thumbnail steps cannot run
+	Webhooks    *WebhookClient // webhook
+	Mailer      *Mailer        // email; nil: email steps cannot run
 	// Getenv reads webhook secrets. When set, the checks also require
 	// every secret_env to hold a valid secret and an email step to have a
 	// mailer, so a worker missing them stops at start.
@@ -25,7 +25,7 @@ func Builtins(d BuiltinDeps) Steps {
 		}
 	}
 	return Steps{
-		"thumbnail": thumbnailStep(d.Objects),
+		"thumbnail": thumbnailStep(d.Thumbnailer),
 		"webhook":   webhookStep(d.Webhooks, d.Getenv),
 		"email":     email,
 	}

@@ -1,4 +1,4 @@
-package jobs
+package images
 
 import (
 	"encoding/binary"

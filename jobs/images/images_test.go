@@ -1,4 +1,4 @@
-package jobs
+package images
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
@@ -72,14 +73,14 @@ func withOrientation(jpg []byte, o uint16) []byte {
 
 func runThumbnail(t *testing.T, store *uploads.Store, key string, sizes ...any) error {
 	t.Helper()
-	sub := testSubmission("01THUMB")
+	sub := &submission.Submission{ID: "01THUMB", Action: "a"}
 	sub.Files = []submission.File{{Field: "avatar", Object: uploads.Object{Key: key}}, {Field: "other", Object: uploads.Object{Key: "nope"}}}
 	cfg := map[string]any{"field": "avatar", "sizes": sizes}
-	step := thumbnailStep(store)
+	step := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: New(store)})["thumbnail"]
 	if err := step.Check(cfg); err != nil {
 		t.Fatal(err)
 	}
-	return step.Run(context.Background(), StepRun{Submission: sub, Config: cfg})
+	return step.Run(context.Background(), jobs.StepRun{Submission: sub, Config: cfg})
 }
 
 func decodeStored(t *testing.T, store *uploads.Store, key string) (image.Image, string) {
@@ -111,7 +112,7 @@ func TestThumbnailVariantsNextToOriginal(t *testing.T) {
 	for _, c := range []struct {
 		size, w, h int
 	}{{64, 64, 42}, {256, 256, 170}, {1000, 300, 200}} {
-		img, format := decodeStored(t, store, ThumbnailKey(key, c.size, "png"))
+		img, format := decodeStored(t, store, jobs.ThumbnailKey(key, c.size, "png"))
 		if b := img.Bounds(); format != "png" || b.Dx() != c.w || b.Dy() != c.h {
 			t.Errorf("size %d: %s %dx%d, want png %dx%d", c.size, format, b.Dx(), b.Dy(), c.w, c.h)
 		}
@@ -135,7 +136,7 @@ func TestThumbnailHonoursEXIFOrientation(t *testing.T) {
 	if err := runThumbnail(t, store, key, 100); err != nil {
 		t.Fatal(err)
 	}
-	img, format := decodeStored(t, store, ThumbnailKey(key, 100, "jpg"))
+	img, format := decodeStored(t, store, jobs.ThumbnailKey(key, 100, "jpg"))
 	if b := img.Bounds(); format != "jpeg" || b.Dx() != 50 || b.Dy() != 100 {
 		t.Fatalf("%s %dx%d; want an upright jpeg 50x100", format, b.Dx(), b.Dy())
 	}
@@ -153,7 +154,7 @@ func TestThumbnailPixelFloodFailsWithoutMemorySpike(t *testing.T) {
 	key := "uploads/a/01THUMB/avatar/0"
 	// testdata/pixel-flood.png: a valid 65-byte PNG claiming 65535x65535
 	// RGBA pixels; decoding it naively would allocate 16 GiB.
-	flood, err := os.ReadFile("testdata/pixel-flood.png")
+	flood, err := os.ReadFile("../testdata/pixel-flood.png")
 	if err != nil {
 		t.Fatal(err)
 	}

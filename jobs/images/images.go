@@ -1,0 +1,123 @@
+// Package images makes the variants of the thumbnail step: it decodes
+// PNG, JPEG, GIF and WebP (pixel count checked from the header first),
+// turns JPEGs upright per their EXIF orientation and scales with
+// Catmull-Rom. Only the worker links it.
+package images
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/gif" // registers the GIF decoder
+	"image/jpeg"
+	"image/png"
+	"io"
+
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/uploads"
+	xdraw "golang.org/x/image/draw"
+	_ "golang.org/x/image/webp" // registers the WebP decoder
+)
+
+// Thumbnailer reads originals from and writes variants to an object store.
+type Thumbnailer struct{ store jobs.ObjectStore }
+
+// New builds a thumbnailer on an object store (*uploads.Store).
+func New(store jobs.ObjectStore) *Thumbnailer { return &Thumbnailer{store: store} }
+
+var _ jobs.Thumbnailer = (*Thumbnailer)(nil)
+
+// Thumbnails implements jobs.Thumbnailer.
+func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, maxPixels int64) error {
+	body, size, err := t.store.Open(ctx, key)
+	if errors.Is(err, uploads.ErrNotFound) {
+		return jobs.Permanent("the image %s is not in storage", key)
+	}
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if size > jobs.DefaultMaxBytes {
+		return jobs.Permanent("the image is %d bytes, over the limit of %d", size, jobs.DefaultMaxBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(body, jobs.DefaultMaxBytes+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	img, format, err := decodeImage(data, maxPixels)
+	if err != nil {
+		return err
+	}
+	orientation := exifOrientation(data)
+	ext, ctype := "png", "image/png"
+	if format == "jpeg" {
+		ext, ctype = "jpg", "image/jpeg"
+	}
+	for _, s := range sizes {
+		// The box is square, so resizing before turning upright is the same
+		// and much cheaper.
+		out, err := encodeImage(orient(resize(img, s), orientation), format)
+		if err != nil {
+			return jobs.Permanent("encode the %dpx variant: %v", s, err)
+		}
+		if err := t.store.PutBytes(ctx, jobs.ThumbnailKey(key, s, ext), out, ctype); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeImage decodes an image after checking, from its header alone,
+// that it is an image of a known format within the pixel cap.
+func decodeImage(data []byte, maxPixels int64) (image.Image, string, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, "", jobs.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, "", jobs.Permanent("the image has no pixels (%dx%d)", cfg.Width, cfg.Height)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
+		return nil, "", jobs.Permanent("the image is %dx%d (%d megapixels), over the limit of %d megapixels",
+			cfg.Width, cfg.Height, px/1_000_000, maxPixels/1_000_000)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, "", jobs.Permanent("the %s image is damaged: %v", format, err)
+	}
+	return img, format, nil
+}
+
+// resize scales an image to fit in a size x size box, keeping its aspect
+// ratio; it never enlarges.
+func resize(src image.Image, size int) image.Image {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= size && h <= size {
+		return src
+	}
+	if w >= h {
+		h, w = max(1, h*size/w), size
+	} else {
+		w, h = max(1, w*size/h), size
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	return dst
+}
+
+func encodeImage(img image.Image, format string) ([]byte, error) {
+	var buf bytes.Buffer
+	var err error
+	switch format {
+	case "jpeg":
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85})
+	default:
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		err = enc.Encode(&buf, img)
+	}
+	return buf.Bytes(), err
+}
