@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 )
@@ -143,7 +143,7 @@ func TestInvalidPostAnswers422WithDeclaredMessage(t *testing.T) {
 
 func TestBadConfigurationStopsAtStartWithOneLine(t *testing.T) {
 	env := map[string]string{"FORMQ_ENV": "development"}
-	err := formq.RunAPI(context.Background(), nil, func(k string) string { return env[k] }, io.Discard)
+	err := api.Main(context.Background(), nil, func(k string) string { return env[k] }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "FORMQ_S3_BUCKET") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("err = %v, want one line naming FORMQ_S3_BUCKET", err)
 	}

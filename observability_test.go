@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
+	"github.com/formq/formq/worker"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -59,8 +60,8 @@ func TestObservabilityOfOneSubmission(t *testing.T) {
 	for k, v := range s.Env() {
 		env[k] = v
 	}
-	api := startCapturing(t, "api", formq.RunAPI, env)
-	worker := startCapturing(t, "worker", formq.RunWorker, env)
+	api := startCapturing(t, "api", api.Main, env)
+	worker := startCapturing(t, "worker", worker.Main, env)
 
 	form := url.Values{"name": {"Ada"}, "password": {testPassword}}
 	resp, body := teststack.Post(t, api.url+"/actions/sign-up", strings.NewReader(form.Encode()),

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
@@ -193,7 +193,7 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 	for k, v := range s3.Env() {
 		env[k] = v
 	}
-	apiURL := teststack.StartRun(t, "api", formq.RunAPI, env)
+	apiURL := teststack.StartRun(t, "api", api.Main, env)
 	w1 := startWorker(t, bin, "worker1", env)
 	w2 := startWorker(t, bin, "worker2", env)
 

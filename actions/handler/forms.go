@@ -1,9 +1,7 @@
 package handler
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -29,33 +27,6 @@ func (h *Handler) Done(c echo.Context) error {
 		return ErrActionNotFound
 	}
 	return h.Pages.Done(c, a, c.QueryParam("submission"))
-}
-
-// Check is one readiness dependency, such as Redis or S3.
-type Check func(ctx context.Context) error
-
-// Ready handles GET /readyz: 200 when every dependency answers, else 503
-// naming the ones that did not.
-func Ready(checks map[string]Check) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		status := map[string]string{}
-		ok := true
-		for name, check := range checks {
-			if err := check(ctx); err != nil {
-				status[name] = "unavailable"
-				ok = false
-			} else {
-				status[name] = "ok"
-			}
-		}
-		code := http.StatusOK
-		if !ok {
-			code = http.StatusServiceUnavailable
-		}
-		return c.JSON(code, map[string]any{"ok": ok, "checks": status})
-	}
 }
 
 // Healthz handles GET /healthz: the process is alive.

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/api"
 )
 
 func main() {
@@ -22,10 +22,10 @@ func main() {
 }
 
 // run serves the API, or with "bind" as its first argument prints a sealed
-// token of bound arguments (see formq.Bind).
+// token of bound arguments (see api.Bind).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "bind" {
-		return formq.Bind(args[2:], getenv, stdout)
+		return api.Bind(args[2:], getenv, stdout)
 	}
-	return formq.RunAPI(ctx, args, getenv, stdout)
+	return api.Main(ctx, args, getenv, stdout)
 }

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/worker"
 )
 
 func main() {
@@ -22,5 +22,5 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return formq.RunWorker(ctx, args, getenv, stdout)
+	return worker.Main(ctx, args, getenv, stdout)
 }

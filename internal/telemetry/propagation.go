@@ -6,10 +6,10 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 )
 
-// propagator carries the W3C trace context (traceparent, tracestate) and
+// Propagator carries the W3C trace context (traceparent, tracestate) and
 // baggage across process boundaries: HTTP requests into the API and asynq
 // task headers into the worker. It holds no state, so one value serves all.
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+var Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
 // HeaderRequestID is the task header carrying the API's request id into
 // the worker's log lines.
@@ -20,7 +20,7 @@ const HeaderRequestID = "formq-request-id"
 // (not nil) when ctx has neither.
 func TaskHeaders(ctx context.Context) map[string]string {
 	h := map[string]string{}
-	propagator.Inject(ctx, propagation.MapCarrier(h))
+	Propagator.Inject(ctx, propagation.MapCarrier(h))
 	for _, a := range LogAttrs(ctx) {
 		if a.Key == KeyRequestID {
 			h[HeaderRequestID] = a.Value.String()
@@ -35,5 +35,5 @@ func FromTaskHeaders(ctx context.Context, h map[string]string) context.Context {
 	if len(h) == 0 {
 		return ctx
 	}
-	return propagator.Extract(ctx, propagation.MapCarrier(h))
+	return Propagator.Extract(ctx, propagation.MapCarrier(h))
 }

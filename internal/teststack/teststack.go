@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq"
+	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/uploads"
+	"github.com/formq/formq/worker"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -64,8 +65,8 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 		env[k] = v
 	}
 	st := &Stack{Env: env, Redis: r, S3: s}
-	st.APIURL = StartRun(t, "api", formq.RunAPI, env)
-	st.WorkerURL = StartRun(t, "worker", formq.RunWorker, env)
+	st.APIURL = StartRun(t, "api", api.Main, env)
+	st.WorkerURL = StartRun(t, "worker", worker.Main, env)
 
 	store, err := uploads.NewStore(context.Background(), uploads.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
@@ -78,8 +79,8 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 	return st
 }
 
-// RunFunc is the signature of formq.RunAPI and formq.RunWorker.
-type RunFunc func(context.Context, []string, formq.Getenv, io.Writer) error
+// RunFunc is the signature of api.Main and worker.Main.
+type RunFunc func(context.Context, []string, func(string) string, io.Writer) error
 
 // StartRun calls a process's run on port 0 and returns its URL, read from
 // its "listening" log line. The process stops when the test ends.

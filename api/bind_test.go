@@ -1,22 +1,22 @@
-package formq_test
+package api_test
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 
-	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/seal"
 )
 
 func TestBindCommand(t *testing.T) {
 	const secret = "bind-command-secret-of-32-characters-at-least"
-	env := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_SECRET": secret, "FORMQ_ACTIONS": "actions/testdata/actions.yaml"}
+	env := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_SECRET": secret, "FORMQ_ACTIONS": "../actions/testdata/actions.yaml"}
 	getenv := func(k string) string { return env[k] }
 
 	var out bytes.Buffer
-	if err := formq.Bind([]string{"-action", "update-user", "-arg", "userId=42", "-ttl", "2h", "-subject", "alice"}, getenv, &out); err != nil {
+	if err := api.Bind([]string{"-action", "update-user", "-arg", "userId=42", "-ttl", "2h", "-subject", "alice"}, getenv, &out); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := seal.New(secret)
@@ -35,7 +35,7 @@ func TestBindCommand(t *testing.T) {
 		"action has no args": {"-action", "create-user", "-arg", "x=1"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := formq.Bind(args, getenv, &bytes.Buffer{}); err == nil {
+			if err := api.Bind(args, getenv, &bytes.Buffer{}); err == nil {
 				t.Fatal("want an error")
 			}
 		})

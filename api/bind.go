@@ -1,4 +1,4 @@
-package formq
+package api
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/seal"
 )
@@ -17,7 +18,7 @@ import (
 // JSON (numbers, true) keep their type; others are strings.
 //
 //	api bind -action update-user -arg userId=42 -ttl 24h [-subject alice]
-func Bind(args []string, getenv Getenv, stdout io.Writer) error {
+func Bind(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bind", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	action := fs.String("action", "", "action name")
@@ -40,7 +41,7 @@ func Bind(args []string, getenv Getenv, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(getenv)
+	cfg, err := formq.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,11 @@
-package telemetry
+package handler
 
 import (
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/formq/formq/internal/telemetry"
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -16,13 +17,13 @@ import (
 // logged at debug level only.
 var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-// EchoMiddleware opens the scope of one API request: a log scope carrying
+// RequestScope opens the scope of one API request: a log scope carrying
 // its request id (set by echo's RequestID middleware, which must run
 // first), a server span continuing the caller's W3C trace context, and one
 // log line when the request is answered. Errors are rendered here through
 // the central error handler (c.Error), so the status is known to the span
 // and the log line.
-func EchoMiddleware(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
+func RequestScope(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -31,8 +32,8 @@ func EchoMiddleware(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
 			if route == "" {
 				route = "unmatched" // no route: keep span names and labels bounded
 			}
-			ctx := propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-			ctx = WithLogAttrs(ctx, slog.String(KeyRequestID, c.Response().Header().Get(echo.HeaderXRequestID)))
+			ctx := telemetry.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+			ctx = telemetry.WithLogAttrs(ctx, slog.String(telemetry.KeyRequestID, c.Response().Header().Get(echo.HeaderXRequestID)))
 			ctx, span := tracer.Start(ctx, req.Method+" "+route,
 				trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(

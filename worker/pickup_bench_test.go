@@ -1,4 +1,4 @@
-package formq
+package worker
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package formq
+package jobs
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func TestWorkerWarnsWhenRedisCanLoseTasks(t *testing.T) {
 	ctx := context.Background()
 	check := func() string {
 		var buf bytes.Buffer
-		checkRedisDurability(ctx, rdb, slog.New(slog.NewTextHandler(&buf, nil)))
+		CheckRedisDurability(ctx, rdb, slog.New(slog.NewTextHandler(&buf, nil)))
 		return buf.String()
 	}
 	if out := check(); out != "" {

@@ -1,8 +1,9 @@
-package formq
+package api
 
 import (
 	"net/http"
 
+	"github.com/formq/formq"
 	"github.com/formq/formq/actions/handler"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -10,7 +11,7 @@ import (
 
 // queueDashboard is asynqmon, the asynq web UI, mounted at
 // /admin/queues/ behind the admin token; nil when admin is off.
-func queueDashboard(cfg Config) http.Handler {
+func queueDashboard(cfg formq.Config) http.Handler {
 	if cfg.AdminToken == "" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package formq
+package jobs
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func TestSubmissionKept(t *testing.T) {
 	if err := store.PutJSON(ctx, submission.RecordKey("a", "01RECORD"), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	kept := submissionKept(store, asynq.NewInspectorFromRedisClient(rdb))
+	kept := SubmissionKept(store, asynq.NewInspectorFromRedisClient(rdb))
 	for id, want := range map[string]bool{"01QUEUED": true, "01LATER": true, "01RECORD": true, "01ORPHAN": false} {
 		got, err := kept(ctx, "a", id)
 		if err != nil || got != want {
@@ -48,7 +48,7 @@ func TestSubmissionKept(t *testing.T) {
 
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer down.Close()
-	if got, err := submissionKept(store, asynq.NewInspectorFromRedisClient(down))(context.Background(), "a", "01ORPHAN"); err == nil || got {
+	if got, err := SubmissionKept(store, asynq.NewInspectorFromRedisClient(down))(context.Background(), "a", "01ORPHAN"); err == nil || got {
 		t.Fatalf("with Redis down: kept = %v, err = %v; want an error so nothing is deleted", got, err)
 	}
 }

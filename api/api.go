@@ -1,0 +1,285 @@
+// Package api is formq's HTTP API as a Go value. New builds it from a
+// formq.Config; serve it on its own (ListenAndServe, what the api command
+// runs) or mount it in your own echo app or http.ServeMux under a prefix
+// (Mount, MountEcho), with your own validation checks and step types.
+//
+//	a, err := api.New(ctx, cfg, api.Options{Steps: mySteps})
+//	if err != nil { ... }
+//	defer a.Close()
+//	go a.Run(ctx)            // the events hub
+//	a.MountEcho(e, "/forms") // POST /forms/actions/{name}, ...
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/formq/formq"
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/internal/wire"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/uploads"
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+)
+
+// Check is a validation check across fields of one action, run after the
+// action's declared rules pass; the field errors it returns are answered
+// like theirs (422 with messages per field, kept values).
+type Check func(ctx context.Context, values map[string]any) actions.FieldErrors
+
+// Options change what New builds beyond the Config.
+type Options struct {
+	// Logger receives the API's logs; JSON on os.Stdout at the
+	// configured level when nil.
+	Logger *slog.Logger
+	// Steps are step types registered from Go (the same value the
+	// worker gets), so actions that declare them load; the API only
+	// checks their settings.
+	Steps jobs.Steps
+	// Checks are validation checks by action name.
+	Checks map[string]Check
+}
+
+// API is one formq API: its routes and the parts behind them.
+type API struct {
+	cfg     formq.Config
+	log     *slog.Logger
+	e       *echo.Echo
+	h       *handler.Handler
+	rdb     *redis.Client
+	queue   *asynq.Client
+	hub     *jobs.Hub
+	tracing *telemetry.Tracing
+
+	done     chan struct{} // closed when Run's context ends: streams end
+	doneOnce sync.Once
+}
+
+// New builds the API from a configuration: it reads the actions file,
+// connects to Redis and S3 (checking both answer) and registers every
+// route. Close releases what it opened.
+func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
+	log := o.Logger
+	if log == nil {
+		log = wire.Logger(os.Stdout, cfg, "api")
+	}
+	steps := jobs.Builtins(jobs.BuiltinDeps{})
+	for name, t := range o.Steps {
+		steps.Register(name, t)
+	}
+	decl, err := actions.Load(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()})
+	if err != nil {
+		return nil, err
+	}
+	registry := actions.NewRegistry(decl.Actions...)
+	for name, check := range o.Checks {
+		act, ok := registry.Get(name)
+		if !ok {
+			return nil, fmt.Errorf("api: a check is given for action %q, which %s does not declare", name, cfg.Actions)
+		}
+		act.Check = check
+	}
+	pages, err := handler.NewPages()
+	if err != nil {
+		return nil, err
+	}
+	pages.Base = cfg.PublicURL
+	allowed := cfg.AllowedOrigins
+	if cfg.PublicURL != "" {
+		// Behind a proxy that rewrites Host, the public origin is still
+		// this service's own.
+		u, _ := url.Parse(cfg.PublicURL)
+		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
+	}
+	auth, err := handler.NewAuthenticator(ctx, handler.AuthConfig{
+		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
+		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := seal.New(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	a = &API{cfg: cfg, log: log, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.rdb, err = wire.Redis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	store, err := wire.Store(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.tracing, err = telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-api"); err != nil {
+		return nil, err
+	}
+	a.queue = asynq.NewClientFromRedisClient(a.rdb)
+	status := jobs.NewStatusStore(a.rdb)
+	// One reader of Redis for every event and status stream.
+	a.hub = jobs.NewHub(a.rdb, log)
+	reg := wire.MetricsRegistry()
+	metrics := handler.NewMetrics(reg)
+
+	h := &handler.Handler{
+		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
+		ReaderLimits: uploads.DefaultReaderLimits,
+		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
+		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
+		Metrics: metrics,
+		Fleet:   handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
+	}
+	h.Profiles, h.Objects, h.ReadIdle = decl.Profiles, store, cfg.UploadIdle
+	if err := h.Prepare(); err != nil {
+		return nil, err
+	}
+	a.h = h
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
+	e.Use(middleware.RequestID())
+	e.Use(handler.RequestScope(a.tracing.Tracer("formq/api"), log))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
+	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
+	e.Use(handler.CORS(registry, h.CORSOrigins()))
+	handler.Routes(e, h, wire.Ready(map[string]wire.Check{
+		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
+		"s3":    store.Ping,
+	}), cfg.AdminToken)
+	a.e = e
+	log.Info("api ready", "actions", registry.Names())
+	return a, nil
+}
+
+// ServeHTTP serves the API's routes at the root of the path.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.e.ServeHTTP(w, r) }
+
+// Mount serves the API under prefix (like "/forms") on mux. Links the
+// API writes (redirects, status URLs, hosted forms) carry the prefix,
+// unless FORMQ_PUBLIC_URL says where the API is. Mount before serving.
+func (a *API) Mount(mux *http.ServeMux, prefix string) {
+	prefix = a.prefix(prefix)
+	mux.Handle(prefix+"/", http.StripPrefix(prefix, a))
+}
+
+// MountEcho serves the API under prefix on an echo instance of yours,
+// with formq's own error answers and middleware; yours run first.
+func (a *API) MountEcho(e *echo.Echo, prefix string) {
+	prefix = a.prefix(prefix)
+	e.Any(prefix+"/*", echo.WrapHandler(http.StripPrefix(prefix, a)))
+}
+
+func (a *API) prefix(p string) string {
+	p = "/" + strings.Trim(p, "/")
+	if p == "/" {
+		p = ""
+	}
+	if a.cfg.PublicURL == "" {
+		a.h.Pages.Base = p
+	}
+	return p
+}
+
+// Run runs the API's background work, the hub that reads events and
+// status changes from Redis for every stream, until ctx ends; then it ends
+// every open stream, waits for the hub and returns.
+func (a *API) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.hub.Run(ctx) })
+	<-ctx.Done()
+	a.doneOnce.Do(func() { close(a.done) })
+	wg.Wait()
+	return nil
+}
+
+// ListenAndServe serves the API on FORMQ_ADDR until ctx ends, then shuts
+// down gracefully within FORMQ_SHUTDOWN_TIMEOUT and closes everything.
+func (a *API) ListenAndServe(ctx context.Context) error {
+	defer a.Close()
+	l, err := wire.Listen(a.cfg.Addr, "FORMQ_ADDR")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	a.log.Info("listening", "addr", l.Addr().String(), "url", "http://"+l.Addr().String())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(gctx) })
+	g.Go(func() error { return wire.Serve(gctx, srv, l, a.cfg.ShutdownTimeout, a.log) })
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// Close releases the connections New opened and flushes traces; call it
+// after Run and the servers using the API have returned.
+func (a *API) Close() {
+	if a.queue != nil {
+		_ = a.queue.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+	if a.tracing != nil {
+		wire.ShutdownTracing(context.Background(), a.tracing, a.log)
+	}
+}
+
+// Main is the api command: it reads the configuration from getenv and
+// serves until ctx ends.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := formq.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := wire.Logger(stdout, cfg, "api")
+	log.Info("starting", "config", cfg)
+	a, err := New(ctx, cfg, Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	return a.ListenAndServe(ctx)
+}
+
+// clientIP picks the client address: X-Forwarded-For only from the
+// configured trusted proxies, the connection's address otherwise.
+func clientIP(trusted []string) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		prefix := netip.MustParsePrefix(p)
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), prefix.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}

@@ -1,0 +1,41 @@
+package worker
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/formq/formq"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/images"
+	"github.com/formq/formq/uploads"
+)
+
+// buildSteps builds the built-in step types from the configuration, and
+// the revalidation webhook when FORMQ_REVALIDATE_URL is set.
+func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
+	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
+	var mailer *jobs.Mailer
+	switch {
+	case cfg.SMTPURL != "":
+		m, err := jobs.NewMailer(cfg.SMTPURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", formq.ErrInvalid, err)
+		}
+		mailer = m
+	case cfg.Development():
+		mailer = jobs.NewLogMailer(log.With("component", "mail"))
+	}
+	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.New(store), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
+	var revalidate *jobs.Revalidator
+	if cfg.RevalidateURL != "" {
+		r, err := jobs.NewRevalidator(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: FORMQ_REVALIDATE_URL: %v", formq.ErrInvalid, err)
+		}
+		revalidate = r
+	}
+	if cfg.WebhookAllowPrivate {
+		log.Warn("FORMQ_WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback and private addresses; never in production")
+	}
+	return steps, revalidate, nil
+}

@@ -1,0 +1,245 @@
+// Package worker is one worker of formq's fleet as a Go value: it takes
+// accepted submissions from the queue, runs their follow-up steps (the
+// built-in thumbnail, webhook and email steps, and any you register) and
+// publishes their revalidation events. New builds it from a formq.Config;
+// Run works until its context ends.
+//
+//	w, err := worker.New(ctx, cfg, worker.Options{Steps: jobs.Steps{"crm": crmStep}})
+//	if err != nil { ... }
+//	err = w.Run(ctx)
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/formq/formq"
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/internal/wire"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
+	"github.com/formq/formq/uploads"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+)
+
+// taskCheckInterval is how often an idle worker looks for new tasks.
+const taskCheckInterval = 100 * time.Millisecond
+
+// Options change what New builds beyond the Config.
+type Options struct {
+	// Logger receives the worker's logs; JSON on os.Stdout at the
+	// configured level when nil.
+	Logger *slog.Logger
+	// Steps are step types of your own, registered beside the built-ins
+	// (a name of a built-in replaces it). Give the API the same value.
+	Steps jobs.Steps
+	// Getenv reads the secrets steps name (webhook secret_env); os.Getenv
+	// when nil.
+	Getenv func(string) string
+}
+
+// Worker is one worker process's parts.
+type Worker struct {
+	cfg     formq.Config
+	log     *slog.Logger
+	rdb     *redis.Client
+	store   *uploads.Store
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	reg     *prometheus.Registry
+	tracing *telemetry.Tracing
+	janitor *uploads.Janitor
+}
+
+// New builds a worker: it connects to Redis and S3 (checking both
+// answer), builds the step types and checks the actions file against
+// them, secrets included, so a worker that cannot run a declared step
+// stops here.
+func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error) {
+	log := o.Logger
+	if log == nil {
+		log = wire.Logger(os.Stdout, cfg, "worker")
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	w = &Worker{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	if w.rdb, err = wire.Redis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if w.store, err = wire.Store(ctx, cfg); err != nil {
+		return nil, err
+	}
+	jobs.CheckRedisDurability(ctx, w.rdb, log)
+	steps, revalidate, err := buildSteps(cfg, getenv, w.store, log)
+	if err != nil {
+		return nil, err
+	}
+	for name, t := range o.Steps {
+		steps.Register(name, t)
+	}
+	if _, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()}); err != nil {
+		return nil, err
+	}
+
+	w.reg = wire.MetricsRegistry()
+	metrics := jobs.NewMetrics(w.reg)
+	if w.tracing, err = telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-worker"); err != nil {
+		return nil, err
+	}
+	tracer := w.tracing.Tracer("formq/jobs")
+	w.reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
+
+	w.mux = jobs.NewMux(jobs.Deps{
+		Records:    w.store,
+		Publisher:  jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
+		Status:     jobs.NewStatusStore(w.rdb),
+		Steps:      steps.Traced(tracer),
+		Revalidate: revalidate,
+		Metrics:    metrics,
+		Log:        log,
+	})
+	w.mux.Use(jobs.Middleware(metrics, tracer))
+	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:              cfg.WorkerConcurrency,
+		Queues:                   submission.QueueWeights,
+		TaskCheckInterval:        taskCheckInterval,
+		DelayedTaskCheckInterval: time.Second, // retries wait their step's backoff, not 5 s more
+		RetryDelayFunc:           jobs.RetryDelay,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	if cfg.JanitorInterval > 0 {
+		w.janitor = &uploads.Janitor{
+			Store:     w.store,
+			MinAge:    cfg.JanitorMinAge,
+			StagedAge: max(cfg.JanitorMinAge, actions.MaxUploadRefTTL+time.Hour),
+			Keep:      jobs.SubmissionKept(w.store, asynq.NewInspectorFromRedisClient(w.rdb)),
+			Log:       log.With("component", "janitor"),
+		}
+	}
+	return w, nil
+}
+
+// Handler answers the worker's /healthz, /readyz and /metrics.
+func (w *Worker) Handler() http.Handler {
+	hm := http.NewServeMux()
+	hm.Handle("GET /healthz", wire.Healthz(w.srv.Ping))
+	hm.Handle("GET /readyz", wire.Ready(map[string]wire.Check{
+		"redis": func(ctx context.Context) error { return w.rdb.Ping(ctx).Err() },
+		"s3":    w.store.Ping,
+	}))
+	hm.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
+	return hm
+}
+
+// Run processes tasks until ctx ends, with the janitor, the recoverer of
+// dead workers' tasks and, when FORMQ_WORKER_ADDR is set, the health
+// server; then it stops taking tasks, lets the running ones finish (or go
+// back to the queue) within FORMQ_SHUTDOWN_TIMEOUT, waits for every loop
+// it started and closes its connections. A Worker runs once.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.close()
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.log.Info("processing", "concurrency", w.cfg.WorkerConcurrency)
+	// The recoverer keeps working until the server has stopped, so tasks
+	// of workers that died meanwhile are not left waiting.
+	rctx, stopRecoverer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecoverer()
+	var loops errgroup.Group
+	loops.Go(func() error {
+		// asynq reclaims a dead worker's tasks only 60-120 s after the
+		// kill; this brings it down to about 40 s (see jobs.Recoverer).
+		jobs.NewRecoverer(w.rdb, submission.Queues, w.log).Run(rctx)
+		return nil
+	})
+	if w.janitor != nil {
+		host, _ := os.Hostname()
+		owner := fmt.Sprintf("%s/%d", host, os.Getpid())
+		interval := w.cfg.JanitorInterval
+		claim := func(ctx context.Context) bool {
+			ok, err := w.rdb.SetNX(ctx, submission.JanitorLock, owner, interval*9/10).Result()
+			return err == nil && ok
+		}
+		loops.Go(func() error { w.janitor.Run(ctx, interval, claim); return nil })
+	}
+
+	var serveErr error
+	if w.cfg.WorkerAddr != "" {
+		serveErr = w.serveHealth(ctx)
+	} else {
+		<-ctx.Done()
+	}
+	// Stop taking tasks; in-flight ones finish or go back to the queue.
+	w.srv.Shutdown()
+	stopRecoverer()
+	_ = loops.Wait()
+	w.log.Info("stopped")
+	if serveErr != nil {
+		return fmt.Errorf("worker: %w", serveErr)
+	}
+	return nil
+}
+
+func (w *Worker) serveHealth(ctx context.Context) error {
+	l, err := wire.Listen(w.cfg.WorkerAddr, "FORMQ_WORKER_ADDR")
+	if err != nil {
+		return err
+	}
+	hsrv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	w.log.Info("listening", "addr", l.Addr().String(), "url", "http://"+l.Addr().String())
+	return wire.Serve(ctx, hsrv, l, 5*time.Second, w.log)
+}
+
+func (w *Worker) close() {
+	if w.rdb != nil {
+		_ = w.rdb.Close()
+	}
+	if w.tracing != nil {
+		wire.ShutdownTracing(context.Background(), w.tracing, w.log)
+	}
+}
+
+// Main is the worker command: it reads the configuration from getenv and
+// works until ctx ends.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := formq.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := wire.Logger(stdout, cfg, "worker")
+	log.Info("starting", "config", cfg)
+	w, err := New(ctx, cfg, Options{Logger: log, Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// asynqLogger sends asynq's logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
