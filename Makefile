@@ -32,7 +32,7 @@ fuzz:
 
 bench: install
 	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
-	@$(GO) test -run '^$$' -bench 'Idle' -benchtime 1x -timeout 10m ./jobs/ .
+	@$(GO) test -run '^$$' -bench 'Idle' -benchtime 1x -timeout 10m ./jobs/ ./worker/
 
 build:
 	$(GO) build -o bin/api ./cmd/api

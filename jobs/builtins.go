@@ -7,7 +7,7 @@ import "errors"
 type BuiltinDeps struct {
 	Thumbnailer Thumbnailer    // thumbnail; nil: thumbnail steps cannot run
 	Webhooks    *WebhookClient // webhook
-	Mailer      *Mailer        // email; nil: email steps cannot run
+	Mailer      Mailer         // email; nil: email steps cannot run
 	// Getenv reads webhook secrets. When set, the checks also require
 	// every secret_env to hold a valid secret and an email step to have a
 	// mailer, so a worker missing them stops at start.

@@ -10,16 +10,9 @@ import (
 	"time"
 
 	"github.com/formq/formq/submission"
-	gomail "github.com/wneessen/go-mail"
 )
 
 // cmp is s, or fallback when s is empty.
-func cmp(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
-}
 
 // emailConfig is the declaration of an email step. To is one address or a
 // list; subject and body expand {field}, {id} and {action}.
@@ -74,8 +67,30 @@ func (c emailConfig) check() error {
 	return nil
 }
 
+// Email is one message of an email step. The Mailer writes its headers
+// safely (addresses parsed and re-written, the subject encoded), so no
+// value can add a header.
+type Email struct {
+	From    string // the step's sender; empty: the mailer's default
+	To      []string
+	Subject string // one line
+	Body    string // plain text
+	// MessageID is the same on every attempt of the step, so a mail
+	// system can drop a repeat after a crash.
+	MessageID string
+	Date      time.Time
+}
+
+// Mailer sends the email steps' messages. formq's are jobs/smtp's (SMTP,
+// and the development mailer that logs instead); embedders may plug in
+// their own (an email API, a test outbox). Send fails with a Permanent
+// error for what no retry can fix.
+type Mailer interface {
+	Send(ctx context.Context, m *Email) error
+}
+
 // emailStep sends a notification about the submission.
-func emailStep(mailer *Mailer) StepType {
+func emailStep(mailer Mailer) StepType {
 	return StepType{
 		Timeout: 30 * time.Second,
 		Check: func(cfg map[string]any) error {
@@ -97,37 +112,17 @@ func emailStep(mailer *Mailer) StepType {
 			if mailer == nil {
 				return Permanent("email steps need FORMQ_SMTP_URL")
 			}
-			msg, err := composeEmail(r, cmp(c.From, mailer.from), to, c)
-			if err != nil {
-				return Permanent("bad configuration: %v", err)
+			sub := r.Submission
+			body := fill(c.Body, sub)
+			if c.Body == "" {
+				body = defaultEmailBody(sub)
 			}
-			return mailer.Send(ctx, msg)
+			return mailer.Send(ctx, &Email{
+				From: c.From, To: to, Subject: oneLine(fill(c.Subject, sub)), Body: body,
+				MessageID: r.DeliveryID() + "@formq", Date: time.Now().UTC(),
+			})
 		},
 	}
-}
-
-// composeEmail builds the message. go-mail writes the headers: addresses
-// are parsed and re-written, the subject is RFC 2047-encoded (and cut to
-// one line first), so no value can add a header. Its Message-ID is the
-// same on every attempt, so a mail system can drop a repeat after a crash.
-func composeEmail(r StepRun, from string, to []string, c emailConfig) (*gomail.Msg, error) {
-	sub := r.Submission
-	body := fill(c.Body, sub)
-	if c.Body == "" {
-		body = defaultEmailBody(sub)
-	}
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.From(from); err != nil {
-		return nil, fmt.Errorf("from %q: %w", from, err)
-	}
-	if err := msg.To(to...); err != nil {
-		return nil, fmt.Errorf("to: %w", err)
-	}
-	msg.Subject(oneLine(fill(c.Subject, sub)))
-	msg.SetDateWithValue(time.Now().UTC())
-	msg.SetMessageIDWithValue(r.DeliveryID() + "@formq")
-	msg.SetBodyString(gomail.TypeTextPlain, body)
-	return msg, nil
 }
 
 // fill expands {field}, {id} and {action} from the submission.

@@ -7,6 +7,7 @@ import (
 	"github.com/formq/formq"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/jobs/images"
+	"github.com/formq/formq/jobs/smtp"
 	"github.com/formq/formq/uploads"
 )
 
@@ -14,16 +15,16 @@ import (
 // the revalidation webhook when FORMQ_REVALIDATE_URL is set.
 func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
 	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
-	var mailer *jobs.Mailer
+	var mailer jobs.Mailer
 	switch {
 	case cfg.SMTPURL != "":
-		m, err := jobs.NewMailer(cfg.SMTPURL)
+		m, err := smtp.New(cfg.SMTPURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", formq.ErrInvalid, err)
 		}
 		mailer = m
 	case cfg.Development():
-		mailer = jobs.NewLogMailer(log.With("component", "mail"))
+		mailer = smtp.NewLog(log.With("component", "mail"))
 	}
 	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.New(store), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
 	var revalidate *jobs.Revalidator

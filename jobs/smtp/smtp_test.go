@@ -1,4 +1,4 @@
-package jobs
+package smtp
 
 import (
 	"bufio"
@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
@@ -127,7 +129,7 @@ func testTLS(t *testing.T) (*tls.Config, *x509.Certificate) {
 // mailer is a Mailer for raw that trusts the server's certificate.
 func (s *smtpServer) mailer(t *testing.T, raw string) *Mailer {
 	t.Helper()
-	m, err := NewMailer(raw)
+	m, err := New(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ func (s *smtpServer) auths() []string {
 func sendTest(mailer *Mailer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return emailStep(mailer).Run(ctx, StepRun{Submission: testSubmission("01MAIL"),
+	return emailStep(mailer).Run(ctx, jobs.StepRun{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "hi"}})
 }
 
@@ -323,7 +325,7 @@ func TestEmailStepSendsToLocalRelay(t *testing.T) {
 	}
 	sub := testSubmission("01MAIL")
 	sub.Values["name"] = "Zoë"
-	run := StepRun{Submission: sub, Config: cfg, Index: 2}
+	run := jobs.StepRun{Submission: sub, Config: cfg, Index: 2}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := step.Run(ctx, run); err != nil {
@@ -371,7 +373,7 @@ func TestEmailStepSendsToLocalRelay(t *testing.T) {
 
 func TestEmailFromWithDisplayNameAtLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
-	err := emailStep(srv.mailer(t, "smtp://"+srv.addr)).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
+	err := emailStep(srv.mailer(t, "smtp://"+srv.addr)).Run(context.Background(), jobs.StepRun{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "hi", "from": "Forms <forms@example.com>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +469,7 @@ func TestEmailAuthAtLocalRelay(t *testing.T) {
 
 func TestEmailCertificateNotTrustedAtLocalRelay(t *testing.T) {
 	srv := startSMTP(t, func(s *smtpServer) { s.starttls = true })
-	mailer, err := NewMailer("smtp://" + srv.addr) // system roots: the test certificate is not among them
+	mailer, err := New("smtp://" + srv.addr) // system roots: the test certificate is not among them
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +491,7 @@ func TestEmailUnreachableServerIsRetried(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	mailer, _ := NewMailer("smtp://" + addr)
+	mailer, _ := New("smtp://" + addr)
 	err := sendTest(mailer)
 	if err == nil || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("err = %v; want a retried failure", err)
@@ -503,7 +505,7 @@ func TestEmailCancelEndsDeliveryToStalledLocalServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- emailStep(mailer).Run(ctx, StepRun{Submission: testSubmission("01MAIL"),
+		done <- emailStep(mailer).Run(ctx, jobs.StepRun{Submission: testSubmission("01MAIL"),
 			Config: map[string]any{"to": "a@example.com", "subject": "hi"}})
 	}()
 	<-srv.hang // MAIL sent, no reply coming
@@ -518,7 +520,7 @@ func TestEmailCancelEndsDeliveryToStalledLocalServer(t *testing.T) {
 	}
 }
 
-func TestNewMailer(t *testing.T) {
+func TestNew(t *testing.T) {
 	tests := []struct {
 		raw     string
 		wantErr string
@@ -538,22 +540,22 @@ func TestNewMailer(t *testing.T) {
 		{"smtp://:25", "want a URL like", nil},
 	}
 	for _, tt := range tests {
-		m, err := NewMailer(tt.raw)
+		m, err := New(tt.raw)
 		switch {
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("NewMailer(%q) err = %v, want %q", tt.raw, err, tt.wantErr)
+			t.Errorf("New(%q) err = %v, want %q", tt.raw, err, tt.wantErr)
 		case tt.wantErr == "" && err != nil:
-			t.Errorf("NewMailer(%q): %v", tt.raw, err)
+			t.Errorf("New(%q): %v", tt.raw, err)
 		case tt.check != nil && !tt.check(m):
-			t.Errorf("NewMailer(%q) = %+v", tt.raw, m)
+			t.Errorf("New(%q) = %+v", tt.raw, m)
 		}
 	}
 }
 
 func TestLogMailerWritesTheMessage(t *testing.T) {
 	var logs bytes.Buffer
-	mailer := NewLogMailer(slog.New(slog.NewJSONHandler(&logs, nil)))
-	err := emailStep(mailer).Run(context.Background(), StepRun{Submission: testSubmission("01MAIL"),
+	mailer := NewLog(slog.New(slog.NewJSONHandler(&logs, nil)))
+	err := emailStep(mailer).Run(context.Background(), jobs.StepRun{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "New {name}"}})
 	if err != nil {
 		t.Fatal(err)
@@ -563,4 +565,13 @@ func TestLogMailerWritesTheMessage(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
+}
+
+// emailStep is the built-in email step sending with mailer.
+func emailStep(mailer *Mailer) jobs.StepType {
+	return jobs.Builtins(jobs.BuiltinDeps{Mailer: mailer})["email"]
+}
+
+func testSubmission(id string) *submission.Submission {
+	return &submission.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []submission.File{}}
 }

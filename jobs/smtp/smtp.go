@@ -1,4 +1,6 @@
-package jobs
+// Package smtp sends the email step's messages over SMTP with go-mail,
+// or, in development, writes them to the log. Only the worker links it.
+package smtp
 
 import (
 	"bytes"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/formq/formq/jobs"
 	gomail "github.com/wneessen/go-mail"
 )
 
@@ -47,9 +50,9 @@ const smtpTimeout = 15 * time.Second
 
 const mailerURLForm = "want a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com"
 
-// NewMailer reads an SMTP URL. Its options are from (the default sender)
+// New reads an SMTP URL. Its options are from (the default sender)
 // and, for smtp://, starttls=opportunistic (the default) or required.
-func NewMailer(raw string) (*Mailer, error) {
+func New(raw string) (*Mailer, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 		return nil, errors.New(mailerURLForm)
@@ -88,16 +91,20 @@ func NewMailer(raw string) (*Mailer, error) {
 	return m, nil
 }
 
-// NewLogMailer is the development mailer: messages go to the log.
-func NewLogMailer(log *slog.Logger) *Mailer { return &Mailer{from: DefaultFrom, log: log} }
+// NewLog is the development mailer: messages go to the log.
+func NewLog(log *slog.Logger) *Mailer { return &Mailer{from: DefaultFrom, log: log} }
 
 // Send delivers one message. Refusals with a 5xx reply are permanent;
 // anything else is retried. Cancelling ctx ends the delivery at once.
-func (m *Mailer) Send(ctx context.Context, msg *gomail.Msg) error {
+func (m *Mailer) Send(ctx context.Context, e *jobs.Email) error {
+	msg, err := compose(e, cmp(e.From, m.from))
+	if err != nil {
+		return jobs.Permanent("bad configuration: %v", err)
+	}
 	if m.log != nil {
 		var b bytes.Buffer
 		if _, err := msg.WriteTo(&b); err != nil {
-			return Permanent("compose: %v", err)
+			return jobs.Permanent("compose: %v", err)
 		}
 		m.log.InfoContext(ctx, "email (not sent: FORMQ_SMTP_URL is unset in development)",
 			"from", msg.GetFromString(), "to", msg.GetToString(), "message", b.String())
@@ -147,7 +154,7 @@ func (m *Mailer) Send(ctx context.Context, msg *gomail.Msg) error {
 	}
 	c, err := gomail.NewClient(m.host, opts...)
 	if err != nil {
-		return Permanent("smtp: %v", err)
+		return jobs.Permanent("smtp: %v", err)
 	}
 	err = c.DialAndSendWithContext(ctx, msg)
 	switch {
@@ -175,7 +182,35 @@ func smtpError(addr string, err error) error {
 		code = te.Code
 	}
 	if code >= 500 {
-		return Permanent("the mail server refused: %v", err)
+		return jobs.Permanent("the mail server refused: %v", err)
 	}
 	return fmt.Errorf("smtp %s: %w", addr, err)
 }
+
+// compose builds the message. go-mail writes the headers: addresses
+// are parsed and re-written, the subject is RFC 2047-encoded (and cut to
+// one line first), so no value can add a header. Its Message-ID is the
+// same on every attempt, so a mail system can drop a repeat after a crash.
+func compose(e *jobs.Email, from string) (*gomail.Msg, error) {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.From(from); err != nil {
+		return nil, fmt.Errorf("from %q: %w", from, err)
+	}
+	if err := msg.To(e.To...); err != nil {
+		return nil, fmt.Errorf("to: %w", err)
+	}
+	msg.Subject(e.Subject)
+	msg.SetDateWithValue(e.Date)
+	msg.SetMessageIDWithValue(e.MessageID)
+	msg.SetBodyString(gomail.TypeTextPlain, e.Body)
+	return msg, nil
+}
+
+func cmp(s, fallback string) string {
+	if s != "" {
+		return s
+	}
+	return fallback
+}
+
+var _ jobs.Mailer = (*Mailer)(nil)
