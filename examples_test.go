@@ -19,7 +19,7 @@ import (
 // one, and runs it on real Redis and S3: an echo app serving formq under
 // /forms with a worker in the same process. A post through the mounted
 // API is accepted, the app's own check refuses a role address, and the
-// app's own step runs on the real worker.
+// app's own step and mailer run on the real worker.
 func TestEmbedExample(t *testing.T) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -39,10 +39,11 @@ func TestEmbedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	audit := filepath.Join(t.TempDir(), "audit.log")
+	outbox := filepath.Join(t.TempDir(), "outbox.log")
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"FORMQ_ENV=development", "FORMQ_REDIS_URL=" + r.URL(), "FORMQ_S3_CREATE_BUCKET=true",
-		"FORMQ_ACTIONS=" + filepath.Join(dir, "actions.yaml"), "APP_ADDR=" + addr, "AUDIT_FILE=" + audit,
+		"FORMQ_ACTIONS=" + filepath.Join(dir, "actions.yaml"), "APP_ADDR=" + addr, "AUDIT_FILE=" + audit, "OUTBOX_FILE=" + outbox,
 	}
 	for k, v := range s.Env() {
 		env = append(env, k+"="+v)
@@ -99,6 +100,10 @@ func TestEmbedExample(t *testing.T) {
 	teststack.WaitFor(t, 30*time.Second, "the app's audit step to run", func() bool {
 		b, _ := os.ReadFile(audit)
 		return strings.Contains(string(b), id+" signup ada@example.com new signup")
+	})
+	teststack.WaitFor(t, 30*time.Second, "the app's mailer to get the email step's message", func() bool {
+		b, _ := os.ReadFile(outbox)
+		return strings.Contains(string(b), "to team@example.com: New signup: Ada")
 	})
 	teststack.WaitFor(t, 10*time.Second, "the submission to complete", func() bool {
 		resp, err := http.Get(app + "/forms/submissions/" + id)

@@ -13,10 +13,10 @@ import (
 
 // buildSteps builds the built-in step types from the configuration, and
 // the revalidation webhook when FORMQ_REVALIDATE_URL is set.
-func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
+func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, mailer jobs.Mailer, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
 	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
-	var mailer jobs.Mailer
 	switch {
+	case mailer != nil:
 	case cfg.SMTPURL != "":
 		m, err := smtp.New(cfg.SMTPURL)
 		if err != nil {

@@ -43,6 +43,9 @@ type Options struct {
 	// Steps are step types of your own, registered beside the built-ins
 	// (a name of a built-in replaces it). Give the API the same value.
 	Steps jobs.Steps
+	// Mailer sends the email steps' messages instead of SMTP
+	// (FORMQ_SMTP_URL) or, in development, the log.
+	Mailer jobs.Mailer
 	// Getenv reads the secrets steps name (webhook secret_env); os.Getenv
 	// when nil.
 	Getenv func(string) string
@@ -87,7 +90,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 		return nil, err
 	}
 	jobs.CheckRedisDurability(ctx, w.rdb, log)
-	steps, revalidate, err := buildSteps(cfg, getenv, w.store, log)
+	steps, revalidate, err := buildSteps(cfg, getenv, w.store, o.Mailer, log)
 	if err != nil {
 		return nil, err
 	}

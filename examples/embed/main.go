@@ -59,7 +59,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	defer forms.Close()
 	cfg.WorkerAddr = "" // the app serves its own health checks
-	work, err := worker.New(ctx, cfg, worker.Options{Logger: log.With("part", "formq-worker"), Steps: steps, Getenv: getenv})
+	work, err := worker.New(ctx, cfg, worker.Options{
+		Logger: log.With("part", "formq-worker"), Steps: steps, Getenv: getenv,
+		Mailer: &outbox{path: getenv("OUTBOX_FILE")},
+	})
 	if err != nil {
 		return err
 	}
@@ -107,6 +110,28 @@ func noRoleAccounts(_ context.Context, values map[string]any) actions.FieldError
 		return actions.FieldErrors{"email": {"Please sign up with a personal address."}}
 	}
 	return nil
+}
+
+// outbox is the app's own mailer: instead of SMTP, email steps' messages
+// go to a file (an email API client would sit here).
+type outbox struct {
+	path string
+	mu   sync.Mutex
+}
+
+func (o *outbox) Send(_ context.Context, m *jobs.Email) error {
+	if o.path == "" {
+		return jobs.Permanent("OUTBOX_FILE is not set")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f, err := os.OpenFile(o.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s to %s: %s\n", m.MessageID, strings.Join(m.To, ","), m.Subject)
+	return err
 }
 
 // auditLog is the app's own follow-up step: one line per submission in a
