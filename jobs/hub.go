@@ -44,11 +44,14 @@ type Hub struct {
 	watchers map[string]map[*statusWatch]struct{} // by submission id
 	stopped  bool
 	ready    chan struct{} // closed once the reader knows where the stream ends
+	// statusUp is closed once the hub first listens on formq:status.
+	statusUp   chan struct{}
+	statusOnce sync.Once
 }
 
 // NewHub builds a hub; Run starts it.
 func NewHub(rdb redis.UniversalClient, log *slog.Logger) *Hub {
-	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, watchers: map[string]map[*statusWatch]struct{}{}, ready: make(chan struct{})}
+	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, watchers: map[string]map[*statusWatch]struct{}{}, ready: make(chan struct{}), statusUp: make(chan struct{})}
 }
 
 // Run reads the stream until ctx ends, then ends every subscription. Redis

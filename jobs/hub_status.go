@@ -93,6 +93,7 @@ func (h *Hub) runStatus(ctx context.Context) {
 			continue
 		}
 		h.notifyAll()
+		h.statusOnce.Do(func() { close(h.statusUp) })
 		h.listenStatus(ctx, ps.Channel())
 		ps.Close()
 	}
