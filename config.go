@@ -175,6 +175,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		e.fail("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
 	case c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32:
 		e.fail("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
+	case c.AdminToken != "" && len(c.AdminToken) < 32 && c.Env != "development":
+		e.fail("FORMQ_ADMIN_TOKEN", "must be at least 32 characters outside development")
 	case c.Secret == "" && c.Env != "development":
 		e.fail("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
 	case c.UploadMemory < 2*c.UploadPartSize:

@@ -102,3 +102,16 @@ func TestLoadRefusesBadSettingsInOneLine(t *testing.T) {
 		}
 	})
 }
+
+// A short admin token can be guessed; production refuses it.
+func TestProductionRefusesShortAdminToken(t *testing.T) {
+	env := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_SECRET": strings.Repeat("s", 32), "FORMQ_ADMIN_TOKEN": "admin"}
+	_, err := LoadConfig(func(k string) string { return env[k] })
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "FORMQ_ADMIN_TOKEN") {
+		t.Fatalf("short admin token in production: %v", err)
+	}
+	env["FORMQ_ADMIN_TOKEN"] = strings.Repeat("a", 32)
+	if _, err := LoadConfig(func(k string) string { return env[k] }); err != nil {
+		t.Fatalf("32-character admin token: %v", err)
+	}
+}

@@ -28,7 +28,7 @@ import (
 // Distinctive secret values: none may appear in any log line.
 const (
 	testSecret     = "formq-observability-secret-0123456789abcdef"
-	testAdminToken = "admin-token-never-logged-5f3e2a"
+	testAdminToken = "admin-token-never-logged-5f3e2a-0b9c"
 	testPassword   = "hunter2-sensitive-value-9c1b"
 )
 

@@ -30,10 +30,13 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	e.GET("/submissions/:id/events", h.SubmissionEvents)
 	e.GET("/events", h.Events)
 
-	admin := e.Group("/admin", RequireAdmin(adminToken))
+	// Every admin route refuses cross-site requests first: browsers may
+	// hold the dashboard's Basic credentials and send them on their own.
+	sameOrigin := h.AdminOrigin()
+	admin := e.Group("/admin", sameOrigin, RequireAdmin(adminToken))
 	admin.POST("/bind", h.AdminBind)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
-	queues := []echo.MiddlewareFunc{BasicAsBearer, RequireAdmin(adminToken)}
+	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
 	e.Any(QueuesPath, h.AdminQueues, queues...)
 	e.Any(QueuesPath+"/*", h.AdminQueues, queues...)
 }
