@@ -1,6 +1,8 @@
 package formq
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +62,11 @@ type Config struct {
 	SMTPURL             string `env:"FORMQ_SMTP_URL" secret:"true"`
 	RevalidateURL       string `env:"FORMQ_REVALIDATE_URL"`
 	RevalidateSecret    string `env:"FORMQ_REVALIDATE_SECRET" secret:"true"`
+
+	// SecretEphemeral says FORMQ_SECRET was unset in development and
+	// Secret is a random key of this process: tokens it seals stop
+	// working when it restarts and no other process can open them.
+	SecretEphemeral bool
 }
 
 // Default returns the configuration used when nothing is set.
@@ -84,9 +91,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// DevSecret seals tokens in development when FORMQ_SECRET is unset, so
-// the API, workers and CLI of a local demo agree. Never used in production.
-const DevSecret = "formq-development-secret-not-for-production"
+// randomSecret is 32 bytes from crypto/rand, base64url.
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // ErrInvalid marks a setting that is missing or malformed.
 var ErrInvalid = errors.New("invalid configuration")
@@ -185,7 +195,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		e.fail("FORMQ_UPLOAD_PART_SIZE", "must be at least 5MB (the S3 minimum part size)")
 	}
 	if c.Secret == "" {
-		c.Secret = DevSecret
+		// Development without FORMQ_SECRET: a random key of this process
+		// alone, never a key anyone else knows. Tokens die with it.
+		c.Secret, c.SecretEphemeral = randomSecret(), true
 	}
 	for sec := range strings.SplitSeq(c.Secret, ",") {
 		if len(strings.TrimSpace(sec)) < 32 {

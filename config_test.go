@@ -50,7 +50,7 @@ func TestLogValueNamesEverySettingAndMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	logged := c.LogValue().String()
-	for _, secret := range []string{"redispass", "smtppass", "s3secretvalue", "admintokenvalue", strings.Repeat("h", 32), DevSecret} {
+	for _, secret := range []string{"redispass", "smtppass", "s3secretvalue", "admintokenvalue", strings.Repeat("h", 32), c.Secret} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("%q logged in %s", secret, logged)
 		}
@@ -113,5 +113,23 @@ func TestProductionRefusesShortAdminToken(t *testing.T) {
 	env["FORMQ_ADMIN_TOKEN"] = strings.Repeat("a", 32)
 	if _, err := LoadConfig(func(k string) string { return env[k] }); err != nil {
 		t.Fatalf("32-character admin token: %v", err)
+	}
+}
+
+// Without FORMQ_SECRET, development seals with a random key of the process,
+// never a key in the source.
+func TestDevelopmentSecretIsRandomPerProcess(t *testing.T) {
+	env := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_ENV": "development"}
+	a, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := LoadConfig(func(k string) string { return env[k] })
+	if !a.SecretEphemeral || len(a.Secret) < 32 || a.Secret == b.Secret {
+		t.Fatalf("development keys %q and %q (ephemeral %v): want random, 32+ characters", a.Secret, b.Secret, a.SecretEphemeral)
+	}
+	env["FORMQ_SECRET"] = strings.Repeat("k", 32)
+	if c, _ := LoadConfig(func(k string) string { return env[k] }); c.SecretEphemeral || c.Secret != env["FORMQ_SECRET"] {
+		t.Fatalf("a set FORMQ_SECRET must be used as it is: %+v", c.SecretEphemeral)
 	}
 }

@@ -119,6 +119,10 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SecretEphemeral {
+		log.Warn("FORMQ_SECRET is unset: bound arguments and upload references are sealed with a random key of this process; " +
+			"they stop working when it restarts and other API processes cannot open them. Set FORMQ_SECRET (32+ characters) to keep them")
+	}
 	a = &API{cfg: cfg, log: log, done: make(chan struct{})}
 	defer func() {
 		if err != nil {

@@ -7,8 +7,13 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/internal/seal"
 )
 
 // do sends a request with headers and returns the answer and its body.
@@ -69,4 +74,31 @@ func TestAttackAdminCrossSiteRequest(t *testing.T) {
 
 func basicAuth(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
+
+// The development key used to be a constant in the source: anyone could
+// seal bound arguments with it. A development API without FORMQ_SECRET
+// must refuse them.
+func TestAttackForgedBoundWithPublicDevelopmentKey(t *testing.T) {
+	st := startActions(t, nil) // development, no FORMQ_SECRET
+	list, err := actions.LoadFile("../testdata/actions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := actions.NewRegistry(list...).Get("update-user")
+	public, err := seal.New("formq-development-secret-not-for-production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := actions.Bind(public, a, map[string]any{"userId": "1"}, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, raw := send(t, st, "update-user", url.Values{"name": {"Mallory"}, "_bound": {forged}}, nil)
+	wantCode(t, resp, raw, http.StatusBadRequest, "invalid_bound_args")
+	// The API's own key still works.
+	token := bind(t, st, `{"action":"update-user","args":{"userId":1}}`)
+	if resp, raw := send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {token}}, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the API's own token: %d %s", resp.StatusCode, raw)
+	}
 }
