@@ -288,6 +288,9 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		default:
 			add(ra.Honeypot.Line, name, "", "honeypot: want true, false or a field name")
 		}
+		if placeholderBeforePath(a.Redirect) {
+			add(node.Line, name, "", "redirect %q: placeholders may only stand in the path, query or fragment, never in the scheme or host (a value could send people to another site)", a.Redirect)
+		}
 		for _, o := range a.Origins {
 			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 				add(node.Line, name, "", "origin %q: want scheme://host[:port]", o)
@@ -532,3 +535,29 @@ func decodeStrict(n *yaml.Node, v any) (unknown, err error) {
 }
 
 var unknownKey = regexp.MustCompile(`field (\S+) not found in type`)
+
+// placeholderBeforePath says whether a {placeholder} of a redirect stands
+// where a posted value could choose the scheme or the host: at the very
+// start, or before the path of "//host" and "scheme://host" URLs.
+func placeholderBeforePath(tmpl string) bool {
+	i := strings.Index(tmpl, "{")
+	if i < 0 {
+		return false
+	}
+	prefix := tmpl[:i]
+	if prefix == "" {
+		return true
+	}
+	rest := prefix
+	if j := strings.IndexAny(prefix, ":/?#"); j >= 0 && prefix[j] == ':' {
+		rest = prefix[j+1:] // after the scheme
+		if !strings.HasPrefix(rest, "//") {
+			return true // browsers read "https:{host}" and "https:/{host}" as a host
+		}
+	}
+	if !strings.HasPrefix(rest, "//") {
+		return false
+	}
+	// An authority follows: the placeholder must come after it ends.
+	return !strings.ContainsAny(rest[2:], "/?#")
+}

@@ -112,3 +112,27 @@ func TestRegistryAddFromGo(t *testing.T) {
 		t.Errorf("defaults not applied: %+v %+v", got, got.Fields[0])
 	}
 }
+
+// A placeholder in the scheme or host of a redirect lets a posted value
+// send people to another site; such actions files do not load.
+func TestParseRefusesPlaceholderInRedirectHost(t *testing.T) {
+	for redirect, refused := range map[string]bool{
+		"//{host}/done":                 true,
+		"https://{host}/done":           true,
+		"https://shop.{host}/done":      true,
+		"https:{host}/done":             true,
+		"{next}":                        true,
+		"{scheme}://example.com/":       true,
+		"/done?id={id}":                 false,
+		"/users/{id}":                   false,
+		"https://example.com/u/{id}":    false,
+		"//example.com/done?who={name}": false,
+		"https://example.com?next={id}": false,
+		"done#{id}":                     false,
+	} {
+		_, err := Parse("a.yaml", []byte("actions:\n  a:\n    fields: {name: {type: text}}\n    redirect: \""+redirect+"\"\n"))
+		if refused != (err != nil && strings.Contains(err.Error(), "redirect")) {
+			t.Errorf("redirect %q: refused=%v, err %v", redirect, refused, err)
+		}
+	}
+}
