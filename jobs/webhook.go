@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"code.dny.dev/ssrf"
 	"github.com/formq/formq/submission"
 )
 
@@ -28,33 +29,25 @@ import (
 // not public, while private addresses are not allowed.
 var ErrForbiddenAddress = errors.New("jobs: webhook address is not public")
 
-// blockedPrefixes are refused on top of what netip classifies as loopback,
-// private, link-local, multicast or unspecified: shared address space
-// (CGNAT, where some clouds put metadata services), the IETF and
-// benchmarking ranges, and NAT64 prefixes that can embed any IPv4 address.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-}
+// specialPurpose is the deny list of code.dny.dev/ssrf, generated from the
+// IANA special-purpose address registries: every IPv4 special range
+// (private, loopback, link-local, shared, documentation, benchmarking,
+// 6to4 relay, multicast, reserved) and, for IPv6, everything outside
+// global unicast (2000::/3: loopback, IPv4-compatible and -translated
+// forms, site-local, unique local, NAT64) plus the special ranges inside
+// it (Teredo and the IETF block 2001::/23, documentation, 6to4 2002::/16).
+// Ports and networks are not its business here: webhooks name their own.
+var specialPurpose = ssrf.New(ssrf.WithAnyPort(), ssrf.WithAnyNetwork())
 
-// publicAddr reports whether a webhook may connect to addr.
+// publicAddr reports whether a webhook may connect to addr. IPv4-mapped
+// addresses are judged as the IPv4 address they carry.
 func publicAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsMulticast() || a.IsInterfaceLocalMulticast() || a.IsUnspecified() {
 		return false
 	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
+	return specialPurpose.SafeAddr(a) == nil
 }
 
 // WebhookClient posts signed webhooks. Unless private addresses are

@@ -283,3 +283,34 @@ func TestWebhookCheck(t *testing.T) {
 		}
 	}
 }
+
+// Special-purpose addresses that once passed as public: IPv4-compatible
+// and IPv4-translated loopback, 6to4, Teredo, site-local and the IPv4
+// documentation networks. A webhook to any of them is refused at dial time.
+func TestAttackWebhookSSRFSpecialRanges(t *testing.T) {
+	strict := NewWebhookClient(false)
+	for _, addr := range []string{
+		"::127.0.0.1", "::ffff:0:7f00:1", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fec0::1",
+		"192.0.2.10", "198.51.100.10", "203.0.113.10", "2001:db8::1", "192.88.99.1",
+	} {
+		t.Run(addr, func(t *testing.T) {
+			a := netip.MustParseAddr(addr)
+			if publicAddr(a) {
+				t.Errorf("publicAddr(%s) = true", addr)
+			}
+			host := addr
+			if a.Is6() {
+				host = "[" + addr + "]"
+			}
+			err := runWebhook(t, strict, "http://"+host+":8080/hook", testSubmission("01SSRF"), 1)
+			if err == nil || !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "is not a public address") {
+				t.Errorf("webhook to %s: %v; want refused for good as not public", addr, err)
+			}
+		})
+	}
+	for _, addr := range []string{"93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "::ffff:93.184.216.34"} {
+		if !publicAddr(netip.MustParseAddr(addr)) {
+			t.Errorf("publicAddr(%s) = false; want public", addr)
+		}
+	}
+}
