@@ -40,6 +40,11 @@ type Action struct {
 	StrictOrigin bool
 	// Template is the path of a custom hosted-form template, if any.
 	Template string
+	// Captcha is the challenge a post must pass; nil when off.
+	Captcha *Captcha
+	// MinFillTime is the least time between a hosted form's render and
+	// its post; a faster post is treated like a filled honeypot. 0: off.
+	MinFillTime time.Duration
 	// Check runs after the declared rules pass, for validation across
 	// fields or against your own data; set it from Go when embedding.
 	Check func(ctx context.Context, values map[string]any) FieldErrors

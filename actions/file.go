@@ -130,6 +130,8 @@ type rawAction struct {
 	Bound       []string                    `yaml:"bound"`
 	StrictOrig  bool                        `yaml:"strict_origin"`
 	Template    string                      `yaml:"template"`
+	Captcha     *rawCaptcha                 `yaml:"captcha"`
+	MinFillTime string                      `yaml:"min_fill_time"`
 }
 
 type rawField struct {
@@ -290,6 +292,20 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		}
 		if placeholderBeforePath(a.Redirect) {
 			add(node.Line, name, "", "redirect %q: placeholders may only stand in the path, query or fragment, never in the scheme or host (a value could send people to another site)", a.Redirect)
+		}
+		if ra.Captcha != nil {
+			c, msgs := parseCaptcha(ra.Captcha)
+			for _, m := range msgs {
+				add(node.Line, name, "", "%s", m)
+			}
+			a.Captcha = c
+		}
+		if ra.MinFillTime != "" {
+			d, msg := parseMinFillTime(ra.MinFillTime)
+			if msg != "" {
+				add(node.Line, name, "", "%s", msg)
+			}
+			a.MinFillTime = d
 		}
 		for _, o := range a.Origins {
 			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

@@ -225,6 +225,8 @@ actions:
     idempotency: 48h
     bound: [org]
     template: custom-form.html
+    captcha: {provider: hcaptcha, secret_env: HCAPTCHA_SECRET, site_key: 10000000-ffff-ffff-ffff-000000000001, verify_url: "http://127.0.0.1:9/siteverify", on_error: allow}
+    min_fill_time: 3s
   defaults:
     fields: {q: {}}
     honeypot: false
@@ -290,6 +292,11 @@ func TestSchemaRefusesWhatTheParserRefuses(t *testing.T) {
 		{"revalidate unknown key", act("    revalidate: {path: [/x]}\n"), "/actions/a/revalidate"},
 		{"revalidate paths not a list", act("    revalidate: {paths: /x}\n"), "/actions/a/revalidate/paths"},
 		{"steps not a list", act("    steps: {thumbnail: {}}\n"), "/actions/a/steps"},
+		{"captcha provider", act("    captcha: {provider: friendlycaptcha, secret_env: S, site_key: k}\n"), "/actions/a/captcha/provider"},
+		{"captcha without site key", act("    captcha: {provider: turnstile, secret_env: S}\n"), "/actions/a/captcha"},
+		{"captcha on_error", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, on_error: retry}\n"), "/actions/a/captcha/on_error"},
+		{"captcha unknown key", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, theme: dark}\n"), "/actions/a/captcha"},
+		{"min_fill_time words", act("    min_fill_time: quick\n"), "/actions/a/min_fill_time"},
 		// a field
 		{"field name", act("    fields:\n      9x: {}\n"), "name 9x"},
 		{"field not a mapping", fld("text"), "/actions/a/fields/f"},

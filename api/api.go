@@ -55,6 +55,9 @@ type Options struct {
 	Steps jobs.Steps
 	// Checks are validation checks by action name.
 	Checks map[string]Check
+	// Getenv reads the secrets actions name (captcha secret_env);
+	// os.Getenv when nil.
+	Getenv func(string) string
 }
 
 // API is one formq API: its routes and the parts behind them.
@@ -123,10 +126,12 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		log.Warn("FORMQ_SECRET is unset: bound arguments and upload references are sealed with a random key of this process; " +
 			"they stop working when it restarts and other API processes cannot open them. Set FORMQ_SECRET (32+ characters) to keep them")
 	}
-	a = &API{cfg: cfg, log: log, done: make(chan struct{})}
+	built := &API{cfg: cfg, log: log, done: make(chan struct{})}
+	a = built
 	defer func() {
+		// a is nil on an error return; close what was opened.
 		if err != nil {
-			a.Close()
+			built.Close()
 		}
 	}()
 	if a.rdb, err = wire.Redis(ctx, cfg); err != nil {
@@ -155,6 +160,13 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		Fleet:   handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
 	}
 	h.Profiles, h.Objects, h.ReadIdle = decl.Profiles, store, cfg.UploadIdle
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if h.Captchas, err = handler.NewCaptchaVerifier(registry, getenv); err != nil {
+		return nil, err
+	}
 	if err := h.Prepare(); err != nil {
 		return nil, err
 	}
@@ -267,7 +279,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	log := wire.Logger(stdout, cfg, "api")
 	log.Info("starting", "config", cfg)
-	a, err := New(ctx, cfg, Options{Logger: log})
+	a, err := New(ctx, cfg, Options{Logger: log, Getenv: getenv})
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,8 @@ type Handler struct {
 	Fleet
 	// Metrics counts uploads and rejections; nil records nothing.
 	Metrics *Metrics
+	// Captchas verifies the answers of actions with a captcha.
+	Captchas *CaptchaVerifier
 }
 
 // form is what a request body held, before validation.
@@ -137,8 +139,8 @@ func (h *Handler) Submit(c echo.Context) error {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 		return h.answer(c, *s.replay)
 	case s.spam:
-		h.Metrics.ObserveRejection(a.Name, RejectHoneypot)
-		h.Log.WarnContext(ctx, "spam: honeypot filled, nothing kept", "action", a.Name, "client", s.sub.ClientIP)
+		h.Metrics.ObserveRejection(a.Name, s.spamReason)
+		h.Log.WarnContext(ctx, "spam: nothing kept", "action", a.Name, "reason", s.spamReason, "client", s.sub.ClientIP)
 		body, redirect := h.acceptedAnswer(a, s.sub)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
 	}

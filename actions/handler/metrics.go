@@ -20,6 +20,8 @@ const (
 	RejectHoneypot  = "honeypot"
 	RejectSize      = "size"
 	RejectType      = "type"
+	RejectTooFast   = "too_fast" // posted faster than min_fill_time
+	RejectCaptcha   = "captcha"  // the captcha answer was refused
 )
 
 // unknownAction labels requests for names no action has, so that probing

@@ -27,6 +27,8 @@ type Pages struct {
 	Base   string
 	base   *template.Template
 	custom map[string]*template.Template // per-action form templates
+	// stamp seals a form's render time for min_fill_time; set by Prepare.
+	stamp func(*actions.Action) string
 }
 
 // NewPages parses the built-in templates.
@@ -43,7 +45,8 @@ func NewPages() (*Pages, error) {
 			}
 			return "text"
 		},
-		"autocomplete": autocomplete,
+		"autocomplete":  autocomplete,
+		"captchaWidget": widgetOf,
 		"fieldCtx": func(d *FormData, f *actions.Field, errs []string) map[string]any {
 			return map[string]any{"Form": d, "Field": f, "Errors": errs}
 		},
@@ -83,6 +86,9 @@ type FormData struct {
 	Message        string
 	IdempotencyKey string
 	Bound          string
+	// Rendered is the sealed render time (_rendered) of an action with
+	// min_fill_time; Form fills it in.
+	Rendered string
 }
 
 // FieldError is one field's messages, for the error summary.
@@ -157,6 +163,12 @@ func (p *Pages) Form(c echo.Context, status int, d *FormData) error {
 	if ct, ok := p.custom[d.Action.Name]; ok {
 		t = ct
 	}
+	if d.Rendered == "" && p.stamp != nil {
+		d.Rendered = p.stamp(d.Action)
+	}
+	if d.Action.Captcha != nil {
+		c.Response().Header().Set("Content-Security-Policy", captchaCSP(d.Action.Captcha))
+	}
 	return render(c, t, "form", status, d)
 }
 
@@ -211,7 +223,9 @@ func render(c echo.Context, t *template.Template, name string, status int, data 
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

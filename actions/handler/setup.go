@@ -11,6 +11,7 @@ import (
 // An action or upload profile with auth needs an Authenticator, and an
 // action's template must read and parse.
 func (h *Handler) Prepare() error {
+	h.Pages.stamp = h.renderStamp
 	for _, p := range h.Profiles {
 		if p.Gate.Auth != "" && h.Auth == nil {
 			return fmt.Errorf("upload profile %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", p.Name, p.Gate.Auth)
@@ -20,6 +21,9 @@ func (h *Handler) Prepare() error {
 		a, _ := h.Actions.Get(name)
 		if a.Auth != "" && h.Auth == nil {
 			return fmt.Errorf("action %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", a.Name, a.Auth)
+		}
+		if a.Captcha != nil && h.Captchas == nil {
+			return fmt.Errorf("action %q has a captcha but the handler has no CaptchaVerifier", a.Name)
 		}
 		if a.Template == "" {
 			continue

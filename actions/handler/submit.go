@@ -22,16 +22,22 @@ import (
 
 // intake is the state of one Submit while its body is read.
 type intake struct {
-	h        *Handler
-	a        *actions.Action
-	subject  string
-	sub      *submission.Submission
-	form     *form
-	idemKey  string  // the claimed idempotency key, if any
-	replay   *Answer // the first answer of a repeated idempotency key
-	spam     bool    // the honeypot was filled in
-	boundSet bool
-	accepted Answer
+	h       *Handler
+	a       *actions.Action
+	subject string
+	sub     *submission.Submission
+	form    *form
+	idemKey string  // the claimed idempotency key, if any
+	replay  *Answer // the first answer of a repeated idempotency key
+	spam    bool    // the honeypot was filled in, or the form was posted too fast
+	// spamReason is the rejection reason spam is counted under.
+	spamReason   string
+	captchaDone  bool // the captcha answer was checked
+	renderedSeen bool // the _rendered stamp was checked
+	// captchaAnswer is an urlencoded body's captcha answer, checked in finish.
+	captchaAnswer string
+	boundSet      bool
+	accepted      Answer
 }
 
 // read reads the body. Reserved fields act as they arrive, so a repeated
@@ -82,9 +88,13 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 			return err
 		}
 		s.sub.Bound = args
+	case FieldRendered:
+		s.rendered(value)
+	case captchaField(s.a):
+		return s.captcha(ctx, value)
 	default:
-		if name == s.a.Honeypot && strings.TrimSpace(value) != "" {
-			s.spam = true
+		if name == s.a.Honeypot && strings.TrimSpace(value) != "" && !s.spam {
+			s.spam, s.spamReason = true, RejectHoneypot
 		}
 	}
 	return nil
@@ -94,8 +104,16 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 // answer for its idempotency key.
 func (s *intake) finish(ctx context.Context) error {
 	a, f := s.a, s.form
+	if a.MinFillTime > 0 && !s.renderedSeen {
+		s.tooFast()
+	}
 	if s.spam {
 		return nil
+	}
+	if a.Captcha != nil && !s.captchaDone {
+		if err := s.captcha(ctx, s.captchaAnswer); err != nil {
+			return err
+		}
 	}
 	if len(a.Bound) > 0 && s.sub.Bound == nil {
 		return ErrInvalidBoundArgs.With(errors.New("no _bound field"))
@@ -265,8 +283,10 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 // reserved ones. Unknown fields are read past and dropped.
 func wanted(a *actions.Action, name string) bool {
 	switch name {
-	case FieldIdempotency, FieldBound:
+	case FieldIdempotency, FieldBound, FieldRendered:
 		return true
+	case captchaField(a):
+		return name != ""
 	case a.Honeypot:
 		return a.Honeypot != ""
 	}
@@ -275,7 +295,7 @@ func wanted(a *actions.Action, name string) bool {
 
 // value keeps a plain value, acting on reserved ones at once.
 func (s *intake) value(ctx context.Context, name, v string) error {
-	if name == FieldIdempotency || name == FieldBound || name == s.a.Honeypot {
+	if name == FieldIdempotency || name == FieldBound || name == FieldRendered || name == s.a.Honeypot || name == captchaField(s.a) {
 		return s.reserved(ctx, name, v)
 	}
 	s.form.values[name] = append(s.form.values[name], v)
@@ -298,7 +318,7 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 		return ErrBadRequest.With(err, "The form body is not valid URL encoding.")
 	}
 	// Reserved fields first, as a multipart body from a hosted form has them.
-	for _, k := range []string{FieldIdempotency, FieldBound, s.a.Honeypot} {
+	for _, k := range []string{FieldIdempotency, FieldBound, s.a.Honeypot, FieldRendered} {
 		if v, ok := vals[k]; ok && k != "" {
 			for _, one := range v {
 				if err := s.reserved(ctx, k, one); err != nil || s.replay != nil {
@@ -307,6 +327,11 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 			}
 			delete(vals, k)
 		}
+	}
+	if f := captchaField(s.a); f != "" {
+		// Checked in finish, once the values it echoes on failure are read.
+		s.captchaAnswer = vals.Get(f)
+		delete(vals, f)
 	}
 	for _, u := range s.a.Uploads {
 		for _, ref := range vals[u.Name] {
