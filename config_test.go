@@ -2,6 +2,7 @@ package formq
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,45 @@ func TestDevelopmentSecretIsRandomPerProcess(t *testing.T) {
 	env["FORMQ_SECRET"] = strings.Repeat("k", 32)
 	if c, _ := LoadConfig(func(k string) string { return env[k] }); c.SecretEphemeral || c.Secret != env["FORMQ_SECRET"] {
 		t.Fatalf("a set FORMQ_SECRET must be used as it is: %+v", c.SecretEphemeral)
+	}
+}
+
+// TestLoadReadsOnlyGetenv: the process's own environment is never read,
+// even when getenv has nothing (caarlos0/env falls back to os.Environ for a
+// nil map).
+func TestLoadReadsOnlyGetenv(t *testing.T) {
+	t.Setenv("FORMQ_S3_BUCKET", "from-os-environ")
+	t.Setenv("FORMQ_ENV", "development")
+	_, err := LoadConfig(func(string) string { return "" })
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "FORMQ_S3_BUCKET") {
+		t.Fatalf("err = %v, want FORMQ_S3_BUCKET refused", err)
+	}
+}
+
+func TestLoadSizesDurationsAndLists(t *testing.T) {
+	env := map[string]string{
+		"FORMQ_ENV": "development", "FORMQ_S3_BUCKET": " b ",
+		"FORMQ_UPLOAD_MEMORY": "1GiB", "FORMQ_UPLOAD_PART_SIZE": "5242880",
+		"FORMQ_JANITOR_INTERVAL": "0", "FORMQ_EVENTS_MAXLEN": "42",
+		"FORMQ_TRUSTED_PROXIES": " 2001:db8::1 ,, 10.0.0.0/8 ", "FORMQ_ALLOWED_ORIGINS": ",",
+	}
+	c, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.S3Bucket != "b" || c.UploadMemory != 1<<30 || c.UploadPartSize != 5<<20 || c.JanitorInterval != 0 || c.EventsMaxLen != 42 {
+		t.Errorf("values: %+v", c)
+	}
+	if want := []string{"2001:db8::1/128", "10.0.0.0/8"}; !slices.Equal(c.TrustedProxies, want) || len(c.AllowedOrigins) != 0 {
+		t.Errorf("lists: %q %q, want %q and none", c.TrustedProxies, c.AllowedOrigins, want)
+	}
+	if c.UploadMemory.String() != "1GB" || c.UploadPartSize.String() != "5MB" || ByteSize(1000).String() != "1000" {
+		t.Errorf("sizes print as %s, %s, %s", c.UploadMemory, c.UploadPartSize, ByteSize(1000))
+	}
+	for _, v := range []string{"1MB", "-3", "0"} {
+		env["FORMQ_EVENTS_MAXLEN"] = v
+		if _, err := LoadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "FORMQ_EVENTS_MAXLEN: must be a positive integer") {
+			t.Errorf("FORMQ_EVENTS_MAXLEN=%s: err = %v", v, err)
+		}
 	}
 }

@@ -51,7 +51,7 @@ func Store(ctx context.Context, cfg formq.Config) (*uploads.Store, error) {
 	store, err := uploads.NewStore(ctx, uploads.Config{
 		Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
-		PartSize: cfg.UploadPartSize, Memory: cfg.UploadMemory,
+		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory),
 	})
 	if err != nil {
 		return nil, err
