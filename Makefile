@@ -34,9 +34,14 @@ bench: install
 	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
 	@$(GO) test -run '^$$' -bench 'Idle' -benchtime 1x -timeout 10m ./jobs/ ./worker/
 
+# Stamped into the binaries, printed by --version and exported as formq_build_info.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/formq/formq/internal/buildinfo.Version=$(VERSION) -X github.com/formq/formq/internal/buildinfo.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o bin/api ./cmd/api
-	$(GO) build -o bin/worker ./cmd/worker
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/api ./cmd/api
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/worker ./cmd/worker
 
 lint:
 	@deployments/local/install.sh --lint

@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +83,77 @@ func TestConfigurationDocMatchesStruct(t *testing.T) {
 	for name := range rows {
 		if !slices.Contains(names, name) {
 			t.Errorf("docs/configuration.md lists %s but formq.Config has no field with env:%q", name, name)
+		}
+	}
+}
+
+// docRow is one setting's row: its default and meaning cells.
+type docRow struct{ def, meaning string }
+
+// docTable returns the rows of the document's table by setting name.
+func docTable(t *testing.T, path string) map[string]docRow {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	rows := map[string]docRow{}
+	for line := range strings.Lines(string(data)) {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) < 4 {
+			continue
+		}
+		if m := docName.FindStringSubmatch(cells[1]); m != nil {
+			rows[m[1]] = docRow{def: strings.TrimSpace(cells[2]), meaning: strings.TrimSpace(cells[3])}
+		}
+	}
+	return rows
+}
+
+// describedDefaults are the defaults the document describes in words
+// rather than as a value; every other default is either a value in
+// backticks or a zero value ("empty", "(required)", "derived from ...").
+var describedDefaults = map[string]any{"FORMQ_WORKER_CONCURRENCY": 2 * runtime.NumCPU()}
+
+// TestConfigurationDocDefaults holds the document's default column to the
+// code: a default in backticks, set explicitly, must change nothing, and a
+// default in words must be the field's zero value (or one listed above).
+func TestConfigurationDocDefaults(t *testing.T) {
+	base := map[string]string{"FORMQ_S3_BUCKET": "b", "FORMQ_SECRET": strings.Repeat("k", 32)}
+	load := func(extra map[string]string) formq.Config {
+		t.Helper()
+		c, err := formq.LoadConfig(func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return base[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	defaults := load(nil)
+	value := reflect.ValueOf(formq.DefaultConfig())
+	valueCell := regexp.MustCompile("^`([^`]*)`$")
+	for f := range reflect.TypeFor[formq.Config]().Fields() {
+		name := f.Tag.Get("env")
+		row, ok := docTable(t, docPath)[name]
+		if !ok {
+			continue // TestConfigurationDocMatchesStruct names it
+		}
+		field := value.FieldByIndex(f.Index)
+		switch m := valueCell.FindStringSubmatch(row.def); {
+		case describedDefaults[name] != nil:
+			if !reflect.DeepEqual(field.Interface(), describedDefaults[name]) {
+				t.Errorf("%s: default %v, want %v (%s)", name, field.Interface(), describedDefaults[name], row.def)
+			}
+		case m != nil:
+			if got := load(map[string]string{name: m[1]}); !reflect.DeepEqual(got, defaults) {
+				t.Errorf("%s: the document's default %s is not the default (%v)", name, row.def, field.Interface())
+			}
+		case !field.IsZero():
+			t.Errorf("%s: the document says %q but the default is %v; put it in backticks", name, row.def, field.Interface())
 		}
 	}
 }

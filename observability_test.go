@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/api"
+	"github.com/formq/formq/internal/buildinfo"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/worker"
@@ -107,6 +109,11 @@ func TestObservabilityOfOneSubmission(t *testing.T) {
 			if !strings.Contains(workerMetrics, want) {
 				t.Errorf("worker /metrics lacks %s", want)
 			}
+		}
+		b := buildinfo.Get()
+		build := fmt.Sprintf(`formq_build_info{commit=%q,goversion=%q,version=%q} 1`, b.Commit, b.GoVersion, b.Version)
+		if !strings.Contains(apiMetrics, build) || !strings.Contains(workerMetrics, build) {
+			t.Errorf("API or worker /metrics lacks %s", build)
 		}
 		if strings.Contains(apiMetrics+workerMetrics, id) {
 			t.Error("a submission id is used as a label value")

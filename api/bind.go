@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,7 +21,6 @@ import (
 //	api bind -action update-user -arg userId=42 -ttl 24h [-subject alice]
 func Bind(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bind", flag.ContinueOnError)
-	fs.SetOutput(stdout)
 	action := fs.String("action", "", "action name")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	subject := fs.String("subject", "", "only this signed-in subject may use the token")
@@ -38,8 +38,14 @@ func Bind(args []string, getenv func(string) string, stdout io.Writer) error {
 		}
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
-		return err
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "Usage: api bind -action NAME [-arg name=value]... [-ttl 1h] [-subject ID]")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w: api bind: %v", ErrUsage, err)
 	}
 	cfg, err := formq.LoadConfig(getenv)
 	if err != nil {

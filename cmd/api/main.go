@@ -1,31 +1,84 @@
 // Command api runs formq's HTTP API: it takes form submissions, streams their files to S3 and queues their follow-up work.
+//
+//	api [serve]                 serve the API (the default)
+//	api bind -action NAME ...   print a sealed token of bound arguments
+//	api check FILE              check an actions file
+//	api --help | --version
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/formq/formq"
 	"github.com/formq/formq/api"
+	"github.com/formq/formq/internal/buildinfo"
 )
+
+const usage = `Usage:
+  api [serve]        serve formq's HTTP API (the default)
+  api bind -action NAME [-arg name=value]... [-ttl 1h] [-subject ID]
+                     print a sealed token binding arguments to an action
+                     (api bind -h lists its flags)
+  api check FILE     check an actions file and its steps' settings: print every
+                     problem with its file:line and exit 1, or a summary
+  api --help         print this help and every setting
+  api --version      print the version, commit and Go version
+`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "formq api:", err)
+		if errors.Is(err, api.ErrUsage) {
+			fmt.Fprint(os.Stderr, usage+"Run 'api --help' for every setting.\n")
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
 
-// run serves the API, or with "bind" as its first argument prints a sealed
-// token of bound arguments (see api.Bind).
+// run serves the API, or runs the subcommand its first argument names. A
+// command line it does not accept is an error matching api.ErrUsage.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 && args[1] == "bind" {
-		return api.Bind(args[2:], getenv, stdout)
+	command, rest := "serve", []string(nil)
+	if len(args) > 1 {
+		command, rest = args[1], args[2:]
 	}
-	return api.Main(ctx, args, getenv, stdout)
+	switch command {
+	case "-h", "-help", "--help", "help":
+		if _, err := io.WriteString(stdout, usage+"\n"); err != nil {
+			return err
+		}
+		return formq.PrintSettings(stdout)
+	case "-version", "--version", "version":
+		_, err := fmt.Fprintln(stdout, "formq api", buildinfo.Get())
+		return err
+	case "serve":
+		if len(rest) > 0 {
+			return fmt.Errorf("%w: api serve takes no arguments, got %q", api.ErrUsage, rest)
+		}
+		return api.Main(ctx, args, getenv, stdout)
+	case "bind":
+		return api.Bind(rest, getenv, stdout)
+	case "check":
+		if len(rest) == 1 && (rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help") {
+			_, err := io.WriteString(stdout, "Usage: api check FILE\n\nChecks an actions file and its steps' settings as the API and the worker load it;\nprints every problem with its file:line and exits 1, or a summary and exits 0.\n")
+			return err
+		}
+		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
+			return fmt.Errorf("%w: api check takes one actions file, got %q", api.ErrUsage, rest)
+		}
+		return api.CheckFile(rest[0], stdout)
+	default:
+		return fmt.Errorf("%w: unknown subcommand or flag %q", api.ErrUsage, command)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/formq/formq"
+	"github.com/formq/formq/internal/buildinfo"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/uploads"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,7 +107,7 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener, timeout time.D
 // registers globally and tests can run many processes side by side.
 func MetricsRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	return reg
 }
 

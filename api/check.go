@@ -1,0 +1,62 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/jobs"
+)
+
+// ErrUsage marks a command line the api command's subcommands do not
+// accept (an unknown flag, missing arguments); the command prints its
+// usage on stderr and exits 2.
+var ErrUsage = errors.New("usage")
+
+// ErrCheckFailed is matched by CheckFile's error when the actions file has
+// problems; they have been printed, one a line.
+var ErrCheckFailed = errors.New("actions file has problems")
+
+// CheckFile is the `api check FILE` subcommand: it reads an actions file as
+// the API and the worker do, every built-in step's settings checked, and
+// prints each problem with its file:line (the error then matches
+// ErrCheckFailed), or one line summing up what the file declares.
+func CheckFile(path string, stdout io.Writer) error {
+	decl, err := actions.Load(path, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
+	var fe *actions.FileError
+	if errors.As(err, &fe) {
+		for _, p := range fe.Problems {
+			if _, err := fmt.Fprintln(stdout, p); err != nil {
+				return err
+			}
+		}
+		return checkError{path, len(fe.Problems)}
+	}
+	if err != nil {
+		return err
+	}
+	steps := 0
+	for _, a := range decl.Actions {
+		steps += len(a.Steps)
+	}
+	_, err = fmt.Fprintf(stdout, "%s: %s, %s, %s: ok\n", path,
+		plural(len(decl.Actions), "action"), plural(len(decl.Profiles), "upload profile"), plural(steps, "step"))
+	return err
+}
+
+// checkError reads "FILE: 3 problems" and matches ErrCheckFailed.
+type checkError struct {
+	path     string
+	problems int
+}
+
+func (e checkError) Error() string        { return e.path + ": " + plural(e.problems, "problem") }
+func (e checkError) Is(target error) bool { return target == ErrCheckFailed }
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
