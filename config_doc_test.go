@@ -136,9 +136,10 @@ func TestConfigurationDocDefaults(t *testing.T) {
 	defaults := load(nil)
 	value := reflect.ValueOf(formq.DefaultConfig())
 	valueCell := regexp.MustCompile("^`([^`]*)`$")
+	rows := docTable(t, docPath)
 	for f := range reflect.TypeFor[formq.Config]().Fields() {
 		name := f.Tag.Get("env")
-		row, ok := docTable(t, docPath)[name]
+		row, ok := rows[name]
 		if !ok {
 			continue // TestConfigurationDocMatchesStruct names it
 		}
