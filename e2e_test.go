@@ -47,10 +47,10 @@ func TestSubmissionTravelsThroughS3AndQueueToEvent(t *testing.T) {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 	id := ok.Submission.ID
-	if !ok.OK || id == "" || ok.Message != "User created!" || ok.Submission.Status != "queued" || ok.Submission.StatusURL != "/submissions/"+id {
+	if !ok.OK || id == "" || ok.Message != "User created!" || ok.Submission.Status != "queued" || ok.Submission.StatusURL != st.APIURL+"/submissions/"+id {
 		t.Fatalf("unexpected answer %s", raw)
 	}
-	if ok.Redirect != "/forms/create-user/done?submission="+id {
+	if ok.Redirect != st.APIURL+"/forms/create-user/done?submission="+id {
 		t.Errorf("redirect %q", ok.Redirect)
 	}
 	wantKey := "uploads/create-user/" + id + "/avatar/0"

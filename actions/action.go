@@ -45,6 +45,11 @@ type Action struct {
 	// MinFillTime is the least time between a hosted form's render and
 	// its post; a faster post is treated like a filled honeypot. 0: off.
 	MinFillTime time.Duration
+	// ErrorRedirect is where browsers go back to when validation fails:
+	// a 303 with formq_state added, instead of the hosted re-render.
+	ErrorRedirect string
+	// Theme is the action's own theme keys; the deployment's apply under it.
+	Theme *Theme
 	// Check runs after the declared rules pass, for validation across
 	// fields or against your own data; set it from Go when embedding.
 	Check func(ctx context.Context, values map[string]any) FieldErrors

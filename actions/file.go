@@ -110,6 +110,7 @@ func LoadFile(path string) ([]*Action, error) {
 type rawFile struct {
 	Actions        yaml.Node `yaml:"actions"`
 	UploadProfiles yaml.Node `yaml:"upload_profiles"`
+	Theme          *Theme    `yaml:"theme"`
 }
 
 type rawAction struct {
@@ -132,6 +133,8 @@ type rawAction struct {
 	Template    string                      `yaml:"template"`
 	Captcha     *rawCaptcha                 `yaml:"captcha"`
 	MinFillTime string                      `yaml:"min_fill_time"`
+	ErrorRedir  string                      `yaml:"error_redirect"`
+	Theme       *Theme                      `yaml:"theme"`
 }
 
 type rawField struct {
@@ -182,6 +185,8 @@ func ParseWith(file string, data []byte, o ParseOptions) ([]*Action, error) {
 type Declarations struct {
 	Actions  []*Action
 	Profiles UploadProfiles
+	// Theme is the top-level theme, for every hosted form.
+	Theme *Theme
 }
 
 // Load reads and checks an actions file once: its actions and its upload
@@ -208,6 +213,9 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 	}
 	profiles, profileProblems := parseProfiles(file, &raw.UploadProfiles)
 	problems = append(problems, profileProblems...)
+	for _, m := range raw.Theme.problems() {
+		add(0, "", "", "%s", m)
+	}
 	if raw.Actions.Kind != yaml.MappingNode || len(raw.Actions.Content) == 0 {
 		add(raw.Actions.Line, "", "", "no actions: want a mapping under 'actions:'")
 		return nil, &FileError{Problems: problems}
@@ -229,7 +237,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		a := &Action{
 			Name: name, Title: ra.Title, Redirect: ra.Redirect, Message: ra.Message,
 			Revalidate: ra.Revalidate, Origins: ra.Origins, Auth: ra.Auth, Bound: ra.Bound,
-			StrictOrigin: ra.StrictOrig, Template: ra.Template,
+			StrictOrigin: ra.StrictOrig, Template: ra.Template, ErrorRedirect: ra.ErrorRedir, Theme: ra.Theme,
 			Queue: ra.Queue, MaxBody: DefaultMaxBody, Honeypot: DefaultHoneypot, Idempotency: DefaultIdempotency,
 		}
 		if a.Title == "" {
@@ -307,6 +315,12 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			}
 			a.MinFillTime = d
 		}
+		for _, m := range a.Theme.problems() {
+			add(node.Line, name, "", "%s", m)
+		}
+		if a.ErrorRedirect != "" && !LinkTarget(a.ErrorRedirect) {
+			add(node.Line, name, "", "error_redirect %q: want an http(s) URL or a path starting with /", a.ErrorRedirect)
+		}
 		for _, o := range a.Origins {
 			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 				add(node.Line, name, "", "origin %q: want scheme://host[:port]", o)
@@ -370,7 +384,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 	if len(problems) > 0 {
 		return nil, &FileError{Problems: problems}
 	}
-	return &Declarations{Actions: list, Profiles: profiles}, nil
+	return &Declarations{Actions: list, Profiles: profiles, Theme: raw.Theme}, nil
 }
 
 func parseField(name string, node *yaml.Node) (*Field, []string) {

@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pages.Base = cfg.PublicURL
+	pages.Base, pages.Theme = cfg.PublicURL, decl.Theme
 	allowed := cfg.AllowedOrigins
 	if cfg.PublicURL != "" {
 		// Behind a proxy that rewrites Host, the public origin is still

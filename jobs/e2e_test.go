@@ -94,7 +94,7 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 	}
 
 	s := waitDone(t, st, id)
-	if s.Status != submission.StatusCompleted || s.Event == "" || s.Error != "" || s.StatusURL != "/submissions/"+id {
+	if s.Status != submission.StatusCompleted || s.Event == "" || s.Error != "" || s.StatusURL != st.APIURL+"/submissions/"+id {
 		t.Fatalf("final status %+v", s)
 	}
 	if len(s.Files) != 1 || s.Files[0].Field != "avatar" || s.Files[0].Key != "uploads/create-user/"+id+"/avatar/0" {

@@ -44,7 +44,7 @@ func (h *Handler) AdminOrigin() echo.MiddlewareFunc {
 			if err != nil {
 				return ErrInternal.With(err)
 			}
-			if err := guard.check(c.Request()); err != nil {
+			if err := guard.check(c.Request(), "admin"); err != nil {
 				return ErrForbiddenOrigin.With(err, "Admin requests from other sites are not allowed.")
 			}
 			return next(c)

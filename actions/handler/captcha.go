@@ -245,10 +245,3 @@ var captchaWidgets = map[string]captchaWidget{
 
 // widgetOf is the widget of an action's captcha, for templates.
 func widgetOf(c *actions.Captcha) captchaWidget { return captchaWidgets[c.Provider] }
-
-// captchaCSP is the hosted form's policy with the provider's widget let in.
-func captchaCSP(c *actions.Captcha) string {
-	src := strings.Join(captchaWidgets[c.Provider].Sources, " ")
-	return "default-src 'self'; script-src 'self' " + src + "; frame-src " + src + "; connect-src 'self' " + src +
-		"; style-src 'self' 'unsafe-inline' " + src + "; form-action 'self'; frame-ancestors 'none'"
-}

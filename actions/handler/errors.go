@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/formq/formq/actions"
@@ -22,12 +23,15 @@ type Error struct {
 	Status     int
 	Code       string
 	Message    string
-	Fields     actions.FieldErrors // validation_failed only
-	Values     map[string]any      // validation_failed only: what to echo back
-	Action     *actions.Action     // the action, to re-render its form
-	RetryAfter time.Duration       // 429 and 503
-	Header     map[string]string   // extra response headers
-	Err        error               // the cause, logged, never shown
+	Fields     actions.FieldErrors   // validation_failed only
+	Values     map[string]any        // validation_failed only: what to echo back
+	Action     *actions.Action       // the action, to re-render its form
+	Kept       map[string][]KeptFile // validation_failed only: files kept as staged uploads
+	Redirect   string                // validation_failed only: the form's _redirect, carried on
+	Back       string                // validation_failed only: the page the sender came from
+	RetryAfter time.Duration         // 429 and 503
+	Header     map[string]string     // extra response headers
+	Err        error                 // the cause, logged, never shown
 }
 
 func (e *Error) Error() string {
@@ -156,6 +160,15 @@ func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
 		for k, v := range e.Header {
 			h.Set(k, v)
 		}
+		if o := req.Header.Get(echo.HeaderOrigin); o != "" && e.Code == ErrForbiddenOrigin.Code && h.Get(echo.HeaderAccessControlAllowOrigin) == "" &&
+			!strings.HasPrefix(req.URL.Path, "/admin") {
+			// A page on a refused origin may read why, so its developer
+			// sees more than "Failed to fetch". The answer holds nothing
+			// but the refusal.
+			h.Set(echo.HeaderAccessControlAllowOrigin, o)
+			h.Set(echo.HeaderAccessControlAllowCredentials, "true")
+			h.Add(echo.HeaderVary, echo.HeaderOrigin)
+		}
 		if e.Status == http.StatusRequestEntityTooLarge || e.Code == "bad_request" {
 			// The body may be unread; don't let the client keep sending it.
 			h.Set("Connection", "close")
@@ -180,6 +193,9 @@ type ErrorBody struct {
 	Error  ErrorInfo           `json:"error"`
 	Errors actions.FieldErrors `json:"errors,omitempty"`
 	Values map[string]any      `json:"values,omitempty"`
+	// Kept lists, by upload field, the files of a failed submission kept
+	// as staged uploads; send a ref as the field's value to attach it.
+	Kept map[string][]KeptFile `json:"kept,omitempty"`
 }
 
 // ErrorInfo is the code and message of a failure.
@@ -191,7 +207,7 @@ type ErrorInfo struct {
 func errorBody(e *Error) ErrorBody {
 	b := ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message}, Errors: e.Fields}
 	if e.Code == ErrValidation.Code {
-		b.Values = e.Values
+		b.Values, b.Kept = e.Values, e.Kept
 		if b.Values == nil {
 			b.Values = map[string]any{}
 		}

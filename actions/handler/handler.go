@@ -85,6 +85,11 @@ type form struct {
 	errs      actions.FieldErrors
 	stopped   bool     // a refused file went on too long; the rest was not read
 	staged    []string // staged uploads whose references were used
+	// fromStaged maps a file's submission key to the staged upload it
+	// was copied from.
+	fromStaged map[string]string
+	// pendingKept are kept references, attached once the body is read.
+	pendingKept []keptRef
 }
 
 // Submit handles POST /actions/{name}: check who may post, read and check
@@ -116,7 +121,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	req.Body = uploads.NewBodyReader(c.Response(), req.Body, h.ReadIdle)
 
 	s := &intake{
-		h: h, a: a, subject: subject,
+		c: c, h: h, a: a, subject: subject,
 		sub: &submission.Submission{
 			ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps, Subject: subject,
 			ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
@@ -129,10 +134,18 @@ func (h *Handler) Submit(c echo.Context) error {
 	if err == nil && s.replay == nil {
 		err = s.finish(ctx)
 	}
+	var kept map[string][]KeptFile
+	failed, invalid := AsError(err), false
+	if err != nil && failed.Code == ErrValidation.Code && failed.Action != nil {
+		invalid = true
+		kept = h.keep(ctx, s)
+	}
 	if err != nil || s.replay != nil || s.spam {
 		s.abandon(ctx)
 	}
 	switch {
+	case invalid:
+		return h.invalid(c, s, failed, kept)
 	case err != nil:
 		return err
 	case s.replay != nil:
@@ -141,7 +154,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	case s.spam:
 		h.Metrics.ObserveRejection(a.Name, s.spamReason)
 		h.Log.WarnContext(ctx, "spam: nothing kept", "action", a.Name, "reason", s.spamReason, "client", s.sub.ClientIP)
-		body, redirect := h.acceptedAnswer(a, s.sub)
+		body, redirect := h.acceptedAnswer(c, a, s.sub, s.redirect)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
 	}
 	h.dropStaged(ctx, s.form)
@@ -174,11 +187,15 @@ type SubmissionInfo struct {
 }
 
 // acceptedAnswer is the JSON body and browser redirect of an accepted
-// submission.
-func (h *Handler) acceptedAnswer(a *actions.Action, sub *submission.Submission) (json.RawMessage, string) {
-	redirect := h.Pages.URL("/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID))
-	if a.Redirect != "" {
-		redirect = expand(a.Redirect, sub, url.QueryEscape)
+// submission: the form's _redirect (checked), else the action's redirect,
+// else the done page; absolute, so a page on another origin can follow it.
+func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string) (json.RawMessage, string) {
+	redirect := h.link(c, "/forms/"+a.Name+"/done?submission="+url.QueryEscape(sub.ID))
+	switch {
+	case override != "":
+		redirect = expand(override, sub, url.QueryEscape)
+	case a.Redirect != "":
+		redirect = h.absolute(c, expand(a.Redirect, sub, url.QueryEscape))
 	}
 	files := sub.Files
 	if files == nil {
@@ -189,7 +206,7 @@ func (h *Handler) acceptedAnswer(a *actions.Action, sub *submission.Submission) 
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: h.Pages.URL("/submissions/" + sub.ID), Files: files,
+			StatusURL: h.link(c, "/submissions/"+sub.ID), Files: files,
 		},
 	})
 	return body, redirect
@@ -313,7 +330,10 @@ func (h *Handler) admit(c echo.Context, a *actions.Action) error {
 	if err != nil {
 		return err
 	}
-	if err := guard.check(c.Request()); err != nil {
+	if err := guard.check(c.Request(), a.Name); err != nil {
+		h.Log.WarnContext(c.Request().Context(), "cross-origin post refused",
+			"origin", c.Request().Header.Get("Origin"), "action", a.Name,
+			"allow_with", "FORMQ_ALLOWED_ORIGINS or the action's origins")
 		return err
 	}
 	return h.rateLimit(c.Request().Context(), a, c.RealIP())

@@ -25,9 +25,19 @@ func newOriginGuard(global, action []string, strict bool) (*originGuard, error) 
 	return &originGuard{cop: cop, strict: strict}, nil
 }
 
-func (g *originGuard) check(r *http.Request) error {
+// check refuses a cross-site post from an origin not allowed. The message
+// names the origin, what it posted to and the settings that allow it, so
+// the developer of the page knows what to change.
+func (g *originGuard) check(r *http.Request, name string) error {
 	if err := g.cop.Check(r); err != nil {
-		return ErrForbiddenOrigin.With(err)
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			origin = "(the browser sent no Origin header)"
+		}
+		return ErrForbiddenOrigin.With(err, fmt.Sprintf(
+			"Cross-site submissions to this action are not allowed: origin %s may not post to %q. "+
+				"Allow it in FORMQ_ALLOWED_ORIGINS (every action) or in the origins of %q in the actions file.",
+			origin, name, name))
 	}
 	if g.strict && r.Header.Get("Sec-Fetch-Site") == "" && r.Header.Get("Origin") == "" {
 		return ErrForbiddenOrigin.With(errors.New("strict origins: neither Sec-Fetch-Site nor Origin"),

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +25,10 @@ type Pages struct {
 	// Base is FORMQ_PUBLIC_URL: links and form actions start with it.
 	// Empty, they are root-relative and the browser resolves them against
 	// the request's own URL.
-	Base   string
+	Base string
+	// Theme is the deployment's theme (the actions file's top-level
+	// theme:); each action's own keys apply over it.
+	Theme  *actions.Theme
 	base   *template.Template
 	custom map[string]*template.Template // per-action form templates
 	// stamp seals a form's render time for min_fill_time; set by Prepare.
@@ -34,8 +38,9 @@ type Pages struct {
 // NewPages parses the built-in templates.
 func NewPages() (*Pages, error) {
 	funcs := template.FuncMap{
-		"join": strings.Join,
-		"size": actions.FormatSize,
+		"join":  strings.Join,
+		"size":  actions.FormatSize,
+		"human": actions.HumanSize,
 		"inputType": func(f *actions.Field) string {
 			switch f.Type {
 			case "email", "url", "number", "date", "password", "hidden":
@@ -66,6 +71,17 @@ func (p *Pages) URL(path string) string {
 	return p.Base + path
 }
 
+// theme is the theme of an action's pages.
+func (p *Pages) theme(a *actions.Action) *actions.Theme {
+	if p == nil {
+		return a.Theme.Merge(nil)
+	}
+	return p.Theme.Merge(a.Theme)
+}
+
+// script is client.js's URL for formq's own pages.
+func (p *Pages) script() string { return ScriptURL(p.URL("")) }
+
 // SetFormTemplate replaces the hosted form of one action with a template
 // that defines "form" and receives *FormData.
 func (p *Pages) SetFormTemplate(action, text string) error {
@@ -89,6 +105,30 @@ type FormData struct {
 	// Rendered is the sealed render time (_rendered) of an action with
 	// min_fill_time; Form fills it in.
 	Rendered string
+	// Kept are files of the failed submit kept as staged uploads, by field.
+	Kept map[string][]KeptFile
+	// Redirect is the _redirect the form came with, carried on.
+	Redirect string
+	// Back is the page the sender came from, when known.
+	Back   string
+	Theme  *actions.Theme
+	Script string // client.js's URL
+}
+
+// HasRequired reports whether the form shows a required field, for the
+// legend that explains the asterisk.
+func (d *FormData) HasRequired() bool {
+	for _, f := range d.Action.Fields {
+		if f.Required && f.Type != "hidden" {
+			return true
+		}
+	}
+	for _, u := range d.Action.Uploads {
+		if u.Required {
+			return true
+		}
+	}
+	return false
 }
 
 // FieldError is one field's messages, for the error summary.
@@ -166,28 +206,44 @@ func (p *Pages) Form(c echo.Context, status int, d *FormData) error {
 	if d.Rendered == "" && p.stamp != nil {
 		d.Rendered = p.stamp(d.Action)
 	}
-	if d.Action.Captcha != nil {
-		c.Response().Header().Set("Content-Security-Policy", captchaCSP(d.Action.Captcha))
+	if d.Theme == nil {
+		d.Theme = p.theme(d.Action)
 	}
-	return render(c, t, "form", status, d)
+	if d.Script == "" {
+		d.Script = p.script()
+	}
+	pol := policyFor(d.Theme, d.Redirect, d.Action.Redirect)
+	if d.Action.Captcha != nil {
+		// The provider's widget: its script, frame, calls and styles.
+		src := captchaWidgets[d.Action.Captcha.Provider].Sources
+		pol.script, pol.frame, pol.connect = src, src, src
+		pol.style = append(pol.style, src...)
+	}
+	return render(c, t, "form", status, d, pol)
 }
 
 type pageData struct {
 	Title, Message, Detail, Link, LinkText string
 	Alert                                  bool
+	// StatusURL and StatusText show a submission's live status.
+	StatusURL, StatusText string
+	Theme                 *actions.Theme
+	Script                string
 }
 
-// Done writes the default success page of an action.
-func (p *Pages) Done(c echo.Context, a *actions.Action, id string) error {
+// Done writes the default success page of an action, with the
+// submission's status (kept live by client.js).
+func (p *Pages) Done(c echo.Context, a *actions.Action, id, statusURL, status string) error {
 	msg := a.Message
 	if msg == "" {
 		msg = "Thank you, your submission was received."
 	}
-	d := pageData{Title: a.Title, Message: msg, Link: p.URL("/forms/" + a.Name), LinkText: "Submit another"}
+	d := pageData{Title: a.Title, Message: msg, Link: p.URL("/forms/" + a.Name), LinkText: "Submit another",
+		StatusURL: statusURL, StatusText: status, Theme: p.theme(a), Script: p.script()}
 	if id != "" {
 		d.Detail = "Reference: " + id
 	}
-	return render(c, p.base, "page", http.StatusOK, d)
+	return render(c, p.base, "page", http.StatusOK, d, policyFor(d.Theme))
 }
 
 // Error writes the HTML answer to a failure: the re-rendered form for a
@@ -197,10 +253,10 @@ func (p *Pages) Error(c echo.Context, e *Error) error {
 		return p.Form(c, e.Status, &FormData{
 			Action: e.Action, ActionURL: p.URL("/actions/" + e.Action.Name),
 			Values: echoStrings(e.Values), Errors: e.Fields, Message: e.Message,
-			IdempotencyKey: newIdempotencyKey(),
+			IdempotencyKey: newIdempotencyKey(), Kept: e.Kept, Redirect: e.Redirect, Back: e.Back,
 		})
 	}
-	d := pageData{Title: fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status)), Message: e.Message, Alert: true}
+	d := pageData{Title: fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status)), Message: e.Message, Alert: true, Script: p.script()}
 	if len(e.Fields) > 0 {
 		var parts []string
 		for f, msgs := range e.Fields {
@@ -212,10 +268,43 @@ func (p *Pages) Error(c echo.Context, e *Error) error {
 	if ref := c.Request().Referer(); ref != "" && strings.HasPrefix(ref, "/") {
 		d.Link, d.LinkText = ref, "Back"
 	}
-	return render(c, p.base, "page", e.Status, d)
+	if e.Action != nil {
+		d.Theme = p.theme(e.Action)
+	} else {
+		d.Theme = p.Theme
+	}
+	return render(c, p.base, "page", e.Status, d, policyFor(d.Theme))
 }
 
-func render(c echo.Context, t *template.Template, name string, status int, data any) error {
+// policy is what a page's Content-Security-Policy lets in beyond 'self':
+// the theme's logo and stylesheet, the origins its form may go on to (the
+// form-action directive also covers a post's redirects), a captcha's
+// widget.
+type policy struct {
+	img, style, form, script, frame, connect []string
+}
+
+func policyFor(theme *actions.Theme, targets ...string) policy {
+	var p policy
+	if theme != nil {
+		p.img, p.style = originsOf(theme.Logo), originsOf(theme.Stylesheet)
+	}
+	p.form = originsOf(targets...)
+	return p
+}
+
+func (p policy) String() string {
+	s := "default-src 'self'; script-src 'self'" + join(p.script) + "; connect-src 'self'" + join(p.connect) +
+		"; img-src 'self' data:" + join(p.img) + "; style-src 'self' 'unsafe-inline'" + join(p.style) +
+		"; form-action 'self'" + join(p.form) + "; frame-ancestors 'none'"
+	if len(p.frame) > 0 {
+		s += "; frame-src" + join(p.frame)
+	}
+	return s
+}
+
+// render writes a page with its Content-Security-Policy.
+func render(c echo.Context, t *template.Template, name string, status int, data any, pol policy) error {
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
@@ -223,10 +312,29 @@ func render(c echo.Context, t *template.Template, name string, status int, data 
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if h.Get("Content-Security-Policy") == "" {
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	}
+	h.Set("Content-Security-Policy", pol.String())
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// originsOf lists the origins of absolute http(s) URLs.
+func originsOf(urls ...string) []string {
+	var out []string
+	for _, s := range urls {
+		if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+			continue
+		}
+		if u, err := url.Parse(s); err == nil && u.Host != "" && !slices.Contains(out, u.Scheme+"://"+u.Host) {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	return out
+}
+
+func join(origins []string) string {
+	if len(origins) == 0 {
+		return ""
+	}
+	return " " + strings.Join(origins, " ")
 }
 
 // echoStrings turns echoed values back into form values for templates.

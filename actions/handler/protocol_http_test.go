@@ -196,7 +196,7 @@ func TestNoJavaScriptFlow(t *testing.T) {
 	body, ctype = teststack.MultipartBody(t, map[string]string{"name": "Ada", "email": "a@example.com"}, nil)
 	resp, _ = teststack.Post(t, st.APIURL+"/actions/create-user", body, ctype, browser)
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !regexp.MustCompile(`^/users/new\?created=[0-9A-Z]{26}$`).MatchString(loc) {
+	if resp.StatusCode != http.StatusSeeOther || !regexp.MustCompile(`^`+regexp.QuoteMeta(st.APIURL)+`/users/new\?created=[0-9A-Z]{26}$`).MatchString(loc) {
 		t.Fatalf("success: %d Location %q", resp.StatusCode, loc)
 	}
 	// Other errors: a small HTML page with the status and message.
@@ -238,9 +238,14 @@ func TestHostedForm(t *testing.T) {
 	if m1 == nil || m2 == nil || m1[1] == m2[1] {
 		t.Fatalf("each render needs a fresh idempotency key: %v %v", m1, m2)
 	}
-	code, page = get("/forms/create-user/done?submission=01ABC")
-	if code != 200 || !strings.Contains(page, "User created!") || !strings.Contains(page, "01ABC") {
+	_, ans := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, nil)
+	id := submissionID(t, ans)
+	code, page = get("/forms/create-user/done?submission=" + id)
+	if code != 200 || !strings.Contains(page, "User created!") || !strings.Contains(page, id) {
 		t.Fatalf("done page %d %s", code, page)
+	}
+	if code, _ = get("/forms/create-user/done?submission=01ABC"); code != 404 {
+		t.Fatalf("done page of an unknown submission: %d", code)
 	}
 	code, page = get("/forms/custom")
 	if code != 200 || !strings.Contains(page, `class="custom-template"`) {

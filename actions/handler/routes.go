@@ -22,6 +22,9 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	e.GET(openapi.Path, echo.WrapHandler(openapi.Handler()))
 
 	e.POST("/actions/:name", h.Submit)
+	e.GET("/actions/:name/schema", h.Schema)
+	e.GET("/actions/:name/state/:token", h.State)
+	e.GET(ScriptPath, Script)
 	e.GET("/forms/:name", h.Form)
 	e.GET("/forms/:name/done", h.Done)
 	e.POST("/uploads", h.Upload)

@@ -240,7 +240,7 @@ func TestIdempotencyConcurrentRepeats(t *testing.T) {
 	resp, _ := teststack.Post(t, st.APIURL+"/actions/create-user",
 		strings.NewReader(url.Values{"name": {"Ada"}, "email": {"ada@example.com"}, "_idempotency": {"double-click-1"}}.Encode()),
 		"application/x-www-form-urlencoded", nil)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/users/new?created="+id {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != st.APIURL+"/users/new?created="+id {
 		t.Fatalf("browser repeat: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// A refused submission does not keep its key.

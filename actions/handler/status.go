@@ -33,7 +33,7 @@ var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // SubmissionStatus handles GET /submissions/{id}.
 func (h *Handler) SubmissionStatus(c echo.Context) error {
 	jsonErrors(c)
-	st, err := h.readStatus(c.Request().Context(), c.Param("id"))
+	st, err := h.readStatus(c, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 		return ErrUnavailable.With(err)
 	}
 	defer watch.Close()
-	st, err := h.readStatus(ctx, id)
+	st, err := h.readStatus(c, id)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 				return nil
 			}
 		}
-		next, err := h.readStatus(ctx, id)
+		next, err := h.readStatus(c, id)
 		if err != nil {
 			// A Redis hiccup: end; the client's EventSource reconnects.
 			return nil
@@ -113,7 +113,8 @@ func jsonErrors(c echo.Context) {
 	}
 }
 
-func (h *Handler) readStatus(ctx context.Context, id string) (*submission.Status, error) {
+func (h *Handler) readStatus(c echo.Context, id string) (*submission.Status, error) {
+	ctx := c.Request().Context()
 	if h.Fleet.Status == nil || !submissionIDPattern.MatchString(id) {
 		return nil, ErrSubmissionMissing
 	}
@@ -124,6 +125,6 @@ func (h *Handler) readStatus(ctx context.Context, id string) (*submission.Status
 	case err != nil:
 		return nil, ErrUnavailable.With(err)
 	}
-	st.StatusURL = h.Pages.URL("/submissions/" + st.ID)
+	st.StatusURL = h.link(c, "/submissions/"+st.ID)
 	return st, nil
 }

@@ -22,6 +22,7 @@ import (
 
 // intake is the state of one Submit while its body is read.
 type intake struct {
+	c       echo.Context
 	h       *Handler
 	a       *actions.Action
 	subject string
@@ -38,6 +39,9 @@ type intake struct {
 	captchaAnswer string
 	boundSet      bool
 	accepted      Answer
+	// redirect and errorRedirect are the form's _redirect and
+	// _error_redirect, checked and absolute.
+	redirect, errorRedirect string
 }
 
 // read reads the body. Reserved fields act as they arrive, so a repeated
@@ -92,6 +96,18 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 		s.rendered(value)
 	case captchaField(s.a):
 		return s.captcha(ctx, value)
+	case FieldRedirect:
+		t, err := s.h.redirectTarget(s.c, s.a, FieldRedirect, value)
+		if err != nil {
+			return err
+		}
+		s.redirect = t
+	case FieldErrorRedirect:
+		t, err := s.h.redirectTarget(s.c, s.a, FieldErrorRedirect, value)
+		if err != nil {
+			return err
+		}
+		s.errorRedirect = t
 	default:
 		if name == s.a.Honeypot && strings.TrimSpace(value) != "" && !s.spam {
 			s.spam, s.spamReason = true, RejectHoneypot
@@ -117,6 +133,9 @@ func (s *intake) finish(ctx context.Context) error {
 	}
 	if len(a.Bound) > 0 && s.sub.Bound == nil {
 		return ErrInvalidBoundArgs.With(errors.New("no _bound field"))
+	}
+	if err := s.h.attachKept(ctx, s); err != nil {
+		return err
 	}
 	values, errs := a.Validate(f.values)
 	for k, v := range f.errs {
@@ -150,7 +169,7 @@ func (s *intake) finish(ctx context.Context) error {
 	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
 		return ErrUnavailable.With(err)
 	}
-	body, redirect := s.h.acceptedAnswer(a, sub)
+	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect)
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
 		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
@@ -283,7 +302,7 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 // reserved ones. Unknown fields are read past and dropped.
 func wanted(a *actions.Action, name string) bool {
 	switch name {
-	case FieldIdempotency, FieldBound, FieldRendered:
+	case FieldIdempotency, FieldBound, FieldRendered, FieldRedirect, FieldErrorRedirect:
 		return true
 	case captchaField(a):
 		return name != ""
@@ -295,7 +314,7 @@ func wanted(a *actions.Action, name string) bool {
 
 // value keeps a plain value, acting on reserved ones at once.
 func (s *intake) value(ctx context.Context, name, v string) error {
-	if name == FieldIdempotency || name == FieldBound || name == FieldRendered || name == s.a.Honeypot || name == captchaField(s.a) {
+	if name == FieldIdempotency || name == FieldBound || name == FieldRendered || name == FieldRedirect || name == FieldErrorRedirect || name == s.a.Honeypot || name == captchaField(s.a) {
 		return s.reserved(ctx, name, v)
 	}
 	s.form.values[name] = append(s.form.values[name], v)
@@ -318,7 +337,7 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 		return ErrBadRequest.With(err, "The form body is not valid URL encoding.")
 	}
 	// Reserved fields first, as a multipart body from a hosted form has them.
-	for _, k := range []string{FieldIdempotency, FieldBound, s.a.Honeypot, FieldRendered} {
+	for _, k := range []string{FieldIdempotency, FieldBound, FieldRedirect, FieldErrorRedirect, s.a.Honeypot, FieldRendered} {
 		if v, ok := vals[k]; ok && k != "" {
 			for _, one := range v {
 				if err := s.reserved(ctx, k, one); err != nil || s.replay != nil {

@@ -57,6 +57,9 @@ type uploadRef struct {
 	ContentType string   `json:"t,omitempty"`
 	SHA256      string   `json:"h,omitempty"`
 	Filename    string   `json:"n,omitempty"`
+	// Kept marks a file kept from a failed submit: a new file for the
+	// field replaces it.
+	Kept bool `json:"kp,omitempty"`
 }
 
 // uploadScope is where a staged upload takes its limits from: a named
@@ -295,6 +298,26 @@ func (h *Handler) attachRef(ctx context.Context, s *intake, u *actions.Upload, t
 	if token == "" || s.spam {
 		return nil
 	}
+	var r uploadRef
+	if h.Objects == nil || h.Sealer == nil || h.Sealer.Open(refPurpose, token, &r) != nil {
+		return refExpired(f, u)
+	}
+	if r.Kept {
+		f.pendingKept = append(f.pendingKept, keptRef{upload: u, ref: r, token: token})
+		return nil
+	}
+	return h.attachOpened(ctx, s, u, r)
+}
+
+func refExpired(f *form, u *actions.Upload) error {
+	f.errs.Add(u.Name, u.Label+": the uploaded file has expired or does not belong here; choose it again.")
+	return nil
+}
+
+// attachOpened checks an opened reference's object and copies it to the
+// submission.
+func (h *Handler) attachOpened(ctx context.Context, s *intake, u *actions.Upload, r uploadRef) error {
+	f := s.form
 	n := f.fileCount[u.Name]
 	if n >= u.MaxFiles {
 		if n == u.MaxFiles {
@@ -303,17 +326,7 @@ func (h *Handler) attachRef(ctx context.Context, s *intake, u *actions.Upload, t
 		f.fileCount[u.Name]++
 		return nil
 	}
-	invalid := func() error {
-		f.errs.Add(u.Name, u.Label+": the uploaded file has expired or does not belong here; choose it again.")
-		return nil
-	}
-	var r uploadRef
-	if h.Objects == nil || h.Sealer == nil {
-		return invalid()
-	}
-	if err := h.Sealer.Open(refPurpose, token, &r); err != nil {
-		return invalid()
-	}
+	invalid := func() error { return refExpired(f, u) }
 	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, submission.StagedPrefix) {
 		return invalid()
 	}
@@ -354,6 +367,10 @@ func (h *Handler) attachRef(ctx context.Context, s *intake, u *actions.Upload, t
 	f.fileCount[u.Name]++
 	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
 	f.staged = append(f.staged, r.Key)
+	if f.fromStaged == nil {
+		f.fromStaged = map[string]string{}
+	}
+	f.fromStaged[obj.Key] = r.Key
 	return nil
 }
 

@@ -22,20 +22,21 @@ func TestUploadRefusalsOverHTTP(t *testing.T) {
 		status     int
 		field, msg string // an expected field error, by substring
 		values     map[string]any
+		kept       int // fields whose files are kept (stored, refused for another reason)
 	}{
 		{"html labelled image/png is refused", []part{{field: "name", value: "Ada"}, {field: "avatar", filename: "me.png", data: html}},
-			422, "avatar", "text/html", nil},
+			422, "avatar", "text/html", nil, 0},
 		{"a later invalid field refuses files stored before it",
 			[]part{{field: "doc", filename: "a.bin", data: pngOf(6 << 20)}, {field: "avatar", filename: "me.png", data: pngOf(1000)}, {field: "name", value: "A"}},
-			422, "name", "at least", map[string]any{"name": "A"}},
+			422, "name", "at least", map[string]any{"name": "A"}, 2},
 		{"a later file too large refuses files stored before it",
 			[]part{{field: "name", value: "Ada"}, {field: "doc", filename: "a.bin", data: pngOf(100)}, {field: "doc", filename: "b.bin", data: pngOf(21 << 20)}},
-			422, "doc", "too large", map[string]any{"name": "Ada"}},
+			422, "doc", "too large", map[string]any{"name": "Ada"}, 1},
 		{"an over-size file is drained and the fields after it still read",
 			[]part{{field: "avatar", filename: "me.png", data: pngOf(1<<20 + 10_000)}, {field: "name", value: "Ada"}},
-			422, "avatar", "too large", map[string]any{"name": "Ada"}},
+			422, "avatar", "too large", map[string]any{"name": "Ada"}, 0},
 		{"too many files", []part{{field: "name", value: "Ada"}, {field: "avatar", filename: "1.png", data: pngOf(10)}, {field: "avatar", filename: "2.png", data: pngOf(10)}},
-			422, "avatar", "Too many", nil},
+			422, "avatar", "Too many", nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +53,10 @@ func TestUploadRefusalsOverHTTP(t *testing.T) {
 					t.Errorf("values %v, want %s=%v", a.Values, k, v)
 				}
 			}
-			st.assertEmpty(t)
+			if tt.kept != len(a.Kept) {
+				t.Errorf("kept %v, want files of %d fields kept", a.Kept, tt.kept)
+			}
+			st.assertOnlyKept(t, a.Kept)
 		})
 	}
 }

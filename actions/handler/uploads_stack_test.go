@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,6 +118,31 @@ func (st *upStack) stored(t *testing.T) (keys []string, unfinished int) {
 	return keys, len(ups)
 }
 
+// assertOnlyKept checks that a refused submission left nothing but the
+// staged copies of the files it answered as kept, then removes those.
+func (st *upStack) assertOnlyKept(t *testing.T, kept map[string][]handler.KeptFile) {
+	t.Helper()
+	keys, n := st.stored(t)
+	var staged []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, submission.StagedPrefix) {
+			staged = append(staged, k)
+		}
+	}
+	want := 0
+	for _, list := range kept {
+		want += len(list)
+	}
+	if len(staged) != len(keys) || n != 0 || len(staged) != want {
+		t.Errorf("left behind: objects %v, %d unfinished multipart uploads; %d files answered as kept", keys, n, want)
+	}
+	if len(staged) > 0 {
+		if err := st.store.Delete(context.Background(), staged...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (st *upStack) assertEmpty(t *testing.T) {
 	t.Helper()
 	if keys, n := st.stored(t); len(keys) != 0 || n != 0 {
@@ -179,7 +205,8 @@ type answer struct {
 		ID    string            `json:"id"`
 		Files []submission.File `json:"files"`
 	} `json:"submission"`
-	Uploads []handler.StagedUpload `json:"uploads"`
+	Uploads []handler.StagedUpload        `json:"uploads"`
+	Kept    map[string][]handler.KeptFile `json:"kept"`
 }
 
 // post sends a body (chunked when size is unknown) and decodes the answer.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what formq's demo and tests need and is missing: Debian's
-# redis-server and versitygw (S3 server) into ./bin. Safe to run again.
+# redis-server, Debian's chromium (for the browser tests) and versitygw
+# (S3 server) into ./bin. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VERSITYGW_VERSION=v1.8.0
@@ -11,6 +12,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "install: chromium (apt, for the browser tests)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
 if [ ! -x bin/versitygw ]; then

@@ -313,7 +313,13 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		d.call(t, api, request{method: "GET", path: "/forms/contact", doc: "/forms/{name}", header: html, want: 200})
 		d.call(t, api, request{method: "GET", path: "/forms/nope", doc: "/forms/{name}", want: 404})
 		d.call(t, api, request{method: "GET", path: "/forms/nope", doc: "/forms/{name}", header: html, want: 404})
-		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=01ABC", doc: "/forms/{name}/done", header: html, want: 200})
+		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=01ABC", doc: "/forms/{name}/done", header: html, want: 404})
+		d.call(t, api, request{method: "GET", path: "/actions/contact/schema", doc: "/actions/{name}/schema", want: 200})
+		d.call(t, api, request{method: "GET", path: "/actions/contact/schema", doc: "/actions/{name}/schema", header: map[string]string{"Origin": "https://elsewhere.example"}, want: 200})
+		d.call(t, api, request{method: "GET", path: "/actions/nope/schema", doc: "/actions/{name}/schema", want: 404})
+		d.call(t, api, request{method: "GET", path: "/actions/contact/state/not-a-token", doc: "/actions/{name}/state/{token}", want: 400})
+		d.call(t, api, request{method: "GET", path: "/actions/nope/state/x", doc: "/actions/{name}/state/{token}", want: 404})
+		d.call(t, api, request{method: "GET", path: "/formq.js", doc: "/formq.js", want: 200})
 		d.call(t, api, request{method: "GET", path: "/forms/nope/done", doc: "/forms/{name}/done", want: 404})
 	})
 
@@ -368,6 +374,7 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 			body := d.call(t, api, request{method: "GET", path: "/submissions/" + id, doc: "/submissions/{id}", want: 200})
 			return json.Unmarshal(body, &status) == nil && status.Submission.Status == "completed" && status.Submission.Event != ""
 		})
+		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=" + id, doc: "/forms/{name}/done", header: map[string]string{"Accept": "text/html"}, want: 200})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION", doc: "/submissions/{id}", want: 404})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION/events", doc: "/submissions/{id}/events", want: 404})
 

@@ -1,0 +1,208 @@
+package handler
+
+// Files kept across a failed submit, and the sealed state an error
+// redirect carries back to the sender's page.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
+	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
+)
+
+// Lifetimes of what a failed submit hands back.
+const (
+	// KeptTTL is how long a kept file's reference opens.
+	KeptTTL = 30 * time.Minute
+	// StateTTL is how long a formq_state token opens.
+	StateTTL = 10 * time.Minute
+)
+
+// maxStateValue bounds one value carried in a formq_state token, and
+// maxStateValues all of them, so the redirect's URL stays short; longer
+// values are left out (the errors are always carried).
+const (
+	maxStateValue  = 1000
+	maxStateValues = 4000
+)
+
+// KeptFile is a file of a failed submission kept as a staged upload: send
+// Ref as the upload field's value to attach it without sending it again.
+type KeptFile struct {
+	Ref         string `json:"ref"`
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"contentType"`
+}
+
+// keptRef is a reference sent back in a form, not yet attached: it is
+// attached once the body is read, and only if no new file took its place.
+type keptRef struct {
+	upload *actions.Upload
+	ref    uploadRef
+	token  string
+}
+
+// keep turns the files of a submission that failed validation into kept
+// staged uploads: files streamed in this request are copied under a
+// staged key; files that came by reference still have theirs. Kept
+// references that were not attached are handed back as they came.
+func (h *Handler) keep(ctx context.Context, s *intake) map[string][]KeptFile {
+	if h.Objects == nil || h.Sealer == nil {
+		return nil
+	}
+	kept := map[string][]KeptFile{}
+	ctx = context.WithoutCancel(ctx)
+	for _, file := range s.form.files {
+		u := s.a.Upload(file.Field)
+		if u == nil {
+			continue
+		}
+		staged := s.form.fromStaged[file.Key]
+		if staged == "" {
+			staged = submission.StagedKey(ulid.Make().String())
+			obj := file.Object
+			obj.Key = staged
+			if err := h.Objects.Copy(ctx, file.Key, obj); err != nil {
+				h.Log.WarnContext(ctx, "could not keep a file of a refused submission", "key", file.Key, "err", err)
+				continue
+			}
+		}
+		r := uploadRef{Key: staged, Action: s.a.Name, Field: u.Name, MaxSize: u.MaxSize, Types: u.Types,
+			Size: file.Size, ContentType: file.ContentType, SHA256: file.SHA256, Filename: file.Filename, Kept: true}
+		token, err := h.Sealer.Seal(refPurpose, r, KeptTTL)
+		if err != nil {
+			continue
+		}
+		kept[u.Name] = append(kept[u.Name], KeptFile{Ref: token, Filename: file.Filename, Size: file.Size, ContentType: file.ContentType})
+	}
+	for _, k := range s.form.pendingKept {
+		kept[k.upload.Name] = append(kept[k.upload.Name], KeptFile{Ref: k.token, Filename: k.ref.Filename, Size: k.ref.Size, ContentType: k.ref.ContentType})
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return kept
+}
+
+// attachKept attaches the kept references of fields that got no new file.
+func (h *Handler) attachKept(ctx context.Context, s *intake) error {
+	pending := s.form.pendingKept
+	s.form.pendingKept = nil
+	for _, k := range pending {
+		if s.form.fileCount[k.upload.Name] >= k.upload.MaxFiles {
+			continue // a file chosen again replaces the kept one
+		}
+		if err := h.attachOpened(ctx, s, k.upload, k.ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formState is what a formq_state token carries: the 422's JSON.
+type formState struct {
+	Action  string                `json:"a"`
+	Message string                `json:"m"`
+	Errors  actions.FieldErrors   `json:"e"`
+	Values  map[string]any        `json:"v,omitempty"`
+	Kept    map[string][]KeptFile `json:"k,omitempty"`
+}
+
+// StatePurpose is the seal purpose of an action's formq_state tokens.
+func StatePurpose(action string) string { return "state:" + action }
+
+// sealState seals a validation failure for an error redirect. Sensitive
+// values are never in e.Values; long values are left out.
+func (h *Handler) sealState(a *actions.Action, e *Error) (string, error) {
+	st := formState{Action: a.Name, Message: e.Message, Errors: e.Fields, Values: map[string]any{}, Kept: e.Kept}
+	total := 0
+	for _, f := range a.Fields {
+		v, ok := e.Values[f.Name]
+		if !ok || f.Sensitive() {
+			continue
+		}
+		n := 0
+		switch t := v.(type) {
+		case string:
+			n = len(t)
+		case []string:
+			for _, s := range t {
+				n += len(s)
+			}
+		}
+		if n > maxStateValue || total+n > maxStateValues {
+			continue
+		}
+		total += n
+		st.Values[f.Name] = v
+	}
+	return h.Sealer.Seal(StatePurpose(a.Name), st, StateTTL)
+}
+
+// State handles GET /actions/{name}/state/{token}: the validation failure
+// an error redirect carried, as the same JSON the 422 answered, for the
+// page's server or script to show the errors and kept values again.
+func (h *Handler) State(c echo.Context) error {
+	jsonErrors(c)
+	a, ok := h.Actions.Get(c.Param("name"))
+	if !ok {
+		return ErrActionNotFound
+	}
+	var st formState
+	err := h.Sealer.Open(StatePurpose(a.Name), c.Param("token"), &st)
+	switch {
+	case errors.Is(err, actions.ErrTokenExpired):
+		return ErrBadRequest.With(err, "The form state has expired (it opens for 10 minutes); show the form empty.")
+	case err != nil || st.Action != a.Name:
+		return ErrBadRequest.With(err, "The form state token is not valid for this action.")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	e := ErrValidation.withForm(a, st.Errors, st.Values)
+	e.Message, e.Kept = st.Message, st.Kept
+	return c.JSON(http.StatusOK, errorBody(e))
+}
+
+// invalid answers a validation failure of a submission: files kept, and
+// for browsers an error redirect back to the sender's page when the form
+// or the action asks for one.
+func (h *Handler) invalid(c echo.Context, s *intake, e *Error, kept map[string][]KeptFile) error {
+	e.Kept, e.Redirect = kept, s.redirect
+	e.Back = h.backLink(c, s.a)
+	target := s.errorRedirect
+	if target == "" && s.a.ErrorRedirect != "" {
+		target = h.absolute(c, s.a.ErrorRedirect)
+	}
+	if target == "" || WantsJSON(c.Request()) {
+		return e
+	}
+	token, err := h.sealState(s.a, e)
+	if err != nil {
+		return ErrInternal.With(err)
+	}
+	for k, v := range e.Header {
+		c.Response().Header().Set(k, v)
+	}
+	return c.Redirect(http.StatusSeeOther, withState(target, token))
+}
+
+// backLink is the page the sender came from, when the browser said and
+// it is on formq's or an allowed origin.
+func (h *Handler) backLink(c echo.Context, a *actions.Action) string {
+	ref := c.Request().Referer()
+	if ref == "" {
+		return ""
+	}
+	if t, err := h.redirectTarget(c, a, "Referer", ref); err == nil && t != "" {
+		if len(t) > len(h.origin(c)) && t[:len(h.origin(c))] == h.origin(c) {
+			return "" // formq's own page: the form is right here
+		}
+		return t
+	}
+	return ""
+}

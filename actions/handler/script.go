@@ -1,0 +1,45 @@
+package handler
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/formq/formq/client"
+	"github.com/labstack/echo/v4"
+)
+
+// ScriptPath is where client.js is served.
+const ScriptPath = "/formq.js"
+
+// ScriptURL is client.js's versioned, long-cached URL under a base.
+func ScriptURL(base string) string { return base + ScriptPath + "?v=" + client.Version }
+
+// Script handles GET /formq.js: client.js, gzipped when the browser takes
+// it. At its versioned URL (?v= of the current script) it is cached for a
+// year; at any other it is cached briefly, so a page linking the bare
+// /formq.js gets a new release within minutes. Any page may load it, as a
+// module script, from any origin.
+func Script(c echo.Context) error {
+	h := c.Response().Header()
+	if c.QueryParam("v") == client.Version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, max-age=300")
+	}
+	etag := `"` + client.Version + `"`
+	h.Set("ETag", etag)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	if h.Get(echo.HeaderAccessControlAllowOrigin) == "" {
+		h.Set(echo.HeaderAccessControlAllowOrigin, "*")
+	}
+	if c.Request().Header.Get("If-None-Match") == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	body := client.Script
+	if strings.Contains(c.Request().Header.Get(echo.HeaderAcceptEncoding), "gzip") {
+		h.Set(echo.HeaderContentEncoding, "gzip")
+		body = client.Gzipped
+	}
+	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
+}

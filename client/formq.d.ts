@@ -1,0 +1,129 @@
+// Type declarations of formq.js (served by formq at /formq.js).
+
+/** The public declaration of an action: GET /actions/{name}/schema. */
+export interface Schema {
+  name: string;
+  title: string;
+  url: string;
+  maxBody: number;
+  honeypot?: string;
+  fields: SchemaField[];
+  uploads: SchemaUpload[];
+  theme?: { accent?: string; logo?: string; stylesheet?: string };
+  /** Whether the page asking (its Origin) may post to the action. */
+  origin?: { allowed: boolean; message?: string };
+}
+
+export interface SchemaField {
+  name: string;
+  type: "text" | "textarea" | "email" | "url" | "number" | "integer" | "boolean" | "date" | "select" | "hidden" | "password";
+  label: string;
+  required: boolean;
+  minLength?: number;
+  maxLength?: number;
+  /** Anchored RE2 expression; the common subset reads the same as a JavaScript RegExp with the u flag. */
+  pattern?: string;
+  min?: number;
+  max?: number;
+  options?: { value: string; label: string }[];
+  multiple?: boolean;
+  sensitive?: boolean;
+  placeholder?: string;
+  help?: string;
+  autocomplete?: string;
+  default?: string;
+  /** Messages by rule (required, min_length, max_length, pattern, options, min, max, format). */
+  messages: Record<string, string>;
+}
+
+export interface SchemaUpload {
+  name: string;
+  label: string;
+  required: boolean;
+  maxSize: number;
+  maxFiles: number;
+  types?: string[];
+  accept?: string;
+  /** For people: "PNG, JPEG or WebP, up to 5 MB". */
+  limits: string;
+  /** Messages by rule (required, max_size, max_files, types with {type} to fill in). */
+  messages: Record<string, string>;
+}
+
+/** Field errors by field name, as formq's 422 answers them. */
+export type FieldErrors = Record<string, string[]>;
+
+/** A file kept from a failed submit: send ref as the field's value. */
+export interface KeptFile {
+  ref: string;
+  filename: string;
+  size: number;
+  contentType: string;
+}
+
+export interface FileProgress {
+  field: string;
+  name: string;
+  size: number;
+  loaded: number;
+}
+
+/** detail of formq:progress. */
+export interface Progress {
+  loaded: number;
+  total: number;
+  files: FileProgress[];
+}
+
+/** A submission's status (GET /submissions/{id} under "submission"); detail of formq:status. */
+export interface Status {
+  id: string;
+  action: string;
+  status: "queued" | "processing" | "completed" | "failed";
+  statusUrl: string;
+  steps?: { type: string; state: "pending" | "running" | "completed" | "failed"; attempts: number; lastError?: string }[];
+  error?: string;
+  version: number;
+}
+
+export interface SubmitOptions {
+  /** The button that submitted the form, sent as a field when it has a name. */
+  submitter?: HTMLElement | null;
+  /** Retries after a network error, with backoff (default 3). */
+  retries?: number;
+  /** false: stay on the page instead of following the answer's redirect. */
+  redirect?: boolean;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface SubmitResult {
+  ok: boolean;
+  /** HTTP status; 0 when refused by the checks in the browser or not sent. */
+  status: number;
+  /** The JSON answer, when there was one. */
+  body?: any;
+  /** Field errors found in the browser before sending. */
+  errors?: FieldErrors;
+  error?: string;
+}
+
+export function submit(form: HTMLFormElement, options?: SubmitOptions): Promise<SubmitResult>;
+export function enhance(form: HTMLFormElement): void;
+export function schema(form: HTMLFormElement): Promise<Schema | null>;
+export function check(form: HTMLFormElement, schema: Schema, data?: FormData): FieldErrors;
+export function showErrors(form: HTMLFormElement, errors: FieldErrors, message?: string): void;
+export function clear(form: HTMLFormElement): void;
+export function keep(form: HTMLFormElement, kept: Record<string, KeptFile[]>): void;
+export function watch(statusUrl: string, onStatus: (s: Status) => void): { close(): void };
+export function describeStatus(s: Status): string;
+
+declare global {
+  interface HTMLElementEventMap {
+    "formq:submit": CustomEvent<{ formData: FormData }>;
+    "formq:progress": CustomEvent<Progress>;
+    "formq:success": CustomEvent<any>;
+    "formq:invalid": CustomEvent<{ errors: FieldErrors; kept?: Record<string, KeptFile[]>; source: "client" | "server" }>;
+    "formq:error": CustomEvent<{ status: number; code?: string; message: string }>;
+    "formq:status": CustomEvent<Status>;
+  }
+}

@@ -1,0 +1,421 @@
+// formq.js: enhances forms that post to formq. One ES module, no
+// dependencies, no build step. Without it (or when it fails to load) the
+// same forms post natively and formq answers with pages and redirects.
+//
+//   <script type="module" src="https://forms.example.com/formq.js"></script>
+//   <form data-formq method="post" action="https://forms.example.com/actions/signup">
+//
+// Events (on the form, bubbling): formq:submit (cancelable), formq:progress,
+// formq:success, formq:invalid, formq:error, formq:status.
+
+const schemas = new Map();
+const state = new WeakMap();
+const SUMMARY = "Please fix the errors below.";
+
+const fire = (el, name, detail, cancelable) =>
+  el.dispatchEvent(new CustomEvent("formq:" + name, { bubbles: true, cancelable: !!cancelable, detail }));
+
+const newKey = () =>
+  crypto.randomUUID ? crypto.randomUUID() : Array.from(crypto.getRandomValues(new Uint8Array(18)), (b) => b.toString(16)).join("");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const human = (n) =>
+  n >= 1 << 30 ? +(n / (1 << 30)).toFixed(1) + " GB" : n >= 1 << 20 ? +(n / (1 << 20)).toFixed(1) + " MB" : n >= 1024 ? Math.round(n / 1024) + " KB" : n + " bytes";
+
+function st(form) {
+  let s = state.get(form);
+  if (!s) {
+    const k = form.elements._idempotency;
+    state.set(form, (s = { key: (k && k.value) || newKey() }));
+  }
+  return s;
+}
+
+/** The URL of the action's schema, from the form's action URL. */
+function schemaURL(form) {
+  const u = new URL(form.action, location.href);
+  if (!/\/actions\/[^/]+\/?$/.test(u.pathname)) return null;
+  u.pathname = u.pathname.replace(/\/?$/, "/schema");
+  u.search = "";
+  return u.href;
+}
+
+/** Loads (once per page) the public declaration of the form's action; null when it cannot. */
+export function schema(form) {
+  const url = schemaURL(form);
+  if (!url) return Promise.resolve(null);
+  if (!schemas.has(url)) {
+    schemas.set(
+      url,
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "omit" })
+        .then((r) => (r.ok ? r.json() : null))
+        .catch(() => null)
+    );
+  }
+  return schemas.get(url);
+}
+
+const values = (fd, name, trim) =>
+  fd.getAll(name).filter((v) => typeof v == "string").map((v) => (trim ? v.trim() : v)).filter((v) => v !== "");
+
+const typeOK = (type, allowed) =>
+  allowed.some((a) => a == type || (a.endsWith("/*") && type.startsWith(a.slice(0, -1)) && type != "image/svg+xml"));
+
+/** Checks a form's data against the action's declaration: field errors by name. */
+export function check(form, s, fd = new FormData(form)) {
+  const errs = {};
+  const add = (name, msg) => (errs[name] = errs[name] || []).push(msg);
+  for (const f of s.fields) {
+    const m = f.messages || {};
+    const vals = values(fd, f.name, f.type != "textarea" && f.type != "password");
+    if (f.type == "boolean" || !vals.length) {
+      if (f.required && !vals.length) add(f.name, m.required);
+      continue;
+    }
+    for (const v of f.multiple ? vals : vals.slice(0, 1)) {
+      const n = [...v].length;
+      if (f.minLength != null && n < f.minLength) add(f.name, m.min_length);
+      if (f.maxLength != null && n > f.maxLength) add(f.name, m.max_length);
+      if (f.pattern) {
+        try {
+          if (!new RegExp(f.pattern, "u").test(v)) add(f.name, m.pattern);
+        } catch (_) {}
+      }
+      if (f.options && !f.options.some((o) => o.value == v)) add(f.name, m.options);
+      let bad = false;
+      if (f.type == "email") bad = !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v);
+      if (f.type == "url") bad = !/^https?:\/\/[^\s/]+/i.test(v);
+      if (f.type == "date") bad = !/^\d{4}-\d{2}-\d{2}$/.test(v);
+      if (f.type == "number" || f.type == "integer") {
+        const x = Number(v);
+        bad = f.type == "integer" ? !/^[-+]?\d+$/.test(v) : !isFinite(x);
+        if (!bad && f.min != null && x < f.min) add(f.name, m.min);
+        if (!bad && f.max != null && x > f.max) add(f.name, m.max);
+      }
+      if (bad) add(f.name, m.format);
+    }
+  }
+  for (const u of s.uploads) {
+    const m = u.messages;
+    const files = fd.getAll(u.name).filter((v) => v instanceof File && v.name);
+    const kept = form.querySelectorAll(`input[data-formq-kept="${u.name}"]`).length;
+    if (u.required && !files.length && !kept) add(u.name, m.required);
+    if (files.length > u.maxFiles) add(u.name, m.max_files);
+    for (const file of files) {
+      if (file.size > u.maxSize) add(u.name, m.max_size);
+      else if (u.types && u.types.length && file.type && !typeOK(file.type, u.types)) add(u.name, m.types.replace("{type}", file.type));
+    }
+  }
+  for (const k in errs) errs[k] = [...new Set(errs[k].filter(Boolean))];
+  return errs;
+}
+
+function field(form, name) {
+  const el = form.elements.namedItem(name);
+  return el && !el.tagName && el.length ? el[0] : el;
+}
+
+const describe = (el, id, on) => {
+  const ids = (el.getAttribute("aria-describedby") || "").split(/\s+/).filter((x) => x && x != id);
+  if (on) ids.push(id);
+  ids.length ? el.setAttribute("aria-describedby", ids.join(" ")) : el.removeAttribute("aria-describedby");
+};
+
+/** Removes the errors and notices shown on a form. */
+export function clear(form) {
+  form.querySelectorAll("[data-formq-error]").forEach((e) => {
+    const el = e.id && form.querySelector(`[aria-describedby~="${e.id}"]`);
+    if (el) {
+      describe(el, e.id, false);
+      el.removeAttribute("aria-invalid");
+    }
+    e.remove();
+  });
+  form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+}
+
+function summary(form, message, items) {
+  const box = document.createElement("div");
+  box.className = "summary";
+  box.id = (form.id || "formq") + "-summary";
+  box.setAttribute("role", "alert");
+  box.tabIndex = -1;
+  box.dataset.formqError = box.dataset.formqSummary = "";
+  const p = box.appendChild(document.createElement("p"));
+  p.appendChild(document.createElement("strong")).textContent = message;
+  if (items.length) {
+    const ul = box.appendChild(document.createElement("ul"));
+    for (const [href, text] of items) {
+      const a = ul.appendChild(document.createElement("li")).appendChild(document.createElement(href ? "a" : "span"));
+      if (href) a.href = href;
+      a.textContent = text;
+    }
+  }
+  form.prepend(box);
+  box.focus();
+  return box;
+}
+
+/** Shows field errors beside their fields and in a summary, and moves focus to it. */
+export function showErrors(form, errors, message = SUMMARY) {
+  clear(form);
+  const names = Object.keys(errors);
+  const order = [...form.elements].map((e) => e.name);
+  names.sort((a, b) => ((order.indexOf(a) + 1 || 1e9) - (order.indexOf(b) + 1 || 1e9)));
+  const items = [];
+  for (const name of names) {
+    const el = field(form, name);
+    const msgs = errors[name];
+    let href = "";
+    if (el && el.type != "hidden") {
+      if (!el.id) el.id = "formq-" + name;
+      href = "#" + el.id;
+      const p = document.createElement("p");
+      p.className = "error";
+      p.id = el.id + "-error";
+      p.dataset.formqError = "";
+      p.textContent = msgs.join(" ");
+      const after = (el.type == "checkbox" && el.closest("label")) || el;
+      after.after(p);
+      el.setAttribute("aria-invalid", "true");
+      describe(el, p.id, true);
+    }
+    for (const m of msgs) items.push([href, m]);
+  }
+  summary(form, message, items);
+}
+
+/** Shows a message for the whole form (network trouble, refusals). */
+function notice(form, message) {
+  clear(form);
+  summary(form, message, []);
+}
+
+/** Puts the references of kept files in the form, with a note beside each file input. */
+export function keep(form, kept) {
+  for (const name in kept || {}) {
+    const input = field(form, name);
+    form.querySelectorAll(`[data-formq-kept="${name}"],[data-formq-kept-note="${name}"]`).forEach((e) => e.remove());
+    if (!input) continue;
+    // The file is kept by formq: clear the input so it is not sent again.
+    if (input.type == "file") input.value = "";
+    const note = document.createElement("p");
+    note.className = "kept";
+    note.dataset.formqKeptNote = name;
+    note.textContent = kept[name].map((k) => `${k.filename} (${human(k.size)})`).join(", ") + " kept — choose another to replace it";
+    input.after(note);
+    for (const k of kept[name]) {
+      const h = document.createElement("input");
+      h.type = "hidden";
+      h.name = name;
+      h.value = k.ref;
+      h.dataset.formqKept = name;
+      note.after(h);
+    }
+  }
+}
+
+function pending(form, on) {
+  on ? form.setAttribute("data-pending", "") : form.removeAttribute("data-pending");
+  form.setAttribute("aria-busy", on);
+  form.querySelectorAll("button:not([type]),button[type=submit],input[type=submit]").forEach((b) => {
+    b.disabled = on;
+    const label = b.dataset.pendingLabel;
+    if (label && b.tagName == "BUTTON") {
+      if (on) (b.dataset.formqLabel = b.textContent), (b.textContent = label);
+      else if (b.dataset.formqLabel != null) b.textContent = b.dataset.formqLabel;
+    }
+  });
+}
+
+function post(url, fd, files, onProgress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open("POST", url);
+    x.withCredentials = true;
+    x.setRequestHeader("Accept", "application/json");
+    // An upload listener makes a cross-origin request preflighted: only
+    // forms that send files listen.
+    if (files.length) x.upload.onprogress = onProgress;
+    x.onload = () => resolve(x);
+    x.onerror = x.ontimeout = () => reject(new Error("network"));
+    x.send(fd);
+  });
+}
+
+/** How far each file got, from the bytes of the body sent so far. */
+function progress(e, files) {
+  const size = files.reduce((n, f) => n + f.size, 0) || 1;
+  let at = (e.loaded / (e.total || 1)) * size;
+  return files.map((f) => {
+    const loaded = Math.max(0, Math.min(f.size, at));
+    at -= f.size;
+    return { field: f.field, name: f.name, size: f.size, loaded: Math.round(loaded) };
+  });
+}
+
+const STATUS = { queued: "Queued", processing: "Processing", completed: "Completed", failed: "Failed" };
+
+/** Text for a submission's status: "Processing (step 1 of 2: thumbnail)". */
+export function describeStatus(s) {
+  let t = STATUS[s.status] || s.status;
+  const steps = s.steps || [];
+  const i = steps.findIndex((x) => x.state == "running" || x.state == "pending");
+  if (s.status == "processing" && i >= 0) t += ` (step ${i + 1} of ${steps.length}: ${steps[i].type})`;
+  if (s.status == "failed" && s.error) t += ": " + s.error;
+  return t;
+}
+
+/** Follows a submission's status stream; onStatus gets each status until it is done. */
+export function watch(statusUrl, onStatus) {
+  const es = new EventSource(statusUrl.replace(/\/?$/, "/events"));
+  es.onmessage = (e) => {
+    const s = JSON.parse(e.data);
+    onStatus(s);
+    if (s.status == "completed" || s.status == "failed") es.close();
+  };
+  return { close: () => es.close() };
+}
+
+function showStatus(el, url) {
+  return watch(url, (s) => {
+    el.textContent = describeStatus(s);
+    el.dataset.status = s.status;
+    fire(el, "status", s);
+  });
+}
+
+function where(form, attr, tag) {
+  let el = form.querySelector(`[${attr}]`) || document.querySelector(`[${attr}="${form.id}"]`);
+  if (!el && tag) {
+    el = document.createElement(tag);
+    el.setAttribute(attr, "");
+    el.setAttribute("role", "status");
+    form.after(el);
+  }
+  return el;
+}
+
+/**
+ * Submits a form to formq: checks it against the action's declaration,
+ * sends it with its idempotency key (retried on network errors), shows
+ * errors or follows the answer. Resolves with {ok, status, body}.
+ */
+export async function submit(form, options = {}) {
+  const s = st(form);
+  if (s.busy) return s.busy;
+  const run = async () => {
+    const decl = await schema(form);
+    const fd = new FormData(form);
+    if (options.submitter && options.submitter.name) fd.append(options.submitter.name, options.submitter.value);
+    if (decl && decl.origin && !decl.origin.allowed) {
+      notice(form, decl.origin.message);
+      fire(form, "error", { status: 403, code: "forbidden_origin", message: decl.origin.message });
+      return { ok: false, status: 403, body: null };
+    }
+    const errors = decl ? check(form, decl, fd) : {};
+    if (Object.keys(errors).length) {
+      showErrors(form, errors);
+      fire(form, "invalid", { errors, source: "client" });
+      return { ok: false, status: 0, errors };
+    }
+    fd.set("_idempotency", s.key);
+    if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
+    const files = [];
+    for (const [k, v] of fd) if (v instanceof File && v.name) files.push({ field: k, name: v.name, size: v.size });
+    const onProgress = (e) => {
+      const d = { loaded: e.loaded, total: e.total, files: progress(e, files) };
+      form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
+        const one = d.files.filter((f) => f.field == p.dataset.formqProgress);
+        p.max = one.length ? one.reduce((n, f) => n + f.size, 0) : d.total;
+        p.value = one.length ? one.reduce((n, f) => n + f.loaded, 0) : d.loaded;
+      });
+      fire(form, "progress", d);
+      if (options.onProgress) options.onProgress(d);
+    };
+    const retries = options.retries ?? 3;
+    let x;
+    for (let i = 0; ; i++) {
+      try {
+        x = await post(form.action, fd, files, onProgress);
+        break;
+      } catch (err) {
+        const offline = navigator.onLine === false;
+        if (i >= retries || offline) {
+          const message = offline
+            ? "You are offline. Your answers are still here: submit again once you are back online."
+            : "The form could not reach the server. Your answers are still here: try again.";
+          notice(form, message);
+          fire(form, "error", { status: 0, code: offline ? "offline" : "network", message });
+          return { ok: false, status: 0, error: message };
+        }
+        await sleep(500 * 2 ** i);
+      }
+    }
+    let body = null;
+    try {
+      body = JSON.parse(x.responseText);
+    } catch (_) {}
+    const status = x.status;
+    if (body && body.ok) {
+      s.key = newKey();
+      clear(form);
+      fire(form, "success", body);
+      const statusEl = form.hasAttribute("data-formq-status") && where(form, "data-formq-status-text", "p");
+      const inPlace = form.dataset.formqSuccess == "message" || statusEl || options.redirect === false;
+      if (inPlace) {
+        const msg = where(form, "data-formq-message", "p");
+        if (msg) msg.textContent = body.message || "Thank you, your submission was received.";
+        if (statusEl) showStatus(statusEl, body.submission.statusUrl);
+        form.reset();
+        form.querySelectorAll("[data-formq-kept],[data-formq-kept-note]").forEach((e) => e.remove());
+      } else if (body.redirect) location.assign(body.redirect);
+      return { ok: true, status, body };
+    }
+    if (status == 422 && body && body.errors) {
+      showErrors(form, body.errors, body.error.message);
+      keep(form, body.kept);
+      fire(form, "invalid", { errors: body.errors, kept: body.kept, source: "server" });
+      return { ok: false, status, body };
+    }
+    let message = (body && body.error && body.error.message) || `The server answered ${status}.`;
+    const wait = x.getResponseHeader("Retry-After");
+    if ((status == 429 || status == 503) && wait) message += ` Try again in ${wait} second${wait == 1 ? "" : "s"}.`;
+    notice(form, message);
+    fire(form, "error", { status, code: body && body.error && body.error.code, message });
+    return { ok: false, status, body };
+  };
+  pending(form, true);
+  s.busy = run().finally(() => {
+    s.busy = null;
+    pending(form, false);
+  });
+  return s.busy;
+}
+
+/** Enhances one form: submits go through submit(); the schema is fetched ahead. */
+export function enhance(form) {
+  const s = st(form);
+  if (s.on) return;
+  s.on = true;
+  form.noValidate = true;
+  schema(form);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submit(form, { submitter: e.submitter });
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.type == "file") form.querySelectorAll(`[data-formq-kept="${e.target.name}"],[data-formq-kept-note="${e.target.name}"]`).forEach((k) => k.remove());
+  });
+}
+
+function init() {
+  document.querySelectorAll("form[data-formq]").forEach(enhance);
+  document.querySelectorAll("[data-formq-status]:not(form)").forEach((el) => {
+    const url = el.getAttribute("data-formq-status");
+    if (url) showStatus(el, url);
+  });
+}
+
+if (typeof document != "undefined") document.readyState == "loading" ? document.addEventListener("DOMContentLoaded", init) : init();
