@@ -1,0 +1,296 @@
+package client_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// submissionFiles reads what the API stored for a submission.
+func submissionFiles(t *testing.T, s *site, id string) map[string]int64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.stack.APIURL+"/submissions/"+id, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		Submission struct {
+			Files []struct {
+				Field string
+				Size  int64
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status of %s: %d %v", id, resp.StatusCode, err)
+	}
+	out := map[string]int64{}
+	for _, f := range ans.Submission.Files {
+		out[f.Field] = f.Size
+	}
+	return out
+}
+
+// TestCustomPageWithJavaScript: a page on another origin with client.js.
+// A file over its limit is refused before a byte is sent; the server's
+// errors show inline with the values still in place; a file sent with a
+// failed submit is kept and attached on the second submit without being
+// sent again; the button shows the pending state; a multi-MB upload
+// reports progress; success follows _redirect back to the page's origin.
+func TestCustomPageWithJavaScript(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/js"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	waitJS(t, ctx, "client.js to load the schema", `document.querySelector("form").noValidate === true`)
+
+	// Checks in the browser: nothing reaches the API.
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#name"), "A"),
+		chromedp.SetUploadFiles(chromedp.CSS("#avatar"), []string{pngFile(t, "huge.png", 6<<20)}),
+		chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the error summary", `!!document.querySelector("[data-formq-summary]")`)
+	if n := s.posts.Load(); n != 0 {
+		t.Fatalf("the API saw %d posts for a form refused in the browser", n)
+	}
+	for sel, want := range map[string]string{
+		"#avatar-error": "File too large (max 5MB)", "#name-error": "Name must be at least 2 characters",
+		"#agree-error": "Please accept the terms", "[data-formq-summary]": "Please fix the errors below.",
+	} {
+		if got := evalString(t, ctx, `(document.querySelector(`+jsString(sel)+`) || {}).textContent || ""`); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", sel, got, want)
+		}
+	}
+	if got := evalString(t, ctx, `document.activeElement.dataset.formqSummary === "" ? "summary" : document.activeElement.outerHTML`); got != "summary" {
+		t.Errorf("focus on %s, want the error summary", got)
+	}
+	if got := evalString(t, ctx, `document.querySelector("#name").getAttribute("aria-invalid") + " " + document.querySelector("#name").getAttribute("aria-describedby")`); got != "true name-error" {
+		t.Errorf("name: aria-invalid and aria-describedby %q", got)
+	}
+	screenshot(t, ctx, "custom-page-inline-errors")
+
+	// The server's errors: the document's bytes are text although its
+	// name says PNG, so only the server can tell. The avatar is kept.
+	const avatarSize = 3 << 20
+	run(t, ctx,
+		chromedp.SetValue(chromedp.CSS("#name"), "Ada Lovelace"), chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+		chromedp.SetValue(chromedp.CSS("#plan"), "pro"), chromedp.Click(chromedp.CSS("#agree")),
+		chromedp.SetUploadFiles(chromedp.CSS("#avatar"), []string{pngFile(t, "me.png", avatarSize)}),
+		chromedp.SetUploadFiles(chromedp.CSS("#document"), []string{writeFile(t, "fake.png", []byte("just some text, not a picture"))}),
+		chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the kept avatar", `!!document.querySelector('input[type=hidden][data-formq-kept="avatar"]')`)
+	first := s.bytes.Load()
+	if s.posts.Load() != 1 || first < avatarSize {
+		t.Fatalf("first submit: %d posts, %d bytes", s.posts.Load(), first)
+	}
+	if got := evalString(t, ctx, `document.querySelector("#document-error").textContent`); !strings.Contains(got, "File type text/plain not allowed") {
+		t.Errorf("server error for the document: %q", got)
+	}
+	if got := evalString(t, ctx, `document.querySelector("#name").value + "|" + document.querySelector("#email").value`); got != "Ada Lovelace|ada@example.com" {
+		t.Errorf("values after the failed submit: %q", got)
+	}
+	if got := evalString(t, ctx, `document.querySelector("[data-formq-kept-note=avatar]").textContent`); got != "me.png (3 MB) kept — choose another to replace it" {
+		t.Errorf("kept note %q", got)
+	}
+	screenshot(t, ctx, "custom-page-server-errors-kept-file")
+
+	// The second submit sends a 12 MB document and the avatar's reference.
+	const docSize = 12 << 20
+	run(t, ctx, chromedp.SetUploadFiles(chromedp.CSS("#document"), []string{pngFile(t, "portfolio.png", docSize)}), chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the redirect back to the page's origin", `location.pathname == "/thanks"`)
+	second := s.bytes.Load() - first
+	if second < docSize || second >= docSize+avatarSize {
+		t.Errorf("second submit sent %d bytes: the 12 MB document and not the 3 MB avatar again", second)
+	}
+	id := evalString(t, ctx, `new URLSearchParams(location.search).get("id")`)
+	if files := submissionFiles(t, s, id); files["avatar"] != avatarSize || files["document"] != docSize {
+		t.Errorf("submission %s files %v", id, files)
+	}
+
+	var seen struct {
+		Events   []string
+		Pending  []bool
+		Progress [][3]any
+	}
+	if err := json.Unmarshal([]byte(evalString(t, ctx, `sessionStorage.getItem("seen")`)), &seen); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen.Pending) != 2 || !seen.Pending[0] || !seen.Pending[1] {
+		t.Errorf("pending state (data-pending, aria-busy, disabled button, pending label) on each sent submit: %v", seen.Pending)
+	}
+	if strings.Join(seen.Events, ",") != "invalid,submit,invalid,submit,success" {
+		t.Errorf("events %v", seen.Events)
+	}
+	last := seen.Progress[len(seen.Progress)-1]
+	if len(seen.Progress) < 2 || last[0] != last[1] || last[1].(float64) < docSize || !strings.Contains(last[2].(string), "document:12582912/12582912") {
+		t.Errorf("progress events %v", seen.Progress)
+	}
+	t.Logf("%d progress events for the 12 MB upload; last %v", len(seen.Progress), last)
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestLiveStatusOnThePage: a form that stays on the page shows the
+// action's message and the submission's status live until completed.
+func TestLiveStatusOnThePage(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/js-status"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#name"), "Grace Hopper"), chromedp.SendKeys(chromedp.CSS("#email"), "grace@example.com"),
+		chromedp.SetValue(chromedp.CSS("#plan"), "free"), chromedp.Click(chromedp.CSS("#agree")), chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the status to reach completed", `document.querySelector("[data-formq-status-text]").dataset.status == "completed"`)
+	if got := evalString(t, ctx, `document.querySelector("[data-formq-message]").textContent + "|" + document.querySelector("[data-formq-status-text]").textContent`); got != "Welcome aboard!|Completed" {
+		t.Errorf("message and status %q", got)
+	}
+	if got := evalString(t, ctx, `window.seen.events.join(",")`); !strings.HasPrefix(got, "submit,success,status") || !strings.HasSuffix(got, "status") {
+		t.Errorf("events %s", got)
+	}
+	if got := evalString(t, ctx, `location.pathname`); got != "/js-status" {
+		t.Errorf("left the page for %s", got)
+	}
+}
+
+// TestCustomPageWithoutJavaScript: the same page with JavaScript off. A
+// failed post comes back to the page (formq_state), whose server shows
+// the errors, values and kept file; the second post attaches the kept
+// file without sending it again and lands on the _redirect.
+func TestCustomPageWithoutJavaScript(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	const avatarSize = 2 << 20
+	run(t, ctx, noScript(true), chromedp.Navigate(s.page+"/nojs"), chromedp.WaitReady(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "A"), chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+		chromedp.SetUploadFiles(chromedp.CSS("#avatar"), []string{pngFile(t, "me.png", avatarSize)}),
+		chromedp.Click(chromedp.CSS("button")), chromedp.WaitReady(chromedp.CSS("#name-server-error")))
+	loc := value(t, ctx, chromedp.Location())
+	html := value(t, ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if !strings.HasPrefix(loc, s.page+"/nojs?formq_state=") {
+		t.Fatalf("error redirect landed on %s", loc)
+	}
+	for _, want := range []string{"Name must be at least 2 characters", "Please accept the terms", `value="ada@example.com"`, "me.png kept"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page's own re-render lacks %q", want)
+		}
+	}
+	first := s.bytes.Load()
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#name"), "Ada Lovelace"), chromedp.SetValue(chromedp.CSS("#plan"), "pro"), chromedp.Click(chromedp.CSS("#agree")),
+		chromedp.Click(chromedp.CSS("button")), chromedp.WaitReady(chromedp.CSS("#thanks")))
+	loc = value(t, ctx, chromedp.Location())
+	if !strings.HasPrefix(loc, s.page+"/thanks?id=") {
+		t.Fatalf("success landed on %s", loc)
+	}
+	if second := s.bytes.Load() - first; second >= avatarSize {
+		t.Errorf("the kept avatar was sent again: %d bytes", second)
+	}
+	id := strings.TrimPrefix(loc, s.page+"/thanks?id=")
+	if files := submissionFiles(t, s, id); files["avatar"] != avatarSize {
+		t.Errorf("submission %s files %v", id, files)
+	}
+}
+
+// TestRefusedOriginInTheBrowser: a page on an origin formq does not allow
+// says why, naming the setting, before it sends anything.
+func TestRefusedOriginInTheBrowser(t *testing.T) {
+	s := startSite(t)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.servePage(t, w, r) }))
+	t.Cleanup(other.Close)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(other.URL+"/js"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#name"), "Ada"), chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the refusal", `!!document.querySelector("[data-formq-summary]")`)
+	got := evalString(t, ctx, `document.querySelector("[data-formq-summary]").textContent`)
+	if !strings.Contains(got, other.URL) || !strings.Contains(got, "FORMQ_ALLOWED_ORIGINS") || !strings.Contains(got, `"signup"`) {
+		t.Errorf("refusal %q", got)
+	}
+	if n := s.posts.Load(); n != 0 {
+		t.Errorf("%d posts sent from a refused origin", n)
+	}
+}
+
+// TestHostedForm: the hosted form in light and dark, with no axe-core
+// violations; submitted with the keyboard alone; the done page's status
+// reaching completed; the no-JavaScript re-render with focus on its
+// summary and a kept file.
+func TestHostedForm(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.api+"/forms/signup"), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
+	screenshot(t, ctx, "hosted-form-light")
+	noAxeViolations(t, ctx, "the hosted form (light)")
+	run(t, ctx, darkMode(true))
+	screenshot(t, ctx, "hosted-form-dark")
+	noAxeViolations(t, ctx, "the hosted form (dark)")
+	run(t, ctx, darkMode(false), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
+
+	// Keyboard only: Tab through the fields, type, Space, Enter.
+	focused := func(want string) {
+		t.Helper()
+		if got := evalString(t, ctx, `document.activeElement.id || document.activeElement.tagName`); got != want {
+			t.Fatalf("focus on %s, want %s", got, want)
+		}
+	}
+	key := func(keys string) { run(t, ctx, chromedp.KeyEvent(keys)) }
+	key(kb.Tab)
+	focused("f-name")
+	key("Ada Lovelace")
+	key(kb.Tab)
+	focused("f-email")
+	key("ada@example.com")
+	key(kb.Tab)
+	focused("f-plan")
+	key(kb.ArrowDown)
+	key(kb.ArrowDown)
+	key(kb.Tab)
+	focused("f-agree")
+	key(" ")
+	key(kb.Tab)
+	focused("f-avatar")
+	key(kb.Tab)
+	focused("f-document")
+	key(kb.Tab)
+	focused("BUTTON")
+	if got := evalString(t, ctx, `[document.querySelector("#f-plan").value, document.querySelector("#f-agree").checked].join()`); got != "pro,true" {
+		t.Fatalf("plan and terms by keyboard: %s", got)
+	}
+	key(kb.Enter)
+	waitJS(t, ctx, "the done page", `location.pathname == "/forms/signup/done"`)
+	waitJS(t, ctx, "the live status to reach completed", `(document.querySelector("[data-formq-status]") || {dataset: {}}).dataset.status == "completed"`)
+	screenshot(t, ctx, "done-page")
+	noAxeViolations(t, ctx, "the done page")
+
+	// Without JavaScript: the server's re-render, focus on its summary
+	// (autofocus), Error: in the title, the avatar kept.
+	nojs := tab(t)
+	run(t, nojs, noScript(true), chromedp.Navigate(s.api+"/forms/signup"), chromedp.WaitReady(chromedp.CSS("#f-name")),
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "A"),
+		chromedp.SetUploadFiles(chromedp.CSS("#f-avatar"), []string{pngFile(t, "me.png", 200<<10)}),
+		chromedp.Click(chromedp.CSS("button")), chromedp.WaitReady(chromedp.CSS("#form-errors")))
+	title := value(t, nojs, chromedp.Title())
+	html := value(t, nojs, chromedp.OuterHTML(chromedp.CSS("html")))
+	run(t, nojs, noScript(false))
+	if title != "Error: Create your account" || !strings.Contains(html, "me.png (200 KB) kept — choose another to replace it") {
+		t.Errorf("re-render: title %q\n%s", title, html)
+	}
+	if got := evalString(t, nojs, `document.activeElement.id`); got != "form-errors" {
+		t.Errorf("focus after the re-render on %q, want the error summary", got)
+	}
+	screenshot(t, nojs, "hosted-form-rerender")
+	noAxeViolations(t, nojs, "the re-rendered hosted form")
+	run(t, nojs, darkMode(true))
+	screenshot(t, nojs, "hosted-form-rerender-dark")
+	noAxeViolations(t, nojs, "the re-rendered hosted form (dark)")
+}
