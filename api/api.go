@@ -69,6 +69,7 @@ type API struct {
 	rdb     *redis.Client
 	queue   *asynq.Client
 	hub     *jobs.Hub
+	health  *wire.Health
 	tracing *telemetry.Tracing
 
 	done     chan struct{} // closed when Run's context ends: streams end
@@ -167,6 +168,15 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if h.Captchas, err = handler.NewCaptchaVerifier(registry, getenv); err != nil {
 		return nil, err
 	}
+	checks := map[string]wire.Check{
+		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
+		"s3":    store.Ping,
+	}
+	// Probed in the background (by Run), so while Redis or S3 is down a
+	// submission is refused at once instead of after its own calls time
+	// out and retry.
+	a.health = wire.NewHealth(checks)
+	h.Health = a.health.Err
 	if err := h.Prepare(); err != nil {
 		return nil, err
 	}
@@ -181,10 +191,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
 	e.Use(handler.CORS(registry, h.CORSOrigins()))
-	handler.Routes(e, h, wire.Ready(map[string]wire.Check{
-		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
-		"s3":    store.Ping,
-	}), cfg.AdminToken)
+	handler.Routes(e, h, wire.Ready(checks), cfg.AdminToken)
 	a.e = e
 	log.Info("api ready", "actions", registry.Names())
 	return a, nil
@@ -219,12 +226,14 @@ func (a *API) prefix(p string) string {
 	return p
 }
 
-// Run runs the API's background work, the hub that reads events and
-// status changes from Redis for every stream, until ctx ends; then it ends
-// every open stream, waits for the hub and returns.
+// Run runs the API's background work until ctx ends: the hub that reads
+// events and status changes from Redis for every stream, and the health
+// probe that lets submissions fail fast while Redis or S3 is down; then
+// it ends every open stream, waits for both and returns.
 func (a *API) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.hub.Run(ctx) })
+	wg.Go(func() { a.health.Run(ctx) })
 	<-ctx.Done()
 	a.doneOnce.Do(func() { close(a.done) })
 	wg.Wait()

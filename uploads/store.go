@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -126,6 +127,9 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 	}, nil
 }
 
+// noRetry makes one call a single attempt.
+func noRetry(o *s3.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
+
 func plainHTTP(endpoint string) bool {
 	u, err := url.Parse(endpoint)
 	return endpoint != "" && err == nil && u.Scheme == "http"
@@ -134,9 +138,11 @@ func plainHTTP(endpoint string) bool {
 // Bucket names the Store's bucket.
 func (s *Store) Bucket() string { return s.bucket }
 
-// Ping checks that the bucket is reachable, for readiness probes.
+// Ping checks that the bucket is reachable, for readiness probes: one
+// attempt, no SDK retries, so the caller's deadline is the whole answer
+// time and a refused connection is reported at once.
 func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}, noRetry)
 	if err != nil {
 		return fmt.Errorf("%w: head bucket %s: %w", ErrUnavailable, s.bucket, err)
 	}

@@ -75,6 +75,11 @@ type Handler struct {
 	Metrics *Metrics
 	// Captchas verifies the answers of actions with a captcha.
 	Captchas *CaptchaVerifier
+	// Health says whether Redis and S3 answered their last background
+	// probe; while it returns an error, submissions and uploads are
+	// refused with 503 before their first call to either. Nil refuses
+	// nothing.
+	Health func() error
 }
 
 // form is what a request body held, before validation.
@@ -324,8 +329,14 @@ func (h *Handler) originGuard(a *actions.Action) (*originGuard, error) {
 }
 
 // admit runs the checks that come before any byte of a body is read: the
-// origin of the request and the client's rate limit.
+// health of Redis and S3, the origin of the request and the client's rate
+// limit.
 func (h *Handler) admit(c echo.Context, a *actions.Action) error {
+	if h.Health != nil {
+		if err := h.Health(); err != nil {
+			return ErrUnavailable.With(err)
+		}
+	}
 	guard, err := h.originGuard(a)
 	if err != nil {
 		return err

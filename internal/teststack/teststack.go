@@ -48,8 +48,13 @@ type Stack struct {
 // Start runs an API and a worker with extraEnv over the test defaults.
 func Start(t *testing.T, extraEnv map[string]string) *Stack {
 	t.Helper()
-	r := testenv.StartRedis(t)
-	s := testenv.StartS3(t)
+	return StartOn(t, testenv.StartRedis(t), testenv.StartS3(t), extraEnv)
+}
+
+// StartOn is Start on the given Redis and S3, such as a test's private
+// servers (testenv.StartPrivateRedis, StartPrivateS3) it stops on purpose.
+func StartOn(t *testing.T, r testenv.Redis, s testenv.S3, extraEnv map[string]string) *Stack {
+	t.Helper()
 	env := map[string]string{
 		"FORMQ_ENV":              "development",
 		"FORMQ_ADDR":             "127.0.0.1:0",

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,37 +123,23 @@ func ShutdownTracing(ctx context.Context, t *telemetry.Tracing, log *slog.Logger
 	}
 }
 
-// Check is one readiness dependency, such as Redis or S3.
+// Check is one readiness dependency, such as Redis or S3. A check must
+// honour its context's deadline and must not retry: the caller bounds it.
 type Check func(ctx context.Context) error
 
-// ReadyTimeout bounds one readiness answer.
-const ReadyTimeout = 2 * time.Second
+// ReadyTimeout bounds each check of one readiness answer, so /readyz
+// answers within about this long whatever its dependencies do (a probe
+// with a 1 s timeout gets its answer).
+const ReadyTimeout = 750 * time.Millisecond
 
 // Ready answers GET /readyz for the API and the worker alike:
 // {"ok":true,"checks":{"redis":"ok","s3":"ok"}} with 200 when every
 // dependency answers, 503 with the failing ones "unavailable" otherwise.
-// The checks run at once, each within ReadyTimeout.
+// The checks run at once, each within ReadyTimeout; a check that has not
+// answered by then counts as unavailable and is left to end on its own.
 func Ready(checks map[string]Check) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
-		defer cancel()
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		status := make(map[string]string, len(checks))
-		ok := true
-		for name, check := range checks {
-			wg.Go(func() {
-				err := check(ctx)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					status[name], ok = "unavailable", false
-				} else {
-					status[name] = "ok"
-				}
-			})
-		}
-		wg.Wait()
+		status, ok := runChecks(r.Context(), checks, ReadyTimeout)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
@@ -159,6 +147,106 @@ func Ready(checks map[string]Check) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "checks": status})
 	})
+}
+
+// runChecks runs every check at once and returns within timeout, with
+// "ok" or "unavailable" per check and whether all were ok.
+func runChecks(ctx context.Context, checks map[string]Check, timeout time.Duration) (map[string]string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(checks)) // buffered: late checks never block
+	for name, check := range checks {
+		go func() { results <- result{name, check(ctx)} }()
+	}
+	status := make(map[string]string, len(checks))
+	for name := range checks {
+		status[name] = "unavailable"
+	}
+	ok := true
+	for range checks {
+		select {
+		case r := <-results:
+			if r.err == nil {
+				status[r.name] = "ok"
+			} else {
+				ok = false
+			}
+		case <-ctx.Done():
+			// A check that ignores its deadline does not hold the answer.
+			return status, false
+		}
+	}
+	return status, ok
+}
+
+// Health keeps the last answer of each dependency, probed in the
+// background, so a request can be refused at once while one is down
+// rather than after its own calls time out and retry. The zero state is
+// healthy: until the first probe fails, nothing is refused.
+type Health struct {
+	checks   map[string]Check
+	interval time.Duration
+
+	mu   sync.Mutex
+	down []string // names of the dependencies whose last probe failed
+}
+
+// HealthInterval is how often Health probes; with ReadyTimeout it bounds
+// how long an outage goes unnoticed (a refused connection is noticed at
+// the next probe, a hung server ReadyTimeout later).
+const HealthInterval = 200 * time.Millisecond
+
+// ErrDependencyDown is Health's answer while a dependency is down.
+var ErrDependencyDown = errors.New("a dependency is down")
+
+// NewHealth probes checks every HealthInterval once Run runs.
+func NewHealth(checks map[string]Check) *Health {
+	return &Health{checks: checks, interval: HealthInterval}
+}
+
+// Run probes until ctx ends.
+func (h *Health) Run(ctx context.Context) {
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	for {
+		status, _ := runChecks(ctx, h.checks, ReadyTimeout)
+		if ctx.Err() != nil {
+			return
+		}
+		var down []string
+		for name, st := range status {
+			if st != "ok" {
+				down = append(down, name)
+			}
+		}
+		sort.Strings(down)
+		h.mu.Lock()
+		h.down = down
+		h.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Err is nil while every dependency answered its last probe, else an
+// error wrapping ErrDependencyDown that names the ones that did not.
+func (h *Health) Err() error {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.down) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrDependencyDown, strings.Join(h.down, ", "))
 }
 
 // Healthz answers GET /healthz: the process is alive.
