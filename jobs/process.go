@@ -64,14 +64,47 @@ func (d Deps) plan(sub *submission.Submission) []submission.Step {
 // in order, publishes the revalidation event, and keeps the status up to
 // date. Every part is idempotent and finished steps are never run again,
 // so a retry after a failure or a crash repeats nothing visible.
+//
+// Every failure is logged here, once, with the submission, the action,
+// the task's attempt, the step when a step failed, the error and when the
+// task runs again (RetryDelay) or that it will not.
 func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 	var sub submission.Submission
 	if err := json.Unmarshal(t.Payload(), &sub); err != nil {
-		return fmt.Errorf("jobs: decode submission: %v: %w", err, asynq.SkipRetry)
+		err = fmt.Errorf("jobs: decode submission: %v: %w", err, asynq.SkipRetry)
+		id, _ := asynq.GetTaskID(ctx)
+		d.Log.ErrorContext(ctx, "task failed", "submission", id, "final", true, "err", readable(err))
+		return err
 	}
 	log := d.Log.With("submission", sub.ID, "action", sub.Action)
-	steps := d.plan(&sub)
-	st, err := d.Status.begin(ctx, &sub, steps)
+	err := d.process(ctx, log, &sub)
+	if err == nil {
+		return nil
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	attrs := []any{"attempt", retried + 1}
+	var se *StepError
+	if errors.As(err, &se) {
+		attrs = append(attrs, "step", se.Type, "step_index", se.Index)
+		if se.Attempt > 0 {
+			attrs = append(attrs, "step_attempt", se.Attempt)
+		}
+		attrs = append(attrs, "err", readable(se.Err))
+	} else {
+		attrs = append(attrs, "err", readable(err))
+	}
+	if errors.Is(err, asynq.SkipRetry) || lastTry(ctx) {
+		log.ErrorContext(ctx, "task failed", append(attrs, "final", true)...)
+	} else {
+		log.WarnContext(ctx, "task failed", append(attrs, "retry_in", RetryDelay(retried, err, t).Round(time.Millisecond).String())...)
+	}
+	return err
+}
+
+// process is one run of a submission's task.
+func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Submission) error {
+	steps := d.plan(sub)
+	st, err := d.Status.begin(ctx, sub, steps)
 	if err != nil {
 		return err
 	}
@@ -79,9 +112,9 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 		log.InfoContext(ctx, "submission already finished", "status", st.Status)
 		return nil
 	}
-	record, err := recordJSON(&sub)
+	record, err := recordJSON(sub)
 	if err != nil {
-		return d.fail(ctx, &sub, readable(err))
+		return d.fail(ctx, sub, readable(err))
 	}
 	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
 		return fmt.Errorf("jobs: store record: %w", err)
@@ -93,16 +126,16 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 		}
 		if step.Type == revalidateStep && d.Revalidate != nil {
 			// The event goes out before the webhook that reports it.
-			if ev, err = d.publish(ctx, &sub); err != nil {
+			if ev, err = d.publish(ctx, sub); err != nil {
 				return err
 			}
 		}
-		if err := d.runStep(ctx, log, &sub, i, step, ev); err != nil {
+		if err := d.runStep(ctx, log, sub, i, step, ev); err != nil {
 			return err
 		}
 	}
 	if ev == nil {
-		if ev, err = d.publish(ctx, &sub); err != nil {
+		if ev, err = d.publish(ctx, sub); err != nil {
 			return err
 		}
 	}
@@ -136,11 +169,11 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 		typ, ok = d.Revalidate.stepType(*ev), true
 	}
 	if !ok {
-		return d.failStep(ctx, sub, i, step, Permanent("unknown step type %q", step.Type))
+		return d.failStep(ctx, sub, i, step, 0, Permanent("unknown step type %q", step.Type))
 	}
 	opts, cfg, err := typ.options(step.Config)
 	if err != nil {
-		return d.failStep(ctx, sub, i, step, Permanent("bad configuration: %v", err))
+		return d.failStep(ctx, sub, i, step, 0, Permanent("bad configuration: %v", err))
 	}
 	attempt, err := d.Status.stepStarted(ctx, sub.ID, i)
 	if err != nil {
@@ -149,7 +182,7 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	if attempt > opts.MaxAttempts {
 		// Earlier attempts ended with their worker (a crash, a kill):
 		// do not let one poison step take down workers forever.
-		return d.failStep(ctx, sub, i, step, Permanent("gave up after %d attempts", opts.MaxAttempts))
+		return d.failStep(ctx, sub, i, step, attempt, Permanent("gave up after %d attempts", opts.MaxAttempts))
 	}
 	sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	start := time.Now()
@@ -166,12 +199,11 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	if timedOut {
 		err = fmt.Errorf("timed out after %s: %w", opts.Timeout, err)
 	}
-	log.WarnContext(ctx, "step failed", "step", step.Type, "index", i, "attempt", attempt, "err", err)
 	if errors.Is(err, asynq.SkipRetry) || attempt >= opts.MaxAttempts || lastTry(ctx) {
 		if !errors.Is(err, asynq.SkipRetry) {
 			err = Permanent("%s (after %d attempts)", readable(err), attempt)
 		}
-		return d.failStep(ctx, sub, i, step, err)
+		return d.failStep(ctx, sub, i, step, attempt, err)
 	}
 	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepRetrying, readable(err)); serr != nil {
 		log.WarnContext(ctx, "could not record step failure", "err", serr)
@@ -179,13 +211,14 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: opts.backoff(attempt), Err: err}
 }
 
-// failStep records a step's final failure and fails the submission.
-func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, step submission.Step, err error) error {
+// failStep records a step's final failure and fails the submission; the
+// error names the step (attempt 0 when it never started) for the log.
+func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, step submission.Step, attempt int, err error) error {
 	msg := readable(err)
 	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepFailed, msg); serr != nil {
 		return serr
 	}
-	return d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, msg))
+	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Err: d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, msg))}
 }
 
 // fail marks the submission failed; the task is not retried.
@@ -193,7 +226,6 @@ func (d Deps) fail(ctx context.Context, sub *submission.Submission, msg string) 
 	if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, ""); err != nil {
 		return err
 	}
-	d.Log.WarnContext(ctx, "submission failed", "submission", sub.ID, "action", sub.Action, "err", msg)
 	return fmt.Errorf("jobs: %s: %w", msg, asynq.SkipRetry)
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -238,5 +239,47 @@ func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
 	b := bodies[0]
 	if b["id"] != st.Event || b["submission"] != "01REVAL" || fmt.Sprint(b["paths"]) != "[/users]" || fmt.Sprint(b["tags"]) != "[users user:01REVAL]" {
 		t.Errorf("body %v; want the event with its stream id %s", b, st.Event)
+	}
+}
+
+// TestStepFailureIsLoggedOnceWithItsStep: a failed attempt of a step is
+// one log line naming the submission, action, step and attempts; the
+// final failure is one error line.
+func TestStepFailureIsLoggedOnceWithItsStep(t *testing.T) {
+	var logs bytes.Buffer
+	var n atomic.Int32
+	h := newHarness(t, Steps{"flaky": {MaxAttempts: 2, Backoff: time.Millisecond, Run: func(context.Context, StepRun) error {
+		n.Add(1)
+		return errors.New("receiver is down")
+	}}})
+	h.deps.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	sub := testSubmission("01LOGGEDONCE")
+	sub.Steps = []submission.Step{{Type: "flaky"}}
+	for range 2 {
+		if err := h.run(sub); err == nil {
+			t.Fatal("the step failed but the run did not")
+		}
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["level"] == "WARN" || m["level"] == "ERROR" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d warning/error lines for 2 failed runs: %v", len(lines), lines)
+	}
+	for i, m := range lines {
+		if m["msg"] != "task failed" || m["submission"] != sub.ID || m["action"] != sub.Action || m["step"] != "flaky" ||
+			m["step_attempt"] != float64(i+1) || !strings.Contains(m["err"].(string), "receiver is down") {
+			t.Errorf("line %d: %v", i, m)
+		}
+	}
+	if lines[0]["retry_in"] == nil || lines[1]["final"] != true || lines[1]["level"] != "ERROR" {
+		t.Errorf("first line should say when it retries, the last that it is final: %v", lines)
 	}
 }

@@ -176,13 +176,15 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.Err }
 
 // RetryDelay is the asynq RetryDelayFunc of formq's worker: a failed step
-// waits its own backoff; other failures use asynq's default.
+// waits its own backoff; any other failure of a run (the record write, a
+// status write, the event) waits the default step backoff for the n-th
+// retry (2 s, 4 s, 8 s, ...), not asynq's default of 15 s and more.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var se *StepError
 	if errors.As(err, &se) && se.Delay > 0 {
 		return se.Delay
 	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
+	return stepOptions{Backoff: DefaultStepBackoff}.backoff(n + 1)
 }
 
 // decodeConfig reads a step configuration into a struct, refusing
