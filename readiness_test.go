@@ -36,9 +36,12 @@ func TestReadinessAndSubmissionsAnswerWhileRedisOrS3IsDown(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, st.APIURL+"/actions/create-user", body)
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Accept", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		// A submission that started before the API noticed a hung S3
+		// waits on it; the client gives up rather than the test hanging.
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {
-			t.Fatalf("post: %v", err)
+			t.Logf("post: %v", err)
+			return 0, nil, time.Since(start)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -85,8 +88,8 @@ func TestReadinessAndSubmissionsAnswerWhileRedisOrS3IsDown(t *testing.T) {
 		for range 5 {
 			code, h, took := post(t)
 			t.Logf("submission with %s down: %d in %s", dep, code, took)
-			if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
-				t.Errorf("submission with %s down: %d (Retry-After %q), want 503 with Retry-After", dep, code, h.Get("Retry-After"))
+			if code != http.StatusServiceUnavailable || h == nil || h.Get("Retry-After") == "" {
+				t.Errorf("submission with %s down: %d, want 503 with Retry-After", dep, code)
 			}
 			if took > answerBound {
 				t.Errorf("refused submission took %s with %s down, want under %s", took, dep, answerBound)
