@@ -124,6 +124,10 @@ type site struct {
 	page  string // the developer's origin
 	posts atomic.Int64
 	bytes atomic.Int64 // request body bytes of POST /actions/* the API received
+	// drop and busy make the proxy fail the next posts: drop passes the
+	// post to formq and loses its answer (the connection closes), busy
+	// answers 503 as formq does while Redis or S3 is down.
+	drop, busy atomic.Int64
 }
 
 // startSite runs the stack, the proxy and the developer's pages.
@@ -144,6 +148,27 @@ func startSite(t *testing.T) *site {
 	proxySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/actions/") {
 			s.posts.Add(1)
+			if s.drop.Add(-1) >= 0 {
+				proxy.ServeHTTP(httptest.NewRecorder(), r)
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return
+			}
+			s.drop.Store(0)
+			if s.busy.Add(-1) >= 0 {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+				h.Set("Access-Control-Allow-Credentials", "true")
+				h.Set("Access-Control-Expose-Headers", "Retry-After")
+				h.Set("Retry-After", "7")
+				h.Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"ok":false,"error":{"code":"unavailable","message":"The service is briefly unavailable; nothing was saved. Try again shortly."}}`)
+				return
+			}
+			s.busy.Store(0)
 			r.Body = &counted{r: r.Body, n: &s.bytes, slow: r.ContentLength > 1<<20}
 		}
 		proxy.ServeHTTP(w, r)

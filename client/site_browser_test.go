@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -293,4 +294,38 @@ func TestHostedForm(t *testing.T) {
 	run(t, nojs, darkMode(true))
 	screenshot(t, nojs, "hosted-form-rerender-dark")
 	noAxeViolations(t, nojs, "the re-rendered hosted form (dark)")
+}
+
+// TestRetriesAndBusyServer: a 503 is explained with its Retry-After; a
+// post whose answer is lost (formq accepted it, the connection dropped) is
+// retried with the same idempotency key, so the submission is made once.
+func TestRetriesAndBusyServer(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/js"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"), chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+		chromedp.SetValue(chromedp.CSS("#plan"), "pro"), chromedp.Click(chromedp.CSS("#agree")))
+	s.busy.Store(1)
+	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the busy notice", `!!document.querySelector("[data-formq-summary]")`)
+	if got := evalString(t, ctx, `document.querySelector("[data-formq-summary]").textContent`); got != "The service is briefly unavailable; nothing was saved. Try again shortly. Try again in 7 seconds." {
+		t.Errorf("busy notice %q", got)
+	}
+	if got := evalString(t, ctx, `document.querySelector("button").disabled + " " + window.seen.events.join(",")`); got != "false submit,error" {
+		t.Errorf("after the 503: %s", got)
+	}
+	s.drop.Store(1)
+	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the redirect after the retry", `location.pathname == "/thanks"`)
+	if n := s.posts.Load(); n != 3 {
+		t.Errorf("%d posts, want 3: the busy one, the dropped one and its retry", n)
+	}
+	// The API writes a submission's status when it queues it, before it
+	// answers: a second submission would be here already.
+	keys, err := s.stack.RDB.Keys(context.Background(), "formq:submission:*").Result()
+	id := evalString(t, ctx, `new URLSearchParams(location.search).get("id")`)
+	if err != nil || len(keys) != 1 || keys[0] != "formq:submission:"+id {
+		t.Errorf("submissions %v (%v), want only %s", keys, err, id)
+	}
 }

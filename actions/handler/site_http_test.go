@@ -9,15 +9,20 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/client"
 	"github.com/formq/formq/internal/teststack"
+	"github.com/labstack/echo/v4"
 )
 
 var browserAccept = map[string]string{"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -68,7 +73,7 @@ func TestSchemaIsThePublicDeclaration(t *testing.T) {
 		}
 	}
 	// The messages are the server's own.
-	resp, ans := send(t, st, "signup", url.Values{"name": {strings.Repeat("x", 21)}, "code": {"abc"}}, nil)
+	_, ans := send(t, st, "signup", url.Values{"name": {strings.Repeat("x", 21)}, "code": {"abc"}}, nil)
 	e := decodeError(t, ans)
 	for _, f := range s.Fields {
 		switch f.Name {
@@ -86,7 +91,6 @@ func TestSchemaIsThePublicDeclaration(t *testing.T) {
 			}
 		}
 	}
-	_ = resp
 
 	_, raw = get(t, st.APIURL+"/actions/update-user/schema", nil)
 	if strings.Contains(string(raw), "userId") {
@@ -377,6 +381,9 @@ func TestHostedFormTheme(t *testing.T) {
 	body, ctype := multipartOf(t, [][2]string{{"name", "A"}, {"email", "a@example.com"}}, [][3]string{{"avatar", "a.txt", "plain text"}})
 	resp, raw = teststack.Post(t, st.APIURL+"/actions/create-user", body, ctype, browserAccept)
 	page = string(raw)
+	if resp.StatusCode != 422 {
+		t.Errorf("re-render: %d", resp.StatusCode)
+	}
 	for _, want := range []string{`<title>Error: Create user</title>`, `aria-describedby="f-avatar-help f-avatar-error"`, `autofocus`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("re-render lacks %q", want)
@@ -396,5 +403,32 @@ func TestHostedFormTheme(t *testing.T) {
 	resp, _ = get(t, st.APIURL+"/forms/signup/done?submission="+id, browserAccept)
 	if resp.StatusCode != 404 {
 		t.Errorf("done page of another action's submission: %d", resp.StatusCode)
+	}
+}
+
+// TestRefusedOriginIsLogged: the refusal is a WARN line naming the origin,
+// the action and the settings, for the operator.
+func TestRefusedOriginIsLogged(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := &handler.Handler{Actions: actions.NewRegistry(&actions.Action{Name: "contact"}), Log: log}
+	e := echo.New()
+	e.HTTPErrorHandler = handler.ErrorHandler(log, nil)
+	e.POST("/actions/:name", h.Submit)
+	req := httptest.NewRequest(http.MethodPost, "/actions/contact", strings.NewReader("x=1"))
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	var line struct {
+		Level, Msg, Origin, Action string
+		AllowWith                  string `json:"allow_with"`
+	}
+	if err := json.Unmarshal(bytes.SplitN(logs.Bytes(), []byte("\n"), 2)[0], &line); err != nil {
+		t.Fatalf("%v: %s", err, logs.Bytes())
+	}
+	if rec.Code != 403 || line.Level != "WARN" || line.Origin != "https://evil.example" || line.Action != "contact" || !strings.Contains(line.AllowWith, "FORMQ_ALLOWED_ORIGINS") {
+		t.Errorf("%d, log %s", rec.Code, logs.Bytes())
 	}
 }
