@@ -20,7 +20,9 @@ type RecordStore interface {
 
 // Deps are what the task handlers need.
 type Deps struct {
-	Records   RecordStore
+	Records RecordStore
+	// Index lists stored records for the admin inbox; nil keeps no index.
+	Index     *Index
 	Publisher Publisher
 	Status    *StatusStore
 	Steps     Steps
@@ -118,6 +120,11 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	}
 	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
 		return fmt.Errorf("jobs: store record: %w", err)
+	}
+	if d.Index != nil {
+		if err := d.Index.Add(ctx, sub); err != nil {
+			return err
+		}
 	}
 	var ev *submission.Event
 	for i, step := range steps {

@@ -26,6 +26,7 @@ import (
 //	formq:idem:{action}:{key}  an idempotency key's claim or answer
 //	formq:rl:{action}:{client} a rate limit's state
 //	formq:janitor              the lock of the janitor's sweep
+//	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
 	UploadsPrefix = "uploads/"

@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 
 	w.mux = jobs.NewMux(jobs.Deps{
 		Records:    w.store,
+		Index:      jobs.NewIndex(w.rdb, w.store),
 		Publisher:  jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
 		Status:     jobs.NewStatusStore(w.rdb),
 		Steps:      steps.Traced(tracer),

@@ -80,6 +80,11 @@ type Handler struct {
 	// refused with 503 before their first call to either. Nil refuses
 	// nothing.
 	Health func() error
+	// Inbox lists, reads and erases stored submissions for the admin
+	// API; nil leaves those routes answering 404.
+	Inbox Inbox
+	// Links makes download links of files for the admin detail.
+	Links FileLinks
 }
 
 // form is what a request body held, before validation.

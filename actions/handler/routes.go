@@ -38,6 +38,10 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	sameOrigin := h.AdminOrigin()
 	admin := e.Group("/admin", sameOrigin, RequireAdmin(adminToken))
 	admin.POST("/bind", h.AdminBind)
+	admin.GET("/submissions", h.AdminSubmissions)
+	admin.GET("/submissions/export", h.AdminExport)
+	admin.GET("/submissions/:id", h.AdminSubmission)
+	admin.DELETE("/submissions/:id", h.AdminEraseSubmission)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
 	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
 	e.Any(QueuesPath, h.AdminQueues, queues...)

@@ -176,6 +176,10 @@ func (s *intake) finish(ctx context.Context) error {
 			// The submission is queued; only a repeat could now be
 			// queued twice. Say so, but answer the accepted submission.
 			s.h.Log.ErrorContext(ctx, "could not keep the idempotent answer", "submission", sub.ID, "err", err)
+		} else if s.h.Inbox != nil {
+			if err := s.h.Inbox.NoteIdempotency(context.WithoutCancel(ctx), sub.ID, s.idemKey, a.Idempotency); err != nil {
+				s.h.Log.WarnContext(ctx, "could not note the idempotency key for erasure; it expires with its window", "submission", sub.ID, "err", err)
+			}
 		}
 		s.idemKey = ""
 	}

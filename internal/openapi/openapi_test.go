@@ -437,6 +437,29 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		bind(`{"action": "bound", "args": {"org": "acme"}}`, nil, 401)
 		bind(`{"action": "bound", "args": {"org": "acme"}}`, map[string]string{"Authorization": "Bearer wrong"}, 403)
 
+		// The inbox: the accepted submission is indexed once it is stored.
+		inbox := func(method, path, query string, doc string, header map[string]string, want int) []byte {
+			return d.call(t, api, request{method: method, path: path, query: query, doc: doc, header: header, want: want})
+		}
+		id := accepted.Submission.ID
+		teststack.WaitFor(t, 30*time.Second, "the submission indexed", func() bool {
+			return st.RDB.HExists(context.Background(), "formq:index:ids", id).Val()
+		})
+		inbox("GET", "/admin/submissions", "action=contact&limit=2", "/admin/submissions", bearer, 200)
+		inbox("GET", "/admin/submissions", "status=completed", "/admin/submissions", bearer, 200)
+		inbox("GET", "/admin/submissions", "limit=0", "/admin/submissions", bearer, 400)
+		inbox("GET", "/admin/submissions", "action=nope", "/admin/submissions", bearer, 404)
+		inbox("GET", "/admin/submissions", "", "/admin/submissions", nil, 401)
+		inbox("GET", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 200)
+		inbox("GET", "/admin/submissions/01NOSUCHSUBMISSION", "", "/admin/submissions/{id}", bearer, 404)
+		inbox("GET", "/admin/submissions/export", "action=contact", "/admin/submissions/export", bearer, 200)
+		inbox("GET", "/admin/submissions/export", "action=contact&format=ndjson", "/admin/submissions/export", bearer, 200)
+		inbox("GET", "/admin/submissions/export", "action=contact&format=xls", "/admin/submissions/export", bearer, 400)
+		inbox("GET", "/admin/submissions/export", "action=nope", "/admin/submissions/export", bearer, 404)
+		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 200)
+		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 404)
+		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", map[string]string{"Authorization": "Bearer wrong"}, 403)
+
 		html := map[string]string{"Authorization": "Bearer " + adminToken, "Accept": "text/html"}
 		d.call(t, api, request{method: "GET", path: "/admin/queues/", doc: "/admin/queues/{path}", header: html, want: 200})
 		d.call(t, api, request{method: "GET", path: "/admin/queues", doc: "/admin/queues", want: 401})

@@ -1,0 +1,336 @@
+package handler
+
+// The submissions inbox of the admin API: list, read, export and erase
+// submissions through the index the worker keeps.
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
+	"github.com/labstack/echo/v4"
+)
+
+// Inbox is the submissions index: listing, records, erasure.
+type Inbox interface {
+	List(ctx context.Context, q submission.Query) (submission.Page, error)
+	Record(ctx context.Context, id string) (*submission.Submission, error)
+	Each(ctx context.Context, action string, fn func(*submission.Submission) error) error
+	Erase(ctx context.Context, id string) error
+	NoteIdempotency(ctx context.Context, id, key string, ttl time.Duration) error
+}
+
+// FileLinks makes short-lived download links of stored files.
+type FileLinks interface {
+	PresignGet(ctx context.Context, key, filename string, ttl time.Duration) (string, error)
+}
+
+// DownloadTTL is how long a file link of the admin detail works.
+const DownloadTTL = 15 * time.Minute
+
+// ErrSubmissionBusy answers an erasure of a submission still in the queue.
+var ErrSubmissionBusy = &Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still being processed; erase it once it is done.", RetryAfter: 5 * time.Second}
+
+// AdminSubmissions handles GET /admin/submissions: one page of the index,
+// newest first.
+func (h *Handler) AdminSubmissions(c echo.Context) error {
+	inbox, err := h.inbox()
+	if err != nil {
+		return err
+	}
+	q, err := h.inboxQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := inbox.List(c.Request().Context(), q)
+	if errors.Is(err, submission.ErrBadCursor) {
+		return ErrBadRequest.With(err, "cursor: use the next value of a previous page.")
+	}
+	if err != nil {
+		return ErrUnavailable.With(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": page.Items, "next": page.Next})
+}
+
+func (h *Handler) inbox() (Inbox, error) {
+	if h.Inbox == nil {
+		return nil, ErrNotFound.With(errors.New("no submissions inbox"))
+	}
+	return h.Inbox, nil
+}
+
+// inboxQuery reads the filters of a listing.
+func (h *Handler) inboxQuery(c echo.Context) (submission.Query, error) {
+	q := submission.Query{Action: c.QueryParam("action"), Status: c.QueryParam("status"), Cursor: c.QueryParam("cursor")}
+	if q.Action != "" {
+		if _, ok := h.Actions.Get(q.Action); !ok {
+			return q, ErrActionNotFound
+		}
+	}
+	switch q.Status {
+	case "", submission.StatusQueued, submission.StatusProcessing, submission.StatusCompleted, submission.StatusFailed, "archived":
+	default:
+		return q, ErrBadRequest.With(nil, "status: want queued, processing, completed, failed or archived.")
+	}
+	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if v := c.QueryParam(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return q, ErrBadRequest.With(err, name+": want an RFC 3339 time like 2026-01-02T15:04:05Z.")
+			}
+			*dst = t
+		}
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return q, ErrBadRequest.With(err, "limit: want a number from 1 to 500.")
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// DownloadLink is a file of the admin detail with its download link.
+type DownloadLink struct {
+	submission.File
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// SubmissionDetail is the JSON of GET /admin/submissions/{id}.
+type SubmissionDetail struct {
+	OK         bool                   `json:"ok"`
+	Submission *submission.Submission `json:"submission"`
+	Status     *submission.Status     `json:"status"` // null once expired
+	Downloads  []DownloadLink         `json:"downloads"`
+}
+
+// AdminSubmission handles GET /admin/submissions/{id}: the record, its
+// status and steps, and links to download its files.
+func (h *Handler) AdminSubmission(c echo.Context) error {
+	d, err := h.submissionDetail(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (h *Handler) submissionDetail(ctx context.Context, id string) (*SubmissionDetail, error) {
+	inbox, err := h.inbox()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := inbox.Record(ctx, id)
+	if errors.Is(err, submission.ErrNotFound) {
+		return nil, ErrSubmissionMissing.With(err)
+	}
+	if err != nil {
+		return nil, ErrUnavailable.With(err)
+	}
+	d := &SubmissionDetail{OK: true, Submission: sub, Downloads: []DownloadLink{}}
+	if h.Status != nil {
+		st, err := h.Status.Status(ctx, id)
+		switch {
+		case err == nil:
+			d.Status = st
+		case !errors.Is(err, submission.ErrNotFound):
+			return nil, ErrUnavailable.With(err)
+		}
+	}
+	if h.Links != nil {
+		for _, f := range sub.Files {
+			u, err := h.Links.PresignGet(ctx, f.Key, f.Filename, DownloadTTL)
+			if err != nil {
+				return nil, ErrUnavailable.With(err)
+			}
+			d.Downloads = append(d.Downloads, DownloadLink{File: f, URL: u, ExpiresAt: h.now().Add(DownloadTTL).UTC()})
+		}
+	}
+	return d, nil
+}
+
+// AdminEraseSubmission handles DELETE /admin/submissions/{id}: the
+// record, files and variants, status, idempotency and index entries are
+// removed, and the answer comes once none is left.
+func (h *Handler) AdminEraseSubmission(c echo.Context) error {
+	id := c.Param("id")
+	if err := h.erase(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "erased": []string{id}})
+}
+
+func (h *Handler) erase(ctx context.Context, id string) error {
+	inbox, err := h.inbox()
+	if err != nil {
+		return err
+	}
+	err = inbox.Erase(ctx, id)
+	switch {
+	case errors.Is(err, submission.ErrNotFound):
+		return ErrSubmissionMissing.With(err)
+	case errors.Is(err, submission.ErrBusy):
+		return ErrSubmissionBusy.With(err)
+	case err != nil:
+		return ErrUnavailable.With(err, "The submission could not be erased completely; nothing is reported gone. Try again.")
+	}
+	h.Log.InfoContext(ctx, "submission erased", "submission", id)
+	return nil
+}
+
+// AdminExport handles GET /admin/submissions/export?action=&format=:
+// every record of an action, newest first, streamed as CSV (one column
+// per declared field and upload) or NDJSON, in constant memory.
+func (h *Handler) AdminExport(c echo.Context) error {
+	inbox, err := h.inbox()
+	if err != nil {
+		return err
+	}
+	a, ok := h.Actions.Get(c.QueryParam("action"))
+	if !ok {
+		return ErrActionNotFound.With(nil, "action: name a declared action.")
+	}
+	format := c.QueryParam("format")
+	if format == "" {
+		format = "csv"
+	}
+	if format != "csv" && format != "ndjson" {
+		return ErrBadRequest.With(nil, "format: want csv or ndjson.")
+	}
+	resp := c.Response()
+	ctx := c.Request().Context()
+	name := a.Name + "-" + h.now().UTC().Format("20060102-150405")
+	if format == "csv" {
+		resp.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		resp.Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`.csv"`)
+	} else {
+		resp.Header().Set(echo.HeaderContentType, "application/x-ndjson")
+		resp.Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`.ndjson"`)
+	}
+	resp.Header().Set("Cache-Control", "no-store")
+	resp.Header().Set("X-Content-Type-Options", "nosniff")
+	resp.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(resp, 32<<10)
+	rows := 0
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		resp.Flush()
+		return nil
+	}
+	var each func(*submission.Submission) error
+	var cw *csv.Writer
+	if format == "csv" {
+		cw = csv.NewWriter(bw)
+		if err := cw.Write(csvHeader(a)); err != nil {
+			return err
+		}
+		each = func(s *submission.Submission) error {
+			if err := cw.Write(csvRow(a, s)); err != nil {
+				return err
+			}
+			if rows++; rows%200 == 0 {
+				cw.Flush()
+				return flush()
+			}
+			return nil
+		}
+	} else {
+		enc := json.NewEncoder(bw)
+		each = func(s *submission.Submission) error {
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+			if rows++; rows%200 == 0 {
+				return flush()
+			}
+			return nil
+		}
+	}
+	if err := inbox.Each(ctx, a.Name, each); err != nil {
+		// The status is sent; a cut-off export ends without its last rows.
+		h.Log.ErrorContext(ctx, "export stopped", "action", a.Name, "rows", rows, "err", err)
+		return nil
+	}
+	if cw != nil {
+		cw.Flush()
+	}
+	return flush()
+}
+
+// csvHeader is the export's first row.
+func csvHeader(a *actions.Action) []string {
+	row := []string{"id", "received_at"}
+	for _, f := range a.Fields {
+		if !f.Sensitive() {
+			row = append(row, f.Name)
+		}
+	}
+	for _, u := range a.Uploads {
+		row = append(row, u.Name)
+	}
+	return append(row, "subject", "client_ip")
+}
+
+// csvRow is one submission in the export, every cell escaped against
+// formula injection.
+func csvRow(a *actions.Action, s *submission.Submission) []string {
+	row := []string{s.ID, s.ReceivedAt.UTC().Format(time.RFC3339Nano)}
+	for _, f := range a.Fields {
+		if f.Sensitive() {
+			continue
+		}
+		row = append(row, CSVCell(cellText(s.Values[f.Name])))
+	}
+	for _, u := range a.Uploads {
+		var names []string
+		for _, file := range s.Files {
+			if file.Field == u.Name {
+				names = append(names, file.Filename)
+			}
+		}
+		row = append(row, CSVCell(strings.Join(names, "; ")))
+	}
+	return append(row, CSVCell(s.Subject), CSVCell(s.ClientIP))
+}
+
+func cellText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case []any:
+		parts := make([]string, len(t))
+		for i, p := range t {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, "; ")
+	}
+	return fmt.Sprint(v)
+}
+
+// CSVCell escapes a cell that a spreadsheet would run as a formula (it
+// starts with =, +, -, @, a tab or a carriage return) by putting a single
+// quote first, as OWASP advises.
+func CSVCell(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}

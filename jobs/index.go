@@ -1,0 +1,322 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/formq/formq/submission"
+	"github.com/formq/formq/uploads"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Index limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+	// scanBudget bounds the index entries one page may look at when a
+	// status filter skips most of them; the page then ends early with a
+	// cursor to go on from.
+	scanBudget = 5000
+)
+
+// IndexStore is what the index needs of S3: records, and the objects
+// under a submission's prefixes.
+type IndexStore interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, keys ...string) error
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Index is the submissions index in Redis (see submission/index.go):
+// entries sorted by received time, written when a record is stored, and
+// what reads and erases submissions through it.
+type Index struct {
+	rdb   redis.UniversalClient
+	store IndexStore
+	tasks *asynq.Inspector
+}
+
+// NewIndex builds the index on Redis and the record store.
+func NewIndex(rdb redis.UniversalClient, store IndexStore) *Index {
+	return &Index{rdb: rdb, store: store, tasks: asynq.NewInspectorFromRedisClient(rdb)}
+}
+
+// Add puts a stored submission in the index; adding it again changes
+// nothing.
+func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
+	entry := submission.IndexEntry(sub.ReceivedAt, sub.Action, sub.ID)
+	_, err := x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, submission.IndexAll, redis.Z{Member: entry})
+		p.ZAdd(ctx, submission.IndexActionKey(sub.Action), redis.Z{Member: entry})
+		p.HSet(ctx, submission.IndexIDs, sub.ID, entry)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: index %s: %w", sub.ID, err)
+	}
+	return nil
+}
+
+// List answers one page of the index, newest first.
+func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, error) {
+	if q.Limit <= 0 {
+		q.Limit = DefaultPageSize
+	}
+	q.Limit = min(q.Limit, MaxPageSize)
+	key := submission.IndexAll
+	if q.Action != "" {
+		key = submission.IndexActionKey(q.Action)
+	}
+	hi := "+"
+	if !q.Until.IsZero() {
+		hi = "(" + submission.IndexBound(q.Until)
+	}
+	if q.Cursor != "" {
+		if _, _, _, ok := submission.ParseIndexEntry(q.Cursor); !ok {
+			return submission.Page{}, submission.ErrBadCursor
+		}
+		if hi == "+" || q.Cursor < hi[1:] {
+			hi = "(" + q.Cursor
+		}
+	}
+	lo := "-"
+	if !q.Since.IsZero() {
+		lo = "[" + submission.IndexBound(q.Since)
+	}
+	page := submission.Page{Items: []submission.Listed{}}
+	scanned := 0
+	for len(page.Items) < q.Limit {
+		batch := q.Limit - len(page.Items)
+		if q.Status != "" {
+			batch = min(batch*4, 500)
+		}
+		entries, err := x.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: lo, Stop: hi, ByLex: true, Rev: true, Count: int64(batch)}).Result()
+		if err != nil {
+			return submission.Page{}, fmt.Errorf("jobs: read the index: %w", err)
+		}
+		if len(entries) == 0 {
+			return page, nil
+		}
+		items, err := x.listed(ctx, entries)
+		if err != nil {
+			return submission.Page{}, err
+		}
+		for i, it := range items {
+			if q.Status == "" || it.Status == q.Status {
+				page.Items = append(page.Items, it)
+			}
+			hi = "(" + entries[i]
+			if len(page.Items) == q.Limit {
+				break
+			}
+		}
+		scanned += len(entries)
+		if len(entries) < batch {
+			return page, nil
+		}
+		if scanned >= scanBudget {
+			break
+		}
+	}
+	page.Next = hi[1:]
+	return page, nil
+}
+
+// listed reads the status of index entries in one round trip.
+func (x *Index) listed(ctx context.Context, entries []string) ([]submission.Listed, error) {
+	cmds := make([]*redis.StringCmd, len(entries))
+	out := make([]submission.Listed, len(entries))
+	_, err := x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range entries {
+			at, action, id, _ := submission.ParseIndexEntry(e)
+			out[i] = submission.Listed{ID: id, Action: action, ReceivedAt: at}
+			cmds[i] = p.HGet(ctx, submission.StatusKey(id), "status")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("jobs: read statuses: %w", err)
+	}
+	for i, c := range cmds {
+		out[i].Status = c.Val()
+		if out[i].Status == "" {
+			// The status outlived its StatusTTL; the record remains.
+			out[i].Status = StatusArchived
+		}
+	}
+	return out, nil
+}
+
+// StatusArchived is the listed status of a submission whose status
+// expired (StatusTTL after its last change); its record remains.
+const StatusArchived = "archived"
+
+// Lookup answers the action of an indexed submission.
+func (x *Index) Lookup(ctx context.Context, id string) (entry string, err error) {
+	entry, err = x.rdb.HGet(ctx, submission.IndexIDs, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", submission.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("jobs: read the index: %w", err)
+	}
+	return entry, nil
+}
+
+// Record reads the stored record of an indexed submission.
+func (x *Index) Record(ctx context.Context, id string) (*submission.Submission, error) {
+	entry, err := x.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	_, action, _, _ := submission.ParseIndexEntry(entry)
+	return x.record(ctx, action, id)
+}
+
+func (x *Index) record(ctx context.Context, action, id string) (*submission.Submission, error) {
+	b, err := x.store.Get(ctx, submission.RecordKey(action, id))
+	if errors.Is(err, uploads.ErrNotFound) {
+		return nil, submission.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sub submission.Submission
+	if err := json.Unmarshal(b, &sub); err != nil {
+		return nil, fmt.Errorf("jobs: decode the record of %s: %w", id, err)
+	}
+	return &sub, nil
+}
+
+// Each calls fn with every record of an action, newest first, reading
+// the index a batch at a time so that any number is read in constant
+// memory. An error of fn stops it.
+func (x *Index) Each(ctx context.Context, action string, fn func(*submission.Submission) error) error {
+	hi := "+"
+	for {
+		entries, err := x.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: submission.IndexActionKey(action), Start: "-", Stop: hi, ByLex: true, Rev: true, Count: 100}).Result()
+		if err != nil {
+			return fmt.Errorf("jobs: read the index: %w", err)
+		}
+		for _, e := range entries {
+			_, _, id, _ := submission.ParseIndexEntry(e)
+			sub, err := x.record(ctx, action, id)
+			if errors.Is(err, submission.ErrNotFound) {
+				continue // erased meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(sub); err != nil {
+				return err
+			}
+		}
+		if len(entries) < 100 {
+			return nil
+		}
+		hi = "(" + entries[len(entries)-1]
+	}
+}
+
+// Erase removes every trace of a submission: its record, its files and
+// their variants, its status, event and idempotency entries, its finished
+// task and its index entries; then it checks that none is left. A
+// submission still queued or processing is submission.ErrBusy.
+func (x *Index) Erase(ctx context.Context, id string) error {
+	entry, err := x.Lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, action, _, _ := submission.ParseIndexEntry(entry)
+	st, err := x.rdb.HGetAll(ctx, submission.StatusKey(id)).Result()
+	if err != nil {
+		return fmt.Errorf("jobs: read status of %s: %w", id, err)
+	}
+	if s := st["status"]; s == submission.StatusQueued || s == submission.StatusProcessing {
+		return submission.ErrBusy
+	}
+	if q := queueOf(ctx, x, id); q != "" {
+		if err := x.tasks.DeleteTask(q, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("jobs: delete the task of %s: %w", id, err)
+		}
+	}
+	prefix := submission.UploadsPrefix + action + "/" + id + "/"
+	keys, err := x.store.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	keys = append(keys, submission.RecordKey(action, id))
+	if err := x.store.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	idemOf := submission.IdempotencyOfKey(id)
+	redisKeys := []string{submission.StatusKey(id), submission.EventKey(id), idemOf}
+	if idem, err := x.rdb.Get(ctx, idemOf).Result(); err == nil && strings.HasPrefix(idem, "formq:idem:") {
+		redisKeys = append(redisKeys, idem)
+	}
+	_, err = x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, redisKeys...)
+		p.ZRem(ctx, submission.IndexAll, entry)
+		p.ZRem(ctx, submission.IndexActionKey(action), entry)
+		p.HDel(ctx, submission.IndexIDs, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: erase %s from Redis: %w", id, err)
+	}
+	// Answer only when all of it is gone.
+	left, err := x.store.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	if _, err := x.store.Get(ctx, submission.RecordKey(action, id)); !errors.Is(err, uploads.ErrNotFound) {
+		left = append(left, submission.RecordKey(action, id))
+	}
+	still, err := x.rdb.Exists(ctx, redisKeys...).Result()
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 || still > 0 {
+		return fmt.Errorf("jobs: erasing %s left %d objects and %d Redis keys", id, len(left), still)
+	}
+	return nil
+}
+
+// queueOf finds the queue a submission's finished task is kept in.
+func queueOf(ctx context.Context, x *Index, id string) string {
+	for _, q := range submission.Queues {
+		if n, err := x.rdb.Exists(ctx, "asynq:{"+q+"}:t:"+id).Result(); err == nil && n > 0 {
+			return q
+		}
+	}
+	return ""
+}
+
+// Expired answers up to limit ids of an action received before t,
+// oldest first, for retention.
+func (x *Index) Expired(ctx context.Context, action string, before time.Time, limit int) ([]string, error) {
+	entries, err := x.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: submission.IndexActionKey(action), Start: "-", Stop: "(" + submission.IndexBound(before), ByLex: true, Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read the index: %w", err)
+	}
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		_, _, id, _ := submission.ParseIndexEntry(e)
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// NoteIdempotency records the idempotency entry an accepted submission
+// claimed, for as long as the entry lives, so erasure removes it too.
+func (x *Index) NoteIdempotency(ctx context.Context, id, key string, ttl time.Duration) error {
+	if err := x.rdb.Set(ctx, submission.IdempotencyOfKey(id), key, ttl).Err(); err != nil {
+		return fmt.Errorf("jobs: note the idempotency key of %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package submission
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The submissions index, in Redis, written by the worker when it stores a
+// record:
+//
+//	formq:index               sorted set (lexical): {ms}/{action}/{id} of every submission
+//	formq:index:a:{action}    sorted set (lexical): {ms}/{action}/{id} of one action's
+//	formq:index:ids           hash: id to its entry
+//	formq:idem-of:{id}        the idempotency key an accepted submission claimed
+//
+// Every member has score 0, so members sort by their text: {ms} is the
+// received time in Unix milliseconds, zero-padded, so text order is time
+// order and a member is its own cursor.
+const (
+	IndexAll = "formq:index"
+	IndexIDs = "formq:index:ids"
+
+	indexActionPrefix = "formq:index:a:"
+	idemOfPrefix      = "formq:idem-of:"
+)
+
+// IndexActionKey is the index of one action's submissions.
+func IndexActionKey(action string) string { return indexActionPrefix + action }
+
+// IdempotencyOfKey holds the Redis key of the idempotency entry an
+// accepted submission claimed, so erasing it removes that entry too.
+func IdempotencyOfKey(id string) string { return idemOfPrefix + id }
+
+// IndexEntry is a submission's member in the index.
+func IndexEntry(receivedAt time.Time, action, id string) string {
+	return IndexBound(receivedAt) + "/" + action + "/" + id
+}
+
+// IndexBound is the text that sorts with the entries received at t.
+func IndexBound(t time.Time) string { return fmt.Sprintf("%013d", max(t.UnixMilli(), 0)) }
+
+// ParseIndexEntry splits an index member.
+func ParseIndexEntry(entry string) (receivedAt time.Time, action, id string, ok bool) {
+	parts := strings.Split(entry, "/")
+	if len(parts) != 3 || len(parts[0]) != 13 || parts[1] == "" || parts[2] == "" {
+		return time.Time{}, "", "", false
+	}
+	ms, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return time.Time{}, "", "", false
+	}
+	return time.UnixMilli(ms).UTC(), parts[1], parts[2], true
+}
+
+// Query selects submissions from the index, newest first.
+type Query struct {
+	Action       string    // one action's; all when empty
+	Status       string    // one status (queued, processing, completed, failed); any when empty
+	Since, Until time.Time // received at or after Since and before Until; zero: open
+	Cursor       string    // Next of the previous page
+	Limit        int
+}
+
+// Listed is one submission of a page of the index.
+type Listed struct {
+	ID         string    `json:"id"`
+	Action     string    `json:"action"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	Status     string    `json:"status"`
+}
+
+// Page is one page of the index and the cursor of the next, "" at the end.
+type Page struct {
+	Items []Listed `json:"items"`
+	Next  string   `json:"next,omitempty"`
+}
+
+// Errors of the index.
+var (
+	// ErrBusy means a submission is still queued or being processed, so
+	// it cannot be erased yet: its worker would write it again.
+	ErrBusy = errors.New("submission is still being processed")
+	// ErrBadCursor is a cursor no page gave.
+	ErrBadCursor = errors.New("bad cursor")
+)
