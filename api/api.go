@@ -112,6 +112,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		u, _ := url.Parse(cfg.PublicURL)
 		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
 	}
+	if err := handler.CheckRedirects(decl.Actions, allowed); err != nil {
+		return nil, err
+	}
 	auth, err := handler.NewAuthenticator(ctx, handler.AuthConfig{
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
 		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,

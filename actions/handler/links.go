@@ -5,6 +5,7 @@ package handler
 // action's allowed origins.
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -104,4 +105,48 @@ func withState(target, token string) string {
 	q.Set(StateParam, token)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// CheckRedirects refuses, at start, an action whose redirect or
+// error_redirect is an absolute URL on an origin the action does not
+// allow (allowed holds FORMQ_ALLOWED_ORIGINS and FORMQ_PUBLIC_URL's
+// origin): people would be sent to a site that may not receive them.
+// Paths stay on formq's origin and are always fine.
+func CheckRedirects(list []*actions.Action, allowed []string) error {
+	for _, a := range list {
+		ok := append(trimmed(allowed), trimmed(a.Origins)...)
+		for _, key := range []string{"redirect", "error_redirect"} {
+			target := a.Redirect
+			if key == "error_redirect" {
+				target = a.ErrorRedirect
+			}
+			origins := targetOrigins(target)
+			if len(origins) == 0 || slices.ContainsFunc(origins, func(o string) bool { return slices.Contains(ok, o) }) {
+				continue
+			}
+			return fmt.Errorf("action %q: %s %q goes to %s, which is not an allowed origin of the action: add it to the action's origins or to FORMQ_ALLOWED_ORIGINS, or use a path",
+				a.Name, key, target, origins[0])
+		}
+	}
+	return nil
+}
+
+// targetOrigins is the origin of an absolute URL, both origins of a
+// scheme-relative one (//host/...), none for a path.
+func targetOrigins(target string) []string {
+	rel := strings.HasPrefix(target, "//")
+	if rel {
+		target = "https:" + target
+	}
+	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		return nil
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return []string{target}
+	}
+	if rel {
+		return []string{"https://" + u.Host, "http://" + u.Host}
+	}
+	return []string{u.Scheme + "://" + u.Host}
 }

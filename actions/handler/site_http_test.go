@@ -432,3 +432,28 @@ func TestRefusedOriginIsLogged(t *testing.T) {
 		t.Errorf("%d, log %s", rec.Code, logs.Bytes())
 	}
 }
+
+// TestCheckRedirects: an action's absolute redirect must be on one of its
+// allowed origins; paths always pass.
+func TestCheckRedirects(t *testing.T) {
+	tests := []struct {
+		redirect, errorRedirect string
+		origins                 []string
+		ok                      bool
+	}{
+		{"/done?id={id}", "/form", nil, true},
+		{"https://shop.example/thanks/{id}", "", []string{"https://shop.example"}, true},
+		{"https://everywhere.example/thanks", "", nil, true},
+		{"//shop.example/thanks", "", []string{"http://shop.example"}, true},
+		{"https://elsewhere.example/thanks", "", []string{"https://shop.example"}, false},
+		{"", "https://elsewhere.example/form", nil, false},
+		{"//elsewhere.example/thanks", "", nil, false},
+	}
+	for _, tt := range tests {
+		a := &actions.Action{Name: "a", Redirect: tt.redirect, ErrorRedirect: tt.errorRedirect, Origins: tt.origins}
+		err := handler.CheckRedirects([]*actions.Action{a}, []string{"https://everywhere.example"})
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "FORMQ_ALLOWED_ORIGINS")) {
+			t.Errorf("redirect %q error_redirect %q origins %v: %v", tt.redirect, tt.errorRedirect, tt.origins, err)
+		}
+	}
+}
