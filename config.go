@@ -17,6 +17,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/formq/formq/internal/bytesize"
+	"github.com/formq/formq/internal/period"
 )
 
 // Config holds every setting of the API and the worker. The env tag names
@@ -47,8 +48,11 @@ type Config struct {
 	JanitorInterval   time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
 	JanitorMinAge     time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	EventsMaxLen      int64         `env:"FORMQ_EVENTS_MAXLEN"`
-	LogLevel          string        `env:"FORMQ_LOG_LEVEL"`
-	OTelEndpoint      string        `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
+	// Retention is how long stored submissions of actions without their
+	// own retention are kept; 0 keeps them.
+	Retention    Period `env:"FORMQ_RETENTION"`
+	LogLevel     string `env:"FORMQ_LOG_LEVEL"`
+	OTelEndpoint string `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
 
 	// Security of the action endpoints.
 	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
@@ -98,6 +102,16 @@ func randomSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Period is a long time setting, written like 90d or 720h.
+type Period time.Duration
+
+func (p Period) String() string {
+	if p == 0 {
+		return "none"
+	}
+	return period.Format(time.Duration(p))
 }
 
 // ErrInvalid marks a setting that is missing or malformed.
@@ -156,6 +170,13 @@ var parsers = map[reflect.Type]env.ParserFunc{
 			return nil, errors.New("must be a positive integer")
 		}
 		return i, nil
+	},
+	reflect.TypeFor[Period](): func(v string) (any, error) {
+		d, err := period.Parse(v)
+		if err != nil {
+			return nil, errors.New("must be a period like 90d or 720h")
+		}
+		return Period(d), nil
 	},
 	reflect.TypeFor[time.Duration](): func(v string) (any, error) {
 		d, err := time.ParseDuration(v)

@@ -45,6 +45,9 @@ type Action struct {
 	// MinFillTime is the least time between a hosted form's render and
 	// its post; a faster post is treated like a filled honeypot. 0: off.
 	MinFillTime time.Duration
+	// Retention is how long stored submissions are kept before the
+	// janitor erases them; 0: FORMQ_RETENTION decides.
+	Retention time.Duration
 	// ErrorRedirect is where browsers go back to when validation fails:
 	// a 303 with formq_state added, instead of the hosted re-render.
 	ErrorRedirect string

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/bytesize"
+	"github.com/formq/formq/internal/period"
 	"github.com/formq/formq/submission"
 	"go.yaml.in/yaml/v3"
 )
@@ -133,6 +134,7 @@ type rawAction struct {
 	Template    string                      `yaml:"template"`
 	Captcha     *rawCaptcha                 `yaml:"captcha"`
 	MinFillTime string                      `yaml:"min_fill_time"`
+	Retention   string                      `yaml:"retention"`
 	ErrorRedir  string                      `yaml:"error_redirect"`
 	Theme       *Theme                      `yaml:"theme"`
 }
@@ -307,6 +309,13 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				add(node.Line, name, "", "%s", m)
 			}
 			a.Captcha = c
+		}
+		if ra.Retention != "" {
+			d, err := period.Parse(ra.Retention)
+			if err != nil {
+				add(node.Line, name, "", "retention %q: %v", ra.Retention, err)
+			}
+			a.Retention = d
 		}
 		if ra.MinFillTime != "" {
 			d, msg := parseMinFillTime(ra.MinFillTime)

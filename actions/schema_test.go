@@ -227,6 +227,7 @@ actions:
     template: custom-form.html
     captcha: {provider: hcaptcha, secret_env: HCAPTCHA_SECRET, site_key: 10000000-ffff-ffff-ffff-000000000001, verify_url: "http://127.0.0.1:9/siteverify", on_error: allow}
     min_fill_time: 3s
+    retention: 90d
   defaults:
     fields: {q: {}}
     honeypot: false
@@ -296,6 +297,7 @@ func TestSchemaRefusesWhatTheParserRefuses(t *testing.T) {
 		{"captcha without site key", act("    captcha: {provider: turnstile, secret_env: S}\n"), "/actions/a/captcha"},
 		{"captcha on_error", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, on_error: retry}\n"), "/actions/a/captcha/on_error"},
 		{"captcha unknown key", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, theme: dark}\n"), "/actions/a/captcha"},
+		{"retention words", act("    retention: forever\n"), "/actions/a/retention"},
 		{"min_fill_time words", act("    min_fill_time: quick\n"), "/actions/a/min_fill_time"},
 		// a field
 		{"field name", act("    fields:\n      9x: {}\n"), "name 9x"},

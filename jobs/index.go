@@ -297,19 +297,24 @@ func queueOf(ctx context.Context, x *Index, id string) string {
 	return ""
 }
 
-// Expired answers up to limit ids of an action received before t,
-// oldest first, for retention.
+// Expired answers up to limit index entries of an action received
+// before t, oldest first, for retention.
 func (x *Index) Expired(ctx context.Context, action string, before time.Time, limit int) ([]string, error) {
 	entries, err := x.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: submission.IndexActionKey(action), Start: "-", Stop: "(" + submission.IndexBound(before), ByLex: true, Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: read the index: %w", err)
 	}
-	ids := make([]string, 0, len(entries))
-	for _, e := range entries {
-		_, _, id, _ := submission.ParseIndexEntry(e)
-		ids = append(ids, id)
-	}
-	return ids, nil
+	return entries, nil
+}
+
+// drop removes an index entry whose submission is gone.
+func (x *Index) drop(ctx context.Context, action, entry string) error {
+	_, err := x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, submission.IndexAll, entry)
+		p.ZRem(ctx, submission.IndexActionKey(action), entry)
+		return nil
+	})
+	return err
 }
 
 // NoteIdempotency records the idempotency entry an accepted submission

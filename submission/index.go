@@ -22,6 +22,8 @@ import (
 const (
 	IndexAll = "formq:index"
 	IndexIDs = "formq:index:ids"
+	// RetentionLock is held by the worker sweeping expired submissions.
+	RetentionLock = "formq:retention"
 
 	indexActionPrefix = "formq:index:a:"
 	idemOfPrefix      = "formq:idem-of:"

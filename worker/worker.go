@@ -62,6 +62,7 @@ type Worker struct {
 	reg     *prometheus.Registry
 	tracing *telemetry.Tracing
 	janitor *uploads.Janitor
+	retain  *jobs.RetentionSweep
 }
 
 // New builds a worker: it connects to Redis and S3 (checking both
@@ -97,7 +98,8 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
-	if _, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()}); err != nil {
+	declared, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()})
+	if err != nil {
 		return nil, err
 	}
 
@@ -109,9 +111,18 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 	tracer := w.tracing.Tracer("formq/jobs")
 	w.reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
 
+	index := jobs.NewIndex(w.rdb, w.store)
+	periods := map[string]time.Duration{}
+	for _, a := range declared {
+		periods[a.Name] = a.Retention
+		if a.Retention == 0 {
+			periods[a.Name] = time.Duration(cfg.Retention)
+		}
+	}
+	w.retain = jobs.NewRetention(index, periods, w.reg, log.With("component", "retention"))
 	w.mux = jobs.NewMux(jobs.Deps{
 		Records:    w.store,
-		Index:      jobs.NewIndex(w.rdb, w.store),
+		Index:      index,
 		Publisher:  jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
 		Status:     jobs.NewStatusStore(w.rdb),
 		Steps:      steps.Traced(tracer),
@@ -185,6 +196,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err == nil && ok
 		}
 		loops.Go(func() error { w.janitor.Run(ctx, interval, claim); return nil })
+		if w.retain.Active() {
+			claimRetention := func(ctx context.Context) bool {
+				ok, err := w.rdb.SetNX(ctx, submission.RetentionLock, owner, interval*9/10).Result()
+				return err == nil && ok
+			}
+			loops.Go(func() error { w.retain.Run(ctx, interval, claimRetention); return nil })
+		}
 	}
 
 	var serveErr error

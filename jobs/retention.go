@@ -1,0 +1,123 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/formq/formq/submission"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Retention batches: a sweep erases at most RetentionBatch submissions of
+// an action per round trip to the index, and at most RetentionRounds
+// rounds per action, so one sweep's work is bounded however much expired.
+const (
+	RetentionBatch  = 100
+	RetentionRounds = 10
+)
+
+// RetentionSweep erases submissions older than their action's retention.
+type RetentionSweep struct {
+	index   *Index
+	periods map[string]time.Duration // by action; only actions with one
+	erased  *prometheus.CounterVec
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewRetention builds the retention sweep for the actions' periods
+// (action name to how long its submissions are kept). It registers
+// formq_retention_erased_total on reg when reg is not nil.
+func NewRetention(index *Index, periods map[string]time.Duration, reg prometheus.Registerer, log *slog.Logger) *RetentionSweep {
+	r := &RetentionSweep{index: index, periods: map[string]time.Duration{}, log: log, now: time.Now,
+		erased: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "formq_retention_erased_total",
+			Help: "Submissions erased because they outlived their action's retention.",
+		}, []string{"action"}),
+	}
+	for a, p := range periods {
+		if p > 0 {
+			r.periods[a] = p
+			r.erased.WithLabelValues(a)
+		}
+	}
+	if reg != nil {
+		reg.MustRegister(r.erased)
+	}
+	return r
+}
+
+// Active reports whether any action has a retention.
+func (r *RetentionSweep) Active() bool { return len(r.periods) > 0 }
+
+// Sweep erases expired submissions, oldest first, in bounded batches. A
+// submission still being processed is left for the next sweep.
+func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	var errs []error
+	for action, keep := range r.periods {
+		cutoff := r.now().Add(-keep)
+		skipped := map[string]bool{}
+		for range RetentionRounds {
+			entries, err := r.index.Expired(ctx, action, cutoff, RetentionBatch+len(skipped))
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			progress := 0
+			for _, entry := range entries {
+				_, _, id, _ := submission.ParseIndexEntry(entry)
+				if skipped[id] {
+					continue
+				}
+				err := r.index.Erase(ctx, id)
+				switch {
+				case errors.Is(err, submission.ErrNotFound):
+					// An entry left by an interrupted erasure.
+					if err := r.index.drop(ctx, action, entry); err != nil {
+						errs = append(errs, err)
+						skipped[id] = true
+					}
+					progress++
+				case err == nil:
+					r.erased.WithLabelValues(action).Inc()
+					total++
+					progress++
+				case errors.Is(err, submission.ErrBusy):
+					skipped[id] = true
+				default:
+					skipped[id] = true
+					errs = append(errs, err)
+				}
+			}
+			if progress == 0 {
+				break
+			}
+		}
+	}
+	if total > 0 && r.log != nil {
+		r.log.InfoContext(ctx, "retention erased expired submissions", "erased", total)
+	}
+	return total, errors.Join(errs...)
+}
+
+// Run sweeps every interval until ctx ends; claim, when not nil, is asked
+// before each sweep so one worker of a fleet sweeps at a time.
+func (r *RetentionSweep) Run(ctx context.Context, interval time.Duration, claim func(context.Context) bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if claim == nil || claim(ctx) {
+			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil && r.log != nil {
+				r.log.WarnContext(ctx, "retention sweep failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
