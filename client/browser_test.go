@@ -131,7 +131,11 @@ type site struct {
 }
 
 // startSite runs the stack, the proxy and the developer's pages.
-func startSite(t *testing.T) *site {
+func startSite(t *testing.T) *site { return startSiteWith(t, nil) }
+
+// startSiteWith is startSite with a deployment-wide theme (the actions
+// file's top-level theme:) made from the page's own origin.
+func startSiteWith(t *testing.T, theme func(page string) string) *site {
 	t.Helper()
 	s := &site{}
 	pageSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.servePage(t, w, r) }))
@@ -140,6 +144,13 @@ func startSite(t *testing.T) *site {
 	actionsFile, err := filepath.Abs("testdata/actions.yaml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if theme != nil {
+		data, err := os.ReadFile(actionsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actionsFile = writeFile(t, "actions.yaml", append(data, "\ntheme: "+theme(s.page)+"\n"...))
 	}
 	s.stack = teststack.Start(t, map[string]string{"FORMQ_ACTIONS": actionsFile, "FORMQ_ALLOWED_ORIGINS": s.page})
 	target, _ := url.Parse(s.stack.APIURL)
@@ -255,6 +266,12 @@ document.addEventListener("formq:progress", (e) => { window.seen.progress.push([
 %[3]s
 <button>Sign up</button>
 </form></main></body></html>`, s.api, s.page, formFields(state.Values, state.Errors, state.Kept))
+	case "/logo.svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+		io.WriteString(w, `<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40" viewBox="0 0 160 40"><rect width="40" height="40" rx="8" fill="#7c3aed"/><text x="50" y="28" font-family="sans-serif" font-size="22" font-weight="700" fill="#7c3aed">Club</text></svg>`)
+	case "/forms.css":
+		w.Header().Set("Content-Type", "text/css")
+		io.WriteString(w, `:root{--formq-radius:0;--formq-font:Georgia,serif}`)
 	case "/thanks":
 		fmt.Fprintf(w, pageHead, "Thanks")
 		fmt.Fprintf(w, `<p id="thanks">Thanks, %s</p></main></body></html>`, htmlEscape(r.URL.Query().Get("id")))

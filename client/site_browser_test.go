@@ -234,7 +234,12 @@ func TestHostedForm(t *testing.T) {
 	run(t, ctx, darkMode(true))
 	screenshot(t, ctx, "hosted-form-dark")
 	noAxeViolations(t, ctx, "the hosted form (dark)")
-	run(t, ctx, darkMode(false), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
+	screenshot(t, ctx, "hosted-form-phone")
+	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("the hosted form is %spx wide on a 390px phone", w)
+	}
+	run(t, ctx, chromedp.EmulateReset(), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#f-name")))
 	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
 
 	// Keyboard only: Tab through the fields, type, Space, Enter.
@@ -328,4 +333,22 @@ func TestRetriesAndBusyServer(t *testing.T) {
 	if err != nil || len(keys) != 1 || keys[0] != "formq:submission:"+id {
 		t.Errorf("submissions %v (%v), want only %s", keys, err, id)
 	}
+}
+
+// TestThemedHostedForm: a deployment-wide theme from the actions file: the
+// accent, a logo and a stylesheet from the developer's origin, let in by
+// the page's Content-Security-Policy.
+func TestThemedHostedForm(t *testing.T) {
+	s := startSiteWith(t, func(page string) string {
+		return `{accent: "#7c3aed", logo: "` + page + `/logo.svg", stylesheet: "` + page + `/forms.css"}`
+	})
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.api+"/forms/signup"), chromedp.WaitVisible(chromedp.CSS("#f-name")))
+	waitJS(t, ctx, "the logo and the stylesheet", `document.querySelector("img.logo").naturalWidth > 0 && getComputedStyle(document.querySelector("button")).borderRadius == "0px"`)
+	got := evalString(t, ctx, `[getComputedStyle(document.querySelector("button")).backgroundColor, getComputedStyle(document.body).fontFamily].join("|")`)
+	if got != "rgb(124, 58, 237)|Georgia, serif" {
+		t.Errorf("accent and font: %s", got)
+	}
+	screenshot(t, ctx, "hosted-form-themed")
+	noAxeViolations(t, ctx, "the themed hosted form")
 }
