@@ -318,6 +318,20 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		d.call(t, api, request{method: "GET", path: "/actions/contact/schema", doc: "/actions/{name}/schema", header: map[string]string{"Origin": "https://elsewhere.example"}, want: 200})
 		d.call(t, api, request{method: "GET", path: "/actions/nope/schema", doc: "/actions/{name}/schema", want: 404})
 		d.call(t, api, request{method: "GET", path: "/actions/contact/state/not-a-token", doc: "/actions/{name}/state/{token}", want: 400})
+		// A browser's failed post with an error redirect, read back.
+		req, _ := http.NewRequest(http.MethodPost, api+"/actions/contact", strings.NewReader("name=A&_error_redirect=%2Fback"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		back, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil || back.Query().Get("formq_state") == "" {
+			t.Fatalf("error redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		d.call(t, api, request{method: "GET", path: "/actions/contact/state/" + back.Query().Get("formq_state"), doc: "/actions/{name}/state/{token}", want: 200})
 		d.call(t, api, request{method: "GET", path: "/actions/nope/state/x", doc: "/actions/{name}/state/{token}", want: 404})
 		d.call(t, api, request{method: "GET", path: "/formq.js", doc: "/formq.js", want: 200})
 		d.call(t, api, request{method: "GET", path: "/forms/nope/done", doc: "/forms/{name}/done", want: 404})
@@ -354,6 +368,11 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		submit("contact", request{body: strings.NewReader("name=A&email=nope&tags=a&tags=c&password=x"), contentType: form, want: 422})
 		bad, bctype := teststack.MultipartBody(t, map[string]string{"name": "Ada", "email": "ada@example.com"}, map[string][]byte{"picture": []byte("not a picture")})
 		submit("contact", request{body: bad, contentType: bctype, want: 422})
+		// A picture sent with a field that fails is kept: "kept" in the 422.
+		keptBody, kctype := teststack.MultipartBody(t, map[string]string{"name": "A", "email": "ada@example.com"}, map[string][]byte{"picture": pic})
+		if body := submit("contact", request{body: keptBody, contentType: kctype, want: 422}); !strings.Contains(string(body), `"kept":{"picture":[{"ref":`) {
+			t.Errorf("no kept picture in %s", body)
+		}
 		submit("nope", request{body: strings.NewReader(valid), contentType: form, want: 404})
 		submit("contact", request{body: strings.NewReader(valid), contentType: "text/plain", want: 415})
 		submit("contact", request{body: strings.NewReader(valid), contentType: "multipart/form-data", want: 400})
