@@ -40,6 +40,8 @@ type Config struct {
 	AllowedOrigins    []string      `env:"FORMQ_ALLOWED_ORIGINS"`
 	PublicURL         string        `env:"FORMQ_PUBLIC_URL"`
 	AdminToken        string        `env:"FORMQ_ADMIN_TOKEN" secret:"true"`
+	EventsToken       string        `env:"FORMQ_EVENTS_TOKEN" secret:"true"` // bearer for every event of GET /events
+	MetricsAddr       string        `env:"FORMQ_METRICS_ADDR"`               // serve the API's /metrics here instead of FORMQ_ADDR
 	WorkerConcurrency int           `env:"FORMQ_WORKER_CONCURRENCY"`
 	UploadPartSize    ByteSize      `env:"FORMQ_UPLOAD_PART_SIZE"`
 	UploadMemory      ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
@@ -310,6 +312,8 @@ func (c *Config) check() error {
 		fail("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
 	case c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32:
 		fail("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
+	case c.EventsToken != "" && len(c.EventsToken) < 32 && c.Env != "development":
+		fail("FORMQ_EVENTS_TOKEN", "must be at least 32 characters outside development")
 	case c.AdminToken != "" && len(c.AdminToken) < 32 && c.Env != "development":
 		fail("FORMQ_ADMIN_TOKEN", "must be at least 32 characters outside development")
 	case c.Secret == "" && c.Env != "development":

@@ -160,8 +160,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		ReaderLimits: uploads.DefaultReaderLimits,
 		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
-		Metrics: metrics,
-		Fleet:   handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
+		Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "",
+		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken,
+		Fleet: handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
 	}
 	h.Profiles, h.Objects, h.ReadIdle = decl.Profiles, store, cfg.UploadIdle
 	getenv := o.Getenv
@@ -260,6 +261,18 @@ func (a *API) ListenAndServe(ctx context.Context) error {
 	}
 	a.log.Info("listening", "addr", l.Addr().String(), "url", "http://"+l.Addr().String())
 	g, gctx := errgroup.WithContext(ctx)
+	if a.cfg.MetricsAddr != "" {
+		ml, err := wire.Listen(a.cfg.MetricsAddr, "FORMQ_METRICS_ADDR")
+		if err != nil {
+			l.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.h.Metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+		a.log.Info("metrics listening", "addr", ml.Addr().String(), "url", "http://"+ml.Addr().String()+"/metrics")
+		g.Go(func() error { return wire.Serve(gctx, msrv, ml, a.cfg.ShutdownTimeout, a.log) })
+	}
 	g.Go(func() error { return a.Run(gctx) })
 	g.Go(func() error { return wire.Serve(gctx, srv, l, a.cfg.ShutdownTimeout, a.log) })
 	if err := g.Wait(); err != nil {

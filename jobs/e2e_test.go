@@ -57,9 +57,15 @@ func submit(t *testing.T, st *teststack.Stack, name string, avatar []byte) strin
 	return ok.Submission.ID
 }
 
+// e2eAdminToken reads every submission and event in these tests.
+const e2eAdminToken = "test-admin-token-123"
+
 func getStatus(t *testing.T, st *teststack.Stack, id string) (int, handler.StatusAnswer, []byte) {
 	t.Helper()
-	resp, err := http.Get(st.APIURL + "/submissions/" + id)
+	// The admin token reads the full status of any submission.
+	req, _ := http.NewRequest(http.MethodGet, st.APIURL+"/submissions/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+e2eAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +88,7 @@ func waitDone(t *testing.T, st *teststack.Stack, id string) *submission.Status {
 }
 
 func TestSubmissionStatusThroughTheSteps(t *testing.T) {
-	st := teststack.Start(t, nil)
+	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
 	id := submit(t, st, "Ada Lovelace", avatarPNG(t, 300, 150))
 
 	code, ans, raw := getStatus(t, st, id)
@@ -164,6 +170,7 @@ func openSSE(t *testing.T, url, lastID string) (<-chan sseEvent, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+e2eAdminToken)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -199,7 +206,7 @@ func receive(t *testing.T, ch <-chan sseEvent) sseEvent {
 }
 
 func TestSubmissionEventsStreamUntilDone(t *testing.T) {
-	st := teststack.Start(t, nil)
+	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
 	id := submit(t, st, "Grace Hopper", avatarPNG(t, 80, 80))
 	ch, _ := openSSE(t, st.APIURL+"/submissions/"+id+"/events", "")
 	var last submission.Status
@@ -217,7 +224,7 @@ func TestSubmissionEventsStreamUntilDone(t *testing.T) {
 }
 
 func TestEventsFilterAndResumeWithLastEventID(t *testing.T) {
-	st := teststack.Start(t, nil)
+	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
 	users, stopUsers := openSSE(t, st.APIURL+"/events?tag=users", "")
 	others, _ := openSSE(t, st.APIURL+"/events?tag=orders&path=/orders", "")
 
@@ -283,7 +290,7 @@ func TestEventsFilterAndResumeWithLastEventID(t *testing.T) {
 }
 
 func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
-	st := teststack.Start(t, nil)
+	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -62,6 +62,9 @@ type StepCheck func(config map[string]any) error
 type Revalidate struct {
 	Paths []string `json:"paths"`
 	Tags  []string `json:"tags"`
+	// Public events reach subscribers of GET /events without a token,
+	// without the submission id; other events need FORMQ_EVENTS_TOKEN.
+	Public bool `json:"public,omitempty"`
 }
 
 // Queues are the worker queues an action may choose, most urgent first,

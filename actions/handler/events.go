@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,13 +54,20 @@ var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 
 // Events handles GET /events: revalidation events as server-sent events,
 // filtered by ?tag= and ?path= (repeatable; an event matches when it has
-// any of them), resumed after the Last-Event-ID header.
+// any of them), resumed after the Last-Event-ID header. Every event needs
+// the bearer FORMQ_EVENTS_TOKEN (or the admin token); without it only the
+// events of actions declaring `revalidate: {public: true}` are sent, and
+// without their submission ids.
 func (h *Handler) Events(c echo.Context) error {
 	jsonErrors(c)
 	if h.Fleet.Events == nil {
 		return ErrNotFound
 	}
 	req := c.Request()
+	full, err := h.eventsReader(c)
+	if err != nil {
+		return err
+	}
 	q := req.URL.Query()
 	tags, paths := q["tag"], q["path"]
 	after := strings.TrimSpace(req.Header.Get("Last-Event-ID"))
@@ -87,7 +95,13 @@ func (h *Handler) Events(c echo.Context) error {
 			if !matches(ev, tags, paths) {
 				continue
 			}
-			if err := sse.raw("", ev.ID, ev.JSON); err != nil {
+			data := ev.JSON
+			if !full {
+				if data = h.publicEvent(ev); data == nil {
+					continue
+				}
+			}
+			if err := sse.raw("", ev.ID, data); err != nil {
 				return nil
 			}
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
@@ -98,6 +112,44 @@ func (h *Handler) Events(c echo.Context) error {
 			return nil
 		}
 	}
+}
+
+// eventsReader says whether the request may read every event: it carries
+// the events or admin token as a bearer. A wrong token is refused rather
+// than silently narrowed.
+func (h *Handler) eventsReader(c echo.Context) (bool, error) {
+	auth := c.Request().Header.Get("Authorization")
+	if auth == "" {
+		return false, nil
+	}
+	scheme, given, ok := strings.Cut(auth, " ")
+	given = strings.TrimSpace(given)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || given == "" {
+		return false, ErrUnauthenticated.With(errors.New("events: not a bearer token"), "Send the events token as Authorization: Bearer.")
+	}
+	for _, tok := range []string{h.EventsToken, h.AdminToken} {
+		if tok != "" && subtle.ConstantTimeCompare([]byte(given), []byte(tok)) == 1 {
+			return true, nil
+		}
+	}
+	return false, ErrForbidden.With(errors.New("events: wrong token"))
+}
+
+// publicEvent is what a subscriber without a token receives of an event:
+// nothing unless its action declares public revalidation, and never the
+// submission id.
+func (h *Handler) publicEvent(ev *submission.Published) []byte {
+	a, ok := h.Actions.Get(ev.Action)
+	if !ok || !a.Revalidate.Public {
+		return nil
+	}
+	e := ev.Event
+	e.Submission = ""
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // matches reports whether an event passes the tag and path filters.

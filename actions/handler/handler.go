@@ -85,6 +85,13 @@ type Handler struct {
 	Inbox Inbox
 	// Links makes download links of files for the admin detail.
 	Links FileLinks
+	// MetricsElsewhere leaves /metrics off the API's routes: it is served
+	// on an address of its own (FORMQ_METRICS_ADDR).
+	MetricsElsewhere bool
+	// AdminToken (FORMQ_ADMIN_TOKEN) reads every submission's full
+	// status; EventsToken (FORMQ_EVENTS_TOKEN) or the admin token reads
+	// every revalidation event.
+	AdminToken, EventsToken string
 }
 
 // form is what a request body held, before validation.
@@ -164,7 +171,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	case s.spam:
 		h.Metrics.ObserveRejection(a.Name, s.spamReason)
 		h.Log.WarnContext(ctx, "spam: nothing kept", "action", a.Name, "reason", s.spamReason, "client", s.sub.ClientIP)
-		body, redirect := h.acceptedAnswer(c, a, s.sub, s.redirect)
+		body, redirect := h.acceptedAnswer(c, a, s.sub, s.redirect, true)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
 	}
 	h.dropStaged(ctx, s.form)
@@ -199,7 +206,9 @@ type SubmissionInfo struct {
 // acceptedAnswer is the JSON body and browser redirect of an accepted
 // submission: the form's _redirect (checked), else the action's redirect,
 // else the done page; absolute, so a page on another origin can follow it.
-func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string) (json.RawMessage, string) {
+// A decoy (a filled honeypot) gets a statusUrl that answers like a real
+// one, though nothing was kept.
+func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string, decoy bool) (json.RawMessage, string) {
 	redirect := h.link(c, "/forms/"+a.Name+"/done?submission="+url.QueryEscape(sub.ID))
 	switch {
 	case override != "":
@@ -216,7 +225,7 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: h.link(c, "/submissions/"+sub.ID), Files: files,
+			StatusURL: h.statusURL(c, sub, decoy), Files: files,
 		},
 	})
 	return body, redirect
@@ -298,7 +307,8 @@ func (h *Handler) newID() string {
 	if h.NewID != nil {
 		return h.NewID()
 	}
-	return ulid.Make().String()
+	// crypto/rand entropy: ids cannot be guessed from the start time.
+	return ulid.MustNew(ulid.Timestamp(h.now()), rand.Reader).String()
 }
 
 func (h *Handler) now() time.Time {

@@ -18,7 +18,9 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	}
 	e.GET("/healthz", Healthz)
 	e.GET("/readyz", echo.WrapHandler(ready))
-	e.GET("/metrics", echo.WrapHandler(h.Metrics.Handler()))
+	if !h.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(h.Metrics.Handler()))
+	}
 	e.GET(openapi.Path, echo.WrapHandler(openapi.Handler()))
 
 	e.POST("/actions/:name", h.Submit)

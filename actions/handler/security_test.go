@@ -4,16 +4,22 @@ package handler_test
 // and worker on real Redis and S3, and asserts that it fails.
 
 import (
+	"bufio"
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/seal"
+	"github.com/formq/formq/internal/teststack"
 )
 
 // do sends a request with headers and returns the answer and its body.
@@ -100,5 +106,181 @@ func TestAttackForgedBoundWithPublicDevelopmentKey(t *testing.T) {
 	token := bind(t, st, `{"action":"update-user","args":{"userId":1}}`)
 	if resp, raw := send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {token}}, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("the API's own token: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// accepted is what the tests read of an accepted answer.
+type accepted struct {
+	Submission struct {
+		ID        string `json:"id"`
+		StatusURL string `json:"statusUrl"`
+	} `json:"submission"`
+}
+
+func acceptedOf(t *testing.T, resp *http.Response, raw []byte) accepted {
+	t.Helper()
+	var a accepted
+	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &a) != nil || a.Submission.ID == "" {
+		t.Fatalf("not accepted: %d %s", resp.StatusCode, raw)
+	}
+	return a
+}
+
+// waitDone polls a status URL (with the admin token) until the submission
+// is completed or failed.
+func waitDone(t *testing.T, st *teststack.Stack, id string) {
+	t.Helper()
+	teststack.WaitFor(t, 20*time.Second, "submission "+id+" done", func() bool {
+		_, raw := do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
+		return strings.Contains(string(raw), `"status":"completed"`) || strings.Contains(string(raw), `"status":"failed"`)
+	})
+}
+
+// firstEvent opens GET /events with headers and returns the data of its
+// first message.
+func firstEvent(t *testing.T, st *teststack.Stack, header map[string]string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.APIURL+"/events", nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(raw)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			return resp.StatusCode, data
+		}
+	}
+	t.Fatalf("event stream ended without an event: %v", sc.Err())
+	return 0, ""
+}
+
+// Anyone used to read every submission: /events replayed the ids of all
+// actions, and /submissions/{id} answered filenames, keys, hashes and
+// internal errors for any id.
+func TestAttackReadAnotherSubmittersData(t *testing.T) {
+	st := startActions(t, map[string]string{"FORMQ_EVENTS_TOKEN": "events-token-of-at-least-32-characters"})
+	body, ct := teststack.MultipartBody(t, map[string]string{"name": "Ada", "email": "ada@example.com"}, map[string][]byte{"avatar": pngBytes(t)})
+	resp, raw := teststack.Post(t, st.APIURL+"/actions/create-user", body, ct, map[string]string{"Accept": "application/json"})
+	mine := acceptedOf(t, resp, raw)
+	id := mine.Submission.ID
+	if !strings.Contains(mine.Submission.StatusURL, "?t=") {
+		t.Errorf("statusUrl %q carries no capability", mine.Submission.StatusURL)
+	}
+	waitDone(t, st, id)
+
+	t.Run("status without the capability", func(t *testing.T) {
+		for _, path := range []string{"/submissions/" + id, "/submissions/" + id + "/events"} {
+			resp, raw := do(t, http.MethodGet, st.APIURL+path, nil, map[string]string{"Accept": "application/json"})
+			wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
+		}
+	})
+	t.Run("another submission's capability", func(t *testing.T) {
+		resp, raw := send(t, st, "create-user", url.Values{"name": {"Eve"}, "email": {"eve@example.com"}}, nil)
+		other := acceptedOf(t, resp, raw)
+		_, query, _ := strings.Cut(other.Submission.StatusURL, "?")
+		resp, raw = do(t, http.MethodGet, st.APIURL+"/submissions/"+id+"?"+query, nil, map[string]string{"Accept": "application/json"})
+		wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
+	})
+	t.Run("the submitter's view", func(t *testing.T) {
+		resp, raw := do(t, http.MethodGet, st.APIURL+mine.Submission.StatusURL, nil, map[string]string{"Accept": "application/json"})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"field":"avatar"`) {
+			t.Fatalf("with the capability: %d %s", resp.StatusCode, raw)
+		}
+		for _, secret := range []string{"me.png", `"key":"`, `"sha256":"`, "uploads/"} {
+			if strings.Contains(string(raw), secret) {
+				t.Errorf("the submitter's view shows %s: %s", secret, raw)
+			}
+		}
+		resp, raw = do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "me.png") || !strings.Contains(string(raw), `"sha256":"`) {
+			t.Errorf("the admin sees everything: %d %s", resp.StatusCode, raw)
+		}
+	})
+	t.Run("events without a token", func(t *testing.T) {
+		// A public action's event comes after the private ones.
+		resp, raw := send(t, st, "newsletter", url.Values{"email": {"ada@example.com"}}, nil)
+		news := acceptedOf(t, resp, raw)
+		waitDone(t, st, news.Submission.ID)
+		replay := map[string]string{"Last-Event-ID": "0-0", "Accept": "text/event-stream"}
+		status, data := firstEvent(t, st, replay)
+		if status != http.StatusOK || !strings.Contains(data, `"action":"newsletter"`) || strings.Contains(data, news.Submission.ID) || strings.Contains(data, id) {
+			t.Errorf("anonymous replay: %d %s; want only the public action's event, without its id", status, data)
+		}
+		replay["Authorization"] = "Bearer events-token-of-at-least-32-characters"
+		if status, data := firstEvent(t, st, replay); status != http.StatusOK || !strings.Contains(data, id) {
+			t.Errorf("with the events token: %d %s; want the first submission's event", status, data)
+		}
+		replay["Authorization"] = "Bearer wrong"
+		if status, data := firstEvent(t, st, replay); status != http.StatusForbidden {
+			t.Errorf("wrong events token: %d %s", status, data)
+		}
+	})
+}
+
+// A bot that fills the honeypot used to tell its fake success apart: the
+// id it got answered 404. It must answer like a real submission.
+func TestAttackHoneypotIsDistinguishable(t *testing.T) {
+	st := startActions(t, nil)
+	resp, raw := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, nil)
+	real := acceptedOf(t, resp, raw)
+	waitDone(t, st, real.Submission.ID)
+	resp, raw = send(t, st, "create-user", url.Values{"name": {"Bot"}, "email": {"bot@example.com"}, "_gotcha": {"spam"}}, nil)
+	fake := acceptedOf(t, resp, raw)
+
+	shape := func(statusURL string) (map[string]any, []string) {
+		resp, raw := do(t, http.MethodGet, st.APIURL+statusURL, nil, map[string]string{"Accept": "application/json"})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", statusURL, resp.StatusCode, raw)
+		}
+		var v struct {
+			Submission map[string]any `json:"submission"`
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range v.Submission {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return v.Submission, keys
+	}
+	realSt, realKeys := shape(real.Submission.StatusURL)
+	fakeSt, fakeKeys := shape(fake.Submission.StatusURL)
+	if !slices.Equal(realKeys, fakeKeys) || fakeSt["status"] != realSt["status"] || fakeSt["id"] != fake.Submission.ID {
+		t.Errorf("honeypot status %v differs from a real one %v", fakeSt, realSt)
+	}
+	resp, raw = do(t, http.MethodGet, st.APIURL+strings.Replace(fake.Submission.StatusURL, "?", "/events?", 1), nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"status":"completed"`) {
+		t.Errorf("honeypot status stream: %d %s", resp.StatusCode, raw)
+	}
+}
+
+// /metrics exposes process_start_time_seconds and every counter; with
+// FORMQ_METRICS_ADDR it leaves the public address.
+func TestAttackScrapePublicMetrics(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	st := startActions(t, map[string]string{"FORMQ_METRICS_ADDR": addr})
+	resp, raw := do(t, http.MethodGet, st.APIURL+"/metrics", nil, map[string]string{"Accept": "application/json"})
+	wantCode(t, resp, raw, http.StatusNotFound, "not_found")
+	resp, raw = do(t, http.MethodGet, "http://"+addr+"/metrics", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "go_goroutines") {
+		t.Fatalf("metrics on their own address: %d %.200s", resp.StatusCode, raw)
 	}
 }

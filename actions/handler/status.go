@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ type StatusReader interface {
 	Status(ctx context.Context, id string) (*submission.Status, error)
 }
 
-// StatusAnswer is the JSON of GET /submissions/{id}.
+// StatusAnswer is the JSON of GET /submissions/{id} as the admin sees it.
 type StatusAnswer struct {
 	OK         bool               `json:"ok"`
 	Submission *submission.Status `json:"submission"`
@@ -30,15 +31,22 @@ type StatusAnswer struct {
 // tests make.
 var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// SubmissionStatus handles GET /submissions/{id}.
+// SubmissionStatus handles GET /submissions/{id}. It needs the statusUrl's
+// capability (?t=) or the admin token; without them a submission does not
+// exist (404 submission_not_found, as for an unknown id).
 func (h *Handler) SubmissionStatus(c echo.Context) error {
 	jsonErrors(c)
-	st, err := h.readStatus(c, c.Param("id"))
+	id := c.Param("id")
+	v, err := h.statusViewer(c, id)
+	if err != nil {
+		return err
+	}
+	st, err := h.viewStatus(c, id, v)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, StatusAnswer{OK: true, Submission: st})
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submission": v.render(st)})
 }
 
 // SubmissionEvents handles GET /submissions/{id}/events: the status as
@@ -54,13 +62,25 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	if h.Fleet.Events == nil || !submissionIDPattern.MatchString(id) {
 		return ErrSubmissionMissing
 	}
+	v, err := h.statusViewer(c, id)
+	if err != nil {
+		return err
+	}
 	// Watch before the first read, so no change falls between the two.
 	watch, err := h.Fleet.Events.WatchStatus(id)
 	if err != nil {
 		return ErrUnavailable.With(err)
 	}
 	defer watch.Close()
-	st, err := h.readStatus(c, id)
+	if v.cap.Decoy {
+		st, _ := h.viewStatus(c, id, v)
+		sse, err := startSSE(c)
+		if err == nil {
+			_ = sse.send("", fmt.Sprint(st.Version), v.render(st))
+		}
+		return nil
+	}
+	st, err := h.viewStatus(c, id, v)
 	if err != nil {
 		return err
 	}
@@ -73,7 +93,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	var sent int64 = -1
 	for {
 		if st.Version != sent {
-			if err := sse.send("", fmt.Sprint(st.Version), st); err != nil {
+			if err := sse.send("", fmt.Sprint(st.Version), v.render(st)); err != nil {
 				return nil
 			}
 			sent = st.Version
@@ -95,7 +115,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 				return nil
 			}
 		}
-		next, err := h.readStatus(c, id)
+		next, err := h.viewStatus(c, id, v)
 		if err != nil {
 			// A Redis hiccup: end; the client's EventSource reconnects.
 			return nil
@@ -126,5 +146,27 @@ func (h *Handler) readStatus(c echo.Context, id string) (*submission.Status, err
 		return nil, ErrUnavailable.With(err)
 	}
 	st.StatusURL = h.link(c, "/submissions/"+st.ID)
+	return st, nil
+}
+
+// viewStatus is the status as the viewer may see it: all of it for the
+// admin, the submitter's view otherwise; the statusUrl keeps the token.
+func (h *Handler) viewStatus(c echo.Context, id string, v viewer) (*submission.Status, error) {
+	var st *submission.Status
+	if v.cap.Decoy {
+		st = h.decoyStatus(v.cap)
+	} else {
+		var err error
+		if st, err = h.readStatus(c, id); err != nil {
+			return nil, err
+		}
+		if !v.admin {
+			st = forSubmitter(st)
+		}
+	}
+	st.StatusURL = h.link(c, "/submissions/"+id)
+	if v.token != "" {
+		st.StatusURL += "?t=" + url.QueryEscape(v.token)
+	}
 	return st, nil
 }

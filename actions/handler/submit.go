@@ -169,7 +169,7 @@ func (s *intake) finish(ctx context.Context) error {
 	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
 		return ErrUnavailable.With(err)
 	}
-	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect)
+	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect, false)
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
 		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {

@@ -89,7 +89,7 @@ formq is running at $URL  (logs in .data/logs/, Ctrl-C stops everything)
   hosted form:   $URL/forms/create-user
   try a post:    curl -H 'Accept: application/json' -F name='Ada Lovelace' -F email=ada@example.com -F avatar=@testdata/avatar.png $URL/actions/create-user
   an invalid one: curl -H 'Accept: application/json' -F name=A -F email=a@example.com $URL/actions/create-user
-  live events:   curl -N $URL/events
+  live events:   curl -N -H "Authorization: Bearer $FORMQ_ADMIN_TOKEN" $URL/events
 
   admin token:   $FORMQ_ADMIN_TOKEN  (FORMQ_ADMIN_TOKEN, demo-admin-token unless you set it)
   queues:        $URL/admin/queues/  (the asynq dashboard)

@@ -338,7 +338,10 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 	})
 
 	var accepted struct {
-		Submission struct{ ID string } `json:"submission"`
+		Submission struct {
+			ID        string `json:"id"`
+			StatusURL string `json:"statusUrl"`
+		} `json:"submission"`
 	}
 	t.Run("submit", func(t *testing.T) {
 		submit := func(action string, r request) []byte {
@@ -390,22 +393,27 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 			Submission struct{ Status, Event string } `json:"submission"`
 		}
 		teststack.WaitFor(t, 30*time.Second, "the submission to complete", func() bool {
-			body := d.call(t, api, request{method: "GET", path: "/submissions/" + id, doc: "/submissions/{id}", want: 200})
+			body := d.call(t, api, request{method: "GET", path: accepted.Submission.StatusURL, doc: "/submissions/{id}", want: 200})
 			return json.Unmarshal(body, &status) == nil && status.Submission.Status == "completed" && status.Submission.Event != ""
 		})
 		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=" + id, doc: "/forms/{name}/done", header: map[string]string{"Accept": "text/html"}, want: 200})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION", doc: "/submissions/{id}", want: 404})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION/events", doc: "/submissions/{id}/events", want: 404})
 
-		resp, data := firstEvent(t, api+"/submissions/"+id+"/events", nil)
+		d.call(t, api, request{method: "GET", path: "/submissions/" + id, doc: "/submissions/{id}", want: 404}) // no capability
+		admin := map[string]string{"Authorization": "Bearer " + adminToken}
+		d.call(t, api, request{method: "GET", path: "/submissions/" + id, doc: "/submissions/{id}", header: admin, want: 200})
+		resp, data := firstEvent(t, api+strings.Replace(accepted.Submission.StatusURL, "?", "/events?", 1), nil)
 		d.check(t, "GET", "/submissions/{id}/events", resp, []byte(data))
 		d.checkEvent(t, "/submissions/{id}/events", data)
 
 		// The submission's revalidation event, replayed from the start.
-		resp, data = firstEvent(t, api+"/events?tag=contacts", map[string]string{"Last-Event-ID": "0-0"})
+		resp, data = firstEvent(t, api+"/events?tag=contacts", map[string]string{"Last-Event-ID": "0-0", "Authorization": "Bearer " + adminToken})
 		d.check(t, "GET", "/events", resp, []byte(data))
 		d.checkEvent(t, "/events", data)
 		d.call(t, api, request{method: "GET", path: "/events", doc: "/events", header: map[string]string{"Last-Event-ID": "yesterday"}, want: 400})
+		d.call(t, api, request{method: "GET", path: "/events", doc: "/events", header: map[string]string{"Authorization": "Bearer wrong"}, want: 403})
+		d.call(t, api, request{method: "GET", path: "/events", doc: "/events", header: map[string]string{"Authorization": "Basic x"}, want: 401})
 	})
 
 	t.Run("uploads", func(t *testing.T) {
