@@ -193,7 +193,7 @@ func TestAttackReadAnotherSubmittersData(t *testing.T) {
 		wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
 	})
 	t.Run("the submitter's view", func(t *testing.T) {
-		resp, raw := do(t, http.MethodGet, st.APIURL+mine.Submission.StatusURL, nil, map[string]string{"Accept": "application/json"})
+		resp, raw := do(t, http.MethodGet, mine.Submission.StatusURL, nil, map[string]string{"Accept": "application/json"})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"field":"avatar"`) {
 			t.Fatalf("with the capability: %d %s", resp.StatusCode, raw)
 		}
@@ -239,7 +239,7 @@ func TestAttackHoneypotIsDistinguishable(t *testing.T) {
 	fake := acceptedOf(t, resp, raw)
 
 	shape := func(statusURL string) (map[string]any, []string) {
-		resp, raw := do(t, http.MethodGet, st.APIURL+statusURL, nil, map[string]string{"Accept": "application/json"})
+		resp, raw := do(t, http.MethodGet, statusURL, nil, map[string]string{"Accept": "application/json"})
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %s", statusURL, resp.StatusCode, raw)
 		}
@@ -261,7 +261,7 @@ func TestAttackHoneypotIsDistinguishable(t *testing.T) {
 	if !slices.Equal(realKeys, fakeKeys) || fakeSt["status"] != realSt["status"] || fakeSt["id"] != fake.Submission.ID {
 		t.Errorf("honeypot status %v differs from a real one %v", fakeSt, realSt)
 	}
-	resp, raw = do(t, http.MethodGet, st.APIURL+strings.Replace(fake.Submission.StatusURL, "?", "/events?", 1), nil, nil)
+	resp, raw = do(t, http.MethodGet, strings.Replace(fake.Submission.StatusURL, "?", "/events?", 1), nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"status":"completed"`) {
 		t.Errorf("honeypot status stream: %d %s", resp.StatusCode, raw)
 	}
