@@ -75,6 +75,9 @@ type Field struct {
 	Help         string
 	Autocomplete string
 	Default      string
+	// Personal marks a value that identifies a person: submissions can
+	// be found and erased by it.
+	Personal bool
 	// Rules are extra ozzo-validation rules from Go code, applied to the
 	// normalised value after the declared ones.
 	Rules []validation.Rule
@@ -203,4 +206,18 @@ func humanize(name string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// PersonalFields lists the fields declared personal, by action, for the
+// submissions index.
+func PersonalFields(list []*Action) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range list {
+		for _, f := range a.Fields {
+			if f.Personal {
+				out[a.Name] = append(out[a.Name], f.Name)
+			}
+		}
+	}
+	return out
 }

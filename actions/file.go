@@ -155,6 +155,7 @@ type rawField struct {
 	Help         string            `yaml:"help"`
 	Autocomplete string            `yaml:"autocomplete"`
 	Default      string            `yaml:"default"`
+	Personal     bool              `yaml:"personal"`
 }
 
 type rawUpload struct {
@@ -413,7 +414,7 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 		Name: name, Type: rf.Type, Label: rf.Label, Required: rf.Required,
 		MinLength: rf.MinLength, MaxLength: rf.MaxLength, Min: rf.Min, Max: rf.Max,
 		Multiple: rf.Multiple, Messages: rf.Messages, Placeholder: rf.Placeholder,
-		Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default,
+		Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default, Personal: rf.Personal,
 	}
 	if f.Type == "" {
 		f.Type = "text"

@@ -202,6 +202,7 @@ actions:
       tier: {type: select, multiple: true, options: [{value: a, label: A}, {value: 2}]}
       ref: {type: hidden}
       secret: {type: password}
+      contact: {type: email, personal: true}
       plain: {}
     uploads:
       avatar: {max_size: 512KiB, max_files: 3, types: [image/jpeg], required: true, label: Avatar,

@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	h.Inbox, h.Links = jobs.NewIndex(a.rdb, store), store
+	h.Inbox, h.Links = jobs.NewIndex(a.rdb, store).WithPersonal(actions.PersonalFields(decl.Actions)), store
 	if h.Captchas, err = handler.NewCaptchaVerifier(registry, getenv); err != nil {
 		return nil, err
 	}

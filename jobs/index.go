@@ -39,6 +39,51 @@ type Index struct {
 	rdb   redis.UniversalClient
 	store IndexStore
 	tasks *asynq.Inspector
+	// personal lists the personal fields of each action.
+	personal map[string][]string
+}
+
+// WithPersonal makes the index find submissions by the values of the
+// fields declared personal (action name to field names).
+func (x *Index) WithPersonal(fields map[string][]string) *Index {
+	x.personal = fields
+	return x
+}
+
+// personalKeys are the sets a record's personal values are in.
+func (x *Index) personalKeys(sub *submission.Submission) []string {
+	var keys []string
+	for _, f := range x.personal[sub.Action] {
+		var vals []string
+		switch v := sub.Values[f].(type) {
+		case string:
+			vals = []string{v}
+		case []string:
+			vals = v
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					vals = append(vals, s)
+				}
+			}
+		}
+		for _, v := range vals {
+			if strings.TrimSpace(v) != "" {
+				keys = append(keys, submission.PersonalKey(sub.Action, f, v))
+			}
+		}
+	}
+	return keys
+}
+
+// ByPersonal answers the ids of an action's submissions whose personal
+// field holds value.
+func (x *Index) ByPersonal(ctx context.Context, action, field, value string) ([]string, error) {
+	ids, err := x.rdb.SMembers(ctx, submission.PersonalKey(action, field, value)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read the personal index: %w", err)
+	}
+	return ids, nil
 }
 
 // NewIndex builds the index on Redis and the record store.
@@ -54,6 +99,9 @@ func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
 		p.ZAdd(ctx, submission.IndexAll, redis.Z{Member: entry})
 		p.ZAdd(ctx, submission.IndexActionKey(sub.Action), redis.Z{Member: entry})
 		p.HSet(ctx, submission.IndexIDs, sub.ID, entry)
+		for _, k := range x.personalKeys(sub) {
+			p.SAdd(ctx, k, sub.ID)
+		}
 		return nil
 	})
 	if err != nil {
@@ -245,6 +293,13 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 			return fmt.Errorf("jobs: delete the task of %s: %w", id, err)
 		}
 	}
+	var personal []string
+	switch sub, err := x.record(ctx, action, id); {
+	case err == nil:
+		personal = x.personalKeys(sub)
+	case !errors.Is(err, submission.ErrNotFound):
+		return err
+	}
 	prefix := submission.UploadsPrefix + action + "/" + id + "/"
 	keys, err := x.store.List(ctx, prefix)
 	if err != nil {
@@ -264,6 +319,9 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 		p.ZRem(ctx, submission.IndexAll, entry)
 		p.ZRem(ctx, submission.IndexActionKey(action), entry)
 		p.HDel(ctx, submission.IndexIDs, id)
+		for _, k := range personal {
+			p.SRem(ctx, k, id)
+		}
 		return nil
 	})
 	if err != nil {

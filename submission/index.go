@@ -1,6 +1,8 @@
 package submission
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 //	formq:index:a:{action}    sorted set (lexical): {ms}/{action}/{id} of one action's
 //	formq:index:ids           hash: id to its entry
 //	formq:idem-of:{id}        the idempotency key an accepted submission claimed
+//	formq:index:p:{action}:{field}:{digest}  set: ids whose personal field has a value
 //
 // Every member has score 0, so members sort by their text: {ms} is the
 // received time in Unix milliseconds, zero-padded, so text order is time
@@ -27,6 +30,7 @@ const (
 
 	indexActionPrefix = "formq:index:a:"
 	idemOfPrefix      = "formq:idem-of:"
+	personalPrefix    = "formq:index:p:"
 )
 
 // IndexActionKey is the index of one action's submissions.
@@ -35,6 +39,14 @@ func IndexActionKey(action string) string { return indexActionPrefix + action }
 // IdempotencyOfKey holds the Redis key of the idempotency entry an
 // accepted submission claimed, so erasing it removes that entry too.
 func IdempotencyOfKey(id string) string { return idemOfPrefix + id }
+
+// PersonalKey is the set of ids of an action's submissions whose
+// personal field holds value; the value is kept only as a digest of its
+// trimmed, lower-cased text.
+func PersonalKey(action, field, value string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(value))))
+	return personalPrefix + action + ":" + field + ":" + hex.EncodeToString(sum[:16])
+}
 
 // IndexEntry is a submission's member in the index.
 func IndexEntry(receivedAt time.Time, action, id string) string {

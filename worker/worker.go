@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 	tracer := w.tracing.Tracer("formq/jobs")
 	w.reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
 
-	index := jobs.NewIndex(w.rdb, w.store)
+	index := jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
 	periods := map[string]time.Duration{}
 	for _, a := range declared {
 		periods[a.Name] = a.Retention

@@ -26,6 +26,7 @@ type Inbox interface {
 	Record(ctx context.Context, id string) (*submission.Submission, error)
 	Each(ctx context.Context, action string, fn func(*submission.Submission) error) error
 	Erase(ctx context.Context, id string) error
+	ByPersonal(ctx context.Context, action, field, value string) ([]string, error)
 	NoteIdempotency(ctx context.Context, id, key string, ttl time.Duration) error
 }
 
@@ -186,6 +187,45 @@ func (h *Handler) erase(ctx context.Context, id string) error {
 	}
 	h.Log.InfoContext(ctx, "submission erased", "submission", id)
 	return nil
+}
+
+// AdminErasePersonal handles DELETE /admin/submissions?action=&field=&value=:
+// a right-to-erasure request, every submission of the action whose
+// personal field holds the value (compared trimmed, ignoring case).
+func (h *Handler) AdminErasePersonal(c echo.Context) error {
+	inbox, err := h.inbox()
+	if err != nil {
+		return err
+	}
+	a, ok := h.Actions.Get(c.QueryParam("action"))
+	if !ok {
+		return ErrActionNotFound.With(nil, "action: name a declared action.")
+	}
+	f := a.Field(c.QueryParam("field"))
+	if f == nil || !f.Personal {
+		return ErrBadRequest.With(nil, "field: name a field the action declares personal: true.")
+	}
+	value := c.QueryParam("value")
+	if strings.TrimSpace(value) == "" {
+		return ErrBadRequest.With(nil, "value: give the value to erase.")
+	}
+	ctx := c.Request().Context()
+	ids, err := inbox.ByPersonal(ctx, a.Name, f.Name, value)
+	if err != nil {
+		return ErrUnavailable.With(err)
+	}
+	erased := []string{}
+	for _, id := range ids {
+		err := h.erase(ctx, id)
+		if errors.Is(err, ErrSubmissionMissing) {
+			continue // erased meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		erased = append(erased, id)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "erased": erased})
 }
 
 // AdminExport handles GET /admin/submissions/export?action=&format=:

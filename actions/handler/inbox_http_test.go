@@ -396,3 +396,85 @@ func vmHWM() string {
 	}
 	return "unknown"
 }
+
+// TestInboxErasureByPersonalFieldLeavesNothing: a right-to-erasure
+// request by the value of a personal field erases every submission that
+// holds it (any case), files included, and nothing of anyone else's.
+func TestInboxErasureByPersonalFieldLeavesNothing(t *testing.T) {
+	st := startWithActions(t, `actions:
+  signup:
+    fields:
+      email: {type: email, required: true, personal: true}
+      note: {type: text}
+    uploads:
+      cv: {max_size: 1MB}
+`, nil)
+	ctx := context.Background()
+	var mine, theirs []string
+	post := func(email string, file bool) string {
+		files := map[string][]byte{}
+		if file {
+			files["cv"] = []byte("%PDF-1.4 a cv\n")
+		}
+		body, ct := teststack.MultipartBody(t, map[string]string{"email": email, "note": "hi"}, files)
+		resp, raw := teststack.Post(t, st.APIURL+"/actions/signup", body, ct, map[string]string{"Accept": "application/json"})
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, raw)
+		}
+		var acc struct {
+			Submission struct{ ID string } `json:"submission"`
+		}
+		json.Unmarshal(raw, &acc)
+		return acc.Submission.ID
+	}
+	mine = append(mine, post("ada@example.com", true), post("Ada@Example.com", false), post(" ADA@example.com", true))
+	theirs = append(theirs, post("bob@example.com", true), post("ada@example.org", false))
+	teststack.WaitFor(t, 30*time.Second, "every submission completed", func() bool {
+		var done listAnswer
+		admin(t, st, "GET", "/admin/submissions?action=signup&status=completed", &done)
+		return len(done.Submissions) == 5
+	})
+
+	for _, bad := range []string{"action=signup&field=note&value=hi", "action=signup&field=email&value=", "action=nope&field=email&value=x"} {
+		if r := admin(t, st, "DELETE", "/admin/submissions?"+bad, &errorBody{}); r.StatusCode != http.StatusBadRequest && r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", bad, r.StatusCode)
+		}
+	}
+	var erased struct {
+		OK     bool     `json:"ok"`
+		Erased []string `json:"erased"`
+	}
+	if r := admin(t, st, "DELETE", "/admin/submissions?action=signup&field=email&value="+url.QueryEscape("ada@EXAMPLE.com"), &erased); r.StatusCode != http.StatusOK {
+		t.Fatalf("erase by email: %d", r.StatusCode)
+	}
+	if len(erased.Erased) != 3 {
+		t.Fatalf("erased %v, want the 3 of ada@example.com", erased.Erased)
+	}
+	keys, _ := st.RDB.Keys(ctx, "*").Result()
+	for _, id := range mine {
+		for _, p := range []string{submission.UploadsPrefix + "signup/" + id + "/", submission.RecordKey("signup", id)} {
+			if left, _ := st.Store.List(ctx, p); len(left) != 0 {
+				t.Errorf("left in S3: %v", left)
+			}
+		}
+		for _, k := range keys {
+			if strings.Contains(k, id) {
+				t.Errorf("left in Redis: %s", k)
+			}
+		}
+		if st.RDB.HExists(ctx, submission.IndexIDs, id).Val() {
+			t.Errorf("%s left in the index", id)
+		}
+	}
+	if n := st.RDB.Exists(ctx, submission.PersonalKey("signup", "email", "ada@example.com")).Val(); n != 0 {
+		t.Errorf("the personal index of the erased value is left")
+	}
+	for _, id := range theirs {
+		if r := admin(t, st, "GET", "/admin/submissions/"+id, &struct{}{}); r.StatusCode != http.StatusOK {
+			t.Errorf("someone else's submission %s: %d", id, r.StatusCode)
+		}
+	}
+	if r := admin(t, st, "DELETE", "/admin/submissions?action=signup&field=email&value=ada@example.com", &erased); r.StatusCode != http.StatusOK || len(erased.Erased) != 0 {
+		t.Errorf("erasing again: %d %v", r.StatusCode, erased.Erased)
+	}
+}

@@ -44,6 +44,7 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	admin.GET("/submissions/export", h.AdminExport)
 	admin.GET("/submissions/:id", h.AdminSubmission)
 	admin.DELETE("/submissions/:id", h.AdminEraseSubmission)
+	admin.DELETE("/submissions", h.AdminErasePersonal)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
 	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
 	e.Any(QueuesPath, h.AdminQueues, queues...)
