@@ -47,9 +47,16 @@ type Config struct {
 	UploadMemory      ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
 	ShutdownTimeout   time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
 	UploadIdle        time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
-	JanitorInterval   time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
-	JanitorMinAge     time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
-	EventsMaxLen      int64         `env:"FORMQ_EVENTS_MAXLEN"`
+	// Upload admission: how long an upload may wait for a part buffer,
+	// how many one client may hold, and the pace a body holding one must
+	// keep (bytes per second over a whole period).
+	UploadBufferWait    time.Duration `env:"FORMQ_UPLOAD_BUFFER_WAIT"`
+	UploadClientBuffers int           `env:"FORMQ_UPLOAD_CLIENT_BUFFERS"`
+	UploadMinRate       ByteSize      `env:"FORMQ_UPLOAD_MIN_RATE"`
+	UploadRatePeriod    time.Duration `env:"FORMQ_UPLOAD_RATE_PERIOD"`
+	JanitorInterval     time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
+	JanitorMinAge       time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
+	EventsMaxLen        int64         `env:"FORMQ_EVENTS_MAXLEN"`
 	// Retention is how long stored submissions of actions without their
 	// own retention are kept; 0 keeps them.
 	Retention    Period `env:"FORMQ_RETENTION"`
@@ -80,22 +87,26 @@ type Config struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Env:               "production",
-		Addr:              ":8080",
-		WorkerAddr:        ":9090",
-		RedisURL:          "redis://127.0.0.1:6379/0",
-		S3Region:          "us-east-1",
-		Actions:           "actions.yaml",
-		WorkerConcurrency: 2 * runtime.NumCPU(),
-		UploadPartSize:    8 << 20,
-		UploadMemory:      256 << 20,
-		ShutdownTimeout:   25 * time.Second,
-		UploadIdle:        30 * time.Second,
-		JanitorInterval:   time.Hour,
-		JanitorMinAge:     24 * time.Hour,
-		EventsMaxLen:      100_000,
-		LogLevel:          "info",
-		AuthCookie:        "formq_session",
+		Env:                 "production",
+		Addr:                ":8080",
+		WorkerAddr:          ":9090",
+		RedisURL:            "redis://127.0.0.1:6379/0",
+		S3Region:            "us-east-1",
+		Actions:             "actions.yaml",
+		WorkerConcurrency:   2 * runtime.NumCPU(),
+		UploadPartSize:      8 << 20,
+		UploadMemory:        256 << 20,
+		ShutdownTimeout:     25 * time.Second,
+		UploadIdle:          30 * time.Second,
+		UploadBufferWait:    3 * time.Second,
+		UploadClientBuffers: 4,
+		UploadMinRate:       16 << 10,
+		UploadRatePeriod:    5 * time.Second,
+		JanitorInterval:     time.Hour,
+		JanitorMinAge:       24 * time.Hour,
+		EventsMaxLen:        100_000,
+		LogLevel:            "info",
+		AuthCookie:          "formq_session",
 	}
 }
 
@@ -273,7 +284,8 @@ func (c *Config) check() error {
 	for _, d := range []struct {
 		name  string
 		value time.Duration
-	}{{"FORMQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"FORMQ_UPLOAD_IDLE_TIMEOUT", c.UploadIdle}, {"FORMQ_JANITOR_MIN_AGE", c.JanitorMinAge}} {
+	}{{"FORMQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"FORMQ_UPLOAD_IDLE_TIMEOUT", c.UploadIdle}, {"FORMQ_JANITOR_MIN_AGE", c.JanitorMinAge},
+		{"FORMQ_UPLOAD_BUFFER_WAIT", c.UploadBufferWait}, {"FORMQ_UPLOAD_RATE_PERIOD", c.UploadRatePeriod}} {
 		if d.value == 0 {
 			fail(d.name, "must be a duration like 30s or 24h") // only FORMQ_JANITOR_INTERVAL may be 0
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 )
@@ -154,6 +155,12 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	a.hub = jobs.NewHub(a.rdb, log)
 	reg := wire.MetricsRegistry()
 	metrics := handler.NewMetrics(reg)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "formq_upload_buffers_in_use", Help: "Upload part buffers held by uploads now."},
+			func() float64 { n, _ := store.Buffers(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "formq_upload_buffers_waiting", Help: "Uploads waiting for a part buffer now."},
+			func() float64 { _, n := store.Buffers(); return float64(n) }),
+	)
 
 	h := &handler.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,

@@ -2,73 +2,217 @@ package uploads
 
 import (
 	"context"
+	"errors"
+	"io"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
+// ErrBusy means no upload buffer came free within the admission wait
+// (Config.BufferWait), or the client already holds its share: try again
+// shortly. Nothing of the file was stored.
+var ErrBusy = errors.New("uploads: too many uploads in progress")
+
+// ErrTooSlow means a body that held an upload buffer sent less than the
+// minimum rate for the whole rate period: it is cut so that its buffer
+// goes to someone else. Nothing of the file was stored.
+var ErrTooSlow = errors.New("uploads: the upload is too slow")
+
+type clientKey struct{}
+
+// WithClient tells the Store which client an upload comes from (its IP
+// address as the API resolves it), for the per-client share of buffers.
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+func clientOf(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
+}
+
 // budget hands out fixed-size buffers, at most n at a time, so that any
-// number of concurrent uploads holds a bounded amount of memory: an upload
-// that finds the budget spent waits for a buffer instead of allocating.
+// number of concurrent uploads holds a bounded amount of memory. Waiting
+// uploads are served in arrival order (a channel's waiters are FIFO), one
+// client holds at most perClient buffers, and nobody waits longer than
+// wait: then the upload is refused with ErrBusy instead of hanging.
 // Buffers are kept for reuse once made, so the process's memory settles
 // at the budget and never goes over it.
 type budget struct {
-	size  int
-	free  chan []byte   // buffers ready for reuse
-	slots chan struct{} // one token per buffer that may still be allocated
-	inUse atomic.Int64  // buffers handed out now
-	peak  atomic.Int64  // most buffers ever handed out at once
+	size      int
+	wait      time.Duration
+	perClient int
+	free      chan []byte   // buffers ready for reuse
+	slots     chan struct{} // one token per buffer that may still be allocated
+	inUse     atomic.Int64  // buffers handed out now
+	waiting   atomic.Int64  // uploads waiting for a buffer now
+	peak      atomic.Int64  // most buffers ever handed out at once
+
+	mu      sync.Mutex
+	clients map[string]*share
 }
 
-func newBudget(n, size int) *budget {
-	b := &budget{size: size, free: make(chan []byte, n), slots: make(chan struct{}, n)}
+// share is one client's buffers: a token per buffer it holds.
+type share struct {
+	tokens chan struct{}
+	refs   int // holders and waiters; the share is dropped at 0
+}
+
+// lease is one buffer handed out, to give back with put.
+type lease struct {
+	buf   []byte
+	share *share
+	key   string
+}
+
+func newBudget(n, size int, wait time.Duration, perClient int) *budget {
+	if wait <= 0 {
+		wait = DefaultBufferWait
+	}
+	if perClient <= 0 {
+		perClient = n
+	}
+	b := &budget{size: size, wait: wait, perClient: perClient, free: make(chan []byte, n), slots: make(chan struct{}, n), clients: map[string]*share{}}
 	for range n {
 		b.slots <- struct{}{}
 	}
 	return b
 }
 
-// get waits for a buffer or for ctx to end.
-func (b *budget) get(ctx context.Context) ([]byte, error) {
-	select {
-	case buf := <-b.free:
-		return b.out(buf), nil
-	default:
+func (b *budget) join(client string) *share {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.clients[client]
+	if s == nil {
+		s = &share{tokens: make(chan struct{}, b.perClient)}
+		b.clients[client] = s
 	}
-	select {
-	case buf := <-b.free:
-		return b.out(buf), nil
-	case <-b.slots:
-		return b.out(make([]byte, b.size)), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	s.refs++
+	return s
+}
+
+func (b *budget) leave(client string, s *share) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.refs--; s.refs == 0 {
+		delete(b.clients, client)
 	}
 }
 
-// tryGet returns a buffer only if one is available at once.
-func (b *budget) tryGet() []byte {
+// get waits, within the budget's wait, for the client's share and then a
+// buffer; ErrBusy when the wait runs out, ctx's error when it ends.
+func (b *budget) get(ctx context.Context) (*lease, error) {
+	client := clientOf(ctx)
+	s := b.join(client)
+	if l := b.tryTake(s, client); l != nil {
+		return l, nil
+	}
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
+	timer := time.NewTimer(b.wait)
+	defer timer.Stop()
+	select {
+	case s.tokens <- struct{}{}:
+	case <-timer.C:
+		b.leave(client, s)
+		return nil, ErrBusy
+	case <-ctx.Done():
+		b.leave(client, s)
+		return nil, ctx.Err()
+	}
+	fail := func(err error) (*lease, error) {
+		<-s.tokens
+		b.leave(client, s)
+		return nil, err
+	}
 	select {
 	case buf := <-b.free:
-		return b.out(buf)
-	case <-b.slots:
-		return b.out(make([]byte, b.size))
+		return b.out(buf, s, client), nil
 	default:
+	}
+	select {
+	case buf := <-b.free:
+		return b.out(buf, s, client), nil
+	case <-b.slots:
+		return b.out(make([]byte, b.size), s, client), nil
+	case <-timer.C:
+		return fail(ErrBusy)
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+}
+
+// tryGet returns a buffer only if one is available at once, within the
+// client's share.
+func (b *budget) tryGet(ctx context.Context) *lease {
+	client := clientOf(ctx)
+	s := b.join(client)
+	if l := b.tryTake(s, client); l != nil {
+		return l
+	}
+	b.leave(client, s)
+	return nil
+}
+
+// tryTake takes a token of s and a buffer if both are free at once; the
+// caller has joined s.
+func (b *budget) tryTake(s *share, client string) *lease {
+	select {
+	case s.tokens <- struct{}{}:
+	default:
+		return nil
+	}
+	select {
+	case buf := <-b.free:
+		return b.out(buf, s, client)
+	case <-b.slots:
+		return b.out(make([]byte, b.size), s, client)
+	default:
+		<-s.tokens
 		return nil
 	}
 }
 
-func (b *budget) out(buf []byte) []byte {
+func (b *budget) out(buf []byte, s *share, client string) *lease {
 	n := b.inUse.Add(1)
 	for {
 		p := b.peak.Load()
 		if n <= p || b.peak.CompareAndSwap(p, n) {
-			return buf
+			return &lease{buf: buf, share: s, key: client}
 		}
 	}
 }
 
-// put returns a buffer for reuse.
-func (b *budget) put(buf []byte) {
-	if buf != nil {
-		b.inUse.Add(-1)
-		b.free <- buf[:b.size]
+// put returns a leased buffer for reuse.
+func (b *budget) put(l *lease) {
+	if l == nil {
+		return
 	}
+	b.inUse.Add(-1)
+	b.free <- l.buf[:b.size]
+	<-l.share.tokens
+	b.leave(l.key, l.share)
+}
+
+// rateReader cuts a body that holds a buffer and sends less than min
+// bytes per second over any whole period.
+type rateReader struct {
+	r      io.Reader
+	min    int64 // bytes per second
+	period time.Duration
+	start  time.Time // of the current period
+	n      int64     // bytes read in the current period
+}
+
+func (r *rateReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	if now := time.Now(); now.Sub(r.start) >= r.period {
+		if float64(r.n) < float64(r.min)*now.Sub(r.start).Seconds() && err == nil {
+			return n, ErrTooSlow
+		}
+		r.start, r.n = now, 0
+	}
+	return n, err
 }

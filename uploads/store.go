@@ -6,6 +6,7 @@ package uploads
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,7 +39,24 @@ type Config struct {
 	PartSize int64
 	// Memory caps the bytes all in-flight uploads may hold in buffers.
 	Memory int64
+	// BufferWait is how long an upload may wait for a buffer before it
+	// is refused with ErrBusy; DefaultBufferWait when 0.
+	BufferWait time.Duration
+	// ClientBuffers is how many buffers one client (WithClient) may hold
+	// at once; no limit but Memory when 0.
+	ClientBuffers int
+	// MinRate (bytes per second) and RatePeriod: an upload holding a
+	// buffer that sends less than MinRate over a whole RatePeriod fails
+	// with ErrTooSlow. No minimum when MinRate is 0.
+	MinRate    int64
+	RatePeriod time.Duration
 }
+
+// Admission defaults.
+const (
+	DefaultBufferWait = 2 * time.Second
+	DefaultRatePeriod = 5 * time.Second
+)
 
 // HeadSize is the size of the small buffer every file is first read
 // into: files up to this size are stored without taking a part buffer.
@@ -51,6 +69,8 @@ type Store struct {
 	bucket   string
 	partSize int64
 	buffers  *budget
+	minRate  int64
+	period   time.Duration
 	heads    sync.Pool // *[]byte of HeadSize
 	// streaming lets one PutObject stream a body that cannot be read
 	// twice: the payload goes unsigned (over https TLS carries its
@@ -119,7 +139,9 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		presign:   s3.NewPresignClient(client),
 		bucket:    c.Bucket,
 		partSize:  c.PartSize,
-		buffers:   newBudget(int(c.Memory/c.PartSize), int(c.PartSize)),
+		buffers:   newBudget(int(c.Memory/c.PartSize), int(c.PartSize), c.BufferWait, c.ClientBuffers),
+		minRate:   c.MinRate,
+		period:    cmp.Or(c.RatePeriod, DefaultRatePeriod),
 		heads: sync.Pool{New: func() any {
 			b := make([]byte, HeadSize)
 			return &b
@@ -133,6 +155,12 @@ func noRetry(o *s3.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
 func plainHTTP(endpoint string) bool {
 	u, err := url.Parse(endpoint)
 	return endpoint != "" && err == nil && u.Scheme == "http"
+}
+
+// Buffers says how many upload buffers are in use and how many uploads
+// wait for one, for the gauges.
+func (s *Store) Buffers() (inUse, waiting int64) {
+	return s.buffers.inUse.Load(), s.buffers.waiting.Load()
 }
 
 // Bucket names the Store's bucket.

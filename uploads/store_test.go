@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/formq/formq/internal/testenv"
 )
@@ -27,6 +28,7 @@ func newTestStore(t *testing.T, partSize, memory int64) *Store {
 	st, err := NewStore(context.Background(), Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, PartSize: partSize, Memory: memory,
+		BufferWait: time.Minute, // these tests bound memory; admission has its own
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -263,12 +265,12 @@ func TestBudgetBoundsConcurrentUploads(t *testing.T) {
 }
 
 func TestBudgetWaitEndsWithContext(t *testing.T) {
-	b := newBudget(1, 16)
+	b := newBudget(1, 16, time.Minute, 0)
 	held, err := b.get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.tryGet() != nil {
+	if b.tryGet(context.Background()) != nil {
 		t.Fatal("tryGet handed out a buffer over the budget")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -278,7 +280,62 @@ func TestBudgetWaitEndsWithContext(t *testing.T) {
 	}
 	b.put(held)
 	again, err := b.get(context.Background())
-	if err != nil || &again[0] != &held[0] {
+	if err != nil || &again.buf[0] != &held.buf[0] {
 		t.Errorf("a returned buffer is not reused (err %v)", err)
+	}
+}
+
+// TestBudgetAdmission: a wait that runs out is ErrBusy, never a hang; one
+// client cannot hold more than its share while others get buffers; a
+// waiting upload gets the next buffer given back.
+func TestBudgetAdmission(t *testing.T) {
+	b := newBudget(3, 16, 50*time.Millisecond, 2)
+	a := WithClient(context.Background(), "192.0.2.1")
+	other := WithClient(context.Background(), "192.0.2.2")
+	a1, err1 := b.get(a)
+	a2, err2 := b.get(a)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if _, err := b.get(a); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a third buffer for a client with a share of 2: %v, want ErrBusy", err)
+	}
+	if b.tryGet(a) != nil {
+		t.Fatal("tryGet went over the client's share")
+	}
+	o1, err := b.get(other)
+	if err != nil {
+		t.Fatalf("another client with buffers left: %v", err)
+	}
+	if _, err := b.get(other); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a spent budget: %v, want ErrBusy", err)
+	}
+	if w := b.waiting.Load(); w != 0 {
+		t.Errorf("%d waiting after the waits ended", w)
+	}
+	got := make(chan error, 1)
+	slow := newBudget(3, 16, time.Minute, 2)
+	s1, _ := slow.get(a)
+	s2, _ := slow.get(a)
+	s3, _ := slow.get(other)
+	go func() {
+		l, err := slow.get(other)
+		slow.put(l)
+		got <- err
+	}()
+	for slow.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	slow.put(s1)
+	if err := <-got; err != nil {
+		t.Fatalf("a waiting upload did not get the buffer given back: %v", err)
+	}
+	for _, l := range []*lease{a1, a2, o1} {
+		b.put(l)
+	}
+	slow.put(s2)
+	slow.put(s3)
+	if n := b.inUse.Load() + slow.inUse.Load(); n != 0 || len(b.clients)+len(slow.clients) != 0 {
+		t.Errorf("%d buffers and %d client shares left after every put", n, len(b.clients)+len(slow.clients))
 	}
 }

@@ -100,11 +100,20 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return s.putStream(ctx, obj, head[:n], src, declared, h)
 	}
 
-	buf, err := s.buffers.get(ctx)
+	l, err := s.buffers.get(ctx)
+	if errors.Is(err, ErrBusy) {
+		return Object{}, err
+	}
 	if err != nil {
 		return Object{}, &SourceError{Err: err}
 	}
-	defer s.buffers.put(buf)
+	defer s.buffers.put(l)
+	buf := l.buf
+	if s.minRate > 0 {
+		// Holding a buffer, the body must keep a minimum pace, or it
+		// gives the buffer back.
+		src = &rateReader{r: src, min: s.minRate, period: s.period, start: time.Now()}
+	}
 	copy(buf, head[:n])
 	m, eof, err := fill(src, buf[n:])
 	if err != nil {
@@ -296,8 +305,8 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 	}
 
 	bufs := [][]byte{first}
-	if spare := s.buffers.tryGet(); spare != nil {
-		bufs = append(bufs, spare)
+	if spare := s.buffers.tryGet(ctx); spare != nil {
+		bufs = append(bufs, spare.buf)
 		defer s.buffers.put(spare)
 	}
 	var (

@@ -59,6 +59,7 @@ var (
 	ErrValidation        = &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "Please fix the errors below."}
 	ErrRateLimited       = &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Too many submissions; try again later."}
 	ErrUnavailable       = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "The service is briefly unavailable; nothing was saved. Try again shortly.", RetryAfter: 5 * time.Second}
+	ErrTooSlow           = &Error{Status: http.StatusRequestTimeout, Code: "too_slow", Message: "The upload was too slow and was stopped; nothing was saved. Try again on a faster connection."}
 	ErrInternal          = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "Something went wrong on our side; nothing was saved."}
 )
 
@@ -91,6 +92,16 @@ func AsError(err error) *Error {
 		return e
 	case errors.As(err, &tooBig):
 		return ErrPayloadTooLarge.With(err, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(tooBig.Limit)))
+	case errors.Is(err, uploads.ErrBusy):
+		e := ErrUnavailable.With(err, "Too many uploads are in progress; nothing was saved. Try again shortly.")
+		e.RetryAfter = 2 * time.Second
+		return e
+	case errors.Is(err, uploads.ErrTooSlow):
+		// Close rather than read the rest of a slow body to keep the
+		// connection: the client is told at once and holds nothing.
+		e := ErrTooSlow.With(err)
+		e.Header = map[string]string{"Connection": "close"}
+		return e
 	case errors.Is(err, uploads.ErrUnavailable):
 		return ErrUnavailable.With(err)
 	case errors.Is(err, uploads.ErrMalformed), errors.Is(err, uploads.ErrTooManyParts),

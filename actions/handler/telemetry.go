@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -41,6 +42,8 @@ func RequestScope(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
 					attribute.String("http.route", route),
 				))
 			defer span.End()
+			// The client, as formq resolves it, for its share of upload buffers.
+			ctx = uploads.WithClient(ctx, c.RealIP())
 			c.SetRequest(req.WithContext(ctx))
 
 			err := next(c)

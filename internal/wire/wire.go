@@ -55,6 +55,8 @@ func Store(ctx context.Context, cfg formq.Config) (*uploads.Store, error) {
 		Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
 		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory),
+		BufferWait: cfg.UploadBufferWait, ClientBuffers: cfg.UploadClientBuffers,
+		MinRate: int64(cfg.UploadMinRate), RatePeriod: cfg.UploadRatePeriod,
 	})
 	if err != nil {
 		return nil, err

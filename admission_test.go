@@ -1,0 +1,195 @@
+package formq_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/internal/teststack"
+)
+
+// pngLike is size bytes that sniff as PNG.
+func pngLike(size int, seed uint64) []byte {
+	b := make([]byte, size)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	copy(b, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	return b
+}
+
+// gauge reads one unlabelled series from the API's /metrics.
+func gauge(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	t.Fatalf("%s not in /metrics", name)
+	return 0
+}
+
+// TestSlowUploadsCannotStarveOthers is the trickler attack at a small
+// scale: 10 clients (distinct addresses behind a trusted proxy) send
+// 300 KiB, which takes a part buffer, and then trickle a byte every
+// 100 ms, against a budget of 4 buffers. They are cut with 408 and store
+// nothing; normal 1 MiB uploads sent meanwhile all complete or are told
+// 503 with Retry-After at once, and none hangs.
+func TestSlowUploadsCannotStarveOthers(t *testing.T) {
+	st := teststack.Start(t, map[string]string{
+		"FORMQ_UPLOAD_PART_SIZE":      "5MB",
+		"FORMQ_UPLOAD_MEMORY":         "20MB", // 4 part buffers
+		"FORMQ_UPLOAD_BUFFER_WAIT":    "3s",
+		"FORMQ_UPLOAD_CLIENT_BUFFERS": "2",
+		"FORMQ_UPLOAD_MIN_RATE":       "64KB",
+		"FORMQ_UPLOAD_RATE_PERIOD":    "1s",
+		"FORMQ_TRUSTED_PROXIES":       "127.0.0.1/32",
+	})
+	url := st.APIURL + "/actions/create-user"
+	client := &http.Client{Timeout: 30 * time.Second}
+
+	const tricklers = 10
+	type result struct {
+		code int
+		err  error
+		took time.Duration
+	}
+	trickled := make([]result, tricklers)
+	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	for i := range tricklers {
+		wg.Go(func() {
+			pr, pw := io.Pipe()
+			mw := multipart.NewWriter(pw)
+			go func() {
+				mw.WriteField("name", "Slow Client")
+				mw.WriteField("email", "slow@example.com")
+				h := textproto.MIMEHeader{}
+				h.Set("Content-Disposition", `form-data; name="avatar"; filename="slow.png"`)
+				h.Set("Content-Type", "image/png")
+				p, _ := mw.CreatePart(h)
+				if _, err := p.Write(pngLike(300<<10, uint64(i))); err != nil {
+					return
+				}
+				for range 300 { // 30 s of trickling at most
+					select {
+					case <-ctx.Done():
+						pw.CloseWithError(ctx.Err())
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					if _, err := p.Write([]byte{0}); err != nil {
+						return
+					}
+				}
+				mw.Close()
+				pw.Close()
+			}()
+			req, _ := http.NewRequest(http.MethodPost, url, pr)
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			start := time.Now()
+			resp, err := client.Do(req)
+			r := result{err: err, took: time.Since(start)}
+			if err == nil {
+				r.code = resp.StatusCode
+				resp.Body.Close()
+			}
+			pr.CloseWithError(io.EOF)
+			trickled[i] = r
+		})
+	}
+	teststack.WaitFor(t, 10*time.Second, "the tricklers holding every buffer", func() bool {
+		return gauge(t, st.APIURL, "formq_upload_buffers_in_use") >= 4
+	})
+
+	const normal = 16
+	var mu sync.Mutex
+	var took []time.Duration
+	codes := map[int]int{}
+	var nwg sync.WaitGroup
+	for i := range normal {
+		nwg.Go(func() {
+			body, ctype := teststack.MultipartBody(t, map[string]string{"name": "Ada Lovelace", "email": "ada@example.com"},
+				map[string][]byte{"avatar": pngLike(1<<20, uint64(1000+i))})
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body.Bytes()))
+			req.Header.Set("Content-Type", ctype)
+			req.Header.Set("Accept", "application/json")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
+			start := time.Now()
+			resp, err := client.Do(req)
+			d := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("normal upload %d: %v after %s", i, err, d)
+				return
+			}
+			resp.Body.Close()
+			codes[resp.StatusCode]++
+			if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After")
+			}
+			took = append(took, d)
+		})
+	}
+	nwg.Wait()
+	wg.Wait()
+	slices.Sort(took)
+	if len(took) > 0 {
+		t.Logf("normal 1 MiB uploads under %d tricklers: %v; p50 %s, p99 %s, max %s", tricklers, codes,
+			took[len(took)/2], took[(len(took)*99)/100], took[len(took)-1])
+	}
+	if codes[http.StatusAccepted] != normal {
+		t.Errorf("normal uploads answered %v; want all %d accepted", codes, normal)
+	}
+	var cut int
+	for i, r := range trickled {
+		t.Logf("trickler %d: %d %v after %s", i, r.code, r.err, r.took)
+		if r.code == http.StatusRequestTimeout || (r.code == 0 && r.err != nil) || r.code == http.StatusServiceUnavailable {
+			cut++
+		} else {
+			t.Errorf("trickler %d: %d %v; want it cut (408) or refused (503)", i, r.code, r.err)
+		}
+	}
+	// Nothing of the tricklers is stored: only the accepted files are.
+	objs := listObjects(t, st, "uploads/create-user/")
+	if len(objs) != codes[http.StatusAccepted] {
+		t.Errorf("%d objects stored for %d accepted uploads", len(objs), codes[http.StatusAccepted])
+	}
+	if n := gauge(t, st.APIURL, "formq_upload_buffers_in_use"); n != 0 {
+		t.Errorf("%v buffers still in use after every upload ended", n)
+	}
+}
+
+func listObjects(t *testing.T, st *teststack.Stack, prefix string) []string {
+	t.Helper()
+	keys, err := st.Store.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
