@@ -47,6 +47,11 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	admin.DELETE("/submissions", h.AdminErasePersonal)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
 	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
+	// The inbox pages, like the dashboard, take the token by Basic auth too.
+	e.GET(InboxPath, h.InboxPage, queues...)
+	e.GET(InboxPath+"/:id", h.InboxDetailPage, queues...)
+	e.GET(InboxPath+"/:id/delete", h.InboxConfirmPage, queues...)
+	e.POST(InboxPath+"/:id/delete", h.InboxErase, queues...)
 	e.Any(QueuesPath, h.AdminQueues, queues...)
 	e.Any(QueuesPath+"/*", h.AdminQueues, queues...)
 }

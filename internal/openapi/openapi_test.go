@@ -486,6 +486,13 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		inbox("DELETE", "/admin/submissions", "action=contact&field=name&value=Ada", "/admin/submissions", bearer, 400)
 		inbox("DELETE", "/admin/submissions", "action=nope&field=email&value=x", "/admin/submissions", bearer, 404)
 		inbox("DELETE", "/admin/submissions", "action=contact&field=email&value=nobody%40example.com", "/admin/submissions", bearer, 200)
+		pageHeader := map[string]string{"Authorization": "Bearer " + adminToken, "Accept": "text/html"}
+		inbox("GET", "/admin/inbox", "action=contact", "/admin/inbox", pageHeader, 200)
+		inbox("GET", "/admin/inbox", "", "/admin/inbox", nil, 401)
+		inbox("GET", "/admin/inbox/"+id, "", "/admin/inbox/{id}", pageHeader, 200)
+		inbox("GET", "/admin/inbox/01NOSUCHSUBMISSION", "", "/admin/inbox/{id}", pageHeader, 404)
+		inbox("GET", "/admin/inbox/"+id+"/delete", "", "/admin/inbox/{id}/delete", pageHeader, 200)
+		inbox("POST", "/admin/inbox/01NOSUCHSUBMISSION/delete", "", "/admin/inbox/{id}/delete", pageHeader, 404)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 200)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 404)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", map[string]string{"Authorization": "Bearer wrong"}, 403)
