@@ -3,6 +3,7 @@ package actions
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -47,4 +48,45 @@ func (o ParseOptions) checkStep(s submission.Step) string {
 		return fmt.Sprintf("step %q: %v", s.Type, err)
 	}
 	return ""
+}
+
+// submitterTo is an email step recipient naming a field, like "{email}".
+var submitterTo = regexp.MustCompile(`^\{([A-Za-z][A-Za-z0-9_-]{0,63})\}$`)
+
+// checkSubmitterMail lists what is wrong with the recipients of an
+// action's email steps that name one of its fields (an autoresponder): the
+// field must be declared type: email, so only a validated address is
+// ever mailed.
+func checkSubmitterMail(a *Action) []string {
+	var msgs []string
+	for _, s := range a.Steps {
+		if s.Type != "email" {
+			continue
+		}
+		var list []string
+		switch v := s.Config["to"].(type) {
+		case string:
+			list = []string{v}
+		case []any:
+			for _, x := range v {
+				if str, ok := x.(string); ok {
+					list = append(list, str)
+				}
+			}
+		}
+		for _, to := range list {
+			m := submitterTo.FindStringSubmatch(strings.TrimSpace(to))
+			if m == nil {
+				continue
+			}
+			f := a.Field(m[1])
+			switch {
+			case f == nil:
+				msgs = append(msgs, fmt.Sprintf("email step: to %q names no field of the action", to))
+			case f.Type != "email":
+				msgs = append(msgs, fmt.Sprintf("email step: to %q names field %s of type %s; an autoresponder may only mail a field declared type: email", to, f.Name, f.Type))
+			}
+		}
+	}
+	return msgs
 }

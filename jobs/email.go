@@ -43,6 +43,9 @@ func (c emailConfig) recipients() ([]string, error) {
 		return nil, errors.New("to: want at least one address")
 	}
 	for i, a := range list {
+		if _, ok := SubmitterPlaceholder(a); ok {
+			continue // the submitter's address, filled in per submission
+		}
 		addr, err := mail.ParseAddress(a)
 		if err != nil {
 			return nil, fmt.Errorf("to %q: %v", a, err)
@@ -113,6 +116,9 @@ func emailStep(mailer Mailer) StepType {
 				return Permanent("email steps need FORMQ_SMTP_URL")
 			}
 			sub := r.Submission
+			if to, err = submitters(to, sub); err != nil {
+				return err
+			}
 			body := fill(c.Body, sub)
 			if c.Body == "" {
 				body = defaultEmailBody(sub)
