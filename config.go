@@ -78,6 +78,17 @@ type Config struct {
 	RevalidateURL       string `env:"FORMQ_REVALIDATE_URL"`
 	RevalidateSecret    string `env:"FORMQ_REVALIDATE_SECRET" secret:"true"`
 
+	// Revalidation sinks: CDN purges and app routes told of every event.
+	SiteURL              string   `env:"FORMQ_SITE_URL"` // base URL turning event paths into absolute URLs
+	CloudflareAPIToken   string   `env:"FORMQ_CLOUDFLARE_API_TOKEN" secret:"true"`
+	CloudflareZoneID     string   `env:"FORMQ_CLOUDFLARE_ZONE_ID"`
+	CloudflareAPIURL     string   `env:"FORMQ_CLOUDFLARE_API_URL"`
+	FastlyAPIKey         string   `env:"FORMQ_FASTLY_API_KEY" secret:"true"`
+	FastlyServiceID      string   `env:"FORMQ_FASTLY_SERVICE_ID"`
+	FastlyAPIURL         string   `env:"FORMQ_FASTLY_API_URL"`
+	NextRevalidateURLs   []string `env:"FORMQ_NEXT_REVALIDATE_URL"`
+	NextRevalidateSecret string   `env:"FORMQ_NEXT_REVALIDATE_SECRET" secret:"true"`
+
 	// SecretEphemeral says FORMQ_SECRET was unset in development and
 	// Secret is a random key of this process: tokens it seals stop
 	// working when it restarts and no other process can open them.
@@ -107,6 +118,8 @@ func DefaultConfig() Config {
 		EventsMaxLen:        100_000,
 		LogLevel:            "info",
 		AuthCookie:          "formq_session",
+		CloudflareAPIURL:    "https://api.cloudflare.com/client/v4",
+		FastlyAPIURL:        "https://api.fastly.com",
 	}
 }
 
@@ -225,6 +238,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.Secret, c.SecretEphemeral = randomSecret(), true
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	c.SiteURL = strings.TrimRight(c.SiteURL, "/")
 	return c, nil
 }
 
@@ -299,6 +313,9 @@ func (c *Config) check() error {
 		{"FORMQ_PUBLIC_URL", c.PublicURL, "must be a URL like https://forms.example.com", []string{"http", "https"}},
 		{"FORMQ_SMTP_URL", c.SMTPURL, "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com", []string{"smtp", "smtps"}},
 		{"FORMQ_REVALIDATE_URL", c.RevalidateURL, "must be an http(s) URL", []string{"http", "https"}},
+		{"FORMQ_SITE_URL", c.SiteURL, "must be a URL like https://www.example.com", []string{"http", "https"}},
+		{"FORMQ_CLOUDFLARE_API_URL", c.CloudflareAPIURL, "must be an http(s) URL", []string{"http", "https"}},
+		{"FORMQ_FASTLY_API_URL", c.FastlyAPIURL, "must be an http(s) URL", []string{"http", "https"}},
 		{"FORMQ_AUTH_JWKS_URL", c.AuthJWKSURL, "must be an http(s) URL", []string{"http", "https"}},
 		{"FORMQ_OTEL_ENDPOINT", c.OTelEndpoint, "must be a URL like http://otel-collector:4318", []string{"http", "https"}},
 	} {
@@ -307,6 +324,12 @@ func (c *Config) check() error {
 		}
 		if p, err := url.Parse(u.value); err != nil || !slices.Contains(u.schemes, p.Scheme) || p.Host == "" {
 			fail(u.name, u.why)
+		}
+	}
+	c.NextRevalidateURLs = slices.DeleteFunc(c.NextRevalidateURLs, func(s string) bool { return s == "" })
+	for _, raw := range c.NextRevalidateURLs {
+		if p, err := url.Parse(raw); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			fail("FORMQ_NEXT_REVALIDATE_URL", fmt.Sprintf("has %q, want http(s) URLs separated by commas", raw))
 		}
 	}
 	if len(problems) > 0 {
@@ -322,6 +345,14 @@ func (c *Config) check() error {
 		fail("FORMQ_S3_ACCESS_KEY", "must be set together with FORMQ_S3_SECRET_KEY")
 	case c.RevalidateURL != "" && len(c.RevalidateSecret) < 16:
 		fail("FORMQ_REVALIDATE_SECRET", "is required with FORMQ_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
+	case len(c.NextRevalidateURLs) > 0 && len(c.NextRevalidateSecret) < 16:
+		fail("FORMQ_NEXT_REVALIDATE_SECRET", "is required with FORMQ_NEXT_REVALIDATE_URL (whsec_ base64, or at least 16 characters)")
+	case (c.CloudflareAPIToken == "") != (c.CloudflareZoneID == ""):
+		fail("FORMQ_CLOUDFLARE_ZONE_ID", "must be set together with FORMQ_CLOUDFLARE_API_TOKEN")
+	case c.CloudflareZoneID != "" && c.SiteURL == "":
+		fail("FORMQ_SITE_URL", "is required with FORMQ_CLOUDFLARE_ZONE_ID (Cloudflare purges absolute URLs)")
+	case (c.FastlyAPIKey == "") != (c.FastlyServiceID == ""):
+		fail("FORMQ_FASTLY_SERVICE_ID", "must be set together with FORMQ_FASTLY_API_KEY")
 	case c.AuthHS256Key != "" && len(c.AuthHS256Key) < 32:
 		fail("FORMQ_AUTH_HS256_SECRET", "must be at least 32 characters")
 	case c.EventsToken != "" && len(c.EventsToken) < 32 && c.Env != "development":

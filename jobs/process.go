@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/formq/formq/submission"
@@ -29,6 +30,9 @@ type Deps struct {
 	// Revalidate, when set, is told of every published event (the
 	// optional signed revalidation webhook); it runs as a last step.
 	Revalidate *Revalidator
+	// Sinks are told of every published event, each as a step of its
+	// own after the revalidation webhook (CDN purges, app routes).
+	Sinks []Sink
 	// Metrics records steps; nil records nothing.
 	Metrics *Metrics
 	Log     *slog.Logger
@@ -53,13 +57,9 @@ func NewMux(d Deps) *asynq.ServeMux {
 }
 
 // plan lists the steps a submission runs: its declared steps, then the
-// revalidation webhook when one is configured.
+// revalidation webhook and the sinks when they are configured.
 func (d Deps) plan(sub *submission.Submission) []submission.Step {
-	steps := append([]submission.Step(nil), sub.Steps...)
-	if d.Revalidate != nil {
-		steps = append(steps, submission.Step{Type: revalidateStep})
-	}
-	return steps
+	return append(append([]submission.Step(nil), sub.Steps...), d.eventSteps()...)
 }
 
 // processSubmission stores the record, runs the steps not yet completed
@@ -126,23 +126,23 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 			return err
 		}
 	}
-	var ev *submission.Event
-	for i, step := range steps {
+	declared := len(sub.Steps)
+	for i, step := range steps[:declared] {
 		if i < len(st.Steps) && st.Steps[i].State == submission.StepCompleted {
 			continue
 		}
-		if step.Type == revalidateStep && d.Revalidate != nil {
-			// The event goes out before the webhook that reports it.
-			if ev, err = d.publish(ctx, sub); err != nil {
-				return err
-			}
-		}
-		if err := d.runStep(ctx, log, sub, i, step, ev); err != nil {
+		if err := d.runStep(ctx, log, sub, i, step); err != nil {
 			return err
 		}
 	}
-	if ev == nil {
-		if ev, err = d.publish(ctx, sub); err != nil {
+	// The event goes out before the webhook and sinks that report it;
+	// publishing again returns the first event.
+	ev, err := d.publish(ctx, sub)
+	if err != nil {
+		return err
+	}
+	if declared < len(steps) {
+		if err := d.runEventSteps(ctx, log, sub, st, declared, steps, *ev); err != nil {
 			return err
 		}
 	}
@@ -168,16 +168,29 @@ func (d Deps) publish(ctx context.Context, sub *submission.Submission) (*submiss
 	return &ev, nil
 }
 
-// runStep runs one attempt of step i and records how it went. A failure
-// that cannot be retried (permanent, out of attempts) fails the submission.
-func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step, ev *submission.Event) error {
-	typ, ok := d.Steps[step.Type]
-	if step.Type == revalidateStep && ev != nil {
-		typ, ok = d.Revalidate.stepType(*ev), true
+// runStep runs one attempt of declared step i and records how it went. A
+// failure that cannot be retried (permanent, out of attempts) fails the
+// submission.
+func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step) error {
+	var err error
+	if typ, ok := d.Steps[step.Type]; ok {
+		err = d.attemptStep(ctx, log, sub, i, step, typ)
+	} else {
+		err = d.failStep(ctx, sub, i, step, 0, Permanent("unknown step type %q", step.Type))
 	}
-	if !ok {
-		return d.failStep(ctx, sub, i, step, 0, Permanent("unknown step type %q", step.Type))
+	var se *StepError
+	if errors.As(err, &se) && se.final {
+		se.Err = d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, readable(se.Err)))
+		se.final = false
 	}
+	return err
+}
+
+// attemptStep runs one attempt of step i and records its outcome on the
+// step: nil when it completed, a *StepError to retry it, a *StepError
+// marked final when it failed for good (recorded failed), or the error of
+// a status write.
+func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step, typ StepType) error {
 	opts, cfg, err := typ.options(step.Config)
 	if err != nil {
 		return d.failStep(ctx, sub, i, step, 0, Permanent("bad configuration: %v", err))
@@ -212,20 +225,21 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 		}
 		return d.failStep(ctx, sub, i, step, attempt, err)
 	}
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepRetrying, readable(err)); serr != nil {
+	delay := opts.backoff(attempt)
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepRetrying, readable(err),
+		stepField(i, "next"), strconv.FormatInt(d.Now().Add(delay).UnixMilli(), 10)); serr != nil {
 		log.WarnContext(ctx, "could not record step failure", "err", serr)
 	}
-	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: opts.backoff(attempt), Err: err}
+	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: delay, Err: err}
 }
 
-// failStep records a step's final failure and fails the submission; the
-// error names the step (attempt 0 when it never started) for the log.
+// failStep records a step's final failure; the error, marked final,
+// names the step (attempt 0 when it never started) for the log.
 func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, step submission.Step, attempt int, err error) error {
-	msg := readable(err)
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepFailed, msg); serr != nil {
+	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepFailed, readable(err)); serr != nil {
 		return serr
 	}
-	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Err: d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, msg))}
+	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Err: err, final: true}
 }
 
 // fail marks the submission failed; the task is not retried.

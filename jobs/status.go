@@ -102,9 +102,10 @@ func (s *StatusStore) stepStarted(ctx context.Context, id string, i int) (int, e
 }
 
 // stepEnded records how an attempt of a step ended: state is completed,
-// retrying or failed; msg is the error for people.
-func (s *StatusStore) stepEnded(ctx context.Context, id string, i int, state, msg string) error {
-	fields := []any{stepField(i, "state"), state}
+// retrying or failed; msg is the error for people; extra are more
+// field-value pairs.
+func (s *StatusStore) stepEnded(ctx context.Context, id string, i int, state, msg string, extra ...any) error {
+	fields := append([]any{stepField(i, "state"), state}, extra...)
 	if msg != "" {
 		fields = append(fields, stepField(i, "error"), msg)
 	}

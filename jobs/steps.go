@@ -167,6 +167,7 @@ type StepError struct {
 	Attempt int
 	Delay   time.Duration
 	Err     error
+	final   bool // the step failed for good (recorded failed)
 }
 
 func (e *StepError) Error() string {

@@ -40,3 +40,35 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	}
 	return steps, revalidate, nil
 }
+
+// buildSinks builds the revalidation sinks the configuration asks for:
+// Cloudflare, Fastly, then one Next.js route per URL.
+func buildSinks(cfg formq.Config) ([]jobs.Sink, error) {
+	var sinks []jobs.Sink
+	cdn := jobs.CDNClient()
+	if cfg.CloudflareZoneID != "" {
+		s, err := jobs.NewCloudflareSink(jobs.CloudflareConfig{
+			APIURL: cfg.CloudflareAPIURL, Token: cfg.CloudflareAPIToken, ZoneID: cfg.CloudflareZoneID, SiteURL: cfg.SiteURL, Client: cdn,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: FORMQ_CLOUDFLARE_ZONE_ID: %v", formq.ErrInvalid, err)
+		}
+		sinks = append(sinks, s)
+	}
+	if cfg.FastlyServiceID != "" {
+		s, err := jobs.NewFastlySink(jobs.FastlyConfig{APIURL: cfg.FastlyAPIURL, Key: cfg.FastlyAPIKey, ServiceID: cfg.FastlyServiceID, Client: cdn})
+		if err != nil {
+			return nil, fmt.Errorf("%w: FORMQ_FASTLY_SERVICE_ID: %v", formq.ErrInvalid, err)
+		}
+		sinks = append(sinks, s)
+	}
+	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
+	for _, u := range cfg.NextRevalidateURLs {
+		s, err := jobs.NewNextSink(u, cfg.NextRevalidateSecret, webhooks)
+		if err != nil {
+			return nil, fmt.Errorf("%w: FORMQ_NEXT_REVALIDATE_URL: %v", formq.ErrInvalid, err)
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}

@@ -95,6 +95,10 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 	if err != nil {
 		return nil, err
 	}
+	sinks, err := buildSinks(cfg)
+	if err != nil {
+		return nil, err
+	}
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
@@ -127,6 +131,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 		Status:     jobs.NewStatusStore(w.rdb),
 		Steps:      steps.Traced(tracer),
 		Revalidate: revalidate,
+		Sinks:      sinks,
 		Metrics:    metrics,
 		Log:        log,
 	})

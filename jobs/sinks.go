@@ -1,0 +1,171 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/formq/formq/submission"
+)
+
+// Sink is one place a revalidation event goes besides Redis: a CDN purge
+// (Cloudflare, Fastly) or an app's revalidation route (Next.js). Each
+// configured sink is a step of its own at the end of every submission, so
+// it has its own attempts, backoff and state in the submission's status,
+// a finished sink is never run again, and a failing one never holds up
+// the others.
+type Sink struct {
+	// Name is the step type shown in the status and the metrics
+	// (cloudflare, fastly, next).
+	Name string
+	// Purge tells the receiver of one event. key is the same on every
+	// attempt for one event and sink: receivers that honour idempotency
+	// keys drop repeats with it.
+	Purge func(ctx context.Context, ev submission.Event, key string) error
+	// Defaults of the step options; zero takes the package default.
+	Timeout     time.Duration
+	MaxAttempts int
+	Backoff     time.Duration
+}
+
+// stepType is the step that runs the sink for one event.
+func (s Sink) stepType(ev submission.Event) StepType {
+	return StepType{
+		Timeout: s.Timeout, MaxAttempts: s.MaxAttempts, Backoff: s.Backoff,
+		Run: func(ctx context.Context, run StepRun) error {
+			return s.Purge(ctx, ev, eventKey(run.Submission.ID))
+		},
+	}
+}
+
+// eventKey names a submission's event for receivers, the same on every
+// attempt of every sink (webhook-id, Idempotency-Key).
+func eventKey(submissionID string) string { return "evt_" + submissionID }
+
+// eventSteps are the steps appended to every submission after its
+// declared ones: the revalidation webhook, then the sinks.
+func (d Deps) eventSteps() []submission.Step {
+	var steps []submission.Step
+	if d.Revalidate != nil {
+		steps = append(steps, submission.Step{Type: revalidateStep})
+	}
+	for _, s := range d.Sinks {
+		steps = append(steps, submission.Step{Type: s.Name})
+	}
+	return steps
+}
+
+// eventStepType is the code of event step i (counted from the first one).
+func (d Deps) eventStepType(i int, ev submission.Event) StepType {
+	if d.Revalidate != nil {
+		if i == 0 {
+			return d.Revalidate.stepType(ev)
+		}
+		i--
+	}
+	return d.Sinks[i].stepType(ev)
+}
+
+// runEventSteps runs every event step not yet finished, side by side, one
+// attempt each. Steps still waiting for their backoff are left for a
+// later run. When some step will be retried, the error returned asks for
+// the task to run again at the earliest step's time; when all are done
+// and some failed for good, the submission fails naming them.
+func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submission.Submission, st *submission.Status, first int, steps []submission.Step, ev submission.Event) error {
+	due, err := d.Status.retryTimes(ctx, sub.ID, first, len(steps))
+	if err != nil {
+		return err
+	}
+	now := d.Now()
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		failed  []string
+		infra   []error
+		retry   *StepError
+		waitMin time.Duration
+	)
+	later := func(se *StepError) {
+		if retry == nil || se.Delay < waitMin {
+			retry, waitMin = se, se.Delay
+		}
+	}
+	for i := first; i < len(steps); i++ {
+		var prev submission.StepStatus
+		if i < len(st.Steps) {
+			prev = st.Steps[i]
+		}
+		switch {
+		case prev.State == submission.StepCompleted:
+			continue
+		case prev.State == submission.StepFailed:
+			failed = append(failed, fmt.Sprintf("step %d (%s) failed: %s", i+1, steps[i].Type, prev.LastError))
+			continue
+		case prev.State == submission.StepRetrying && due[i-first].After(now):
+			later(&StepError{Index: i, Type: steps[i].Type, Attempt: prev.Attempts, Delay: due[i-first].Sub(now), Err: errors.New(prev.LastError)})
+			continue
+		}
+		typ := d.eventStepType(i-first, ev)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.attemptStep(ctx, log, sub, i, steps[i], typ)
+			mu.Lock()
+			defer mu.Unlock()
+			var se *StepError
+			switch {
+			case err == nil:
+			case errors.As(err, &se) && se.final:
+				failed = append(failed, fmt.Sprintf("step %d (%s) failed: %s", i+1, se.Type, readable(se.Err)))
+			case errors.As(err, &se):
+				later(se)
+			default:
+				infra = append(infra, err)
+			}
+		}()
+	}
+	wg.Wait()
+	switch {
+	case len(infra) > 0:
+		return errors.Join(infra...)
+	case retry != nil:
+		return retry
+	case len(failed) > 0:
+		msg := strings.Join(failed, "; ")
+		if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, ev.ID); err != nil {
+			return err
+		}
+		return Permanent("%s", msg)
+	}
+	return nil
+}
+
+// retryTimes reads when each of the steps first..end-1 may run again
+// (zero when it has no time set).
+func (s *StatusStore) retryTimes(ctx context.Context, id string, first, end int) ([]time.Time, error) {
+	fields := make([]string, 0, end-first)
+	for i := first; i < end; i++ {
+		fields = append(fields, stepField(i, "next"))
+	}
+	out := make([]time.Time, len(fields))
+	if len(fields) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, submission.StatusKey(id), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
+	}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
+				out[i] = time.UnixMilli(ms)
+			}
+		}
+	}
+	return out, nil
+}
