@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
+	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
 )
 
@@ -277,25 +279,22 @@ func submitPost(t *testing.T, apiURL, title string) string {
 	return ok.Submission.ID
 }
 
-func statusOf(t *testing.T, apiURL, id string) *submission.Status {
+// statusOf reads the status the workers wrote, all of it (the admin's
+// view: errors included).
+func statusOf(t *testing.T, status *jobs.StatusStore, id string) *submission.Status {
 	t.Helper()
-	resp, err := http.Get(apiURL + "/submissions/" + id)
+	st, err := status.Status(context.Background(), id)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("status of %s: %v", id, err)
 	}
-	defer resp.Body.Close()
-	var ans handler.StatusAnswer
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || ans.Submission == nil {
-		t.Fatalf("status of %s: %d %v", id, resp.StatusCode, err)
-	}
-	return ans.Submission
+	return st
 }
 
-func waitFinished(t *testing.T, apiURL, id string, timeout time.Duration) *submission.Status {
+func waitFinished(t *testing.T, status *jobs.StatusStore, id string, timeout time.Duration) *submission.Status {
 	t.Helper()
 	var st *submission.Status
 	teststack.WaitFor(t, timeout, "submission "+id+" to finish", func() bool {
-		st = statusOf(t, apiURL, id)
+		st = statusOf(t, status, id)
 		return st.Done()
 	})
 	return st
@@ -317,10 +316,11 @@ func TestSinksPurgeOncePerEventOnLocalServers(t *testing.T) {
 	cfSrv, fastlySrv := newLocalAPI(t, cf), newLocalAPI(t, fastly)
 	n1, n2 := newLocalAPI(t, next1), newLocalAPI(t, next2)
 	st := teststack.Start(t, sinkEnv(t, cfSrv, fastlySrv, n1, n2))
+	status := jobs.NewStatusStore(st.RDB)
 
 	for round, title := range []string{"first", "second"} {
 		id := submitPost(t, st.APIURL, title)
-		s := waitFinished(t, st.APIURL, id, 30*time.Second)
+		s := waitFinished(t, status, id, 30*time.Second)
 		if s.Status != submission.StatusCompleted || s.Event == "" {
 			t.Fatalf("submission %s: %s %q, steps %s", id, s.Status, s.Error, stepsLine(s))
 		}
@@ -363,8 +363,9 @@ func TestCloudflareSinkRetriesAfter500LocalServer(t *testing.T) {
 	cf := cloudflareAPI()
 	cf.fail500 = 1
 	st := teststack.Start(t, sinkEnv(t, newLocalAPI(t, cf), nil))
+	status := jobs.NewStatusStore(st.RDB)
 	id := submitPost(t, st.APIURL, "retried")
-	s := waitFinished(t, st.APIURL, id, 30*time.Second)
+	s := waitFinished(t, status, id, 30*time.Second)
 	if s.Status != submission.StatusCompleted || stepsLine(s) != "cloudflare:completed:2" {
 		t.Fatalf("submission %s %q, steps %s; want completed after 2 attempts", s.Status, s.Error, stepsLine(s))
 	}
@@ -394,16 +395,17 @@ func TestFailingSinkDoesNotBlockOthersLocalAPI(t *testing.T) {
 	fastly, next := fastlyAPI(), nextRoute()
 	fastly.hold = true
 	st := teststack.Start(t, sinkEnv(t, newLocalAPI(t, cf), newLocalAPI(t, fastly), newLocalAPI(t, next)))
+	status := jobs.NewStatusStore(st.RDB)
 	id := submitPost(t, st.APIURL, "blocked?")
 
 	// While Fastly holds its purge, Cloudflare has failed and the Next.js
 	// route has been told.
 	<-fastly.holding
 	teststack.WaitFor(t, 30*time.Second, "the other sinks to finish while fastly is held", func() bool {
-		return stepsLine(statusOf(t, st.APIURL, id)) == "cloudflare:failed:1 fastly:running:1 next:completed:1"
+		return stepsLine(statusOf(t, status, id)) == "cloudflare:failed:1 fastly:running:1 next:completed:1"
 	})
 	fastly.release()
-	s := waitFinished(t, st.APIURL, id, 30*time.Second)
+	s := waitFinished(t, status, id, 30*time.Second)
 	if s.Status != submission.StatusFailed || stepsLine(s) != "cloudflare:failed:1 fastly:completed:1 next:completed:1" {
 		t.Fatalf("submission %s, steps %s", s.Status, stepsLine(s))
 	}
@@ -449,12 +451,13 @@ func TestSinkPurgesOnceAcrossWorkerSIGKILLLocalAPI(t *testing.T) {
 		env[k] = v
 	}
 	apiURL := teststack.StartRun(t, "api", api.Main, env)
+	status := jobs.NewStatusStore(r.Client(t))
 	w1 := startWorker(t, bin, "worker1", env)
 	id := submitPost(t, apiURL, "killed")
 
 	<-cf.holding
 	teststack.WaitFor(t, 30*time.Second, "fastly to be done while cloudflare is held", func() bool {
-		return stepsLine(statusOf(t, apiURL, id)) == "cloudflare:running:1 fastly:completed:1"
+		return stepsLine(statusOf(t, status, id)) == "cloudflare:running:1 fastly:completed:1"
 	})
 	if err := w1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -462,7 +465,7 @@ func TestSinkPurgesOnceAcrossWorkerSIGKILLLocalAPI(t *testing.T) {
 	_, _ = w1.cmd.Process.Wait()
 	startWorker(t, bin, "worker2", env)
 
-	s := waitFinished(t, apiURL, id, 120*time.Second)
+	s := waitFinished(t, status, id, 120*time.Second)
 	if s.Status != submission.StatusCompleted || stepsLine(s) != "cloudflare:completed:2 fastly:completed:1" {
 		t.Fatalf("submission %s %q, steps %s", s.Status, s.Error, stepsLine(s))
 	}
