@@ -57,6 +57,10 @@ type Config struct {
 	JanitorInterval     time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
 	JanitorMinAge       time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	EventsMaxLen        int64         `env:"FORMQ_EVENTS_MAXLEN"`
+	// Open event streams (GET /events, /submissions/{id}/events) per
+	// client address and in all, per API process; more answer 429.
+	StreamsPerClient int `env:"FORMQ_STREAMS_PER_CLIENT"`
+	StreamsMax       int `env:"FORMQ_STREAMS_MAX"`
 	// Retention is how long stored submissions of actions without their
 	// own retention are kept; 0 keeps them.
 	Retention    Period `env:"FORMQ_RETENTION"`
@@ -115,6 +119,8 @@ func DefaultConfig() Config {
 		UploadRatePeriod:    5 * time.Second,
 		JanitorInterval:     time.Hour,
 		JanitorMinAge:       24 * time.Hour,
+		StreamsPerClient:    16,
+		StreamsMax:          10_000,
 		EventsMaxLen:        100_000,
 		LogLevel:            "info",
 		AuthCookie:          "formq_session",

@@ -169,7 +169,8 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "",
 		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken,
-		Fleet: handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
+		Streams: handler.StreamLimits{PerClient: cfg.StreamsPerClient, Max: cfg.StreamsMax},
+		Fleet:   handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
 	}
 	h.Profiles, h.Objects, h.ReadIdle = decl.Profiles, store, cfg.UploadIdle
 	getenv := o.Getenv

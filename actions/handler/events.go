@@ -75,6 +75,11 @@ func (h *Handler) Events(c echo.Context) error {
 		return ErrBadRequest.With(nil, "Last-Event-ID must be an event id like 1732400000000-0.")
 	}
 	ctx := req.Context()
+	release, err := h.Streams.acquire(c.RealIP())
+	if err != nil {
+		return err
+	}
+	defer release()
 	sub, err := h.Fleet.Events.Subscribe(ctx, after)
 	if err != nil {
 		return ErrUnavailable.With(err)

@@ -92,6 +92,8 @@ type Handler struct {
 	// status; EventsToken (FORMQ_EVENTS_TOKEN) or the admin token reads
 	// every revalidation event.
 	AdminToken, EventsToken string
+	// Streams caps open event streams per client and in all.
+	Streams StreamLimits
 }
 
 // form is what a request body held, before validation.

@@ -284,3 +284,70 @@ func TestAttackScrapePublicMetrics(t *testing.T) {
 		t.Fatalf("metrics on their own address: %d %.200s", resp.StatusCode, raw)
 	}
 }
+
+// openStream opens an event stream and returns its answer; a 200 stays
+// open until the test ends.
+func openStream(t *testing.T, url string, header map[string]string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	return resp
+}
+
+// refusedStream reads the refusal of a stream that must not open.
+func refusedStream(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("the stream was served (200); want 429")
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	return raw
+}
+
+// One client used to hold as many event streams as it liked (300 were all
+// served): streams are capped per client address and in all, with 429.
+func TestAttackExhaustEventStreams(t *testing.T) {
+	st := startActions(t, map[string]string{
+		"FORMQ_STREAMS_PER_CLIENT": "3", "FORMQ_STREAMS_MAX": "5", "FORMQ_TRUSTED_PROXIES": "127.0.0.1/32",
+	})
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	for i := range 3 {
+		if resp := openStream(t, st.APIURL+"/events", from("203.0.113.1")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of the first client: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := openStream(t, st.APIURL+"/events", from("203.0.113.1"))
+	raw := refusedStream(t, resp)
+	e := wantCode(t, resp, raw, http.StatusTooManyRequests, "rate_limited")
+	if !strings.Contains(e.Error.Message, "your address") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("per-client refusal: %s, Retry-After %q", raw, resp.Header.Get("Retry-After"))
+	}
+	// Status streams count too.
+	rresp, rraw := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, map[string]string{"X-Forwarded-For": "203.0.113.1"})
+	su := acceptedOf(t, rresp, rraw).Submission.StatusURL
+	resp = openStream(t, strings.Replace(su, "?", "/events?", 1), from("203.0.113.1"))
+	raw = refusedStream(t, resp)
+	wantCode(t, resp, raw, http.StatusTooManyRequests, "rate_limited")
+
+	for i := range 2 {
+		if resp := openStream(t, st.APIURL+"/events", from("203.0.113.2")); resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of the second client: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp = openStream(t, st.APIURL+"/events", from("203.0.113.3"))
+	raw = refusedStream(t, resp)
+	e = wantCode(t, resp, raw, http.StatusTooManyRequests, "rate_limited")
+	if !strings.Contains(e.Error.Message, "this server") {
+		t.Errorf("total refusal: %s", raw)
+	}
+}

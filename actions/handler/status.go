@@ -66,6 +66,11 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := h.Streams.acquire(c.RealIP())
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Watch before the first read, so no change falls between the two.
 	watch, err := h.Fleet.Events.WatchStatus(id)
 	if err != nil {
