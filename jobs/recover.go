@@ -2,34 +2,47 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
-// asynq v0.26 gives a dequeued task a 30 s lease that a live worker
-// extends every 5 s, and its recoverer runs once a minute, taking back
-// only leases that expired at least 30 s ago: a killed worker's task
-// waits 60 to 120 s. None of that is configurable. The Recoverer below
-// runs every RecoverInterval and puts back tasks whose lease expired more
-// than RecoverGrace ago (by Redis's clock), so a killed worker's step runs
-// again about 30 to 40 s after the kill. It moves the task exactly as
-// asynq's own Requeue does (active -> pending, lease dropped) and relies
-// on asynq v0.26's key layout, checked by the two-worker test.
+// This file is the one place formq relies on asynq's internals: its Redis
+// key layout (asynq:{queue}:pending, :active, :lease, :t:{id}), pinned to
+// the asynq version in go.mod (AsynqVersion). CheckLayout probes it when a
+// worker starts, so an upgrade that changed it fails loudly.
+//
+// asynq v0.26 gives a dequeued task a 30 s lease (LeaseDuration) that a
+// live worker extends every 5 s, and its recoverer runs once a minute,
+// taking back only leases that expired at least 30 s ago: a killed
+// worker's task waits 60 to 120 s. None of that is configurable. The
+// Recoverer below runs every RecoverInterval and puts back tasks whose
+// lease was not extended for StaleLease (two missed extensions and more,
+// by Redis's clock), so a killed worker's tasks run again about 7 to 14 s
+// after the kill. It moves the task exactly as asynq's own Requeue does
+// (active -> pending, lease dropped). A worker stalled for longer than
+// StaleLease (a frozen host) may see its task run elsewhere meanwhile;
+// steps are idempotent and a finished step is never run again.
 const (
-	RecoverInterval = 5 * time.Second
-	RecoverGrace    = 5 * time.Second
+	AsynqVersion    = "v0.26.0"
+	LeaseDuration   = 30 * time.Second
+	RecoverInterval = 2 * time.Second
+	StaleLease      = 12 * time.Second
 )
 
-// requeueExpired moves every task of one queue whose lease expired before
-// now - grace back to the front of the pending list.
+// requeueExpired moves every task of one queue whose lease ends before
+// now + horizon back to the front of the pending list.
 //
 // KEYS[1] lease zset, KEYS[2] active list, KEYS[3] pending list
-// ARGV[1] grace in seconds, ARGV[2] task key prefix
+// ARGV[1] horizon in seconds, ARGV[2] task key prefix
 var requeueExpired = redis.NewScript(`
 local now = redis.call('TIME')
-local cutoff = tonumber(now[1]) - tonumber(ARGV[1])
+local cutoff = tonumber(now[1]) + tonumber(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, 1000)
 local moved = 0
 for _, id in ipairs(ids) do
@@ -43,6 +56,39 @@ for _, id in ipairs(ids) do
 end
 return moved
 `)
+
+// ErrLayout means asynq's keys are not where the Recoverer expects them:
+// the asynq version changed; update recover.go before running it.
+var ErrLayout = errors.New("jobs: asynq's Redis key layout is not the one formq's recoverer was written for (" + AsynqVersion + ")")
+
+// layoutProbeQueue is a queue no worker serves, for CheckLayout.
+const layoutProbeQueue = "formq-layout-probe"
+
+// CheckLayout enqueues a probe task with asynq itself and checks that it
+// sits where the Recoverer looks (the pending list, the task hash with its
+// state), then removes it. Workers call it at start.
+func CheckLayout(ctx context.Context, rdb redis.UniversalClient) error {
+	client := asynq.NewClientFromRedisClient(rdb)
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	id := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	if _, err := client.EnqueueContext(ctx, asynq.NewTask("formq:layout-probe", nil), asynq.TaskID(id), asynq.Queue(layoutProbeQueue)); err != nil {
+		return fmt.Errorf("jobs: probe asynq's key layout: %w", err)
+	}
+	defer func() {
+		_ = insp.DeleteTask(layoutProbeQueue, id)
+		_ = insp.DeleteQueue(layoutProbeQueue, true)
+	}()
+	prefix := "asynq:{" + layoutProbeQueue + "}:"
+	pending, err := rdb.LRange(ctx, prefix+"pending", 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrLayout, prefix+"pending", err)
+	}
+	state, err := rdb.HGet(ctx, prefix+"t:"+id, "state").Result()
+	if err != nil || state != "pending" || !slices.Contains(pending, id) {
+		return fmt.Errorf("%w: a task asynq queued is not in %s with state pending (state %q, err %v)", ErrLayout, prefix+"pending", state, err)
+	}
+	return nil
+}
 
 // Recoverer puts the tasks of dead workers back in their queues quickly.
 // Several workers may run it at once; the script is atomic.
@@ -79,7 +125,7 @@ func (r *Recoverer) Once(ctx context.Context) int {
 		prefix := "asynq:{" + q + "}:"
 		n, err := requeueExpired.Run(ctx, r.rdb,
 			[]string{prefix + "lease", prefix + "active", prefix + "pending"},
-			int64(RecoverGrace/time.Second), prefix+"t:").Int()
+			int64((LeaseDuration-StaleLease)/time.Second), prefix+"t:").Int()
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("recoverer: could not requeue expired tasks", "queue", q, "err", err)

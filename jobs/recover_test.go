@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,14 +20,15 @@ func TestRecovererRequeuesTaskOfDeadWorker(t *testing.T) {
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("dead1"), asynq.Queue("default")); err != nil {
 		t.Fatal(err)
 	}
-	// What asynq's dequeue does, with a lease that ran out a minute ago.
+	// What asynq's dequeue does, with a lease last extended 15 s ago (its
+	// worker was killed).
 	const q = "asynq:{default}:"
 	if err := rdb.RPopLPush(ctx, q+"pending", q+"active").Err(); err != nil {
 		t.Fatal(err)
 	}
 	rdb.HSet(ctx, q+"t:dead1", "state", "active")
-	rdb.ZAdd(ctx, q+"lease", redisZ(time.Now().Add(-time.Minute).Unix(), "dead1"))
-	// A live worker's lease (still valid) must be left alone.
+	rdb.ZAdd(ctx, q+"lease", redisZ(time.Now().Add(LeaseDuration-15*time.Second).Unix(), "dead1"))
+	// A live worker's lease (extended within the last 5 s) is left alone.
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("alive1"), asynq.Queue("default")); err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +67,36 @@ func TestRecovererRequeuesTaskOfDeadWorker(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the recovered task never ran")
+	}
+}
+
+// TestCheckLayoutFindsAsynqsKeys runs the start-up probe against the real
+// asynq and Redis, and checks that it fails loudly when the keys are not
+// where the recoverer looks.
+func TestCheckLayoutFindsAsynqsKeys(t *testing.T) {
+	rdb := testRedis(t)
+	ctx := context.Background()
+	if err := CheckLayout(ctx, rdb); err != nil {
+		t.Fatalf("probe of asynq %s: %v", AsynqVersion, err)
+	}
+	if n, _ := rdb.Exists(ctx, "asynq:{"+layoutProbeQueue+"}:pending").Result(); n != 0 {
+		t.Error("the probe left its task behind")
+	}
+	// A changed layout: the pending list is another type of key.
+	rdb.Set(ctx, "asynq:{"+layoutProbeQueue+"}:pending", "x", 0)
+	if err := CheckLayout(ctx, rdb); err == nil {
+		t.Error("the probe passed with the pending list replaced")
+	}
+}
+
+// TestAsynqVersionIsPinned keeps go.mod on the asynq version whose
+// internals recover.go uses.
+func TestAsynqVersionIsPinned(t *testing.T) {
+	b, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "github.com/hibiken/asynq "+AsynqVersion+"\n") {
+		t.Errorf("go.mod does not require github.com/hibiken/asynq %s; check recover.go against the new version and update AsynqVersion", AsynqVersion)
 	}
 }
