@@ -314,7 +314,7 @@ func (c *Config) check() error {
 		name, value, why string
 		schemes          []string
 	}{
-		{"FORMQ_REDIS_URL", c.RedisURL, "must be a URL like redis://127.0.0.1:6379/0", []string{"redis", "rediss"}},
+		{"FORMQ_REDIS_URL", c.RedisURL, "must be a URL like redis://127.0.0.1:6379/0 or redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0", []string{"redis", "rediss", "redis+sentinel"}},
 		{"FORMQ_S3_ENDPOINT", c.S3Endpoint, "must be a URL like http://127.0.0.1:7070", []string{"http", "https"}},
 		{"FORMQ_PUBLIC_URL", c.PublicURL, "must be a URL like https://forms.example.com", []string{"http", "https"}},
 		{"FORMQ_SMTP_URL", c.SMTPURL, "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com", []string{"smtp", "smtps"}},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/internal/wire"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 )
@@ -15,9 +16,14 @@ func queueDashboard(cfg formq.Config) http.Handler {
 	if cfg.AdminToken == "" {
 		return nil
 	}
-	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
-	if err != nil {
-		return nil // LoadConfig checked the URL; go-redis parsed it already
+	var opt asynq.RedisConnOpt
+	if fo, _ := wire.SentinelOptions(cfg.RedisURL); fo != nil {
+		opt = asynq.RedisFailoverClientOpt{MasterName: fo.MasterName, SentinelAddrs: fo.SentinelAddrs, Password: fo.Password, DB: fo.DB}
+	} else {
+		var err error
+		if opt, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+			return nil // LoadConfig checked the URL; go-redis parsed it already
+		}
 	}
 	return asynqmon.New(asynqmon.Options{RootPath: handler.QueuesPath, RedisConnOpt: opt})
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -144,7 +145,7 @@ func waitTCPOrExit(addr string, timeout time.Duration, exited <-chan struct{}) e
 
 // StartPrivateRedis starts a redis-server of the test's own (appendonly,
 // so a restart keeps what was written) and stops it when the test ends.
-func StartPrivateRedis(t testing.TB) (Redis, *Server) {
+func StartPrivateRedis(t testing.TB, extraArgs ...string) (Redis, *Server) {
 	t.Helper()
 	bin, err := lookBinary("redis-server", "FORMQ_REDIS_SERVER", "run 'make test' (it installs it) or 'apt-get install redis-server'")
 	if err != nil {
@@ -161,6 +162,7 @@ func StartPrivateRedis(t testing.TB) (Redis, *Server) {
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
 		"--maxmemory-policy", "noeviction", "--daemonize", "no", "--protected-mode", "yes",
 	}}
+	s.args = append(s.args, extraArgs...)
 	startPrivate(t, s)
 	if err := waitRedis(addr, 10*time.Second); err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -210,4 +212,84 @@ func startPrivate(t testing.TB, s *Server) {
 		defer s.mu.Unlock()
 		s.stopLocked()
 	})
+}
+
+// Sentinel is a primary, one replica and one sentinel watching them, each
+// a process of the test's own, for failover tests.
+type Sentinel struct {
+	Name     string // the primary's name the sentinel knows
+	Addr     string // the sentinel's address
+	Primary  *Server
+	Replica  *Server
+	sentinel *Server
+}
+
+// URL is the FORMQ_REDIS_URL that finds the primary through the sentinel.
+func (s *Sentinel) URL() string { return "redis+sentinel://" + s.Addr + "/" + s.Name + "/0" }
+
+// StartSentinel starts a primary, a replica of it and a sentinel that
+// fails over within about two seconds of the primary going away.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	_, primary := StartPrivateRedis(t)
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	_, replica := StartPrivateRedis(t, "--replicaof", host, port)
+	bin, err := lookBinary("redis-server", "FORMQ_REDIS_SERVER", "apt-get install redis-server redis-sentinel")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	dir := t.TempDir()
+	addr, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shost, sport, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("bind %s\nport %s\ndir %s\nsentinel monitor formq %s %s 1\n"+
+		"sentinel down-after-milliseconds formq 1000\nsentinel failover-timeout formq 5000\n", shost, sport, dir, host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: addr, name: "redis-sentinel", bin: bin, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf, "--sentinel"}}
+	startPrivate(t, s)
+	// Wait until the replica has synced and the sentinel has found it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := redisReply(replica.Addr, "INFO replication")
+		if err == nil && strings.Contains(out, "master_link_status:up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(replica.logPath)
+			t.Fatalf("testenv: the replica %s never synced with %s; its log:\n%s", replica.Addr, primary.Addr, tail(string(log), 2000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for time.Now().Before(deadline) {
+		if out, err := redisReply(addr, "SENTINEL replicas formq"); err == nil && strings.Contains(out, replica.Addr[strings.LastIndex(replica.Addr, ":")+1:]) {
+			return &Sentinel{Name: "formq", Addr: addr, Primary: primary, Replica: replica, sentinel: s}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("testenv: the sentinel on %s never saw the replica %s", addr, replica.Addr)
+	return nil
+}
+
+// redisReply sends one inline command and returns the raw reply read
+// within a short time.
+func redisReply(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := fmt.Fprintf(c, "%s\r\n", cmd); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64<<10)
+	n, _ := c.Read(buf)
+	time.Sleep(50 * time.Millisecond)
+	m, _ := c.Read(buf[n:])
+	return string(buf[:n+m]), nil
 }

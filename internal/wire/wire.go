@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,20 +33,65 @@ func Logger(w io.Writer, cfg formq.Config, process string) *slog.Logger {
 	return telemetry.NewLogger(w, cfg.SlogLevel(), process)
 }
 
-// Redis connects to FORMQ_REDIS_URL and checks that it answers.
+// Redis connects to FORMQ_REDIS_URL and checks that it answers. A
+// redis+sentinel:// URL gives a client that asks the sentinels for the
+// current primary and follows failovers; asynq and formq's own keys share
+// it.
 func Redis(ctx context.Context, cfg formq.Config) (*redis.Client, error) {
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
+	var rdb *redis.Client
+	var where string
+	if fo, err := SentinelOptions(cfg.RedisURL); err != nil {
 		return nil, fmt.Errorf("%w: FORMQ_REDIS_URL: %v", formq.ErrInvalid, err)
+	} else if fo != nil {
+		rdb = redis.NewFailoverClient(fo)
+		where = fmt.Sprintf("primary %q of sentinels %s", fo.MasterName, strings.Join(fo.SentinelAddrs, ","))
+	} else {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: FORMQ_REDIS_URL: %v", formq.ErrInvalid, err)
+		}
+		rdb = redis.NewClient(opt)
+		where = opt.Addr
 	}
-	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis at %s is not reachable: %w", opt.Addr, err)
+		return nil, fmt.Errorf("redis at %s is not reachable: %w", where, err)
 	}
 	return rdb, nil
+}
+
+// SentinelOptions reads a redis+sentinel://[:password@]host:port[,host:port...]/primary[/db]
+// URL (the password is the primary's; sentinels without one). It returns
+// nil for any other URL.
+func SentinelOptions(raw string) (*redis.FailoverOptions, error) {
+	rest, ok := strings.CutPrefix(raw, "redis+sentinel://")
+	if !ok {
+		return nil, nil
+	}
+	var password string
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo := rest[:at]
+		rest = rest[at+1:]
+		if _, pw, ok := strings.Cut(userinfo, ":"); ok {
+			password = pw
+		}
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	name, dbText, _ := strings.Cut(path, "/")
+	if hosts == "" || name == "" {
+		return nil, errors.New("want redis+sentinel://host:port[,host:port...]/primary-name[/db]")
+	}
+	db := 0
+	if dbText != "" {
+		n, err := strconv.Atoi(dbText)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("database %q is not a number", dbText)
+		}
+		db = n
+	}
+	return &redis.FailoverOptions{MasterName: name, SentinelAddrs: strings.Split(hosts, ","), Password: password, DB: db}, nil
 }
 
 // Store opens the S3 bucket, creating it when FORMQ_S3_CREATE_BUCKET is
