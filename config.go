@@ -61,6 +61,10 @@ type Config struct {
 	// client address and in all, per API process; more answer 429.
 	StreamsPerClient int `env:"FORMQ_STREAMS_PER_CLIENT"`
 	StreamsMax       int `env:"FORMQ_STREAMS_MAX"`
+	// Thumbnail decoding: one decoded image at most, and every image a
+	// worker process decodes at once together.
+	ThumbnailMaxDecode    ByteSize `env:"FORMQ_THUMBNAIL_MAX_DECODE"`
+	ThumbnailDecodeBudget ByteSize `env:"FORMQ_THUMBNAIL_DECODE_BUDGET"`
 	// Retention is how long stored submissions of actions without their
 	// own retention are kept; 0 keeps them.
 	Retention    Period `env:"FORMQ_RETENTION"`
@@ -102,30 +106,32 @@ type Config struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Env:                 "production",
-		Addr:                ":8080",
-		WorkerAddr:          ":9090",
-		RedisURL:            "redis://127.0.0.1:6379/0",
-		S3Region:            "us-east-1",
-		Actions:             "actions.yaml",
-		WorkerConcurrency:   2 * runtime.NumCPU(),
-		UploadPartSize:      8 << 20,
-		UploadMemory:        256 << 20,
-		ShutdownTimeout:     25 * time.Second,
-		UploadIdle:          30 * time.Second,
-		UploadBufferWait:    3 * time.Second,
-		UploadClientBuffers: 4,
-		UploadMinRate:       16 << 10,
-		UploadRatePeriod:    5 * time.Second,
-		JanitorInterval:     time.Hour,
-		JanitorMinAge:       24 * time.Hour,
-		StreamsPerClient:    16,
-		StreamsMax:          10_000,
-		EventsMaxLen:        100_000,
-		LogLevel:            "info",
-		AuthCookie:          "formq_session",
-		CloudflareAPIURL:    "https://api.cloudflare.com/client/v4",
-		FastlyAPIURL:        "https://api.fastly.com",
+		Env:                   "production",
+		Addr:                  ":8080",
+		WorkerAddr:            ":9090",
+		RedisURL:              "redis://127.0.0.1:6379/0",
+		S3Region:              "us-east-1",
+		Actions:               "actions.yaml",
+		WorkerConcurrency:     2 * runtime.NumCPU(),
+		UploadPartSize:        8 << 20,
+		UploadMemory:          256 << 20,
+		ShutdownTimeout:       25 * time.Second,
+		UploadIdle:            30 * time.Second,
+		UploadBufferWait:      3 * time.Second,
+		UploadClientBuffers:   4,
+		UploadMinRate:         16 << 10,
+		UploadRatePeriod:      5 * time.Second,
+		JanitorInterval:       time.Hour,
+		JanitorMinAge:         24 * time.Hour,
+		StreamsPerClient:      16,
+		StreamsMax:            10_000,
+		ThumbnailMaxDecode:    64 << 20,
+		ThumbnailDecodeBudget: 256 << 20,
+		EventsMaxLen:          100_000,
+		LogLevel:              "info",
+		AuthCookie:            "formq_session",
+		CloudflareAPIURL:      "https://api.cloudflare.com/client/v4",
+		FastlyAPIURL:          "https://api.fastly.com",
 	}
 }
 

@@ -3,8 +3,11 @@ package jobs_test
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -355,5 +358,64 @@ func TestQueueDashboardBehindAdminToken(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// png16 is a valid 16-bit RGBA PNG of w x h black pixels, compressed as a
+// stream: a few hundred KB that decode to w*h*8 bytes.
+func png16(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	chunk := func(kind string, data []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+		out.Write(n[:])
+		crc := crc32.NewIEEE()
+		crc.Write([]byte(kind))
+		crc.Write(data)
+		out.WriteString(kind)
+		out.Write(data)
+		binary.BigEndian.PutUint32(n[:], crc.Sum32())
+		out.Write(n[:])
+	}
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 16, 6 // 16 bits per channel, RGBA
+	chunk("IHDR", ihdr)
+	var idat bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	row := make([]byte, 1+w*8)
+	for range h {
+		zw.Write(row)
+	}
+	zw.Close()
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
+	return out.Bytes()
+}
+
+// A 16-bit PNG of 6000x6600 is under the pixel cap but decodes to 316 MB:
+// it used to raise the worker's memory by that much for one task. It is
+// refused from its header, as a permanent step failure.
+func TestAttackThumbnailDecodeMemory(t *testing.T) {
+	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
+	img := png16(t, 6000, 6600)
+	t.Logf("the PNG is %d KB", len(img)>>10)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	id := submit(t, st, "Mallory", img)
+	s := waitDone(t, st, id)
+	runtime.ReadMemStats(&after)
+	if s.Status != submission.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "over the limit of 64 MiB") {
+		t.Fatalf("status %q error %q", s.Status, s.Error)
+	}
+	if s.Steps[0].State != submission.StepFailed || s.Steps[0].Attempts != 1 {
+		t.Errorf("steps %+v: the image fails at once, for good", s.Steps)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
+		t.Errorf("allocated %d MiB handling a 16-bit PNG that decodes to 316 MB", alloc>>20)
 	}
 }

@@ -26,7 +26,7 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	case cfg.Development():
 		mailer = smtp.NewLog(log.With("component", "mail"))
 	}
-	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.New(store), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
+	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget)), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
 	var revalidate *jobs.Revalidator
 	if cfg.RevalidateURL != "" {
 		r, err := jobs.NewRevalidator(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)

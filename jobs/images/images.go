@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	_ "image/gif" // registers the GIF decoder
 	"image/jpeg"
@@ -20,13 +21,40 @@ import (
 	"github.com/formq/formq/uploads"
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers the WebP decoder
+	"golang.org/x/sync/semaphore"
+)
+
+// Default decode limits: one decoded image, and every image being
+// decoded at once in a worker process.
+const (
+	DefaultMaxDecodeBytes = 64 << 20
+	DefaultDecodeBudget   = 256 << 20
 )
 
 // Thumbnailer reads originals from and writes variants to an object store.
-type Thumbnailer struct{ store jobs.ObjectStore }
+// It bounds the memory of decoding: each image by width x height x bytes
+// per pixel, read from its header, and all images decoded at once by one
+// process-wide budget, so concurrency cannot multiply it.
+type Thumbnailer struct {
+	store     jobs.ObjectStore
+	maxDecode int64
+	budget    *semaphore.Weighted
+	budgetMax int64
+}
 
-// New builds a thumbnailer on an object store (*uploads.Store).
-func New(store jobs.ObjectStore) *Thumbnailer { return &Thumbnailer{store: store} }
+// New builds a thumbnailer on an object store (*uploads.Store) with the
+// default decode limits.
+func New(store jobs.ObjectStore) *Thumbnailer {
+	return NewWithLimits(store, DefaultMaxDecodeBytes, DefaultDecodeBudget)
+}
+
+// NewWithLimits builds a thumbnailer whose decoded images are at most
+// maxDecode bytes each and budget bytes together (FORMQ_THUMBNAIL_MAX_DECODE,
+// FORMQ_THUMBNAIL_DECODE_BUDGET).
+func NewWithLimits(store jobs.ObjectStore, maxDecode, budget int64) *Thumbnailer {
+	budget = max(budget, maxDecode)
+	return &Thumbnailer{store: store, maxDecode: maxDecode, budget: semaphore.NewWeighted(budget), budgetMax: budget}
+}
 
 var _ jobs.Thumbnailer = (*Thumbnailer)(nil)
 
@@ -47,6 +75,20 @@ func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, m
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return jobs.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
+	}
+	need := decodedBytes(cfg)
+	if need > t.maxDecode {
+		return jobs.Permanent("the image is %dx%d at %d bytes per pixel, %d MiB decoded, over the limit of %d MiB",
+			cfg.Width, cfg.Height, bytesPerPixel(cfg.ColorModel), need>>20, t.maxDecode>>20)
+	}
+	// Wait for room in the process's decode budget.
+	if err := t.budget.Acquire(ctx, need); err != nil {
+		return err
+	}
+	defer t.budget.Release(need)
 	img, format, err := decodeImage(data, maxPixels)
 	if err != nil {
 		return err
@@ -89,6 +131,33 @@ func decodeImage(data []byte, maxPixels int64) (image.Image, string, error) {
 		return nil, "", jobs.Permanent("the %s image is damaged: %v", format, err)
 	}
 	return img, format, nil
+}
+
+// bytesPerPixel is what the decoder holds per pixel for a color model.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	case color.Gray16Model:
+		return 2
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3 // at most, for 4:4:4
+	case color.CMYKModel, color.RGBAModel, color.NRGBAModel, color.NYCbCrAModel:
+		return 4
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 8 // unknown: assume the widest
+}
+
+// decodedBytes is the memory the decoded image will take.
+func decodedBytes(cfg image.Config) int64 {
+	return int64(cfg.Width) * int64(cfg.Height) * bytesPerPixel(cfg.ColorModel)
 }
 
 // resize scales an image to fit in a size x size box, keeping its aspect
