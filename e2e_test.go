@@ -50,7 +50,7 @@ func TestSubmissionTravelsThroughS3AndQueueToEvent(t *testing.T) {
 	if !ok.OK || id == "" || ok.Message != "User created!" || ok.Submission.Status != "queued" || !strings.HasPrefix(ok.Submission.StatusURL, st.APIURL+"/submissions/"+id+"?t=") {
 		t.Fatalf("unexpected answer %s", raw)
 	}
-	if ok.Redirect != st.APIURL+"/forms/create-user/done?submission="+id {
+	if !strings.HasPrefix(ok.Redirect, st.APIURL+"/forms/create-user/done?submission="+id+"&t=") {
 		t.Errorf("redirect %q", ok.Redirect)
 	}
 	wantKey := "uploads/create-user/" + id + "/avatar/0"

@@ -152,7 +152,7 @@ func startSiteWith(t *testing.T, theme func(page string) string) *site {
 		}
 		actionsFile = writeFile(t, "actions.yaml", append(data, "\ntheme: "+theme(s.page)+"\n"...))
 	}
-	s.stack = teststack.Start(t, map[string]string{"FORMQ_ACTIONS": actionsFile, "FORMQ_ALLOWED_ORIGINS": s.page})
+	s.stack = teststack.Start(t, map[string]string{"FORMQ_ACTIONS": actionsFile, "FORMQ_ALLOWED_ORIGINS": s.page, "FORMQ_ADMIN_TOKEN": testAdminToken})
 	target, _ := url.Parse(s.stack.APIURL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.FlushInterval = -1 // server-sent events pass at once
@@ -414,3 +414,7 @@ func noScript(off bool) chromedp.Action[chromedp.Void] {
 		return chromedp.Void{}, err
 	}
 }
+
+// testAdminToken lets the tests read what the API stored (file sizes are
+// the admin's view of a submission).
+const testAdminToken = "client-tests-admin-token-0123456789abcdef"

@@ -269,7 +269,9 @@ export function describeStatus(s) {
 
 /** Follows a submission's status stream; onStatus gets each status until it is done. */
 export function watch(statusUrl, onStatus) {
-  const es = new EventSource(statusUrl.replace(/\/?$/, "/events"));
+  const u = new URL(statusUrl, location.href);
+  u.pathname = u.pathname.replace(/\/?$/, "/events"); // keeps ?t=, the capability
+  const es = new EventSource(u);
   es.onmessage = (e) => {
     const s = JSON.parse(e.data);
     onStatus(s);

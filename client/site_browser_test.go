@@ -12,11 +12,13 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// submissionFiles reads what the API stored for a submission.
+// submissionFiles reads what the API stored for a submission, as the
+// admin sees it.
 func submissionFiles(t *testing.T, s *site, id string) map[string]int64 {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.stack.APIURL+"/submissions/"+id, nil)
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -33,11 +33,23 @@ type capability struct {
 // capability that opens it.
 func (h *Handler) statusURL(c echo.Context, sub *submission.Submission, decoy bool) string {
 	u := h.link(c, "/submissions/"+sub.ID)
+	if tok := h.capabilityToken(sub, decoy); tok != "" {
+		u += "?t=" + url.QueryEscape(tok)
+	}
+	return u
+}
+
+// capabilityToken seals the capability of a submission; empty when it
+// cannot (no sealer).
+func (h *Handler) capabilityToken(sub *submission.Submission, decoy bool) string {
+	if h.Sealer == nil {
+		return ""
+	}
 	tok, err := h.Sealer.Seal(capabilityPurpose, capability{ID: sub.ID, Action: sub.Action, Decoy: decoy, At: sub.ReceivedAt}, CapabilityTTL)
 	if err != nil {
-		return u
+		return ""
 	}
-	return u + "?t=" + url.QueryEscape(tok)
+	return tok
 }
 
 // viewer is who reads a submission's status: the admin sees all, the

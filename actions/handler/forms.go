@@ -30,7 +30,13 @@ func (h *Handler) Done(c echo.Context) error {
 		return ErrActionNotFound
 	}
 	id := c.QueryParam("submission")
-	st, err := h.readStatus(c, id)
+	// Like the statusUrl, the page needs the submission's capability (t=)
+	// or the admin token: without them, 404 as for an unknown id.
+	v, err := h.statusViewer(c, id)
+	if err != nil {
+		return err
+	}
+	st, err := h.viewStatus(c, id, v)
 	if err != nil {
 		return err // 404 submission_not_found for an id formq does not know
 	}

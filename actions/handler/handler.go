@@ -211,10 +211,19 @@ type SubmissionInfo struct {
 // A decoy (a filled honeypot) gets a statusUrl that answers like a real
 // one, though nothing was kept.
 func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string, decoy bool) (json.RawMessage, string) {
-	redirect := h.link(c, "/forms/"+a.Name+"/done?submission="+url.QueryEscape(sub.ID))
+	// The done page shows the live status: it gets the same capability
+	// as the statusUrl.
+	done := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
+	if tok := h.capabilityToken(sub, decoy); tok != "" {
+		done += "&t=" + url.QueryEscape(tok)
+	}
+	redirect := h.link(c, done)
 	switch {
 	case override != "":
 		redirect = expand(override, sub, url.QueryEscape)
+	case strings.HasPrefix(a.Redirect, "/forms/"+a.Name+"/done"):
+		// The action names its own done page: the default link, which
+		// carries the capability the page needs.
 	case a.Redirect != "":
 		redirect = h.absolute(c, expand(a.Redirect, sub, url.QueryEscape))
 	}

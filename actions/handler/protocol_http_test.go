@@ -240,7 +240,11 @@ func TestHostedForm(t *testing.T) {
 	}
 	_, ans := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, nil)
 	id := submissionID(t, ans)
-	code, page = get("/forms/create-user/done?submission=" + id)
+	done := doneURL(t, "create-user", ans)
+	if code, _ = get("/forms/create-user/done?submission=" + id); code != 404 {
+		t.Fatalf("done page without the capability: %d, want 404 as for an unknown id", code)
+	}
+	code, page = get(done)
 	if code != 200 || !strings.Contains(page, "User created!") || !strings.Contains(page, id) {
 		t.Fatalf("done page %d %s", code, page)
 	}

@@ -363,6 +363,23 @@ func submissionID(t *testing.T, raw []byte) string {
 	return a.Submission.ID
 }
 
+// doneURL is the done page of an accepted answer, with the capability
+// its statusUrl carries.
+func doneURL(t *testing.T, action string, raw []byte) string {
+	t.Helper()
+	var a struct {
+		Submission struct{ ID, StatusURL string } `json:"submission"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	u, err := url.Parse(a.Submission.StatusURL)
+	if err != nil || u.Query().Get("t") == "" {
+		t.Fatalf("statusUrl %q has no capability", a.Submission.StatusURL)
+	}
+	return "/forms/" + action + "/done?submission=" + url.QueryEscape(a.Submission.ID) + "&t=" + url.QueryEscape(u.Query().Get("t"))
+}
+
 func waitRecord(t *testing.T, st *teststack.Stack, action, id string) map[string]any {
 	t.Helper()
 	var rec map[string]any

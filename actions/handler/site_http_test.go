@@ -396,8 +396,8 @@ func TestHostedFormTheme(t *testing.T) {
 	}
 	_, ans := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, nil)
 	id := submissionID(t, ans)
-	resp, raw = get(t, st.APIURL+"/forms/create-user/done?submission="+id, browserAccept)
-	if resp.StatusCode != 200 || !strings.Contains(string(raw), `data-formq-status="`+st.APIURL+`/submissions/`+id+`"`) || !strings.Contains(string(raw), id) {
+	resp, raw = get(t, st.APIURL+doneURL(t, "create-user", ans), browserAccept)
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `data-formq-status="`+st.APIURL+`/submissions/`+id+`?t=`) || !strings.Contains(string(raw), id) {
 		t.Errorf("done page: %d %s", resp.StatusCode, raw)
 	}
 	resp, _ = get(t, st.APIURL+"/forms/signup/done?submission="+id, browserAccept)
