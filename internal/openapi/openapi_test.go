@@ -396,7 +396,13 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 			body := d.call(t, api, request{method: "GET", path: strings.TrimPrefix(accepted.Submission.StatusURL, api), doc: "/submissions/{id}", want: 200})
 			return json.Unmarshal(body, &status) == nil && status.Submission.Status == "completed" && status.Submission.Event != ""
 		})
-		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=" + id, doc: "/forms/{name}/done", header: map[string]string{"Accept": "text/html"}, want: 200})
+		su, err := url.Parse(accepted.Submission.StatusURL)
+		if err != nil || su.Query().Get("t") == "" {
+			t.Fatalf("statusUrl %q carries no capability", accepted.Submission.StatusURL)
+		}
+		// The done page needs the same capability as the statusUrl.
+		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=" + id, doc: "/forms/{name}/done", header: map[string]string{"Accept": "text/html"}, want: 404})
+		d.call(t, api, request{method: "GET", path: "/forms/contact/done", query: "submission=" + id + "&t=" + url.QueryEscape(su.Query().Get("t")), doc: "/forms/{name}/done", header: map[string]string{"Accept": "text/html"}, want: 200})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION", doc: "/submissions/{id}", want: 404})
 		d.call(t, api, request{method: "GET", path: "/submissions/01NOSUCHSUBMISSION/events", doc: "/submissions/{id}/events", want: 404})
 
