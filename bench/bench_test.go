@@ -26,7 +26,11 @@ import (
 	"github.com/formq/formq/uploads"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	PrintTable(os.Stdout)
+	os.Exit(code)
+}
 
 // Sizes of the runs.
 const (
@@ -113,7 +117,7 @@ func runUploads(b *testing.B) {
 	res.apiManyRSS = api.hwm(b)
 	clean(b, store)
 
-	res.print(os.Stdout)
+	res.rows()
 	b.ReportMetric(res.api, "api-MiB/s")
 	b.ReportMetric(res.direct, "direct-MiB/s")
 	b.ReportMetric(res.api/res.direct*100, "%-of-direct")
@@ -129,25 +133,18 @@ type results struct {
 	idleRSS, apiRSS, apiBrowserRSS, apiManyRSS int64
 }
 
-func (r results) print(w io.Writer) {
-	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-	verdict := func(ok bool) string {
-		if ok {
-			return "ok"
-		}
-		return "MISSED"
+// rows adds the upload measurements to the table TestMain prints.
+func (r results) rows() {
+	note := "API tuning: " + envString(apiEnv)
+	up := func(work string, formq, limit float64, limitName string, rss int64) {
+		AddRow(Row{Group: "uploads", Work: work, Formq: formq, Limit: limit, Unit: "MiB/s", LimitName: limitName,
+			HigherIsBetter: true, PeakRSS: rss, Note: note})
 	}
-	fmt.Fprintf(w, "\nformq upload benchmark (API as a separate process; versitygw posix on loopback; %d CPUs)\n", runtimeCPUs())
-	fmt.Fprintf(w, "API tuning: %s\n", envString(apiEnv))
-	fmt.Fprintf(w, "%-44s %12s %12s %8s %14s\n", "run", "direct", "via API", "ratio", "API VmHWM")
-	fmt.Fprintf(w, "%-44s %9.1f MiB/s %6.1f MiB/s %7.0f%% %14s\n", "1 GiB, one stream, size declared (best of 2)", r.direct, r.api, r.api/r.direct*100, mib(r.apiRSS))
-	fmt.Fprintf(w, "%-44s %9.1f MiB/s %6.1f MiB/s %7.0f%% %14s\n", "1 GiB, one stream, browser-style (multipart)", r.direct, r.apiBrowser, r.apiBrowser/r.direct*100, mib(r.apiBrowserRSS))
-	fmt.Fprintf(w, "%-44s %9.1f MiB/s %6.1f MiB/s %7.0f%% %14s\n", "  same, against a direct SDK multipart upload", r.directMultipart, r.apiBrowser, r.apiBrowser/r.directMultipart*100, mib(r.apiBrowserRSS))
-	fmt.Fprintf(w, "%-44s %9.1f MiB/s %6.1f MiB/s %7.0f%% %14s\n", fmt.Sprintf("%d x %d MiB concurrently", concurrent, smallSize>>20), r.directMany, r.apiMany, r.apiMany/r.directMany*100, mib(r.apiManyRSS))
-	fmt.Fprintf(w, "API VmHWM at start (idle): %s. A file of unknown size must go to S3 as a multipart upload, and versitygw's\n", mib(r.idleRSS))
-	fmt.Fprintf(w, "posix backend copies every part again when it completes one; the direct SDK multipart row pays the same.\n")
-	fmt.Fprintf(w, "targets: 1 GiB API VmHWM < 64 MiB: %s; 1 GiB throughput >= 70%% of direct: %s\n\n",
-		verdict(r.apiRSS < 64<<20), verdict(r.api >= 0.7*r.direct))
+	up("1 GiB, one stream, size declared (best of 2)", r.api, r.direct, "direct streaming PUT", r.apiRSS)
+	up("1 GiB, one stream, browser-style (multipart)", r.apiBrowser, r.direct, "direct streaming PUT", r.apiBrowserRSS)
+	up("  same, against a direct SDK multipart upload", r.apiBrowser, r.directMultipart, "direct SDK multipart", r.apiBrowserRSS)
+	up(fmt.Sprintf("%d x %d MiB concurrently", concurrent, smallSize>>20), r.apiMany, r.directMany, "direct PUTs", r.apiManyRSS)
+	AddRow(Row{Group: "uploads", Work: "API idle after start", PeakRSS: r.idleRSS, Unit: "", Note: "VmHWM before any upload"})
 }
 
 func envString(env map[string]string) string {
