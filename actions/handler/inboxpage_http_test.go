@@ -2,7 +2,6 @@ package handler_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,19 +15,11 @@ import (
 // password, as a browser sends it.
 func page(t *testing.T, st *teststack.Stack, method, path string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, st.APIURL+path, nil)
-	req.SetBasicAuth("admin", adminToken)
-	req.Header.Set("Accept", "text/html")
+	h := map[string]string{"Authorization": "Basic " + basicAuth("admin", adminToken), "Accept": "text/html"}
 	for k, v := range header {
-		req.Header.Set(k, v)
+		h[k] = v
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := teststack.Do(t, method, st.APIURL+path, nil, h)
 	return resp, string(b)
 }
 

@@ -22,28 +22,6 @@ import (
 	"github.com/formq/formq/internal/teststack"
 )
 
-// do sends a request with headers and returns the answer and its body.
-func do(t *testing.T, method, url string, body io.Reader, header map[string]string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		if v != "" {
-			req.Header.Set(k, v)
-		}
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp, raw
-}
-
 // A page on another site makes the browser post to the dashboard with the
 // Basic credentials it cached: the queue must not pause.
 func TestAttackAdminCrossSiteRequest(t *testing.T) {
@@ -64,15 +42,15 @@ func TestAttackAdminCrossSiteRequest(t *testing.T) {
 		{"foreign origin", map[string]string{"Origin": "https://evil.example"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, raw := do(t, http.MethodPost, st.APIURL+"/admin/queues/api/queues/default:pause", nil, basic(tc.header))
+			resp, raw := teststack.Do(t, http.MethodPost, st.APIURL+"/admin/queues/api/queues/default:pause", nil, basic(tc.header))
 			wantCode(t, resp, raw, http.StatusForbidden, "forbidden_origin")
-			resp, raw = do(t, http.MethodPost, st.APIURL+"/admin/bind", strings.NewReader(`{"action":"update-user","args":{"userId":"1"}}`),
+			resp, raw = teststack.Do(t, http.MethodPost, st.APIURL+"/admin/bind", strings.NewReader(`{"action":"update-user","args":{"userId":"1"}}`),
 				map[string]string{"Authorization": "Bearer " + adminToken, "Content-Type": "application/json", "Accept": "application/json", "Origin": tc.header["Origin"], "Sec-Fetch-Site": tc.header["Sec-Fetch-Site"]})
 			wantCode(t, resp, raw, http.StatusForbidden, "forbidden_origin")
 		})
 	}
 	// The same request from the dashboard's own page works.
-	resp, raw := do(t, http.MethodPost, st.APIURL+"/admin/queues/api/queues/default:pause", nil, basic(map[string]string{"Sec-Fetch-Site": "same-origin"}))
+	resp, raw := teststack.Do(t, http.MethodPost, st.APIURL+"/admin/queues/api/queues/default:pause", nil, basic(map[string]string{"Sec-Fetch-Site": "same-origin"}))
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("same-origin pause: %d %s", resp.StatusCode, raw)
 	}
@@ -131,7 +109,7 @@ func acceptedOf(t *testing.T, resp *http.Response, raw []byte) accepted {
 func waitDone(t *testing.T, st *teststack.Stack, id string) {
 	t.Helper()
 	teststack.WaitFor(t, 20*time.Second, "submission "+id+" done", func() bool {
-		_, raw := do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
+		_, raw := teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
 		return strings.Contains(string(raw), `"status":"completed"`) || strings.Contains(string(raw), `"status":"failed"`)
 	})
 }
@@ -181,7 +159,7 @@ func TestAttackReadAnotherSubmittersData(t *testing.T) {
 
 	t.Run("status without the capability", func(t *testing.T) {
 		for _, path := range []string{"/submissions/" + id, "/submissions/" + id + "/events"} {
-			resp, raw := do(t, http.MethodGet, st.APIURL+path, nil, map[string]string{"Accept": "application/json"})
+			resp, raw := teststack.Do(t, http.MethodGet, st.APIURL+path, nil, map[string]string{"Accept": "application/json"})
 			wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
 		}
 	})
@@ -189,11 +167,11 @@ func TestAttackReadAnotherSubmittersData(t *testing.T) {
 		resp, raw := send(t, st, "create-user", url.Values{"name": {"Eve"}, "email": {"eve@example.com"}}, nil)
 		other := acceptedOf(t, resp, raw)
 		_, query, _ := strings.Cut(other.Submission.StatusURL, "?")
-		resp, raw = do(t, http.MethodGet, st.APIURL+"/submissions/"+id+"?"+query, nil, map[string]string{"Accept": "application/json"})
+		resp, raw = teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/"+id+"?"+query, nil, map[string]string{"Accept": "application/json"})
 		wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
 	})
 	t.Run("the submitter's view", func(t *testing.T) {
-		resp, raw := do(t, http.MethodGet, mine.Submission.StatusURL, nil, map[string]string{"Accept": "application/json"})
+		resp, raw := teststack.Do(t, http.MethodGet, mine.Submission.StatusURL, nil, map[string]string{"Accept": "application/json"})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"field":"avatar"`) {
 			t.Fatalf("with the capability: %d %s", resp.StatusCode, raw)
 		}
@@ -202,7 +180,7 @@ func TestAttackReadAnotherSubmittersData(t *testing.T) {
 				t.Errorf("the submitter's view shows %s: %s", secret, raw)
 			}
 		}
-		resp, raw = do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
+		resp, raw = teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + adminToken})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "me.png") || !strings.Contains(string(raw), `"sha256":"`) {
 			t.Errorf("the admin sees everything: %d %s", resp.StatusCode, raw)
 		}
@@ -239,7 +217,7 @@ func TestAttackHoneypotIsDistinguishable(t *testing.T) {
 	fake := acceptedOf(t, resp, raw)
 
 	shape := func(statusURL string) (map[string]any, []string) {
-		resp, raw := do(t, http.MethodGet, statusURL, nil, map[string]string{"Accept": "application/json"})
+		resp, raw := teststack.Do(t, http.MethodGet, statusURL, nil, map[string]string{"Accept": "application/json"})
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %s", statusURL, resp.StatusCode, raw)
 		}
@@ -261,7 +239,7 @@ func TestAttackHoneypotIsDistinguishable(t *testing.T) {
 	if !slices.Equal(realKeys, fakeKeys) || fakeSt["status"] != realSt["status"] || fakeSt["id"] != fake.Submission.ID {
 		t.Errorf("honeypot status %v differs from a real one %v", fakeSt, realSt)
 	}
-	resp, raw = do(t, http.MethodGet, strings.Replace(fake.Submission.StatusURL, "?", "/events?", 1), nil, nil)
+	resp, raw = teststack.Do(t, http.MethodGet, strings.Replace(fake.Submission.StatusURL, "?", "/events?", 1), nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"status":"completed"`) {
 		t.Errorf("honeypot status stream: %d %s", resp.StatusCode, raw)
 	}
@@ -277,9 +255,9 @@ func TestAttackScrapePublicMetrics(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	st := startActions(t, map[string]string{"FORMQ_METRICS_ADDR": addr})
-	resp, raw := do(t, http.MethodGet, st.APIURL+"/metrics", nil, map[string]string{"Accept": "application/json"})
+	resp, raw := teststack.Do(t, http.MethodGet, st.APIURL+"/metrics", nil, map[string]string{"Accept": "application/json"})
 	wantCode(t, resp, raw, http.StatusNotFound, "not_found")
-	resp, raw = do(t, http.MethodGet, "http://"+addr+"/metrics", nil, nil)
+	resp, raw = teststack.Do(t, http.MethodGet, "http://"+addr+"/metrics", nil, nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), "go_goroutines") {
 		t.Fatalf("metrics on their own address: %d %.200s", resp.StatusCode, raw)
 	}

@@ -184,12 +184,26 @@ func MultipartBody(t *testing.T, values map[string]string, files map[string][]by
 // Post sends a body and returns the answer without following redirects.
 func Post(t *testing.T, url string, body io.Reader, contentType string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, body)
+	h := map[string]string{"Content-Type": contentType}
+	for k, v := range header {
+		h[k] = v
+	}
+	return Do(t, http.MethodPost, url, body, h)
+}
+
+// Do sends a request and returns the answer and its body, without following
+// redirects. A header given an empty value is left out (or removed).
+func Do(t *testing.T, method, url string, body io.Reader, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", contentType)
 	for k, v := range header {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
