@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/formq/formq/internal/testenv"
 )
 
 // Stamped into the binaries the way `make build` stamps them.
@@ -19,18 +21,6 @@ const (
 	ldflags     = "-X github.com/formq/formq/internal/buildinfo.Version=" + testVersion +
 		" -X github.com/formq/formq/internal/buildinfo.Commit=" + testCommit
 )
-
-// goBuild builds a command of this module into dir and returns its path.
-func goBuild(t *testing.T, dir, pkg string, flags ...string) string {
-	t.Helper()
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	args := append([]string{"build", "-o", bin}, flags...)
-	cmd := exec.Command("go", append(args, pkg)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
 
 type result struct {
 	stdout, stderr string
@@ -84,9 +74,8 @@ var brokenProblems = []string{
 // TestCommandLine runs the built api and worker binaries as an operator
 // would: --help, --version, api check, and command lines they refuse.
 func TestCommandLine(t *testing.T) {
-	bins := t.TempDir()
-	api := goBuild(t, bins, "./cmd/api", "-ldflags", ldflags)
-	worker := goBuild(t, bins, "./cmd/worker", "-ldflags", ldflags)
+	api := testenv.Build(t, "", "./cmd/api", "-ldflags", ldflags)
+	worker := testenv.Build(t, "", "./cmd/worker", "-ldflags", ldflags)
 	rows := docTable(t, docPath)
 
 	for _, tc := range []struct{ bin, name, flag string }{
@@ -147,7 +136,7 @@ func TestCommandLine(t *testing.T) {
 		if err != nil {
 			t.Fatalf("git rev-parse HEAD: %v (the test runs in a git checkout)", err)
 		}
-		plain := goBuild(t, t.TempDir(), "./cmd/api", "-buildvcs=true")
+		plain := testenv.Build(t, "", "./cmd/api", "-buildvcs=true")
 		r := execute(t, "", nil, plain, "--version")
 		want := regexp.MustCompile(`^formq api dev \(commit ` + strings.TrimSpace(string(head)) + `(-dirty)?, go`)
 		if fi, err := os.Stat(".git"); err == nil && !fi.IsDir() {

@@ -26,12 +26,7 @@ func TestEmbedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "examples", "embed")
-	bin := filepath.Join(t.TempDir(), "embed")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = dir
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/embed: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t, dir, ".")
 
 	r, s := testenv.StartRedis(t), testenv.StartS3(t)
 	addr, err := testenv.FreePort()

@@ -296,12 +296,7 @@ func startAPI(b *testing.B, r testenv.Redis, s testenv.S3) *apiProcess {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bin := filepath.Join(b.TempDir(), "api")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/api")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build bin/api: %v\n%s", err, out)
-	}
+	bin := testenv.Build(b, "", "./cmd/api")
 	addr, err := testenv.FreePort()
 	if err != nil {
 		b.Fatal(err)

@@ -95,17 +95,7 @@ type workerProcess struct {
 
 func buildWorker(t *testing.T) string {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "worker")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/worker")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build worker: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.Build(t, "", "./cmd/worker")
 }
 
 func startWorker(t *testing.T, bin, name string, env map[string]string) *workerProcess {

@@ -55,29 +55,32 @@ func (s *Server) stopLocked() {
 // answers, as with a hung host.
 func (s *Server) Pause(t testing.TB) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.paused {
-		t.Fatalf("testenv: %s is not running", s.name)
-	}
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatalf("testenv: pause %s: %v", s.name, err)
-	}
-	s.paused = true
+	s.setPaused(t, true)
 }
 
 // Resume lets a paused server go on.
 func (s *Server) Resume(t testing.TB) {
 	t.Helper()
+	s.setPaused(t, false)
+}
+
+// setPaused sends SIGSTOP or SIGCONT to a running server not already in
+// that state.
+func (s *Server) setPaused(t testing.TB, pause bool) {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil || !s.paused {
-		t.Fatalf("testenv: %s is not paused", s.name)
+	verb, sig := "resume", syscall.SIGCONT
+	if pause {
+		verb, sig = "pause", syscall.SIGSTOP
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatalf("testenv: resume %s: %v", s.name, err)
+	if s.cmd == nil || s.paused == pause {
+		t.Fatalf("testenv: cannot %s %s: running %t, paused %t", verb, s.name, s.cmd != nil, s.paused)
 	}
-	s.paused = false
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("testenv: %s %s: %v", verb, s.name, err)
+	}
+	s.paused = pause
 }
 
 // Start starts the server again on its address with its data, after Kill.

@@ -388,3 +388,29 @@ func (r Redis) Client(t testing.TB) *redis.Client {
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
+
+// Build compiles the command pkg (a path like "./cmd/api", relative to the
+// repository root, or to dir when dir is not empty) into a temporary
+// directory of t and returns the binary's path. Flags go to `go build`.
+func Build(t testing.TB, dir, pkg string, flags ...string) string {
+	t.Helper()
+	if dir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = root
+	}
+	name := filepath.Base(pkg)
+	if name == "." {
+		name = filepath.Base(dir)
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	args := append(append([]string{"build", "-o", bin}, flags...), pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
