@@ -44,22 +44,32 @@ var ErrSubmissionBusy = &Error{Status: http.StatusConflict, Code: "submission_bu
 // AdminSubmissions handles GET /admin/submissions: one page of the index,
 // newest first.
 func (h *Handler) AdminSubmissions(c echo.Context) error {
-	inbox, err := h.inbox()
+	page, _, err := h.listPage(c)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": page.Items, "next": page.Next})
+}
+
+// listPage reads the request's filters and cursor and lists that page of
+// the index, for the JSON list and the inbox page alike.
+func (h *Handler) listPage(c echo.Context) (submission.Page, submission.Query, error) {
+	inbox, err := h.inbox()
+	if err != nil {
+		return submission.Page{}, submission.Query{}, err
 	}
 	q, err := h.inboxQuery(c)
 	if err != nil {
-		return err
+		return submission.Page{}, q, err
 	}
 	page, err := inbox.List(c.Request().Context(), q)
 	if errors.Is(err, submission.ErrBadCursor) {
-		return ErrBadRequest.With(err, "cursor: use the next value of a previous page.")
+		return page, q, ErrBadRequest.With(err, "cursor: use the next value of a previous page.")
 	}
 	if err != nil {
-		return ErrUnavailable.With(err)
+		return page, q, ErrUnavailable.With(err)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": page.Items, "next": page.Next})
+	return page, q, nil
 }
 
 func (h *Handler) inbox() (Inbox, error) {

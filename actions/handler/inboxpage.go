@@ -25,17 +25,9 @@ type inboxListData struct {
 // InboxPage handles GET /admin/inbox: submissions newest first, filtered
 // by action and status, 50 a page.
 func (h *Handler) InboxPage(c echo.Context) error {
-	inbox, err := h.inbox()
+	page, q, err := h.listPage(c)
 	if err != nil {
 		return err
-	}
-	q, err := h.inboxQuery(c)
-	if err != nil {
-		return err
-	}
-	page, err := inbox.List(c.Request().Context(), q)
-	if err != nil {
-		return ErrUnavailable.With(err)
 	}
 	d := inboxListData{
 		Base: h.Pages.Base, Action: q.Action, Status: q.Status, Items: page.Items, Next: page.Next, Erased: c.QueryParam("erased"),

@@ -52,6 +52,9 @@ func TestInboxPagesListDetailAndEraseWithConfirmation(t *testing.T) {
 	if r.StatusCode != http.StatusOK || !strings.Contains(html, `href="/admin/inbox/`+id+`"`) || !strings.Contains(html, "completed") {
 		t.Fatalf("list: %d\n%s", r.StatusCode, html)
 	}
+	if r, html := page(t, st, "GET", "/admin/inbox?cursor=not-a-cursor", nil); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("a made-up cursor: %d, want 400 as for the JSON list\n%s", r.StatusCode, html)
+	}
 	csp := r.Header.Get("Content-Security-Policy")
 	if !strings.HasPrefix(csp, "default-src 'self'") || strings.Contains(html, "http://") || strings.Contains(html, "https://") {
 		t.Errorf("the list loads from elsewhere: %s", csp)
