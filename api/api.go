@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	h := &handler.Handler{
 		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
-		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
+		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Claims: handler.NewRedisRefClaims(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
 		Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "",
 		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken,

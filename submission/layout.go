@@ -24,6 +24,7 @@ import (
 //	formq:revalidate           channel: the same events, live
 //	formq:event:{id}           the stream id of a submission's event (publish once)
 //	formq:idem:{action}:{key}  an idempotency key's claim or answer
+//	formq:refclaim:{id}        the submission that used a staged upload's reference
 //	formq:rl:{action}:{client} a rate limit's state
 //	formq:janitor              the lock of the janitor's sweep
 //	formq:index...             the submissions index (see index.go)
@@ -43,6 +44,7 @@ const (
 	statusKeyPrefix = "formq:submission:"
 	eventKeyPrefix  = "formq:event:"
 	idemKeyPrefix   = "formq:idem:"
+	refClaimPrefix  = "formq:refclaim:"
 	rateKeyPrefix   = "formq:rl:"
 )
 
@@ -126,3 +128,7 @@ func IdempotencyKey(action, hash string) string { return idemKeyPrefix + action 
 
 // RateLimitKey is the Redis key of an action's rate limit for a client.
 func RateLimitKey(action, client string) string { return rateKeyPrefix + action + ":" + client }
+
+// RefClaimKey is the Redis key claiming the staged upload id for the one
+// submission that may use its reference.
+func RefClaimKey(id string) string { return refClaimPrefix + id }

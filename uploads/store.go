@@ -332,10 +332,15 @@ func (s *Store) classify(op, key string, err error) error {
 		switch apiErr.ErrorCode() {
 		case "NoSuchKey", "NotFound", "NoSuchUpload":
 			return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
+		case "PreconditionFailed":
+			return fmt.Errorf("%w: %s %s", ErrChanged, op, key)
 		}
 	}
 	if strings.Contains(err.Error(), "StatusCode: 404") {
 		return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
+	}
+	if strings.Contains(err.Error(), "StatusCode: 412") {
+		return fmt.Errorf("%w: %s %s", ErrChanged, op, key)
 	}
 	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, key, err)
 }

@@ -68,6 +68,9 @@ type Handler struct {
 	// Objects stages uploads and checks upload references; nil turns
 	// presigned uploads and references off.
 	Objects ObjectStore
+	// Claims makes upload references single-use; nil leaves them usable
+	// by every submission until they expire.
+	Claims RefClaims
 	// Fleet shows the worker side: submission status, revalidation
 	// events and the queue dashboard.
 	Fleet
@@ -104,6 +107,7 @@ type form struct {
 	errs      actions.FieldErrors
 	stopped   bool     // a refused file went on too long; the rest was not read
 	staged    []string // staged uploads whose references were used
+	claimed   []string // staged uploads this submission claimed (RefClaims)
 	// fromStaged maps a file's submission key to the staged upload it
 	// was copied from.
 	fromStaged map[string]string

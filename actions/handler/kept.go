@@ -74,7 +74,8 @@ func (h *Handler) keep(ctx context.Context, s *intake) map[string][]KeptFile {
 			}
 		}
 		r := uploadRef{Key: staged, Action: s.a.Name, Field: u.Name, MaxSize: u.MaxSize, Types: u.Types,
-			Size: file.Size, ContentType: file.ContentType, SHA256: file.SHA256, Filename: file.Filename, Kept: true}
+			Size: file.Size, ContentType: file.ContentType, SHA256: file.SHA256, Filename: file.Filename, Kept: true,
+			Expires: h.now().Add(KeptTTL).Unix()}
 		token, err := h.Sealer.Seal(refPurpose, r, KeptTTL)
 		if err != nil {
 			continue

@@ -186,11 +186,13 @@ func (s *intake) finish(ctx context.Context) error {
 	return nil
 }
 
-// abandon removes what a submission that is not accepted left: its files
-// and its claim on an idempotency key. It runs even when the client left.
+// abandon removes what a submission that is not accepted left: its files,
+// its claims on staged uploads and on an idempotency key. It runs even
+// when the client left.
 func (s *intake) abandon(ctx context.Context) {
 	s.h.discard(ctx, s.form.files)
 	s.form.files = nil
+	s.h.releaseClaims(ctx, s)
 	if s.idemKey != "" {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

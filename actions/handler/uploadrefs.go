@@ -34,9 +34,9 @@ const maxDrain = 16 << 20
 // beyond FileStore.
 type ObjectStore interface {
 	FileStore
-	Head(ctx context.Context, key string) (uploads.Object, error)
-	ReadHead(ctx context.Context, key string) ([]byte, error)
+	Snapshot(ctx context.Context, key string) (uploads.Snapshot, error)
 	Copy(ctx context.Context, from string, obj uploads.Object) error
+	CopyChecked(ctx context.Context, from, etag string, obj uploads.Object) error
 	PresignPost(ctx context.Context, key, contentType string, maxSize int64, ttl time.Duration) (uploads.PresignedPost, error)
 }
 
@@ -60,6 +60,9 @@ type uploadRef struct {
 	// Kept marks a file kept from a failed submit: a new file for the
 	// field replaces it.
 	Kept bool `json:"kp,omitempty"`
+	// Expires is when the reference stops opening (Unix seconds): its
+	// claim lasts that long.
+	Expires int64 `json:"e,omitempty"`
 }
 
 // uploadScope is where a staged upload takes its limits from: a named
@@ -105,8 +108,9 @@ func (h *Handler) admitUpload(c echo.Context, sc *uploadScope) error {
 	return err
 }
 
-func (sc *uploadScope) ref(key string) uploadRef {
-	return uploadRef{Key: key, Profile: sc.profile, Action: sc.action, Field: sc.field, MaxSize: sc.limits.MaxSize, Types: sc.limits.Types}
+func (h *Handler) ref(sc *uploadScope, key string) uploadRef {
+	return uploadRef{Key: key, Profile: sc.profile, Action: sc.action, Field: sc.field, MaxSize: sc.limits.MaxSize, Types: sc.limits.Types,
+		Expires: h.now().Add(sc.ttl).Unix()}
 }
 
 // StagedUpload describes one file of POST /uploads.
@@ -199,7 +203,7 @@ func (h *Handler) Upload(c echo.Context) error {
 			return err
 		}
 		keys = append(keys, key)
-		r := sc.ref(key)
+		r := h.ref(sc, key)
 		r.Size, r.ContentType, r.SHA256, r.Filename = obj.Size, obj.ContentType, obj.SHA256, obj.Filename
 		token, err := h.Sealer.Seal(refPurpose, r, sc.ttl)
 		if err != nil {
@@ -275,7 +279,7 @@ func (h *Handler) Presign(c echo.Context) error {
 	if err != nil {
 		return ErrUnavailable.With(err)
 	}
-	r := sc.ref(key)
+	r := h.ref(sc, key)
 	r.Filename = uploads.SanitizeFilename(in.Filename)
 	token, err := h.Sealer.Seal(refPurpose, r, sc.ttl)
 	if err != nil {
@@ -288,10 +292,11 @@ func (h *Handler) Presign(c echo.Context) error {
 }
 
 // attachRef takes an upload reference sent in place of a file: it checks
-// the seal, the expiry and that the reference fits the field, then the
-// object itself (HEAD for its size, the first bytes sniffed again for its
-// type), and copies it to the submission's key. Problems are field
-// errors; only S3 failing is an error.
+// the seal, the expiry and that the reference fits the field, claims the
+// staged object for this submission, checks the object itself (its size
+// and its first bytes sniffed again, from one ranged GET) and copies that
+// version of it to the submission's key. Problems are field errors; only
+// S3 or Redis failing is an error.
 func (h *Handler) attachRef(ctx context.Context, s *intake, u *actions.Upload, token string) error {
 	f := s.form
 	token = strings.TrimSpace(token)
@@ -330,38 +335,51 @@ func (h *Handler) attachOpened(ctx context.Context, s *intake, u *actions.Upload
 	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, submission.StagedPrefix) {
 		return invalid()
 	}
-	head, err := h.Objects.Head(ctx, r.Key)
+	if h.Claims != nil {
+		// One submission has the file: the first to claim it, for as
+		// long as the reference opens. A submission that is not accepted
+		// gives its claims back (see abandon).
+		ok, err := h.Claims.Claim(ctx, r.Key, s.sub.ID, h.claimTTL(r))
+		if err != nil {
+			return ErrUnavailable.With(err)
+		}
+		if !ok {
+			f.errs.Add(u.Name, u.Label+": this uploaded file was already used by another submission; upload it again.")
+			return nil
+		}
+		f.claimed = append(f.claimed, r.Key)
+	}
+	// The size, type and ETag come from one response: the copy below
+	// takes that version of the object or none.
+	snap, err := h.Objects.Snapshot(ctx, r.Key)
 	switch {
 	case errors.Is(err, uploads.ErrNotFound):
 		return invalid()
 	case err != nil:
 		return err
-	case r.Size > 0 && head.Size != r.Size:
+	case r.Size > 0 && snap.Size != r.Size:
 		return invalid()
-	case head.Size > u.MaxSize || head.Size > r.MaxSize:
+	case snap.Size > u.MaxSize || snap.Size > r.MaxSize:
 		f.errs.Add(u.Name, u.TooLargeMessage())
 		return nil
 	}
-	first, err := h.Objects.ReadHead(ctx, r.Key)
-	if err != nil {
-		if errors.Is(err, uploads.ErrNotFound) {
-			return invalid()
-		}
-		return err
-	}
-	sniffed := uploads.Sniff(first)
+	sniffed := uploads.Sniff(snap.Head)
 	if !uploads.TypeAllowed(sniffed, u.Types) || !uploads.TypeAllowed(sniffed, r.Types) {
 		f.errs.Add(u.Name, u.TypeMessage(sniffed))
 		return nil
 	}
 	obj := uploads.Object{
-		Key: submission.UploadKey(s.a.Name, s.sub.ID, u.Name, n), Size: head.Size, ContentType: sniffed,
+		Key: submission.UploadKey(s.a.Name, s.sub.ID, u.Name, n), Size: snap.Size, ContentType: sniffed,
 		SHA256: r.SHA256, Filename: r.Filename,
 	}
-	if err := h.Objects.Copy(ctx, r.Key, obj); err != nil {
-		if errors.Is(err, uploads.ErrNotFound) {
-			return invalid()
-		}
+	err = h.Objects.CopyChecked(ctx, r.Key, snap.ETag, obj)
+	switch {
+	case errors.Is(err, uploads.ErrNotFound):
+		return invalid()
+	case errors.Is(err, uploads.ErrChanged):
+		f.errs.Add(u.Name, u.Label+": the uploaded file changed while it was checked; upload it again.")
+		return nil
+	case err != nil:
 		return err
 	}
 	f.fileCount[u.Name]++

@@ -71,6 +71,7 @@ func startUploads(t *testing.T) *upStack {
 		Actions: actions.NewRegistry(decl.Actions...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
 		Queue:        jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
 		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles,
+		Claims: handler.NewRedisRefClaims(rdb),
 	}
 	st := &upStack{store: store}
 	e := echo.New()
