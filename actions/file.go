@@ -377,6 +377,9 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		for _, m := range checkSubmitterMail(a) {
 			add(node.Line, name, "", "%s", m)
 		}
+		for _, p := range checkThumbnailTypes(a) {
+			add(node.Line, name, p[0], "%s", p[1])
+		}
 		for _, b := range a.Bound {
 			if a.Field(b) != nil || a.Upload(b) != nil {
 				add(node.Line, name, b, "bound argument has the name of a form field")

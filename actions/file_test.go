@@ -136,3 +136,37 @@ func TestParseRefusesPlaceholderInRedirectHost(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRefusesThumbnailOfTypesItCannotDecode: a thumbnail step whose
+// field accepts a type the worker cannot decode (HEIC, AVIF, SVG, any
+// wildcard, or any type at all) stops the load, naming the action, the
+// step, the field and the type.
+func TestParseRefusesThumbnailOfTypesItCannotDecode(t *testing.T) {
+	for _, tt := range []struct {
+		upload string // the avatar upload's declaration; empty: none
+		want   string // in the problem; empty: loads
+	}{
+		{"{types: [image/png, image/jpeg, image/gif, image/webp]}", ""},
+		{"{types: [' image/jpeg', IMAGE/PNG]}", ""},
+		{"{types: [image/png, image/heic]}", `action "a" field "avatar": step 2 (thumbnail): upload field "avatar" accepts image/heic, which the step cannot decode`},
+		{"{types: [image/avif]}", "accepts image/avif, which the step cannot decode (it decodes image/gif, image/jpeg, image/png, image/webp)"},
+		{"{types: [image/svg+xml]}", "accepts image/svg+xml"},
+		{"{types: [image/*]}", "accepts image/*"},
+		{"{types: [application/pdf]}", "accepts application/pdf"},
+		{"{}", `step 2 (thumbnail): upload field "avatar" accepts any type`},
+		{"", `step 2 (thumbnail): field "avatar" is not an upload field of the action`},
+	} {
+		file := "actions:\n  a:\n    fields: {name: {type: text}}\n"
+		if tt.upload != "" {
+			file += "    uploads:\n      avatar: " + strings.Replace(tt.upload, "{", "{max_size: 1MB, ", 1) + "\n"
+		}
+		file += "    steps:\n      - email: {to: a@example.com, subject: hi}\n      - thumbnail: {field: avatar, sizes: [64]}\n"
+		_, err := Parse("a.yaml", []byte(file))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.upload, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: err %v, want it to say %q", tt.upload, err, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/formq/formq/submission"
+	"github.com/formq/formq/uploads"
 )
 
 // ParseOptions tune Parse beyond the file itself.
@@ -48,6 +49,58 @@ func (o ParseOptions) checkStep(s submission.Step) string {
 		return fmt.Sprintf("step %q: %v", s.Type, err)
 	}
 	return ""
+}
+
+// checkThumbnailTypes lists what is wrong with the upload fields an
+// action's thumbnail steps read: each must be an upload field of the
+// action that accepts only types the step decodes
+// (submission.ThumbnailTypes). A wildcard like image/* and a field
+// without types admit HEIC, AVIF and more, so they are refused too.
+func checkThumbnailTypes(a *Action) (problems [][2]string) {
+	add := func(field, format string, args ...any) {
+		problems = append(problems, [2]string{field, fmt.Sprintf(format, args...)})
+	}
+	decodes := strings.Join(submission.ThumbnailTypes, ", ")
+	for i, s := range a.Steps {
+		if s.Type != submission.ThumbnailStep {
+			continue
+		}
+		step := fmt.Sprintf("step %d (%s)", i+1, s.Type)
+		field, _ := s.Config["field"].(string)
+		if field == "" {
+			continue // the step's own check says so
+		}
+		u := a.Upload(field)
+		if u == nil {
+			add(field, "%s: field %q is not an upload field of the action", step, field)
+			continue
+		}
+		if len(u.Types) == 0 {
+			add(field, "%s: upload field %q accepts any type, and the step decodes only %s: give the field types from those", step, field, decodes)
+			continue
+		}
+		for _, t := range u.Types {
+			if !thumbnailDecodes(t) {
+				add(field, "%s: upload field %q accepts %s, which the step cannot decode (it decodes %s): remove it from the field's types or drop the step", step, field, t, decodes)
+			}
+		}
+	}
+	return problems
+}
+
+// thumbnailDecodes reports whether every file an accepted type admits is
+// one the thumbnail step decodes: a decodable type or one of its aliases
+// (image/jpg), never a wildcard.
+func thumbnailDecodes(accepted string) bool {
+	if strings.HasSuffix(accepted, "/*") {
+		return false
+	}
+	for _, d := range submission.ThumbnailTypes {
+		if uploads.TypeAllowed(d, []string{accepted}) {
+			return true
+		}
+	}
+	return false
 }
 
 // submitterTo is an email step recipient naming a field, like "{email}".

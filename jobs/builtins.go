@@ -1,6 +1,10 @@
 package jobs
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/formq/formq/submission"
+)
 
 // BuiltinDeps are what the built-in steps need. The API only checks the
 // actions file and passes none; the worker passes all.
@@ -25,8 +29,8 @@ func Builtins(d BuiltinDeps) Steps {
 		}
 	}
 	return Steps{
-		"thumbnail": thumbnailStep(d.Thumbnailer),
-		"webhook":   webhookStep(d.Webhooks, d.Getenv),
-		"email":     email,
+		submission.ThumbnailStep: thumbnailStep(d.Thumbnailer),
+		"webhook":                webhookStep(d.Webhooks, d.Getenv),
+		"email":                  email,
 	}
 }

@@ -176,6 +176,7 @@ func TestActionsFileStepChecks(t *testing.T) {
 	file := []byte(`actions:
   a:
     fields: {name: {type: text}}
+    uploads: {avatar: {max_size: 1MB, types: [image/png]}}
     steps:
       - thumbnial: {field: avatar}
       - thumbnail: {field: avatar, sizes: [0]}

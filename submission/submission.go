@@ -44,6 +44,16 @@ type File struct {
 	Object
 }
 
+// ThumbnailStep is the type name of the built-in step making image
+// variants, and ThumbnailTypes the content types it decodes (jobs/images
+// registers exactly these decoders; a test there keeps the two equal). An
+// actions file whose thumbnail step reads an upload field accepting any
+// other type does not load, so HEIC, AVIF or SVG never fail at run time.
+const ThumbnailStep = "thumbnail"
+
+// ThumbnailTypes: see ThumbnailStep.
+var ThumbnailTypes = []string{"image/gif", "image/jpeg", "image/png", "image/webp"}
+
 // Step is one follow-up unit of work the worker runs after acceptance, as
 // declared in the action: its type and that type's settings.
 type Step struct {

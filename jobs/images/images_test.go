@@ -3,14 +3,17 @@ package images
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,5 +192,52 @@ func TestThumbnailBadInputsFailForGood(t *testing.T) {
 	err = runThumbnail(t, store, "uploads/a/01THUMB/avatar/9", 64)
 	if !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "not in storage") {
 		t.Errorf("missing original: %v", err)
+	}
+}
+
+// TestDecodesExactlyTheThumbnailTypes keeps submission.ThumbnailTypes,
+// which the API checks actions files against, equal to what this package
+// decodes: a file of each listed type sniffs as it and decodes, and the
+// image types an upload field could otherwise accept do not.
+func TestDecodesExactlyTheThumbnailTypes(t *testing.T) {
+	img := halves(4, 2)
+	var pngb, jpgb, gifb bytes.Buffer
+	_ = png.Encode(&pngb, img)
+	_ = jpeg.Encode(&jpgb, img, nil)
+	_ = gif.Encode(&gifb, img, nil)
+	// A 1x1 lossless WebP (x/image has no encoder).
+	webp, _ := base64.StdEncoding.DecodeString("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+	samples := map[string][]byte{"image/png": pngb.Bytes(), "image/jpeg": jpgb.Bytes(), "image/gif": gifb.Bytes(), "image/webp": webp}
+	if len(samples) != len(submission.ThumbnailTypes) {
+		t.Errorf("samples of %d types, the list has %v", len(samples), submission.ThumbnailTypes)
+	}
+	for _, typ := range submission.ThumbnailTypes {
+		b, ok := samples[typ]
+		if !ok {
+			t.Errorf("%s is listed as decodable but has no sample here", typ)
+			continue
+		}
+		if got := uploads.Sniff(b); got != typ {
+			t.Errorf("the %s sample sniffs as %s", typ, got)
+		}
+		if _, format, err := image.DecodeConfig(bytes.NewReader(b)); err != nil {
+			t.Errorf("%s does not decode: %v", typ, err)
+		} else if "image/"+format != typ {
+			t.Errorf("%s decodes as %s", typ, format)
+		}
+	}
+	// Headers of types that sniff as images the step does not decode.
+	for typ, b := range map[string][]byte{
+		"image/heic":    append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), make([]byte, 64)...),
+		"image/avif":    append([]byte("\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf"), make([]byte, 64)...),
+		"image/bmp":     append([]byte("BM"), make([]byte, 64)...),
+		"image/svg+xml": []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>`),
+	} {
+		if slices.Contains(submission.ThumbnailTypes, typ) {
+			t.Errorf("%s is listed as decodable", typ)
+		}
+		if _, _, err := image.DecodeConfig(bytes.NewReader(b)); err == nil {
+			t.Errorf("%s decodes: add it to submission.ThumbnailTypes", typ)
+		}
 	}
 }
