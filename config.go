@@ -94,6 +94,7 @@ type Config struct {
 	FastlyAPIKey         string   `env:"FORMQ_FASTLY_API_KEY" secret:"true"`
 	FastlyServiceID      string   `env:"FORMQ_FASTLY_SERVICE_ID"`
 	FastlyAPIURL         string   `env:"FORMQ_FASTLY_API_URL"`
+	FastlySoftPurge      bool     `env:"FORMQ_FASTLY_SOFT_PURGE"` // mark purged objects stale instead of removing them
 	NextRevalidateURLs   []string `env:"FORMQ_NEXT_REVALIDATE_URL"`
 	NextRevalidateSecret string   `env:"FORMQ_NEXT_REVALIDATE_SECRET" secret:"true"`
 

@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/formq/formq/submission"
 )
 
@@ -74,7 +78,7 @@ func NewCloudflareSink(c CloudflareConfig) (Sink, error) {
 		if err != nil {
 			return Permanent("encode the purge: %v", err)
 		}
-		return callCDN(ctx, client, "cloudflare", endpoint, b, key, func(h http.Header) {
+		return callCDN(ctx, client, "cloudflare", http.MethodPost, endpoint, b, key, func(h http.Header) {
 			h.Set("Authorization", "Bearer "+c.Token)
 			h.Set("Content-Type", "application/json")
 		}, cloudflareAnswer)
@@ -101,7 +105,10 @@ func NewCloudflareSink(c CloudflareConfig) (Sink, error) {
 	}, nil
 }
 
-// cloudflareAnswer checks the API's envelope: {"success": true, ...}.
+// cloudflareAnswer checks the API's envelope: {"success": true, ...}. A
+// 2xx with "success": false is Cloudflare refusing the purge (a bad URL,
+// a tag too long, a zone the token may not purge): sending it again gets
+// the same answer, so it fails for good with Cloudflare's messages.
 func cloudflareAnswer(body []byte) error {
 	var env struct {
 		Success bool `json:"success"`
@@ -118,7 +125,10 @@ func cloudflareAnswer(body []byte) error {
 		for _, e := range env.Errors {
 			msgs = append(msgs, fmt.Sprintf("%d %s", e.Code, e.Message))
 		}
-		return fmt.Errorf("cloudflare refused the purge: %s", strings.Join(msgs, "; "))
+		if len(msgs) == 0 {
+			msgs = append(msgs, "no error given")
+		}
+		return Permanent("cloudflare refused the purge: %s", strings.Join(msgs, "; "))
 	}
 	return nil
 }
@@ -128,13 +138,20 @@ type FastlyConfig struct {
 	APIURL    string // e.g. https://api.fastly.com
 	Key       string // API token with purge rights
 	ServiceID string
-	Client    *http.Client
+	// SiteURL, when set, turns event paths into the absolute URLs purged
+	// one by one; without it only tags are purged.
+	SiteURL string
+	// Soft marks purged objects stale instead of removing them
+	// (Fastly-Soft-Purge: 1), so Fastly may serve them while it fetches
+	// the new version.
+	Soft   bool
+	Client *http.Client
 }
 
-// NewFastlySink purges every event's tags as surrogate keys: POST
+// NewFastlySink purges every event's tags as surrogate keys, POST
 // {api}/service/{id}/purge with the keys in the Surrogate-Key header,
-// batches of 256. Paths are not purged: tag the pages' responses with
-// Surrogate-Key to purge them.
+// batches of 256; and, with a site URL, each of its paths by URL, POST
+// {api}/purge/{host}{path} (Fastly purges one URL per request).
 func NewFastlySink(c FastlyConfig) (Sink, error) {
 	base, err := apiBase(c.APIURL)
 	if err != nil {
@@ -143,9 +160,27 @@ func NewFastlySink(c FastlyConfig) (Sink, error) {
 	if c.Key == "" || c.ServiceID == "" {
 		return Sink{}, errors.New("fastly: an API key and a service id are required")
 	}
+	var site string
+	if c.SiteURL != "" {
+		if site, err = siteBase(c.SiteURL); err != nil {
+			return Sink{}, err
+		}
+	}
 	client := c.Client
 	if client == nil {
 		client = CDNClient()
+	}
+	headers := func(more func(http.Header)) func(http.Header) {
+		return func(h http.Header) {
+			h.Set("Fastly-Key", c.Key)
+			h.Set("Accept", "application/json")
+			if c.Soft {
+				h.Set("Fastly-Soft-Purge", "1")
+			}
+			if more != nil {
+				more(h)
+			}
+		}
 	}
 	endpoint := base + "/service/" + url.PathEscape(c.ServiceID) + "/purge"
 	return Sink{
@@ -156,13 +191,26 @@ func NewFastlySink(c FastlyConfig) (Sink, error) {
 					return Permanent("fastly: tag %q cannot be a surrogate key (no spaces, at most 1024 bytes)", t)
 				}
 			}
-			for n, batch := range batches(ev.Tags, fastlyBatch) {
-				err := callCDN(ctx, client, "fastly", endpoint, nil, key+".keys."+strconv.Itoa(n), func(h http.Header) {
-					h.Set("Fastly-Key", c.Key)
-					h.Set("Surrogate-Key", strings.Join(batch, " "))
-					h.Set("Accept", "application/json")
-				}, nil)
+			var urls []string
+			if site != "" {
+				abs, err := absoluteURLs(site, ev.Paths)
 				if err != nil {
+					return err
+				}
+				for _, u := range abs {
+					urls = append(urls, base+"/purge/"+strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://"))
+				}
+			}
+			for n, batch := range batches(ev.Tags, fastlyBatch) {
+				err := callCDN(ctx, client, "fastly", http.MethodPost, endpoint, nil, key+".keys."+strconv.Itoa(n), headers(func(h http.Header) {
+					h.Set("Surrogate-Key", strings.Join(batch, " "))
+				}), nil)
+				if err != nil {
+					return err
+				}
+			}
+			for n, u := range urls {
+				if err := callCDN(ctx, client, "fastly", http.MethodPost, u, nil, key+".urls."+strconv.Itoa(n), headers(nil), nil); err != nil {
 					return err
 				}
 			}
@@ -186,16 +234,27 @@ func NewNextSink(rawURL, secret string, client *WebhookClient) (Sink, error) {
 			if err != nil {
 				return Permanent("encode the event: %v", err)
 			}
-			return r.client.Deliver(ctx, Delivery{URL: r.url, ID: key, Secret: r.secret, Body: body})
+			ctx, span := startRequestSpan(ctx, "next", http.MethodPost, r.url, key)
+			defer span.End()
+			err = r.client.Deliver(ctx, Delivery{URL: r.url, ID: key, Secret: r.secret, Body: body})
+			endRequestSpan(span, 0, err)
+			return err
 		},
 	}, nil
 }
 
-// callCDN makes one purge call. 2xx succeeds (check, when set, reads the
-// body); 429 and 5xx are retried; other answers (a refused token, a bad
-// request) fail for good with the provider's words.
-func callCDN(ctx context.Context, client *http.Client, name, endpoint string, body []byte, key string, headers func(http.Header), check func([]byte) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+// callCDN makes one purge call, in a client span of its own. 2xx
+// succeeds (check, when set, reads the body); 429 and 5xx are retried;
+// other answers (a refused token, a bad request) fail for good with the
+// provider's words.
+func callCDN(ctx context.Context, client *http.Client, name, method, endpoint string, body []byte, key string, headers func(http.Header), check func([]byte) error) (err error) {
+	ctx, span := startRequestSpan(ctx, name, method, endpoint, key)
+	status := 0
+	defer func() {
+		endRequestSpan(span, status, err)
+		span.End()
+	}()
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return Permanent("%s: bad API URL: %v", name, err)
 	}
@@ -209,6 +268,7 @@ func callCDN(ctx context.Context, client *http.Client, name, endpoint string, bo
 		return fmt.Errorf("%s purge: %w", name, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
@@ -220,6 +280,36 @@ func callCDN(ctx context.Context, client *http.Client, name, endpoint string, bo
 		return fmt.Errorf("%s purge answered %d%s", name, code, excerpt(answer))
 	default:
 		return Permanent("%s purge answered %d%s", name, code, excerpt(answer))
+	}
+}
+
+// startRequestSpan opens the client span of one request a sink makes,
+// a child of the step's span. The tracer is the one that made the span
+// in ctx (the worker's, exporting when FORMQ_OTEL_ENDPOINT is set); with
+// no span in ctx it records nothing.
+func startRequestSpan(ctx context.Context, sink, method, endpoint, key string) (context.Context, trace.Span) {
+	tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("formq/jobs")
+	attrs := []attribute.KeyValue{
+		attribute.String("formq.sink", sink),
+		attribute.String("formq.idempotency_key", key),
+		attribute.String("http.request.method", method),
+		attribute.String("url.full", redactURL(endpoint)),
+	}
+	if u, err := url.Parse(endpoint); err == nil {
+		attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+	}
+	return tracer.Start(ctx, sink+" "+method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endRequestSpan records the answer's status (0: none read) and the
+// error, if any, on a request's span.
+func endRequestSpan(span trace.Span, status int, err error) {
+	if status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, readable(err))
 	}
 }
 

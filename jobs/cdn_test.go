@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestCloudflareSinkBatchesOnLocalServer: 31 tags and 31 paths go as
@@ -61,8 +66,11 @@ func TestSinkAnswersOnLocalServer(t *testing.T) {
 		want      string
 	}{
 		{200, `{"success":true}`, false, ""},
-		{200, `{"success":false,"errors":[{"code":1134,"message":"Zone not found"}]}`, false, "1134 Zone not found"},
+		{200, `{"success":false,"errors":[{"code":1134,"message":"Zone not found"}]}`, true, "cloudflare refused the purge: 1134 Zone not found"},
+		{200, `{"success":false}`, true, "cloudflare refused the purge: no error given"},
+		{200, `<html>`, false, "not its JSON envelope"},
 		{429, `{"success":false}`, false, "answered 429"},
+		{500, `{"success":false,"errors":[{"code":10000,"message":"internal error"}]}`, false, "answered 500"},
 		{503, ``, false, "answered 503"},
 		{401, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}`, true, "Authentication error"},
 		{400, `{"success":false}`, true, "answered 400"},
@@ -147,5 +155,93 @@ func TestSinkWaitsItsOwnBackoff(t *testing.T) {
 	if st.Status != submission.StatusCompleted || flaky != 2 || steady != 1 ||
 		st.Steps[0].Attempts != 2 || st.Steps[1].Attempts != 1 {
 		t.Errorf("status %s, flaky %d, steady %d, steps %+v", st.Status, flaky, steady, st.Steps)
+	}
+}
+
+// TestSinkSpansOnLocalServers: every attempt of a sink is a span under the
+// task's, and every request it makes a client span under that, with the
+// method, URL, answer status and idempotency key; a failed request's span
+// carries the error.
+func TestSinkSpansOnLocalServers(t *testing.T) {
+	var fastlyCalls int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/client/v4/"):
+			io.WriteString(w, `{"success":true,"errors":[],"messages":[],"result":{"id":"z"}}`)
+		case r.URL.Path == "/service/s/purge" || strings.HasPrefix(r.URL.Path, "/purge/"):
+			mu.Lock()
+			fastlyCalls++
+			n := fastlyCalls
+			mu.Unlock()
+			if n == 2 { // the first URL purge
+				http.Error(w, `{"msg":"busy"}`, http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, `{"status":"ok","id":"1"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cf, err := NewCloudflareSink(CloudflareConfig{APIURL: srv.URL + "/client/v4", Token: "t", ZoneID: "z", SiteURL: "https://www.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastly, err := NewFastlySink(FastlyConfig{APIURL: srv.URL, Key: "k", ServiceID: "s", SiteURL: "https://www.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, Steps{})
+	h.deps.Sinks = []Sink{cf, fastly}
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	defer tp.Shutdown(context.Background())
+	ctx, root := tp.Tracer("test").Start(context.Background(), "task")
+	sub := testSubmission("01SPANS")
+	sub.Revalidate.Paths = []string{"/a"}
+	sub.Revalidate.Tags = []string{"t"}
+	payload, _ := json.Marshal(sub)
+	var se *StepError
+	if err := h.deps.processSubmission(ctx, asynq.NewTask(TypeSubmission, payload)); !errors.As(err, &se) || se.Type != "fastly" {
+		t.Fatalf("run: %v, want fastly to be retried", err)
+	}
+	root.End()
+
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	var lines []string
+	for _, s := range recorder.Ended() {
+		byID[s.SpanContext().SpanID()] = s
+	}
+	for _, s := range recorder.Ended() {
+		if !strings.HasPrefix(s.Name(), "cloudflare ") && !strings.HasPrefix(s.Name(), "fastly ") {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		parent := byID[s.Parent().SpanID()]
+		if parent == nil || byID[parent.Parent().SpanID()] == nil || byID[parent.Parent().SpanID()].Name() != "task" {
+			t.Errorf("span %s is not under a step span under the task", s.Name())
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s/%s %s %s %s %s %s", parent.Name(), s.Name(), s.SpanKind(), attrs["url.full"], attrs["http.response.status_code"], attrs["formq.idempotency_key"], s.Status().Code))
+	}
+	slices.Sort(lines)
+	u := srv.URL
+	want := []string{
+		"step cloudflare/cloudflare POST client " + u + "/client/v4/zones/z/purge_cache 200 evt_01SPANS.files.0 Unset",
+		"step cloudflare/cloudflare POST client " + u + "/client/v4/zones/z/purge_cache 200 evt_01SPANS.tags.0 Unset",
+		"step fastly/fastly POST client " + u + "/purge/www.example.com/a 503 evt_01SPANS.urls.0 Error",
+		"step fastly/fastly POST client " + u + "/service/s/purge 200 evt_01SPANS.keys.0 Unset",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("request spans\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	for _, s := range recorder.Ended() {
+		if s.Name() == "step fastly" && (s.Status().Code != codes.Error || len(s.Events()) == 0) {
+			t.Errorf("step fastly span status %v with %d events, want the error recorded", s.Status(), len(s.Events()))
+		}
 	}
 }

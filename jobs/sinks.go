@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/formq/formq/submission"
 )
 
@@ -60,15 +63,36 @@ func (d Deps) eventSteps() []submission.Step {
 	return steps
 }
 
-// eventStepType is the code of event step i (counted from the first one).
+// eventStepType is the code of event step i (counted from the first one),
+// each attempt in a span like the declared steps' (Steps.Traced).
 func (d Deps) eventStepType(i int, ev submission.Event) StepType {
 	if d.Revalidate != nil {
 		if i == 0 {
-			return d.Revalidate.stepType(ev)
+			return tracedEventStep(revalidateStep, d.Revalidate.stepType(ev))
 		}
 		i--
 	}
-	return d.Sinks[i].stepType(ev)
+	return tracedEventStep(d.Sinks[i].Name, d.Sinks[i].stepType(ev))
+}
+
+// tracedEventStep wraps every attempt of an event step in a span, a child
+// of the task's span made by the tracer that made it (see
+// startRequestSpan); the sinks' requests are its children.
+func tracedEventStep(name string, t StepType) StepType {
+	run := t.Run
+	t.Run = func(ctx context.Context, r StepRun) error {
+		tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("formq/jobs")
+		ctx, span := tracer.Start(ctx, "step "+name, trace.WithAttributes(
+			attribute.String("formq.step", name),
+			attribute.Int("formq.step.index", r.Index),
+			attribute.Int("formq.step.attempt", r.Attempt),
+		))
+		defer span.End()
+		err := run(ctx, r)
+		endSpan(span, err)
+		return err
+	}
+	return t
 }
 
 // runEventSteps runs every event step not yet finished, side by side, one

@@ -184,27 +184,50 @@ func cloudflareAPI() *localAPI {
 	}
 }
 
-// fastlyAPI checks Fastly's documented purge by surrogate keys: POST
-// /service/{id}/purge with Fastly-Key and the keys in Surrogate-Key.
+// fastlyAPI checks Fastly's documented purges, with Fastly-Key and, for
+// a soft purge, Fastly-Soft-Purge: 1: by surrogate keys, POST
+// /service/{id}/purge with the keys in Surrogate-Key; and of one URL,
+// POST /purge/{host}{path} for the site's host.
 func fastlyAPI() *localAPI {
 	return &localAPI{
 		check: func(r *http.Request, body []byte) (string, string) {
-			if r.Method != http.MethodPost || r.URL.Path != "/service/"+fastlySvc+"/purge" {
-				return "", fmt.Sprintf("%s %s", r.Method, r.URL.Path)
-			}
 			if r.Header.Get("Fastly-Key") != fastlyKey {
 				return "", "Fastly-Key " + r.Header.Get("Fastly-Key")
 			}
-			keys := strings.Fields(r.Header.Get("Surrogate-Key"))
-			if len(keys) == 0 || len(keys) > 256 {
-				return "", "Surrogate-Key " + r.Header.Get("Surrogate-Key")
+			soft := ""
+			switch r.Header.Get("Fastly-Soft-Purge") {
+			case "":
+			case "1":
+				soft = " soft"
+			default:
+				return "", "Fastly-Soft-Purge " + r.Header.Get("Fastly-Soft-Purge")
 			}
-			return "keys=" + strings.Join(keys, ","), ""
+			host := strings.TrimPrefix(siteURL, "https://")
+			switch {
+			case r.Method != http.MethodPost || len(body) != 0:
+				return "", fmt.Sprintf("%s %s with %d bytes", r.Method, r.URL.Path, len(body))
+			case r.URL.Path == "/service/"+fastlySvc+"/purge":
+				keys := strings.Fields(r.Header.Get("Surrogate-Key"))
+				if len(keys) == 0 || len(keys) > 256 {
+					return "", "Surrogate-Key " + r.Header.Get("Surrogate-Key")
+				}
+				return "keys=" + strings.Join(keys, ",") + soft, ""
+			case strings.HasPrefix(r.URL.Path, "/purge/"+host+"/"):
+				if r.Header.Get("Surrogate-Key") != "" {
+					return "", "Surrogate-Key on a URL purge"
+				}
+				return "url=" + strings.TrimPrefix(r.URL.Path, "/purge/") + soft, ""
+			}
+			return "", fmt.Sprintf("%s %s", r.Method, r.URL.Path)
 		},
 		answer: func(w http.ResponseWriter, purge string) {
 			w.Header().Set("Content-Type", "application/json")
+			if strings.HasPrefix(purge, "url=") {
+				io.WriteString(w, `{"status":"ok","id":"108-1391560174-974124"}`)
+				return
+			}
 			ids := map[string]string{}
-			for _, k := range strings.Split(strings.TrimPrefix(purge, "keys="), ",") {
+			for _, k := range strings.Split(strings.Fields(strings.TrimPrefix(purge, "keys="))[0], ",") {
 				ids[k] = "108-1391560174-974124"
 			}
 			json.NewEncoder(w).Encode(ids)
@@ -338,9 +361,13 @@ func TestSinksPurgeOncePerEventOnLocalServers(t *testing.T) {
 			want map[string]string
 		}{
 			"cloudflare": {cf, wantCF},
-			"fastly":     {fastly, map[string]string{key + ".keys.0": "keys=posts,post:" + id}},
-			"next 1":     {next1, map[string]string{key: wantNext}},
-			"next 2":     {next2, map[string]string{key: wantNext}},
+			"fastly": {fastly, map[string]string{
+				key + ".keys.0": "keys=posts,post:" + id,
+				key + ".urls.0": "url=www.example.com/posts",
+				key + ".urls.1": "url=www.example.com/posts/" + id,
+			}},
+			"next 1": {next1, map[string]string{key: wantNext}},
+			"next 2": {next2, map[string]string{key: wantNext}},
 		} {
 			calls, _ := c.api.snapshot()
 			if len(calls) != len(c.want)*(round+1) {
@@ -478,8 +505,61 @@ func TestSinkPurgesOnceAcrossWorkerSIGKILLLocalAPI(t *testing.T) {
 	if applied := cf.applied(); len(applied) != 2 || applied[key+".tags.0"] != "tags=posts,post:"+id {
 		t.Errorf("cloudflare carried out %v, want one tags and one files purge", applied)
 	}
-	if calls, _ := fastly.snapshot(); len(calls) != 1 {
-		t.Errorf("fastly received %d purges, want 1 (its step had finished before the kill)", len(calls))
+	if calls, _ := fastly.snapshot(); len(calls) != 3 {
+		t.Errorf("fastly received %d purges, want 3, its keys and two URLs once (its step had finished before the kill)", len(calls))
 	}
 	t.Logf("cloudflare calls: %+v", calls)
+}
+
+// TestFastlySoftPurgeByURLLocalAPI: with FORMQ_FASTLY_SOFT_PURGE the local
+// Fastly API gets the event's surrogate keys and each of its paths, made
+// absolute with FORMQ_SITE_URL, as soft purges, each request under its
+// own idempotency key.
+func TestFastlySoftPurgeByURLLocalAPI(t *testing.T) {
+	fastly := fastlyAPI()
+	env := sinkEnv(t, nil, newLocalAPI(t, fastly))
+	env["FORMQ_FASTLY_SOFT_PURGE"] = "true"
+	st := teststack.Start(t, env)
+	status := jobs.NewStatusStore(st.RDB)
+	id := submitPost(t, st.APIURL, "soft")
+	s := waitFinished(t, status, id, 30*time.Second)
+	if s.Status != submission.StatusCompleted || stepsLine(s) != "fastly:completed:1" {
+		t.Fatalf("submission %s %q, steps %s", s.Status, s.Error, stepsLine(s))
+	}
+	calls, _ := fastly.snapshot()
+	key := "evt_" + id
+	want := []apiCall{
+		{Key: key + ".keys.0", Purge: "keys=posts,post:" + id + " soft", Status: 200},
+		{Key: key + ".urls.0", Purge: "url=www.example.com/posts soft", Status: 200},
+		{Key: key + ".urls.1", Purge: "url=www.example.com/posts/" + id + " soft", Status: 200},
+	}
+	if !slices.Equal(calls, want) {
+		t.Errorf("fastly calls\n%+v\nwant\n%+v", calls, want)
+	}
+}
+
+// TestCloudflareSuccessFalseIsFinalLocalAPI: the local Cloudflare API
+// answers 200 with "success": false (as Cloudflare does for a purge it
+// will not carry out); the sink fails at once, not retried, with
+// Cloudflare's message in the step's status.
+func TestCloudflareSuccessFalseIsFinalLocalAPI(t *testing.T) {
+	cf := cloudflareAPI()
+	cf.answer = func(w http.ResponseWriter, _ string) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"success":false,"errors":[{"code":1012,"message":"Request must contain one of \"purge_everything\", \"files\", \"tags\", \"hosts\" or \"prefixes\""}],"messages":[],"result":null}`)
+	}
+	st := teststack.Start(t, sinkEnv(t, newLocalAPI(t, cf), nil))
+	status := jobs.NewStatusStore(st.RDB)
+	id := submitPost(t, st.APIURL, "refused")
+	s := waitFinished(t, status, id, 30*time.Second)
+	if s.Status != submission.StatusFailed || stepsLine(s) != "cloudflare:failed:1" {
+		t.Fatalf("submission %s %q, steps %s; want failed after one attempt", s.Status, s.Error, stepsLine(s))
+	}
+	const msg = "cloudflare refused the purge: 1012 Request must contain one of"
+	if !strings.Contains(s.Steps[0].LastError, msg) || !strings.HasPrefix(s.Error, "step 1 (cloudflare) failed: "+msg) {
+		t.Errorf("step error %q, submission error %q; want %q", s.Steps[0].LastError, s.Error, msg)
+	}
+	if calls, _ := cf.snapshot(); len(calls) != 1 || calls[0].Key != "evt_"+id+".tags.0" {
+		t.Errorf("cloudflare calls %+v, want the tags purge once", calls)
+	}
 }

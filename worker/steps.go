@@ -56,7 +56,9 @@ func buildSinks(cfg formq.Config) ([]jobs.Sink, error) {
 		sinks = append(sinks, s)
 	}
 	if cfg.FastlyServiceID != "" {
-		s, err := jobs.NewFastlySink(jobs.FastlyConfig{APIURL: cfg.FastlyAPIURL, Key: cfg.FastlyAPIKey, ServiceID: cfg.FastlyServiceID, Client: cdn})
+		s, err := jobs.NewFastlySink(jobs.FastlyConfig{
+			APIURL: cfg.FastlyAPIURL, Key: cfg.FastlyAPIKey, ServiceID: cfg.FastlyServiceID, SiteURL: cfg.SiteURL, Soft: cfg.FastlySoftPurge, Client: cdn,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: FORMQ_FASTLY_SERVICE_ID: %v", formq.ErrInvalid, err)
 		}
