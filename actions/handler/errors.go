@@ -54,6 +54,7 @@ var (
 	ErrSubmissionMissing = &Error{Status: http.StatusNotFound, Code: "submission_not_found", Message: "No such submission."}
 	ErrNotFound          = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "Not found."}
 	ErrMethodNotAllowed  = &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "Method not allowed."}
+	ErrIdemConflict      = &Error{Status: http.StatusConflict, Code: "idempotency_conflict", Message: "This idempotency key was already used for a different submission; send new content with a new key."}
 	ErrPayloadTooLarge   = &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Message: "The request is too large."}
 	ErrUnsupportedMedia  = &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send multipart/form-data or application/x-www-form-urlencoded."}
 	ErrValidation        = &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "Please fix the errors below."}

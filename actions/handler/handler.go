@@ -105,9 +105,10 @@ type form struct {
 	files     []submission.File
 	fileCount map[string]int
 	errs      actions.FieldErrors
-	stopped   bool     // a refused file went on too long; the rest was not read
-	staged    []string // staged uploads whose references were used
-	claimed   []string // staged uploads this submission claimed (RefClaims)
+	stopped   bool       // a refused file went on too long; the rest was not read
+	staged    []string   // staged uploads whose references were used
+	claimed   []string   // staged uploads this submission claimed (RefClaims)
+	marks     []fileMark // every file and reference sent, for the fingerprint
 	// fromStaged maps a file's submission key to the staged upload it
 	// was copied from.
 	fromStaged map[string]string

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,9 @@ type Answer struct {
 	Status   int             `json:"status"`
 	Body     json.RawMessage `json:"body"`
 	Redirect string          `json:"redirect"`
+	// Fingerprint is the request's (see fingerprint): a repeat is
+	// answered only when its own matches. Never sent to clients.
+	Fingerprint string `json:"fp,omitempty"`
 }
 
 // Idempotency remembers accepted submissions by idempotency key. Claim is
@@ -115,4 +120,67 @@ func (r *RedisIdempotency) Release(ctx context.Context, key, holder string) erro
 func idempotencyKey(action, subject, clientKey string) string {
 	sum := sha256.Sum256([]byte(subject + "\x00" + clientKey))
 	return submission.IdempotencyKey(action, hex.EncodeToString(sum[:16]))
+}
+
+// fileMark is what a request's fingerprint holds of one file: the SHA-256
+// of a file in the body, or the staged object a reference names.
+type fileMark struct {
+	field, kind, value string
+}
+
+// fingerprint digests what a submission is: the action, the field values,
+// the bound arguments and the files (their SHA-256, or the staged object
+// of a reference), in a canonical order. Two requests with one
+// idempotency key are the same submission when their fingerprints match.
+func (s *intake) fingerprint() string {
+	h := sha256.New()
+	field := func(parts ...string) {
+		for _, p := range parts {
+			fmt.Fprintf(h, "%d:%s", len(p), p)
+		}
+		h.Write([]byte{'\n'})
+	}
+	field("formq-request-v1", s.a.Name)
+	names := make([]string, 0, len(s.form.values))
+	for k := range s.form.values {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		field(append([]string{"value", k}, s.form.values[k]...)...)
+	}
+	if s.sub.Bound != nil {
+		b, _ := json.Marshal(s.sub.Bound) // map keys come sorted
+		field("bound", string(b))
+	}
+	marks := slices.Clone(s.form.marks)
+	slices.SortStableFunc(marks, func(a, b fileMark) int { return strings.Compare(a.field, b.field) })
+	for _, m := range marks {
+		field("file", m.field, m.kind, m.value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// decideReplay answers a repeat of an idempotency key once its whole body
+// was read: the same content replays the first answer, other content is a
+// conflict. A bound action's repeat needs a valid _bound like any request
+// (a forged one was refused while reading).
+func (s *intake) decideReplay() error {
+	if len(s.a.Bound) > 0 && s.sub.Bound == nil {
+		return ErrInvalidBoundArgs.With(errors.New("no _bound field in a repeat"))
+	}
+	if fp := s.replay.Fingerprint; fp != "" && fp != s.fingerprint() {
+		return ErrIdemConflict.With(errors.New("idempotency key reused with other content"))
+	}
+	return nil
+}
+
+// hashPart reads a file of a repeated request to its end for its SHA-256,
+// storing nothing.
+func hashPart(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

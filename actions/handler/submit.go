@@ -44,26 +44,34 @@ type intake struct {
 	redirect, errorRedirect string
 }
 
-// read reads the body. Reserved fields act as they arrive, so a repeated
-// idempotency key or a bad _bound stops the read before files are stored.
+// read reads the body. Reserved fields act as they arrive, so a bad
+// _bound stops the read before files are stored. A repeated idempotency
+// key is read to the end too (its files hashed, not stored) and answered
+// only once its content is known to be the first request's.
 func (s *intake) read(c echo.Context, mediaType string) error {
 	req := c.Request()
 	if key := req.Header.Get("Idempotency-Key"); key != "" {
-		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil || s.replay != nil {
+		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil {
 			return err
 		}
 	}
+	var err error
 	if mediaType == echo.MIMEMultipartForm {
-		return s.h.readMultipart(req.Context(), s, req)
+		err = s.h.readMultipart(req.Context(), s, req)
+	} else {
+		err = s.readURLEncoded(req.Context(), req.Body)
 	}
-	return s.readURLEncoded(req.Context(), req.Body)
+	if err == nil && s.replay != nil {
+		err = s.decideReplay()
+	}
+	return err
 }
 
 // reserved handles a reserved field's value as soon as it is read.
 func (s *intake) reserved(ctx context.Context, name, value string) error {
 	switch name {
 	case FieldIdempotency:
-		if s.idemKey != "" || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
+		if s.idemKey != "" || s.replay != nil || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
 			return nil
 		}
 		value = strings.TrimSpace(value)
@@ -95,6 +103,9 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 	case FieldRendered:
 		s.rendered(value)
 	case captchaField(s.a):
+		if s.replay != nil {
+			return nil // the first request's answer was checked; its token is spent
+		}
 		return s.captcha(ctx, value)
 	case FieldRedirect:
 		t, err := s.h.redirectTarget(s.c, s.a, FieldRedirect, value)
@@ -172,6 +183,9 @@ func (s *intake) finish(ctx context.Context) error {
 	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect, false)
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
+		s.accepted.Fingerprint = s.fingerprint()
+	}
+	if s.idemKey != "" {
 		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
 			// The submission is queued; only a repeat could now be
 			// queued twice. Say so, but answer the accepted submission.
@@ -242,7 +256,7 @@ func (h *Handler) readMultipart(ctx context.Context, s *intake, req *http.Reques
 			if err != nil {
 				return err
 			}
-			if err := s.value(ctx, p.Field, v); err != nil || s.replay != nil {
+			if err := s.value(ctx, p.Field, v); err != nil {
 				return err
 			}
 			continue
@@ -274,6 +288,12 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 		// Undeclared, or a browser's empty file input (no file chosen).
 		return skip()
 	}
+	if s.replay != nil {
+		// A repeat: the file counts in the fingerprint, nothing is stored.
+		sum, err := hashPart(p)
+		f.marks = append(f.marks, fileMark{field: u.Name, kind: "sha256", value: sum})
+		return err
+	}
 	n := f.fileCount[u.Name]
 	if n >= u.MaxFiles {
 		if n == u.MaxFiles {
@@ -301,6 +321,7 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 	h.Metrics.ObserveUpload(a.Name, obj.Size)
 	f.fileCount[u.Name]++
 	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
+	f.marks = append(f.marks, fileMark{field: u.Name, kind: "sha256", value: obj.SHA256})
 	return nil
 }
 
@@ -346,14 +367,14 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 	for _, k := range []string{FieldIdempotency, FieldBound, FieldRedirect, FieldErrorRedirect, s.a.Honeypot, FieldRendered} {
 		if v, ok := vals[k]; ok && k != "" {
 			for _, one := range v {
-				if err := s.reserved(ctx, k, one); err != nil || s.replay != nil {
+				if err := s.reserved(ctx, k, one); err != nil {
 					return err
 				}
 			}
 			delete(vals, k)
 		}
 	}
-	if f := captchaField(s.a); f != "" {
+	if f := captchaField(s.a); f != "" && s.replay == nil {
 		// Checked in finish, once the values it echoes on failure are read.
 		s.captchaAnswer = vals.Get(f)
 		delete(vals, f)

@@ -1,0 +1,203 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/formq/formq/internal/teststack"
+	"github.com/formq/formq/submission"
+)
+
+// orderedBody is a multipart body with its parts in the order given:
+// values as [name, value], files as [name, filename, content].
+func orderedBody(t *testing.T, parts ...[]string) (*bytes.Buffer, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, p := range parts {
+		var err error
+		if len(p) == 3 {
+			var fw io.Writer
+			if fw, err = w.CreateFormFile(p[0], p[1]); err == nil {
+				_, err = fw.Write([]byte(p[2]))
+			}
+		} else {
+			err = w.WriteField(p[0], p[1])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf, w.FormDataContentType()
+}
+
+// storedState is what a refused or replayed request must not change:
+// queued tasks and stored objects.
+func storedState(t *testing.T, st *teststack.Stack) (tasks, objects []string) {
+	t.Helper()
+	ctx := context.Background()
+	tasks, err := st.RDB.Keys(ctx, "asynq:{*}:t:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err = st.Store.List(ctx, "uploads/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(tasks)
+	slices.Sort(objects)
+	return tasks, objects
+}
+
+// TestAttackIdempotencyKeyReusedWithOtherContent: a client that knows
+// (or guesses) another request's idempotency key sends other content with
+// it. It must neither get the first answer nor leave anything stored; the
+// same content again gets the first answer.
+func TestAttackIdempotencyKeyReusedWithOtherContent(t *testing.T) {
+	st := startActions(t, nil)
+	png := string(pngBytes(t))
+	other := png[:len(png)-1] + "!"
+	post := func(key string, parts ...[]string) (*http.Response, []byte) {
+		t.Helper()
+		body, ct := orderedBody(t, parts...)
+		h := map[string]string{"Accept": "application/json"}
+		if key != "" {
+			h["Idempotency-Key"] = key
+		}
+		return teststack.Post(t, st.APIURL+"/actions/create-user", body, ct, h)
+	}
+	name, email, avatar := []string{"name", "Ada"}, []string{"email", "ada@example.com"}, []string{"avatar", "me.png", png}
+
+	resp, first := post("order-1", name, email, avatar)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %s", resp.StatusCode, first)
+	}
+	tasks, objects := storedState(t, st)
+	if len(tasks) != 1 || len(objects) != 1 {
+		t.Fatalf("after the first: tasks %v, objects %v", tasks, objects)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		gotTasks, gotObjects := storedState(t, st)
+		if !slices.Equal(gotTasks, tasks) || !slices.Equal(gotObjects, objects) {
+			t.Errorf("%s: tasks %v, objects %v; want %v, %v", what, gotTasks, gotObjects, tasks, objects)
+		}
+	}
+
+	for _, tc := range []struct {
+		name  string
+		parts [][]string
+	}{
+		{"another value", [][]string{{"name", "Eve"}, email, avatar}},
+		{"another file", [][]string{name, email, {"avatar", "me.png", other}}},
+		{"no file", [][]string{name, email}},
+		{"an extra value of the field", [][]string{name, {"name", "Eve"}, email, avatar}},
+		{"the key in the body after the file", [][]string{name, email, {"avatar", "me.png", other}, {"_idempotency", "order-1"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "order-1"
+			if slices.ContainsFunc(tc.parts, func(p []string) bool { return p[0] == "_idempotency" }) {
+				key = ""
+			}
+			resp, raw := post(key, tc.parts...)
+			wantCode(t, resp, raw, http.StatusConflict, "idempotency_conflict")
+			if resp.Header.Get("Idempotent-Replayed") != "" {
+				t.Errorf("a conflict is marked replayed")
+			}
+			unchanged(tc.name)
+		})
+	}
+
+	t.Run("the same content", func(t *testing.T) {
+		// The parts in another order are the same submission.
+		resp, raw := post("order-1", avatar, email, name)
+		if resp.StatusCode != http.StatusAccepted || string(raw) != string(first) || resp.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("repeat: %d %s (replayed %q); want the first answer %s", resp.StatusCode, raw, resp.Header.Get("Idempotent-Replayed"), first)
+		}
+		unchanged("a replay")
+	})
+	t.Run("the same content, urlencoded without the file", func(t *testing.T) {
+		resp, raw := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, map[string]string{"Idempotency-Key": "order-1"})
+		wantCode(t, resp, raw, http.StatusConflict, "idempotency_conflict")
+		unchanged("urlencoded")
+	})
+}
+
+// TestAttackReplayBoundActionWithoutBound: a repeat of a bound action's
+// idempotency key needs a valid _bound like any request; a missing or
+// forged one is refused, not answered with the first submission.
+func TestAttackReplayBoundActionWithoutBound(t *testing.T) {
+	st := startActions(t, nil)
+	token := bind(t, st, `{"action":"update-user","args":{"userId":42},"ttl":"1h"}`)
+	key := map[string]string{"Idempotency-Key": "update-42"}
+	resp, first := send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {token}}, key)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %s", resp.StatusCode, first)
+	}
+	tasks, objects := storedState(t, st)
+
+	resp, raw := send(t, st, "update-user", url.Values{"name": {"Ada"}}, key)
+	wantCode(t, resp, raw, http.StatusBadRequest, "invalid_bound_args")
+	resp, raw = send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {"forged"}}, key)
+	wantCode(t, resp, raw, http.StatusBadRequest, "invalid_bound_args")
+	// Another valid token (other arguments) is another submission.
+	other := bind(t, st, `{"action":"update-user","args":{"userId":7},"ttl":"1h"}`)
+	resp, raw = send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {other}}, key)
+	wantCode(t, resp, raw, http.StatusConflict, "idempotency_conflict")
+
+	resp, raw = send(t, st, "update-user", url.Values{"name": {"Ada"}, "_bound": {token}}, key)
+	if resp.StatusCode != http.StatusAccepted || string(raw) != string(first) || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat with the token: %d %s, want the first answer %s", resp.StatusCode, raw, first)
+	}
+	if gotTasks, gotObjects := storedState(t, st); !slices.Equal(gotTasks, tasks) || !slices.Equal(gotObjects, objects) {
+		t.Errorf("repeats changed what is stored: tasks %v, objects %v", gotTasks, gotObjects)
+	}
+}
+
+// TestIdempotentRepeatWithAReference: a repeat sending the same upload
+// reference is the same submission (the reference, used by the first,
+// is not claimed again); another reference under the key is a conflict.
+func TestIdempotentRepeatWithAReference(t *testing.T) {
+	st := startActions(t, nil)
+	stageOne := func() string {
+		t.Helper()
+		body, ct := orderedBody(t, []string{"file", "me.png", string(pngBytes(t))})
+		resp, raw := teststack.Post(t, st.APIURL+"/uploads?action=create-user&field=avatar", body, ct, map[string]string{"Accept": "application/json"})
+		var a answer
+		if err := json.Unmarshal(raw, &a); err != nil || resp.StatusCode != http.StatusCreated || len(a.Uploads) != 1 {
+			t.Fatalf("POST /uploads: %d %s", resp.StatusCode, raw)
+		}
+		return a.Uploads[0].Ref
+	}
+	ref := stageOne()
+	key := map[string]string{"Idempotency-Key": "with-ref"}
+	vals := url.Values{"name": {"Ada"}, "email": {"ada@example.com"}, "avatar": {ref}}
+	resp, first := send(t, st, "create-user", vals, key)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %s", resp.StatusCode, first)
+	}
+	tasks, objects := storedState(t, st)
+	resp, raw := send(t, st, "create-user", vals, key)
+	if resp.StatusCode != http.StatusAccepted || string(raw) != string(first) {
+		t.Fatalf("repeat with the same reference: %d %s, want the first answer", resp.StatusCode, raw)
+	}
+	vals.Set("avatar", stageOne())
+	resp, raw = send(t, st, "create-user", vals, key)
+	wantCode(t, resp, raw, http.StatusConflict, "idempotency_conflict")
+	gotTasks, gotObjects := storedState(t, st)
+	gotObjects = slices.DeleteFunc(gotObjects, func(k string) bool { return strings.HasPrefix(k, submission.StagedPrefix) })
+	if !slices.Equal(gotTasks, tasks) || !slices.Equal(gotObjects, objects) {
+		t.Errorf("repeats changed what is stored: tasks %v, objects %v; want %v, %v", gotTasks, gotObjects, tasks, objects)
+	}
+}
