@@ -67,9 +67,12 @@ type Config struct {
 	ThumbnailDecodeBudget ByteSize `env:"FORMQ_THUMBNAIL_DECODE_BUDGET"`
 	// Retention is how long stored submissions of actions without their
 	// own retention are kept; 0 keeps them.
-	Retention    Period `env:"FORMQ_RETENTION"`
-	LogLevel     string `env:"FORMQ_LOG_LEVEL"`
-	OTelEndpoint string `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
+	Retention Period `env:"FORMQ_RETENTION"`
+	LogLevel  string `env:"FORMQ_LOG_LEVEL"`
+	// AccessLogSample writes the request line of one in this many
+	// answers below 400; errors are always logged.
+	AccessLogSample int    `env:"FORMQ_ACCESS_LOG_SAMPLE"`
+	OTelEndpoint    string `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
 
 	// Security of the action endpoints.
 	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
@@ -130,6 +133,7 @@ func DefaultConfig() Config {
 		ThumbnailDecodeBudget: 256 << 20,
 		EventsMaxLen:          100_000,
 		LogLevel:              "info",
+		AccessLogSample:       1,
 		AuthCookie:            "formq_session",
 		CloudflareAPIURL:      "https://api.cloudflare.com/client/v4",
 		FastlyAPIURL:          "https://api.fastly.com",

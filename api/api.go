@@ -200,7 +200,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
-	e.Use(handler.RequestScope(a.tracing.Tracer("formq/api"), log))
+	e.Use(handler.RequestScopeSampled(a.tracing.Tracer("formq/api"), log, cfg.AccessLogSample))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
 	e.Use(handler.CORS(registry, h.CORSOrigins()))

@@ -290,7 +290,9 @@ type apiProcess struct {
 	pid int
 }
 
-func startAPI(b *testing.B, r testenv.Redis, s testenv.S3) *apiProcess {
+// startAPI runs bin/api on r and s; extra are more KEY=value settings,
+// overriding the benchmark's defaults.
+func startAPI(b *testing.B, r testenv.Redis, s testenv.S3, extra ...string) *apiProcess {
 	b.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -311,6 +313,7 @@ func startAPI(b *testing.B, r testenv.Redis, s testenv.S3) *apiProcess {
 	for k, v := range apiEnv {
 		env = append(env, k+"="+v)
 	}
+	env = append(env, extra...)
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	logPath := filepath.Join(b.TempDir(), "api.log")

@@ -328,11 +328,11 @@ func TestRetriesAndBusyServer(t *testing.T) {
 	if n := s.posts.Load(); n != 3 {
 		t.Errorf("%d posts, want 3: the busy one, the dropped one and its retry", n)
 	}
-	// The API writes a submission's status when it queues it, before it
-	// answers: a second submission would be here already.
-	keys, err := s.stack.RDB.Keys(context.Background(), "formq:submission:*").Result()
+	// The API queues a submission's task (its id is the submission id)
+	// before it answers: a second submission would be here already.
+	keys, err := s.stack.RDB.Keys(context.Background(), "asynq:{*}:t:*").Result()
 	id := evalString(t, ctx, `new URLSearchParams(location.search).get("id")`)
-	if err != nil || len(keys) != 1 || keys[0] != "formq:submission:"+id {
+	if err != nil || len(keys) != 1 || !strings.HasSuffix(keys[0], ":t:"+id) {
 		t.Errorf("submissions %v (%v), want only %s", keys, err, id)
 	}
 }

@@ -65,3 +65,43 @@ func (p *RedisPublisher) Publish(ctx context.Context, ev submission.Event) (stri
 	}
 	return id, nil
 }
+
+// completeOnce is publishOnce and then the submission's completed status
+// (as StatusStore.finish writes it), in one round trip: the end of a
+// submission without steps after its event.
+//
+// KEYS[1] event dedupe key, KEYS[2] events stream, KEYS[3] status hash
+// ARGV[1..4] as publishOnce; ARGV[5] updated (ms), ARGV[6] status TTL
+// (ms), ARGV[7] status channel, ARGV[8] submission id
+var completeOnce = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then
+  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+  redis.call('SET', KEYS[1], id, 'EX', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
+end
+redis.call('HSET', KEYS[3], 'status', 'completed', 'event', id, 'updated', ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'v', 1)
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return id
+`)
+
+// publishCompleted publishes the event of a submission, once, and marks
+// the submission completed with it, atomically; it answers the event id.
+func (p *RedisPublisher) publishCompleted(ctx context.Context, ev submission.Event, status *StatusStore) (string, error) {
+	ev.ID = ""
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("jobs: encode event: %w", err)
+	}
+	args := append([]any{string(body), p.maxLen, int64(eventDedupeTTL / time.Second), submission.EventsChannel},
+		status.completedArgs(ev.Submission)...)
+	id, err := completeOnce.Run(ctx, p.rdb,
+		[]string{submission.EventKey(ev.Submission), submission.EventsStream, submission.StatusKey(ev.Submission)}, args...,
+	).Text()
+	if err != nil {
+		return "", fmt.Errorf("jobs: publish event of %s: %w", ev.Submission, err)
+	}
+	return id, nil
+}

@@ -348,7 +348,7 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 // queueOf finds the queue a submission's finished task is kept in.
 func queueOf(ctx context.Context, x *Index, id string) string {
 	for _, q := range submission.Queues {
-		if n, err := x.rdb.Exists(ctx, "asynq:{"+q+"}:t:"+id).Result(); err == nil && n > 0 {
+		if n, err := x.rdb.Exists(ctx, taskKey(q, id)).Result(); err == nil && n > 0 {
 			return q
 		}
 	}

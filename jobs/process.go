@@ -135,6 +135,17 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 			return err
 		}
 	}
+	if rp, ok := d.Publisher.(*RedisPublisher); ok && declared == len(steps) {
+		// Nothing runs after the event: publish it and complete the
+		// submission in one round trip.
+		ev := d.event(sub)
+		id, err := rp.publishCompleted(ctx, ev, d.Status)
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "submission completed", "event", id)
+		return nil
+	}
 	// The event goes out before the webhook and sinks that report it;
 	// publishing again returns the first event.
 	ev, err := d.publish(ctx, sub)
@@ -156,16 +167,21 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 // publish sends the submission's revalidation event, once: a repeat
 // returns the first event's id.
 func (d Deps) publish(ctx context.Context, sub *submission.Submission) (*submission.Event, error) {
-	ev := submission.Event{
-		Type: "revalidate", Action: sub.Action, Submission: sub.ID,
-		Paths: sub.Revalidate.Paths, Tags: sub.Revalidate.Tags, At: d.Now().UTC(),
-	}
+	ev := d.event(sub)
 	id, err := d.Publisher.Publish(ctx, ev)
 	if err != nil {
 		return nil, err
 	}
 	ev.ID = id
 	return &ev, nil
+}
+
+// event is the revalidation event of a submission, without its id.
+func (d Deps) event(sub *submission.Submission) submission.Event {
+	return submission.Event{
+		Type: "revalidate", Action: sub.Action, Submission: sub.ID,
+		Paths: sub.Revalidate.Paths, Tags: sub.Revalidate.Tags, At: d.Now().UTC(),
+	}
 }
 
 // runStep runs one attempt of declared step i and records how it went. A

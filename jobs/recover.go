@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file is the one place formq relies on asynq's internals: its Redis
@@ -71,7 +72,7 @@ func CheckLayout(ctx context.Context, rdb redis.UniversalClient) error {
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	id := fmt.Sprintf("probe-%d", time.Now().UnixNano())
-	if _, err := client.EnqueueContext(ctx, asynq.NewTask("formq:layout-probe", nil), asynq.TaskID(id), asynq.Queue(layoutProbeQueue)); err != nil {
+	if _, err := client.EnqueueContext(ctx, asynq.NewTask("formq:layout-probe", []byte(id)), asynq.TaskID(id), asynq.Queue(layoutProbeQueue)); err != nil {
 		return fmt.Errorf("jobs: probe asynq's key layout: %w", err)
 	}
 	defer func() {
@@ -86,6 +87,14 @@ func CheckLayout(ctx context.Context, rdb redis.UniversalClient) error {
 	state, err := rdb.HGet(ctx, prefix+"t:"+id, "state").Result()
 	if err != nil || state != "pending" || !slices.Contains(pending, id) {
 		return fmt.Errorf("%w: a task asynq queued is not in %s with state pending (state %q, err %v)", ErrLayout, prefix+"pending", state, err)
+	}
+	// The API reads a queued submission's status out of its task.
+	msg, err := rdb.HGet(ctx, taskKey(layoutProbeQueue, id), "msg").Bytes()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrLayout, taskKey(layoutProbeQueue, id), err)
+	}
+	if p, err := taskPayload(msg); err != nil || string(p) != id {
+		return fmt.Errorf("%w: the payload of a task asynq queued is not field 2 of its msg (err %v)", ErrLayout, err)
 	}
 	return nil
 }
@@ -138,4 +147,32 @@ func (r *Recoverer) Once(ctx context.Context) int {
 		total += n
 	}
 	return total
+}
+
+// taskKey is the hash asynq keeps a task in.
+func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// taskPayload reads the payload out of a task hash's msg field: asynq's
+// TaskMessage, protobuf, payload as field 2.
+func taskPayload(msg []byte) ([]byte, error) {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil, fmt.Errorf("%w: task message: %v", ErrLayout, protowire.ParseError(n))
+		}
+		msg = msg[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return nil, fmt.Errorf("%w: task payload: %v", ErrLayout, protowire.ParseError(n))
+			}
+			return v, nil
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return nil, fmt.Errorf("%w: task message: %v", ErrLayout, protowire.ParseError(n))
+		}
+		msg = msg[n:]
+	}
+	return nil, nil
 }

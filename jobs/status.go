@@ -46,18 +46,27 @@ return 1
 `)
 
 // beginStatus moves a submission to processing unless it already ended,
-// and answers the status it had.
+// and answers the status hash as it is then, so the worker's start is one
+// round trip.
+//
+// Until this first write the status is derived from the queued task as
+// version 1 (see Status), so a status written here for the first time
+// starts at version 2: a stream that sent the derived one sends this.
 var beginStatus = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
-if st == 'completed' or st == 'failed' then return st end
-redis.call('HSET', KEYS[1], 'status', 'processing', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[6], ARGV[7])
-return 'processing'
+if st ~= 'completed' and st ~= 'failed' then
+  if not st then redis.call('HSET', KEYS[1], 'v', 1) end
+  redis.call('HSET', KEYS[1], 'status', 'processing', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5])
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
+end
+return redis.call('HGETALL', KEYS[1])
 `)
 
-// Queued records a freshly enqueued submission.
+// Queued records a freshly enqueued submission. The Enqueuer does not
+// call it: until a worker writes the status, Status derives it from the
+// queued task. It stays for writing a queued status explicitly.
 func (s *StatusStore) Queued(ctx context.Context, sub *submission.Submission, steps []submission.Step) error {
 	files, types, err := encodeBasics(sub, steps)
 	if err != nil {
@@ -78,12 +87,12 @@ func (s *StatusStore) begin(ctx context.Context, sub *submission.Submission, ste
 	if err != nil {
 		return nil, err
 	}
-	err = beginStatus.Run(ctx, s.rdb, []string{submission.StatusKey(sub.ID)},
-		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp(), submission.StatusChannel, sub.ID).Err()
+	h, err := beginStatus.Run(ctx, s.rdb, []string{submission.StatusKey(sub.ID)},
+		StatusTTL.Milliseconds(), sub.Action, files, types, s.stamp(), submission.StatusChannel, sub.ID).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: write status of %s: %w", sub.ID, err)
 	}
-	return s.Status(ctx, sub.ID)
+	return decodeStatus(sub.ID, h)
 }
 
 // stepStarted marks a step running and returns its attempt number,
@@ -110,6 +119,12 @@ func (s *StatusStore) stepEnded(ctx context.Context, id string, i int, state, ms
 		fields = append(fields, stepField(i, "error"), msg)
 	}
 	return s.write(ctx, id, fields...)
+}
+
+// completedArgs are the status fields of completeOnce, after its event
+// arguments: what finish writes for a completed submission.
+func (s *StatusStore) completedArgs(id string) []any {
+	return []any{s.stamp(), StatusTTL.Milliseconds(), submission.StatusChannel, id}
 }
 
 // finish records the end of a submission: completed with its event id,
@@ -147,14 +162,58 @@ func (s *StatusStore) touch(ctx context.Context, p redis.Pipeliner, id string, f
 
 func (s *StatusStore) stamp() string { return strconv.FormatInt(s.now().UnixMilli(), 10) }
 
+// readStatus answers a submission's status hash, or, while it has none,
+// the state and message of its task in the first queue that holds it.
+//
+// KEYS[1] the status hash, KEYS[2..] the task hash in each queue
+var readStatus = redis.NewScript(`
+local h = redis.call('HGETALL', KEYS[1])
+if #h > 0 then return {'status', h} end
+for i = 2, #KEYS do
+  local t = redis.call('HMGET', KEYS[i], 'state', 'msg')
+  if t[1] and t[2] then return {'task', t[1], t[2]} end
+end
+return {'none'}
+`)
+
 // Status reads the status of a submission; an unknown id gives an error
-// matching submission.ErrNotFound.
+// matching submission.ErrNotFound. Until a worker writes the status, it
+// is derived from the submission's task, read in the same round trip:
+// queued, version 1, with the files and declared steps of the task's
+// submission. Accepting a submission thus writes only its task.
 func (s *StatusStore) Status(ctx context.Context, id string) (*submission.Status, error) {
-	h, err := s.rdb.HGetAll(ctx, submission.StatusKey(id)).Result()
+	keys := make([]string, 0, 1+len(submission.Queues))
+	keys = append(keys, submission.StatusKey(id))
+	for _, q := range submission.Queues {
+		keys = append(keys, taskKey(q, id))
+	}
+	res, err := readStatus.Run(ctx, s.rdb, keys).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
 	}
-	if len(h) == 0 || h["status"] == "" {
+	switch kind, _ := res[0].(string); {
+	case kind == "status" && len(res) == 2:
+		return decodeStatus(id, res[1])
+	case kind == "task" && len(res) == 3:
+		state, _ := res[1].(string)
+		msg, _ := res[2].(string)
+		return queuedFromTask(id, state, msg)
+	default:
+		return nil, submission.ErrNotFound
+	}
+}
+
+// decodeStatus reads a status hash answered by readStatus as a flat list
+// of fields and values.
+func decodeStatus(id string, flat any) (*submission.Status, error) {
+	list, _ := flat.([]any)
+	h := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, _ := list[i].(string)
+		v, _ := list[i+1].(string)
+		h[k] = v
+	}
+	if h["status"] == "" {
 		return nil, submission.ErrNotFound
 	}
 	st := &submission.Status{
@@ -195,4 +254,36 @@ func encodeBasics(sub *submission.Submission, steps []submission.Step) (files, t
 		return "", "", fmt.Errorf("jobs: encode status of %s: %w", sub.ID, err)
 	}
 	return string(f), string(t), nil
+}
+
+// queuedFromTask is the status of a submission no worker has started
+// yet, read from its task: what the queued status written at acceptance
+// was. A task that ended without a status (completed or archived, as
+// after erasure) is not found.
+func queuedFromTask(id, state, msg string) (*submission.Status, error) {
+	switch state {
+	case "pending", "scheduled", "retry", "active", "aggregating":
+	default:
+		return nil, submission.ErrNotFound
+	}
+	payload, err := taskPayload([]byte(msg))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read the task of %s: %w", id, err)
+	}
+	var sub submission.Submission
+	if err := json.Unmarshal(payload, &sub); err != nil {
+		return nil, fmt.Errorf("jobs: decode the task of %s: %w", id, err)
+	}
+	st := &submission.Status{
+		ID: id, Action: sub.Action, Status: submission.StatusQueued, StatusURL: "/submissions/" + id,
+		Files: sub.Files, Steps: make([]submission.StepStatus, len(sub.Steps)),
+		UpdatedAt: time.UnixMilli(sub.ReceivedAt.UnixMilli()).UTC(), Version: 1,
+	}
+	if st.Files == nil {
+		st.Files = []submission.File{}
+	}
+	for i, step := range sub.Steps {
+		st.Steps[i] = submission.StepStatus{Type: step.Type, State: submission.StepPending}
+	}
+	return st, nil
 }

@@ -45,18 +45,20 @@ func NewSubmissionTask(ctx context.Context, sub *submission.Submission) (*asynq.
 	), nil
 }
 
-// Enqueuer queues submissions in asynq and records them queued; it
-// is the API's Enqueuer.
+// Enqueuer queues submissions in asynq; it is the API's Enqueuer.
+// Accepting a submission writes its task and nothing else: until a worker
+// writes the submission's status, StatusStore.Status derives `queued` from
+// the task, so a submission without files costs one Redis round trip.
 type Enqueuer struct {
 	client *asynq.Client
-	status *StatusStore
 	log    *slog.Logger
 }
 
-// NewEnqueuer wraps an asynq client; status, when not nil, receives the
-// queued status of every submission.
+// NewEnqueuer wraps an asynq client. status is not written at enqueue
+// any more (see Enqueuer) and may be nil; log receives what goes wrong
+// after the task is queued.
 func NewEnqueuer(c *asynq.Client, status *StatusStore, log *slog.Logger) *Enqueuer {
-	return &Enqueuer{client: c, status: status, log: log}
+	return &Enqueuer{client: c, log: log}
 }
 
 // Enqueue queues the submission. A submission already queued (same id) is
@@ -68,14 +70,6 @@ func (e *Enqueuer) Enqueue(ctx context.Context, sub *submission.Submission) erro
 	}
 	if _, err := e.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("jobs: enqueue submission %s: %w", sub.ID, err)
-	}
-	if e.status == nil {
-		return nil
-	}
-	// Right after the task: the submission is accepted even if this write
-	// fails, and the worker writes the status when it starts anyway.
-	if err := e.status.Queued(context.WithoutCancel(ctx), sub, sub.Steps); err != nil && e.log != nil {
-		e.log.WarnContext(ctx, "submission queued but its status could not be written", "submission", sub.ID, "err", err)
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ const DefaultReadIdle = 30 * time.Second
 // buffer is 4 KiB, so without it a 1 GiB body takes 262,144 reads.
 const bodyBuffer = 64 << 10
 
+// smallBodyBuffer is the least read buffer of a body of known size.
+const smallBodyBuffer = 512
+
 // ErrIdle means the client sent nothing for longer than the idle timeout.
 var ErrIdle = fmt.Errorf("%w: the client stopped sending", ErrMalformed)
 
@@ -29,11 +32,24 @@ var ErrIdle = fmt.Errorf("%w: the client stopped sending", ErrMalformed)
 // large uploads or let slow clients hold the connection for hours. A
 // stalled client gets ErrIdle. Wrap body in http.MaxBytesReader first.
 func NewBodyReader(w http.ResponseWriter, body io.ReadCloser, idle time.Duration) io.ReadCloser {
+	return NewBodyReaderSize(w, body, idle, -1)
+}
+
+// NewBodyReaderSize is NewBodyReader for a body of declared length size
+// (-1 when unknown, as for a chunked body): a body smaller than the read
+// buffer gets a buffer of its own size, so a small form does not allocate
+// and clear 64 KiB.
+func NewBodyReaderSize(w http.ResponseWriter, body io.ReadCloser, idle time.Duration, size int64) io.ReadCloser {
 	if idle <= 0 {
 		idle = DefaultReadIdle
 	}
+	buf := bodyBuffer
+	if size >= 0 && size < bodyBuffer {
+		// One byte more, so the read that sees the end fits too.
+		buf = max(int(size)+1, smallBodyBuffer)
+	}
 	d := &deadlineReader{rc: http.NewResponseController(w), r: body, idle: idle}
-	return &bufferedBody{Reader: bufio.NewReaderSize(d, bodyBuffer), c: body}
+	return &bufferedBody{Reader: bufio.NewReaderSize(d, buf), c: body}
 }
 
 type bufferedBody struct {

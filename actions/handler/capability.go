@@ -30,10 +30,10 @@ type capability struct {
 }
 
 // statusURL is the statusUrl of a submission: its path with the sealed
-// capability that opens it.
-func (h *Handler) statusURL(c echo.Context, sub *submission.Submission, decoy bool) string {
+// capability tok (from capabilityToken) that opens it.
+func (h *Handler) statusURL(c echo.Context, sub *submission.Submission, tok string) string {
 	u := h.link(c, "/submissions/"+sub.ID)
-	if tok := h.capabilityToken(sub, decoy); tok != "" {
+	if tok != "" {
 		u += "?t=" + url.QueryEscape(tok)
 	}
 	return u

@@ -74,7 +74,7 @@ func TestMinFillTimeTreatsFastPostsLikeTheHoneypot(t *testing.T) {
 			t.Errorf("%s: %d %s, want it to look accepted", tc.name, resp.StatusCode, raw)
 		}
 	}
-	if n := countKeys(t, st, "formq:submission:*"); n != 0 {
+	if n := countKeys(t, st, submissionTasks); n != 0 {
 		t.Fatalf("fast posts kept %d submissions", n)
 	}
 	if got := metricValue(t, st, `formq_rejections_total{action="contact",reason="too_fast"}`); got != "4" {
@@ -86,7 +86,7 @@ func TestMinFillTimeTreatsFastPostsLikeTheHoneypot(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("a post after min_fill_time: %d %s", resp.StatusCode, raw)
 	}
-	if n := countKeys(t, st, "formq:submission:*"); n != 1 {
+	if n := countKeys(t, st, submissionTasks); n != 1 {
 		t.Fatalf("a post after min_fill_time was not kept: %d submissions", n)
 	}
 	// A browser without JavaScript is redirected like any success.

@@ -142,7 +142,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		return err
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
-	req.Body = uploads.NewBodyReader(c.Response(), req.Body, h.ReadIdle)
+	req.Body = uploads.NewBodyReaderSize(c.Response(), req.Body, h.ReadIdle, req.ContentLength)
 
 	s := &intake{
 		c: c, h: h, a: a, subject: subject,
@@ -217,9 +217,10 @@ type SubmissionInfo struct {
 // one, though nothing was kept.
 func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string, decoy bool) (json.RawMessage, string) {
 	// The done page shows the live status: it gets the same capability
-	// as the statusUrl.
+	// as the statusUrl, sealed once.
+	tok := h.capabilityToken(sub, decoy)
 	done := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
-	if tok := h.capabilityToken(sub, decoy); tok != "" {
+	if tok != "" {
 		done += "&t=" + url.QueryEscape(tok)
 	}
 	redirect := h.link(c, done)
@@ -241,7 +242,7 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: h.statusURL(c, sub, decoy), Files: files,
+			StatusURL: h.statusURL(c, sub, tok), Files: files,
 		},
 	})
 	return body, redirect
@@ -291,20 +292,59 @@ func echoValues(a *actions.Action, raw map[string][]string) map[string]any {
 	return out
 }
 
-// expand fills {id} and {field} placeholders from a submission.
+// expand fills {id}, {action} and {field} placeholders from a
+// submission: {id} and {action} first, then fields with a single value;
+// an unknown placeholder and one of a list field stay as they are. One
+// pass over the template, without building a replacer per request.
 func expand(tmpl string, sub *submission.Submission, escape func(string) string) string {
 	if !strings.Contains(tmpl, "{") {
 		return tmpl
 	}
-	pairs := []string{"{id}", escape(sub.ID), "{action}", escape(sub.Action)}
-	for k, v := range sub.Values {
-		if s, ok := v.(string); ok {
-			pairs = append(pairs, "{"+k+"}", escape(s))
-		} else if _, isList := v.([]string); !isList {
-			pairs = append(pairs, "{"+k+"}", escape(fmt.Sprint(v)))
+	var b strings.Builder
+	b.Grow(len(tmpl) + 32)
+	for {
+		open := strings.IndexByte(tmpl, '{')
+		if open < 0 {
+			b.WriteString(tmpl)
+			return b.String()
 		}
+		b.WriteString(tmpl[:open])
+		end := strings.IndexByte(tmpl[open:], '}')
+		if end < 0 {
+			b.WriteString(tmpl[open:])
+			return b.String()
+		}
+		if v, ok := placeholder(tmpl[open+1:open+end], sub); ok {
+			b.WriteString(escape(v))
+			tmpl = tmpl[open+end+1:]
+			continue
+		}
+		// Not a placeholder: keep the brace and look on after it.
+		b.WriteByte('{')
+		tmpl = tmpl[open+1:]
 	}
-	return strings.NewReplacer(pairs...).Replace(tmpl)
+}
+
+// placeholder is the value of {name} in a submission's templates.
+func placeholder(name string, sub *submission.Submission) (string, bool) {
+	switch name {
+	case "id":
+		return sub.ID, true
+	case "action":
+		return sub.Action, true
+	}
+	v, ok := sub.Values[name]
+	if !ok {
+		return "", false
+	}
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []string:
+		return "", false
+	default:
+		return fmt.Sprint(v), true
+	}
 }
 
 func expandRevalidate(r submission.Revalidate, sub *submission.Submission) submission.Revalidate {

@@ -3,6 +3,7 @@ package handler
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/formq/formq/internal/telemetry"
@@ -25,6 +26,16 @@ var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics":
 // the central error handler (c.Error), so the status is known to the span
 // and the log line.
 func RequestScope(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
+	return RequestScopeSampled(tracer, log, 1)
+}
+
+// RequestScopeSampled is RequestScope writing the request line of one in
+// every sampleOK answers below 400 (all of them at 1, the default of
+// FORMQ_ACCESS_LOG_SAMPLE); answers of 400 and above are always logged,
+// and so are the other lines of a request.
+func RequestScopeSampled(tracer trace.Tracer, log *slog.Logger, sampleOK int) echo.MiddlewareFunc {
+	sampleOK = max(sampleOK, 1)
+	var answered atomic.Uint64
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -58,6 +69,9 @@ func RequestScope(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
 			level := slog.LevelInfo
 			if quietRoutes[route] {
 				level = slog.LevelDebug
+			}
+			if sampleOK > 1 && status < http.StatusBadRequest && answered.Add(1)%uint64(sampleOK) != 0 {
+				return nil
 			}
 			log.LogAttrs(ctx, level, "request",
 				slog.String("method", req.Method), slog.String("route", route),

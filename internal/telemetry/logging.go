@@ -104,19 +104,20 @@ func (h *ContextHandler) Enabled(ctx context.Context, level slog.Level) bool {
 	return h.inner.Enabled(ctx, level)
 }
 
-// Handle adds the context's attributes and hands the record on.
+// Handle adds the context's attributes and hands the record on. It runs
+// for every line, so it copies nothing it does not add.
 func (h *ContextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.group {
-		have := slices.Clone(h.keys)
-		r.Attrs(func(a slog.Attr) bool {
-			have = append(have, a.Key)
-			return true
-		})
-		var extra []slog.Attr
-		for _, a := range LogAttrs(ctx) {
-			if !slices.Contains(have, a.Key) {
-				extra = append(extra, a)
+		var buf [8]slog.Attr
+		extra := buf[:0]
+		if b, ok := ctx.Value(attrsKey{}).(*attrBag); ok {
+			b.mu.Lock()
+			for _, a := range b.attrs {
+				if !slices.Contains(h.keys, a.Key) && !recordHas(r, a.Key) {
+					extra = append(extra, a)
+				}
 			}
+			b.mu.Unlock()
 		}
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			extra = append(extra, slog.String(KeyTraceID, sc.TraceID().String()), slog.String(KeySpanID, sc.SpanID().String()))
@@ -124,6 +125,16 @@ func (h *ContextHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(extra...)
 	}
 	return h.inner.Handle(ctx, r)
+}
+
+// recordHas reports whether the record has a top-level attribute key.
+func recordHas(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 // WithAttrs remembers the keys so that Handle does not repeat them.

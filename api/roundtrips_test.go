@@ -1,0 +1,150 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/formq/formq"
+	"github.com/formq/formq/internal/testenv"
+	"github.com/redis/go-redis/v9"
+)
+
+// roundTrips counts the Redis round trips a client makes: one per command
+// sent alone, one per pipeline.
+type roundTrips struct {
+	mu    sync.Mutex
+	calls []string // what each round trip carried
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.add(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = c.Name()
+		}
+		r.add("pipeline(" + strings.Join(names, " ") + ")")
+		return next(ctx, cmds)
+	}
+}
+
+func (r *roundTrips) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, s)
+}
+
+func (r *roundTrips) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// An accepted submission without files costs one Redis round trip (its
+// task), and its status still reads queued right after the 202.
+func TestAcceptedSubmissionRoundTrips(t *testing.T) {
+	ctx := testenv.Context(t)
+	r := testenv.StartRedis(t)
+	s := testenv.StartS3(t)
+	actionsFile := filepath.Join(t.TempDir(), "actions.yaml")
+	if err := os.WriteFile(actionsFile, []byte(`actions:
+  contact:
+    fields:
+      name: {type: text, required: true}
+      email: {type: email, required: true}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"FORMQ_ENV": "development", "FORMQ_REDIS_URL": r.URL(), "FORMQ_S3_CREATE_BUCKET": "true",
+		"FORMQ_ACTIONS": actionsFile, "FORMQ_LOG_LEVEL": "error",
+	}
+	for k, v := range s.Env() {
+		env[k] = v
+	}
+	cfg, err := formq.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(ctx, cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	counter := &roundTrips{}
+	a.rdb.AddHook(counter)
+
+	post := func() (id, statusURL string) {
+		t.Helper()
+		body := url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}.Encode()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/actions/contact", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var ans struct {
+			Submission struct{ ID, StatusURL string } `json:"submission"`
+		}
+		if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &ans) != nil {
+			t.Fatalf("POST answered %d: %s", resp.StatusCode, raw)
+		}
+		return ans.Submission.ID, ans.Submission.StatusURL
+	}
+	// The first submission to a queue also registers the queue with
+	// asynq (once per process), and the first script call loads it.
+	post()
+	counter.take()
+
+	id, statusURL := post()
+	if calls := counter.take(); len(calls) != 1 {
+		t.Fatalf("an accepted submission made %d Redis round trips, want 1: %v", len(calls), calls)
+	}
+
+	resp, err := http.Get(statusURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		OK         bool `json:"ok"`
+		Submission struct {
+			ID, Action, Status string
+			Version            int64
+			Files              []any
+			Steps              []any
+		} `json:"submission"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &st) != nil {
+		t.Fatalf("GET %s answered %d: %s", statusURL, resp.StatusCode, raw)
+	}
+	if !st.OK || st.Submission.ID != id || st.Submission.Action != "contact" || st.Submission.Status != "queued" ||
+		st.Submission.Version != 1 || st.Submission.Files == nil || st.Submission.Steps == nil {
+		t.Fatalf("status right after the 202: %s", raw)
+	}
+}

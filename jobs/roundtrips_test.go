@@ -1,0 +1,117 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/submission"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// roundTrips counts the Redis round trips a client makes: one per command
+// sent alone, one per pipeline.
+type roundTrips struct {
+	mu    sync.Mutex
+	calls []string // what each round trip carried
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.add(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = c.Name()
+		}
+		r.add("pipeline(" + strings.Join(names, " ") + ")")
+		return next(ctx, cmds)
+	}
+}
+
+func (r *roundTrips) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, s)
+}
+
+func (r *roundTrips) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// A processed submission without steps costs the worker at most three
+// Redis round trips of formq's own (asynq's dequeue and completion aside):
+// its start, its index entry, and its event with its completed status.
+func TestProcessedSubmissionRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	rdb := testRedis(t)
+	counter := &roundTrips{}
+	rdb.AddHook(counter)
+	status := NewStatusStore(rdb)
+	records := &memRecords{}
+	d := Deps{
+		Records: records, Index: NewIndex(rdb, nil), Publisher: NewRedisPublisher(rdb, 1000),
+		Status: status, Steps: Steps{}, Log: quietLog(), Now: time.Now,
+	}
+	run := func(id string) {
+		t.Helper()
+		sub := &submission.Submission{
+			ID: id, Action: "contact", Values: map[string]any{"name": "Ada"}, Files: []submission.File{},
+			ReceivedAt: time.Now().UTC(), Revalidate: submission.Revalidate{Paths: []string{"/"}, Tags: []string{}},
+		}
+		payload, err := json.Marshal(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.processSubmission(ctx, asynq.NewTask(TypeSubmission, payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("01WARM") // loads the scripts
+	counter.take()
+
+	run("01COUNTED")
+	calls := counter.take()
+	t.Logf("round trips: %v", calls)
+	if len(calls) > 3 {
+		t.Fatalf("processing a submission without steps made %d Redis round trips, want at most 3: %v", len(calls), calls)
+	}
+	st, err := status.Status(ctx, "01COUNTED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != submission.StatusCompleted || st.Event == "" || st.Version != 3 {
+		t.Fatalf("status after processing: %+v; want completed with its event at version 3", st)
+	}
+	var ev struct{ Submission string }
+	if xs, err := rdb.XRange(ctx, submission.EventsStream, st.Event, st.Event).Result(); err != nil || len(xs) != 1 ||
+		json.Unmarshal([]byte(xs[0].Values["event"].(string)), &ev) != nil || ev.Submission != "01COUNTED" {
+		t.Fatalf("event %s in the stream: %v %v", st.Event, xs, err)
+	}
+	if page, err := d.Index.List(ctx, submission.Query{}); err != nil || len(page.Items) != 2 {
+		t.Fatalf("index after two submissions: %+v, %v", page, err)
+	}
+	if len(records.m) != 2 {
+		t.Fatalf("%d records stored, want 2", len(records.m))
+	}
+	// Processing again changes nothing: the same event, still completed.
+	run("01COUNTED")
+	if again, err := status.Status(ctx, "01COUNTED"); err != nil || again.Event != st.Event || again.Status != submission.StatusCompleted {
+		t.Fatalf("after a repeat: %+v, %v", again, err)
+	}
+}
