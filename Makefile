@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/bin:$(PATH)
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test fuzz bench build lint install
+.PHONY: run test fuzz bench build lint install e2e-next
 
 run:
 	@deployments/local/run.sh
@@ -34,6 +34,12 @@ fuzz:
 			elif [ $$rc -ne 0 ]; then exit 1; fi; \
 		done; \
 	done
+
+# The Next.js example (examples/nextjs) against a local formq stack in
+# headless Chromium: npm ci, next build, next start, a real API and worker.
+# Opt-in (it needs the npm registry and a few minutes), not part of test.
+e2e-next: install
+	@set -o pipefail; $(GO) test -tags e2enext -count=1 -timeout 15m -v ./examples/nextjs/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT|NAME))'
 
 bench: install
 	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
