@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,46 +147,42 @@ func (f *Field) validateOne(v string) (any, []string) {
 	if !utf8.ValidString(v) {
 		return nil, []string{f.msg("format", "{label} must be valid text", nil)}
 	}
-	var rules []validation.Rule
-	if f.MinLength != nil {
-		rules = append(rules, validation.RuneLength(*f.MinLength, 0).Error(
-			f.msg("min_length", "{label} must be at least {min_length} characters", map[string]string{"min_length": strconv.Itoa(*f.MinLength)})))
-	}
-	if f.MaxLength != nil {
-		rules = append(rules, validation.RuneLength(0, *f.MaxLength).Error(
-			f.msg("max_length", "{label} must be at most {max_length} characters", map[string]string{"max_length": strconv.Itoa(*f.MaxLength)})))
-	}
-	if f.Pattern != nil {
-		rules = append(rules, validation.Match(f.Pattern).Error(f.msg("pattern", "{label} has the wrong format", nil)))
-	}
-	if len(f.Options) > 0 {
-		allowed := make([]any, len(f.Options))
-		for i, o := range f.Options {
-			allowed[i] = o.Value
+	// The declared rules, checked directly: a message is made only for a
+	// rule that fails (ozzo's rules with .Error(msg) built every message
+	// for every value). Same order and meaning as ozzo's RuneLength (0 is
+	// no bound), Match, In and Date.
+	var problems []string
+	if f.MinLength != nil || f.MaxLength != nil {
+		n := utf8.RuneCountInString(v)
+		if f.MinLength != nil && n < *f.MinLength {
+			problems = append(problems, f.msg("min_length", "{label} must be at least {min_length} characters", map[string]string{"min_length": strconv.Itoa(*f.MinLength)}))
 		}
-		rules = append(rules, validation.In(allowed...).Error(f.msg("options", "{label} must be one of the listed choices", nil)))
+		if f.MaxLength != nil && *f.MaxLength > 0 && n > *f.MaxLength {
+			problems = append(problems, f.msg("max_length", "{label} must be at most {max_length} characters", map[string]string{"max_length": strconv.Itoa(*f.MaxLength)}))
+		}
+	}
+	if f.Pattern != nil && !f.Pattern.MatchString(v) {
+		problems = append(problems, f.msg("pattern", "{label} has the wrong format", nil))
+	}
+	if len(f.Options) > 0 && !slices.ContainsFunc(f.Options, func(o Option) bool { return o.Value == v }) {
+		problems = append(problems, f.msg("options", "{label} must be one of the listed choices", nil))
 	}
 	switch f.Type {
 	case "email":
-		rules = append(rules, validation.By(func(any) error {
-			a, err := mail.ParseAddress(v)
-			if err != nil || a.Address != v || !strings.Contains(v[strings.LastIndex(v, "@"):], ".") {
-				return errors.New(f.msg("format", "{label} must be a valid email address", nil))
-			}
-			return nil
-		}))
+		a, err := mail.ParseAddress(v)
+		if err != nil || a.Address != v || !strings.Contains(v[strings.LastIndex(v, "@"):], ".") {
+			problems = append(problems, f.msg("format", "{label} must be a valid email address", nil))
+		}
 	case "url":
-		rules = append(rules, validation.By(func(any) error {
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New(f.msg("format", "{label} must be a valid http or https URL", nil))
-			}
-			return nil
-		}))
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, f.msg("format", "{label} must be a valid http or https URL", nil))
+		}
 	case "date":
-		rules = append(rules, validation.Date(time.DateOnly).Error(f.msg("format", "{label} must be a date (YYYY-MM-DD)", nil)))
+		if _, err := time.Parse(time.DateOnly, v); err != nil {
+			problems = append(problems, f.msg("format", "{label} must be a date (YYYY-MM-DD)", nil))
+		}
 	}
-	problems := check(v, rules)
 	switch f.Type {
 	case "number", "integer":
 		return f.validateNumber(v, problems)
