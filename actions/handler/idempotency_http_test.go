@@ -201,3 +201,28 @@ func TestIdempotentRepeatWithAReference(t *testing.T) {
 		t.Errorf("repeats changed what is stored: tasks %v, objects %v; want %v, %v", gotTasks, gotObjects, tasks, objects)
 	}
 }
+
+// TestIdempotentRepeatOfACaptchaForm: a double submit of a form with a
+// captcha sends the answer the first request spent; the repeat gets the
+// first answer (urlencoded and multipart), without asking the provider.
+func TestIdempotentRepeatOfACaptchaForm(t *testing.T) {
+	sv := newSiteverify(t, "turnstile")
+	st := startWithActions(t, captchaActions("turnstile", sv.srv.URL+"/siteverify", closedURL(t)), map[string]string{"CAPTCHA_SECRET": sv.secret})
+	vals := url.Values{"email": {"a@example.com"}, "cf-turnstile-response": {"ok-1"}, "_idempotency": {"captcha-1"}}
+	resp, first := send(t, st, "contact", vals, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %s", resp.StatusCode, first)
+	}
+	resp, raw := send(t, st, "contact", vals, nil)
+	if resp.StatusCode != http.StatusAccepted || string(raw) != string(first) {
+		t.Errorf("urlencoded repeat: %d %s, want the first answer", resp.StatusCode, raw)
+	}
+	body, ct := orderedBody(t, []string{"_idempotency", "captcha-1"}, []string{"cf-turnstile-response", "ok-1"}, []string{"email", "a@example.com"})
+	resp, raw = teststack.Post(t, st.APIURL+"/actions/contact", body, ct, map[string]string{"Accept": "application/json"})
+	if resp.StatusCode != http.StatusAccepted || string(raw) != string(first) {
+		t.Errorf("multipart repeat: %d %s, want the first answer", resp.StatusCode, raw)
+	}
+	if n := sv.callCount(); n != 1 {
+		t.Errorf("siteverify called %d times, want once", n)
+	}
+}

@@ -184,8 +184,6 @@ func (s *intake) finish(ctx context.Context) error {
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
 		s.accepted.Fingerprint = s.fingerprint()
-	}
-	if s.idemKey != "" {
 		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
 			// The submission is queued; only a repeat could now be
 			// queued twice. Say so, but answer the accepted submission.
@@ -374,9 +372,12 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 			delete(vals, k)
 		}
 	}
-	if f := captchaField(s.a); f != "" && s.replay == nil {
-		// Checked in finish, once the values it echoes on failure are read.
-		s.captchaAnswer = vals.Get(f)
+	if f := captchaField(s.a); f != "" {
+		// Checked in finish, once the values it echoes on failure are read
+		// (a repeat's is not: the first answer's was).
+		if s.replay == nil {
+			s.captchaAnswer = vals.Get(f)
+		}
 		delete(vals, f)
 	}
 	for _, u := range s.a.Uploads {
