@@ -116,7 +116,7 @@ func DefaultConfig() Config {
 		RedisURL:              "redis://127.0.0.1:6379/0",
 		S3Region:              "us-east-1",
 		Actions:               "actions.yaml",
-		WorkerConcurrency:     2 * runtime.NumCPU(),
+		WorkerConcurrency:     4 * runtime.NumCPU(), // tasks wait on S3 and Redis far more than they compute
 		UploadPartSize:        8 << 20,
 		UploadMemory:          256 << 20,
 		ShutdownTimeout:       25 * time.Second,

@@ -113,7 +113,7 @@ func docTable(t *testing.T, path string) map[string]docRow {
 // describedDefaults are the defaults the document describes in words
 // rather than as a value; every other default is either a value in
 // backticks or a zero value ("empty", "(required)", "derived from ...").
-var describedDefaults = map[string]any{"FORMQ_WORKER_CONCURRENCY": 2 * runtime.NumCPU()}
+var describedDefaults = map[string]any{"FORMQ_WORKER_CONCURRENCY": 4 * runtime.NumCPU()}
 
 // TestConfigurationDocDefaults holds the document's default column to the
 // code: a default in backticks, set explicitly, must change nothing, and a
