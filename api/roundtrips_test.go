@@ -121,8 +121,16 @@ func TestAcceptedSubmissionRoundTrips(t *testing.T) {
 	counter.take()
 
 	id, statusURL := post()
-	if calls := counter.take(); len(calls) != 1 {
-		t.Fatalf("an accepted submission made %d Redis round trips, want 1: %v", len(calls), calls)
+	// A durability WAIT for replicas, when one is configured, follows the
+	// enqueue as a call of its own; everything else is the one script.
+	var work []string
+	for _, c := range counter.take() {
+		if c != "wait" {
+			work = append(work, c)
+		}
+	}
+	if len(work) != 1 {
+		t.Fatalf("an accepted submission made %d Redis round trips besides WAIT, want 1: %v", len(work), work)
 	}
 
 	resp, err := http.Get(statusURL)
