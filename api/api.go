@@ -162,8 +162,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 			func() float64 { _, n := store.Buffers(); return float64(n) }),
 	)
 
+	enqueuer := jobs.NewEnqueuer(a.queue, status, log)
 	h := &handler.Handler{
-		Actions: registry, Files: store, Queue: jobs.NewEnqueuer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
+		Actions: registry, Files: store, Queue: enqueuer, Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
 		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Claims: handler.NewRedisRefClaims(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,

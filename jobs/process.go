@@ -53,6 +53,7 @@ func NewMux(d Deps) *asynq.ServeMux {
 	}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSubmission, d.processSubmission)
+	mux.HandleFunc(TypeRedeliver, d.processRedelivery)
 	return mux
 }
 
@@ -79,7 +80,11 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log := d.Log.With("submission", sub.ID, "action", sub.Action)
-	err := d.process(ctx, log, &sub)
+	return d.logFailure(ctx, log, t, d.process(ctx, log, &sub, nil))
+}
+
+// logFailure logs a failed run of a task, once, and returns its error.
+func (d Deps) logFailure(ctx context.Context, log *slog.Logger, t *asynq.Task, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -103,8 +108,10 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
-// process is one run of a submission's task.
-func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Submission) error {
+// process is one run of a submission's task. only, when not nil, limits
+// the run to those steps of a stored submission (a redelivery): the record
+// is not written again and the submission ends as its steps stand.
+func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Submission, only map[int]bool) error {
 	steps := d.plan(sub)
 	st, err := d.Status.begin(ctx, sub, steps)
 	if err != nil {
@@ -114,28 +121,31 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 		log.InfoContext(ctx, "submission already finished", "status", st.Status)
 		return nil
 	}
-	record, err := recordJSON(sub)
-	if err != nil {
-		return d.fail(ctx, sub, readable(err))
-	}
-	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
-		return fmt.Errorf("jobs: store record: %w", err)
-	}
-	if d.Index != nil {
-		if err := d.Index.Add(ctx, sub); err != nil {
+	if only == nil {
+		if err := d.store(ctx, sub); err != nil {
 			return err
 		}
 	}
 	declared := len(sub.Steps)
 	for i, step := range steps[:declared] {
-		if i < len(st.Steps) && st.Steps[i].State == submission.StepCompleted {
+		if (only != nil && !only[i]) || (i < len(st.Steps) && submission.StepFinished(st.Steps[i].State)) {
 			continue
 		}
 		if err := d.runStep(ctx, log, sub, i, step); err != nil {
 			return err
 		}
 	}
-	if rp, ok := d.Publisher.(*RedisPublisher); ok && declared == len(steps) {
+	events := declared < len(steps)
+	if only != nil {
+		events = false
+		for i := range only {
+			events = events || (i >= declared && i < len(steps))
+		}
+		if !events {
+			return d.finishRedelivery(ctx, log, sub, "")
+		}
+	}
+	if rp, ok := d.Publisher.(*RedisPublisher); ok && only == nil && declared == len(steps) {
 		// Nothing runs after the event: publish it and complete the
 		// submission in one round trip.
 		ev := d.event(sub)
@@ -152,15 +162,33 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	if err != nil {
 		return err
 	}
-	if declared < len(steps) {
-		if err := d.runEventSteps(ctx, log, sub, st, declared, steps, *ev); err != nil {
+	if events {
+		if err := d.runEventSteps(ctx, log, sub, st, declared, steps, *ev, only); err != nil {
 			return err
 		}
+	}
+	if only != nil {
+		return d.finishRedelivery(ctx, log, sub, ev.ID)
 	}
 	if err := d.Status.finish(ctx, sub.ID, submission.StatusCompleted, "", ev.ID); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "submission completed", "event", ev.ID)
+	return nil
+}
+
+// store writes the submission's record and indexes it.
+func (d Deps) store(ctx context.Context, sub *submission.Submission) error {
+	record, err := recordJSON(sub)
+	if err != nil {
+		return d.fail(ctx, sub, readable(err))
+	}
+	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
+		return fmt.Errorf("jobs: store record: %w", err)
+	}
+	if d.Index != nil {
+		return d.Index.Add(ctx, sub)
+	}
 	return nil
 }
 
@@ -222,7 +250,12 @@ func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission
 	}
 	sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	start := time.Now()
-	err = typ.Run(sctx, StepRun{Submission: sub, Config: cfg, Index: i, Attempt: attempt})
+	logDelivery := func(a submission.DeliveryAttempt) {
+		if err := d.Status.logDelivery(context.WithoutCancel(ctx), sub.ID, i, a); err != nil {
+			log.WarnContext(ctx, "could not log a webhook delivery", "step_index", i, "err", err)
+		}
+	}
+	err = typ.Run(sctx, StepRun{Submission: sub, Config: cfg, Index: i, Attempt: attempt, LogDelivery: logDelivery})
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	d.Metrics.ObserveStep(step.Type, time.Since(start), err)

@@ -43,7 +43,7 @@ func (r *Revalidator) stepType(ev submission.Event) StepType {
 			if err != nil {
 				return Permanent("encode the event: %v", err)
 			}
-			return r.client.Deliver(ctx, Delivery{URL: r.url, ID: "evt_" + run.Submission.ID, Secret: r.secret, Body: body})
+			return r.client.Deliver(ctx, Delivery{URL: r.url, ID: "evt_" + run.Submission.ID, Secret: r.secret, Body: body, Log: run.LogDelivery})
 		},
 	}
 }

@@ -41,7 +41,7 @@ func (s Sink) stepType(ev submission.Event) StepType {
 	return StepType{
 		Timeout: s.Timeout, MaxAttempts: s.MaxAttempts, Backoff: s.Backoff,
 		Run: func(ctx context.Context, run StepRun) error {
-			return s.Purge(ctx, ev, eventKey(run.Submission.ID))
+			return s.Purge(withDeliveryLog(ctx, run.LogDelivery), ev, eventKey(run.Submission.ID))
 		},
 	}
 }
@@ -97,10 +97,11 @@ func tracedEventStep(name string, t StepType) StepType {
 
 // runEventSteps runs every event step not yet finished, side by side, one
 // attempt each. Steps still waiting for their backoff are left for a
-// later run. When some step will be retried, the error returned asks for
+// later run; only, when not nil, limits the run to those steps (a
+// redelivery). When some step will be retried, the error returned asks for
 // the task to run again at the earliest step's time; when all are done
 // and some failed for good, the submission fails naming them.
-func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submission.Submission, st *submission.Status, first int, steps []submission.Step, ev submission.Event) error {
+func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submission.Submission, st *submission.Status, first int, steps []submission.Step, ev submission.Event, only map[int]bool) error {
 	due, err := d.Status.retryTimes(ctx, sub.ID, first, len(steps))
 	if err != nil {
 		return err
@@ -125,7 +126,9 @@ func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submissi
 			prev = st.Steps[i]
 		}
 		switch {
-		case prev.State == submission.StepCompleted:
+		case only != nil && !only[i]:
+			continue
+		case submission.StepFinished(prev.State):
 			continue
 		case prev.State == submission.StepFailed:
 			failed = append(failed, fmt.Sprintf("step %d (%s) failed: %s", i+1, steps[i].Type, prev.LastError))

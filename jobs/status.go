@@ -64,6 +64,35 @@ end
 return redis.call('HGETALL', KEYS[1])
 `)
 
+// appendDelivery adds one attempt to a step's delivery log (a JSON array
+// in the status hash), keeping the last ARGV[3]; a status that is gone
+// (erased) is not brought back.
+var appendDelivery = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local log = {}
+if raw then log = cjson.decode(raw) end
+table.insert(log, cjson.decode(ARGV[2]))
+local max = tonumber(ARGV[3])
+while #log > max do table.remove(log, 1) end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(log))
+return #log
+`)
+
+// logDelivery records a delivery attempt of step i. The step's end,
+// written right after, moves the version and tells the streams.
+func (s *StatusStore) logDelivery(ctx context.Context, id string, i int, a submission.DeliveryAttempt) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("jobs: encode delivery of %s: %w", id, err)
+	}
+	err = appendDelivery.Run(ctx, s.rdb, []string{submission.StatusKey(id)}, stepField(i, "log"), b, submission.DeliveryLogSize).Err()
+	if err != nil {
+		return fmt.Errorf("jobs: log delivery of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Queued records a freshly enqueued submission. The Enqueuer does not
 // call it: until a worker writes the status, Status derives it from the
 // queued task. It stays for writing a queued status explicitly.
@@ -229,8 +258,13 @@ func decodeStatus(id string, flat any) (*submission.Status, error) {
 		return nil, fmt.Errorf("jobs: decode status of %s: %w", id, err)
 	}
 	for i, t := range types {
-		step := submission.StepStatus{Type: t, State: h[stepField(i, "state")], LastError: h[stepField(i, "error")]}
+		step := submission.StepStatus{Type: t, State: h[stepField(i, "state")], LastError: h[stepField(i, "error")], Note: h[stepField(i, "note")]}
 		step.Attempts, _ = strconv.Atoi(h[stepField(i, "attempts")])
+		if raw := h[stepField(i, "log")]; raw != "" {
+			if err := json.Unmarshal([]byte(raw), &step.Deliveries); err != nil {
+				return nil, fmt.Errorf("jobs: decode delivery log of %s: %w", id, err)
+			}
+		}
 		if step.State == "" {
 			step.State = submission.StepPending
 		}

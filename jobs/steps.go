@@ -32,6 +32,9 @@ type StepRun struct {
 	Config  map[string]any
 	Index   int // position among the submission's steps
 	Attempt int // 1 for the first attempt
+	// LogDelivery records a webhook delivery attempt in the step's
+	// delivery log; steps that post webhooks hand it to Delivery.Log.
+	LogDelivery func(submission.DeliveryAttempt)
 }
 
 // DeliveryID names this step of this submission, the same on every

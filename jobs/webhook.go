@@ -102,15 +102,47 @@ type Delivery struct {
 	ID     string // webhook-id: the same on every retry of one delivery
 	Secret []byte // the decoded signing key
 	Body   []byte // JSON
+	// Log, when set, is told of the attempt: time, URL without query,
+	// HTTP status, latency, error.
+	Log func(submission.DeliveryAttempt)
 }
 
 // Deliver posts a delivery signed per the Standard Webhooks spec. Only a
 // 2xx answer succeeds. Refused addresses, redirects and 410 Gone are
 // permanent failures; other failures are retried.
 func (c *WebhookClient) Deliver(ctx context.Context, d Delivery) error {
+	start := time.Now()
+	status, err := c.deliver(ctx, d)
+	if d.Log == nil {
+		d.Log, _ = ctx.Value(deliveryLogKey{}).(func(submission.DeliveryAttempt))
+	}
+	if d.Log != nil {
+		a := submission.DeliveryAttempt{At: start.UTC(), URL: redactURL(d.URL), WebhookID: d.ID, Status: status, LatencyMS: time.Since(start).Milliseconds()}
+		if err != nil {
+			a.Error = readable(err)
+		}
+		d.Log(a)
+	}
+	return err
+}
+
+// deliveryLogKey carries a step's delivery log to the deliveries made by
+// code that does not see the StepRun (the sinks).
+type deliveryLogKey struct{}
+
+// withDeliveryLog makes Deliver log to fn the attempts made with ctx.
+func withDeliveryLog(ctx context.Context, fn func(submission.DeliveryAttempt)) context.Context {
+	if fn == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, deliveryLogKey{}, fn)
+}
+
+// deliver makes one attempt; status is the answer's, 0 when none came.
+func (c *WebhookClient) deliver(ctx context.Context, d Delivery) (status int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return Permanent("bad webhook URL: %v", err)
+		return 0, Permanent("bad webhook URL: %v", err)
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -121,21 +153,22 @@ func (c *WebhookClient) Deliver(ctx context.Context, d Delivery) error {
 	resp, err := c.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenAddress) {
-			return Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", redactURL(d.URL), forbiddenAddr(err))
+			return 0, Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", redactURL(d.URL), forbiddenAddr(err))
 		}
-		return fmt.Errorf("webhook to %s: %w", redactURL(d.URL), unwrapURLError(err))
+		return 0, fmt.Errorf("webhook to %s: %w", redactURL(d.URL), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	status = resp.StatusCode
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", redactURL(d.URL), resp.StatusCode)
-	case resp.StatusCode == http.StatusGone:
-		return Permanent("webhook to %s answered 410 Gone", redactURL(d.URL))
+	case status >= 200 && status < 300:
+		return status, nil
+	case status >= 300 && status < 400:
+		return status, Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", redactURL(d.URL), status)
+	case status == http.StatusGone:
+		return status, Permanent("webhook to %s answered 410 Gone", redactURL(d.URL))
 	default:
-		return fmt.Errorf("webhook to %s answered %d", redactURL(d.URL), resp.StatusCode)
+		return status, fmt.Errorf("webhook to %s answered %d", redactURL(d.URL), status)
 	}
 }
 
@@ -243,7 +276,7 @@ func webhookStep(client *WebhookClient, getenv func(string) string) StepType {
 			if err != nil {
 				return err
 			}
-			return client.Deliver(ctx, Delivery{URL: c.URL, ID: "msg_" + r.DeliveryID(), Secret: secret, Body: body})
+			return client.Deliver(ctx, Delivery{URL: c.URL, ID: "msg_" + r.DeliveryID(), Secret: secret, Body: body, Log: r.LogDelivery})
 		},
 	}
 }

@@ -99,4 +99,7 @@ var (
 	ErrBusy = errors.New("submission is still being processed")
 	// ErrBadCursor is a cursor no page gave.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrNotRedeliverable means a step posts no webhook, so it cannot be
+	// delivered again.
+	ErrNotRedeliverable = errors.New("the step posts no webhook")
 )

@@ -20,7 +20,14 @@ const (
 	StepRetrying  = "retrying" // failed, waits for its next attempt
 	StepCompleted = "completed"
 	StepFailed    = "failed"
+	// StepSkipped is a step that chose not to act (an autoresponder over
+	// its recipient's limit); like completed, it is never run again.
+	StepSkipped = "skipped"
 )
+
+// StepFinished reports whether a step in this state is done for good
+// without failing: completed or skipped.
+func StepFinished(state string) bool { return state == StepCompleted || state == StepSkipped }
 
 // ErrNotFound means no submission has the id (or its status expired).
 var ErrNotFound = errors.New("submission not found")
@@ -54,4 +61,24 @@ type StepStatus struct {
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"lastError,omitempty"`
+	// Note says why a step was skipped.
+	Note string `json:"note,omitempty"`
+	// Deliveries are the last attempts of a webhook-like step, oldest
+	// first (at most DeliveryLogSize); the admin's view only.
+	Deliveries []DeliveryAttempt `json:"deliveries,omitempty"`
+}
+
+// DeliveryLogSize is how many delivery attempts a step keeps in its log.
+const DeliveryLogSize = 20
+
+// DeliveryAttempt is one attempt to deliver a webhook: when, where (the
+// URL without query or credentials), the answer's HTTP status (0 when
+// none came), how long it took and why it failed.
+type DeliveryAttempt struct {
+	At        time.Time `json:"at"`
+	URL       string    `json:"url"`
+	WebhookID string    `json:"webhookId"`
+	Status    int       `json:"status"`
+	LatencyMS int64     `json:"latencyMs"`
+	Error     string    `json:"error,omitempty"`
 }

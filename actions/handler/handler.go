@@ -88,6 +88,9 @@ type Handler struct {
 	Inbox Inbox
 	// Links makes download links of files for the admin detail.
 	Links FileLinks
+	// Redeliveries runs webhook steps again for the admin; nil leaves
+	// the redeliver routes answering 404.
+	Redeliveries Redeliverer
 	// MetricsElsewhere leaves /metrics off the API's routes: it is served
 	// on an address of its own (FORMQ_METRICS_ADDR).
 	MetricsElsewhere bool

@@ -49,9 +49,11 @@ func (h *Handler) InboxPage(c echo.Context) error {
 type labelled struct{ Label, Value string }
 
 type inboxDetailData struct {
-	Base   string
-	D      *SubmissionDetail
-	Values []labelled
+	Base string
+	// Redelivered is the step (or "all") just queued again.
+	Redelivered string
+	D           *SubmissionDetail
+	Values      []labelled
 }
 
 // InboxDetailPage handles GET /admin/inbox/{id}: a submission's values,
@@ -61,7 +63,7 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := inboxDetailData{Base: h.Pages.Base, D: d}
+	data := inboxDetailData{Base: h.Pages.Base, D: d, Redelivered: c.QueryParam("redelivered")}
 	seen := map[string]bool{}
 	if a, ok := h.Actions.Get(d.Submission.Action); ok {
 		for _, f := range a.Fields {

@@ -39,6 +39,7 @@ type Pages struct {
 func NewPages() (*Pages, error) {
 	funcs := template.FuncMap{
 		"join":  strings.Join,
+		"add1":  func(i int) int { return i + 1 },
 		"size":  actions.FormatSize,
 		"human": actions.HumanSize,
 		"inputType": func(f *actions.Field) string {

@@ -44,6 +44,7 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	admin.GET("/submissions/export", h.AdminExport)
 	admin.GET("/submissions/:id", h.AdminSubmission)
 	admin.DELETE("/submissions/:id", h.AdminEraseSubmission)
+	admin.POST("/submissions/:id/redeliver", h.AdminRedeliver)
 	admin.DELETE("/submissions", h.AdminErasePersonal)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
 	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
@@ -52,6 +53,7 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	e.GET(InboxPath+"/:id", h.InboxDetailPage, queues...)
 	e.GET(InboxPath+"/:id/delete", h.InboxConfirmPage, queues...)
 	e.POST(InboxPath+"/:id/delete", h.InboxErase, queues...)
+	e.POST(InboxPath+"/:id/redeliver", h.InboxRedeliver, queues...)
 	e.Any(QueuesPath, h.AdminQueues, queues...)
 	e.Any(QueuesPath+"/*", h.AdminQueues, queues...)
 }

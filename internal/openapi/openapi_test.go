@@ -499,6 +499,14 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		inbox("GET", "/admin/inbox/01NOSUCHSUBMISSION", "", "/admin/inbox/{id}", pageHeader, 404)
 		inbox("GET", "/admin/inbox/"+id+"/delete", "", "/admin/inbox/{id}/delete", pageHeader, 200)
 		inbox("POST", "/admin/inbox/01NOSUCHSUBMISSION/delete", "", "/admin/inbox/{id}/delete", pageHeader, 404)
+		teststack.WaitFor(t, 30*time.Second, "the submission done", func() bool {
+			return st.RDB.HGet(context.Background(), "formq:submission:"+id, "status").Val() == "completed"
+		})
+		inbox("POST", "/admin/submissions/"+id+"/redeliver", "", "/admin/submissions/{id}/redeliver", bearer, 422)
+		inbox("POST", "/admin/submissions/"+id+"/redeliver", "step=first", "/admin/submissions/{id}/redeliver", bearer, 400)
+		inbox("POST", "/admin/submissions/01NOSUCHSUBMISSION/redeliver", "", "/admin/submissions/{id}/redeliver", bearer, 404)
+		inbox("POST", "/admin/submissions/"+id+"/redeliver", "", "/admin/submissions/{id}/redeliver", nil, 401)
+		inbox("POST", "/admin/inbox/01NOSUCHSUBMISSION/redeliver", "", "/admin/inbox/{id}/redeliver", pageHeader, 404)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 200)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 404)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", map[string]string{"Authorization": "Bearer wrong"}, 403)
