@@ -182,6 +182,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if h.Captchas, err = handler.NewCaptchaVerifier(registry, getenv); err != nil {
 		return nil, err
 	}
+	h.Captchas.Replays = handler.NewRedisReplays(a.rdb)
 	checks := map[string]wire.Check{
 		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 		"s3":    store.Ping,

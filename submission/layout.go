@@ -27,6 +27,7 @@ import (
 //	formq:refclaim:{id}        the submission that used a staged upload's reference
 //	formq:rl:{action}:{client} a rate limit's state
 //	formq:janitor              the lock of the janitor's sweep
+//	formq:captcha:{digest}     a captcha answer already accepted (replay cache)
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
@@ -46,6 +47,7 @@ const (
 	idemKeyPrefix   = "formq:idem:"
 	refClaimPrefix  = "formq:refclaim:"
 	rateKeyPrefix   = "formq:rl:"
+	captchaPrefix   = "formq:captcha:"
 )
 
 // RecordKey is the S3 key of a submission's record.
@@ -132,3 +134,7 @@ func RateLimitKey(action, client string) string { return rateKeyPrefix + action 
 // RefClaimKey is the Redis key claiming the staged upload id for the one
 // submission that may use its reference.
 func RefClaimKey(id string) string { return refClaimPrefix + id }
+
+// CaptchaKey marks a captcha answer as used; digest is a hash of the
+// provider and the answer, never the answer itself.
+func CaptchaKey(digest string) string { return captchaPrefix + digest }

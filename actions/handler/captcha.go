@@ -6,6 +6,8 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
+	"github.com/redis/go-redis/v9"
 )
 
 // FieldRendered carries the sealed time a hosted form was rendered, for
@@ -42,8 +46,54 @@ var (
 // answered with JSON {"success": bool, "error-codes": [...]}).
 type CaptchaVerifier struct {
 	// Client calls the providers; a client with a 10s timeout when nil.
-	Client  *http.Client
+	Client *http.Client
+	// Replays, when set, refuses an answer accepted once already, even
+	// if the provider would accept it again.
+	Replays ReplayGuard
 	secrets map[string]string // by action name
+}
+
+// CaptchaAnswerTTL is how long a provider's answer is valid (Turnstile,
+// hCaptcha and reCAPTCHA all say 300 s): an accepted answer is kept in
+// the replay cache that long.
+const CaptchaAnswerTTL = 300 * time.Second
+
+// ReplayGuard claims a key once: the first claim within ttl answers true,
+// every later one false.
+type ReplayGuard interface {
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// RedisReplays is the ReplayGuard on Redis: SET NX with an expiry.
+type RedisReplays struct{ rdb redis.UniversalClient }
+
+// NewRedisReplays builds the replay cache on a Redis client.
+func NewRedisReplays(rdb redis.UniversalClient) *RedisReplays { return &RedisReplays{rdb: rdb} }
+
+// Claim implements ReplayGuard.
+func (r *RedisReplays) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := r.rdb.SetNX(ctx, key, 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("captcha replay cache: %w", err)
+	}
+	return ok, nil
+}
+
+// claimAnswer records an accepted answer; one seen before is refused
+// like a duplicate the provider reported.
+func (v *CaptchaVerifier) claimAnswer(ctx context.Context, c *actions.Captcha, response string) error {
+	if v.Replays == nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(string(c.Provider) + "\x00" + response))
+	ok, err := v.Replays.Claim(ctx, submission.CaptchaKey(hex.EncodeToString(sum[:])), CaptchaAnswerTTL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrCaptchaUnreachable, err)
+	case !ok:
+		return &captchaError{msg: "The challenge expired or was already used; complete it again.", code: "replayed (formq)"}
+	}
+	return nil
 }
 
 // NewCaptchaVerifier reads the secret of every action with a captcha
@@ -119,7 +169,7 @@ func (v *CaptchaVerifier) Verify(ctx context.Context, a *actions.Action, respons
 		return fmt.Errorf("%w: %s answered no JSON: %v", ErrCaptchaUnreachable, c.Provider, err)
 	}
 	if ans.Success {
-		return nil
+		return v.claimAnswer(ctx, c, response)
 	}
 	for _, code := range ans.ErrorCodes {
 		if slices.Contains(captchaServerCodes, code) {

@@ -34,6 +34,9 @@ type siteverify struct {
 	mu                        sync.Mutex
 	seen                      map[string]bool
 	calls                     []url.Values
+	// lax passes ok-* tokens every time, like a provider that does not
+	// report duplicates.
+	lax bool
 }
 
 func newSiteverify(t *testing.T, provider string) *siteverify {
@@ -93,7 +96,7 @@ func (sv *siteverify) serve(w http.ResponseWriter, r *http.Request) {
 		reused, expired = "already-seen-response", "expired-input-response"
 	}
 	switch {
-	case strings.HasPrefix(tok, "ok-") && sv.seen[tok]:
+	case strings.HasPrefix(tok, "ok-") && sv.seen[tok] && !sv.lax:
 		answer(false, reused)
 	case strings.HasPrefix(tok, "ok-"):
 		sv.seen[tok] = true
@@ -344,5 +347,55 @@ func TestCaptchaTurnstileLocalSiteverifyMultipartStoresNoFile(t *testing.T) {
 	}
 	if keys, _ = st.Store.List(context.Background(), "uploads/apply/"); len(keys) != 1 {
 		t.Fatalf("an accepted post's file: %v", keys)
+	}
+}
+
+// TestCaptchaLocalSiteverifyRefusesAReplayedAnswer: against a local
+// siteverify that accepts an answer every time it is asked, formq's own
+// replay cache refuses an answer accepted once (422 errors._captcha, no
+// submission kept) for the answer's lifetime; another answer passes; the
+// cache holds a digest, not the answer.
+func TestCaptchaLocalSiteverifyRefusesAReplayedAnswer(t *testing.T) {
+	sv := newSiteverify(t, "turnstile")
+	sv.lax = true
+	st := startWithActions(t, captchaActions("turnstile", sv.srv.URL+"/siteverify", closedURL(t)), map[string]string{"CAPTCHA_SECRET": sv.secret})
+	post := func(token string) (*http.Response, errorBody) {
+		t.Helper()
+		resp, raw := send(t, st, "contact", url.Values{"email": {"a@example.com"}, "cf-turnstile-response": {token}}, nil)
+		var e errorBody
+		_ = json.Unmarshal(raw, &e)
+		return resp, e
+	}
+	if resp, e := post("ok-replayed"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the first post: %d %+v", resp.StatusCode, e)
+	}
+	for i := range 3 {
+		resp, e := post("ok-replayed")
+		if resp.StatusCode != http.StatusUnprocessableEntity || e.Error.Code != "validation_failed" ||
+			len(e.Errors["_captcha"]) != 1 || !strings.Contains(e.Errors["_captcha"][0], "already used") {
+			t.Fatalf("replay %d: %d %+v", i+1, resp.StatusCode, e)
+		}
+	}
+	if n := sv.callCount(); n != 4 {
+		t.Errorf("siteverify was asked %d times, want 4 (it accepted every replay)", n)
+	}
+	if n := countKeys(t, st, submissionTasks); n != 1 {
+		t.Fatalf("replays were kept: %d submissions", n)
+	}
+	if resp, e := post("ok-other"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("another answer: %d %+v", resp.StatusCode, e)
+	}
+	keys, err := st.RDB.Keys(t.Context(), "formq:captcha:*").Result()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("replay cache keys: %v %v", keys, err)
+	}
+	for _, k := range keys {
+		if strings.Contains(k, "ok-") {
+			t.Errorf("the cache holds the answer itself: %s", k)
+		}
+		ttl := st.RDB.TTL(t.Context(), k).Val()
+		if ttl <= 0 || ttl > 300*time.Second {
+			t.Errorf("%s expires in %s, want within the answer's 300 s", k, ttl)
+		}
 	}
 }
