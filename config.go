@@ -56,7 +56,12 @@ type Config struct {
 	UploadRatePeriod    time.Duration `env:"FORMQ_UPLOAD_RATE_PERIOD"`
 	JanitorInterval     time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
 	JanitorMinAge       time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
-	EventsMaxLen        int64         `env:"FORMQ_EVENTS_MAXLEN"`
+	// Resumable (tus) uploads: how long an unfinished one may be resumed
+	// before the janitor removes it, and where the API buffers its parts
+	// on disk (the system's temporary directory when empty).
+	TusExpiry    time.Duration `env:"FORMQ_TUS_EXPIRY"`
+	TusTempDir   string        `env:"FORMQ_TUS_TEMP_DIR"`
+	EventsMaxLen int64         `env:"FORMQ_EVENTS_MAXLEN"`
 	// Open event streams (GET /events, /submissions/{id}/events) per
 	// client address and in all, per API process; more answer 429.
 	StreamsPerClient int `env:"FORMQ_STREAMS_PER_CLIENT"`
@@ -127,6 +132,7 @@ func DefaultConfig() Config {
 		UploadRatePeriod:      5 * time.Second,
 		JanitorInterval:       time.Hour,
 		JanitorMinAge:         24 * time.Hour,
+		TusExpiry:             24 * time.Hour,
 		StreamsPerClient:      16,
 		StreamsMax:            10_000,
 		ThumbnailMaxDecode:    64 << 20,
@@ -316,7 +322,7 @@ func (c *Config) check() error {
 		name  string
 		value time.Duration
 	}{{"FORMQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"FORMQ_UPLOAD_IDLE_TIMEOUT", c.UploadIdle}, {"FORMQ_JANITOR_MIN_AGE", c.JanitorMinAge},
-		{"FORMQ_UPLOAD_BUFFER_WAIT", c.UploadBufferWait}, {"FORMQ_UPLOAD_RATE_PERIOD", c.UploadRatePeriod}} {
+		{"FORMQ_UPLOAD_BUFFER_WAIT", c.UploadBufferWait}, {"FORMQ_UPLOAD_RATE_PERIOD", c.UploadRatePeriod}, {"FORMQ_TUS_EXPIRY", c.TusExpiry}} {
 		if d.value == 0 {
 			fail(d.name, "must be a duration like 30s or 24h") // only FORMQ_JANITOR_INTERVAL may be 0
 		}

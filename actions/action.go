@@ -98,6 +98,9 @@ type Upload struct {
 	MaxFiles int      // files in the field
 	Types    []string // allowed sniffed content types; patterns like image/* allowed
 	Messages map[string]string
+	// Resumable lets clients send the field's files over tus at
+	// /uploads/tus/ and attach the reference it answers.
+	Resumable bool
 }
 
 // RateLimit allows Limit submissions per Period per client.

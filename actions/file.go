@@ -159,12 +159,13 @@ type rawField struct {
 }
 
 type rawUpload struct {
-	Label    string            `yaml:"label"`
-	Required bool              `yaml:"required"`
-	MaxSize  string            `yaml:"max_size"`
-	MaxFiles int               `yaml:"max_files"`
-	Types    []string          `yaml:"types"`
-	Messages map[string]string `yaml:"messages"`
+	Label     string            `yaml:"label"`
+	Required  bool              `yaml:"required"`
+	MaxSize   string            `yaml:"max_size"`
+	MaxFiles  int               `yaml:"max_files"`
+	Types     []string          `yaml:"types"`
+	Messages  map[string]string `yaml:"messages"`
+	Resumable bool              `yaml:"resumable"`
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
@@ -490,7 +491,7 @@ func parseUpload(name string, node *yaml.Node) (*Upload, []string) {
 	if err != nil {
 		return nil, append(msgs, err.Error())
 	}
-	u := &Upload{Name: name, Label: ru.Label, Required: ru.Required, MaxFiles: ru.MaxFiles, Types: ru.Types, Messages: ru.Messages}
+	u := &Upload{Name: name, Label: ru.Label, Required: ru.Required, MaxFiles: ru.MaxFiles, Types: ru.Types, Messages: ru.Messages, Resumable: ru.Resumable}
 	if u.Label == "" {
 		u.Label = humanize(name)
 	}

@@ -56,6 +56,9 @@ type PublicUpload struct {
 	Accept   string            `json:"accept,omitempty"` // for <input type=file accept>
 	Limits   string            `json:"limits"`           // "PNG, JPEG or WebP, up to 5 MB"
 	Messages map[string]string `json:"messages"`         // required, max_size, max_files, types ({type} left for the client)
+	// Resumable says the field's files may go over tus at /uploads/tus/
+	// (client.js sends them so and submits the reference).
+	Resumable bool `json:"resumable,omitempty"`
 }
 
 // Public returns the action's public declaration; url is where its form
@@ -79,7 +82,7 @@ func (a *Action) Public(url string, theme *Theme) Public {
 	for _, u := range a.Uploads {
 		p.Uploads = append(p.Uploads, PublicUpload{
 			Name: u.Name, Label: u.Label, Required: u.Required, MaxSize: u.MaxSize, MaxFiles: u.MaxFiles,
-			Types: u.Types, Accept: strings.Join(u.Types, ","), Limits: u.Limits(),
+			Types: u.Types, Accept: strings.Join(u.Types, ","), Limits: u.Limits(), Resumable: u.Resumable,
 			Messages: map[string]string{
 				"required": u.RequiredMessage(), "max_size": u.TooLargeMessage(), "max_files": u.TooManyMessage(),
 				"types": u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"types": strings.Join(u.Types, ", ")}),

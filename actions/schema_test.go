@@ -184,6 +184,7 @@ const everyKey = `upload_profiles:
     strict_origin: true
     auth: optional
     rate_limit: 10/minute
+    resumable: true
 actions:
   everything:
     title: Everything
@@ -207,7 +208,7 @@ actions:
     uploads:
       avatar: {max_size: 512KiB, max_files: 3, types: [image/jpeg], required: true, label: Avatar,
                messages: {required: a, max_size: b, max_files: c, types: d}}
-      doc: {max_size: 1048576}
+      doc: {max_size: 1048576, resumable: false}
     steps:
       - thumbnail: {field: avatar, sizes: [64, 4096], max_pixels: 1000000, timeout: 1m, max_attempts: 100, backoff: 500ms}
       - webhook: {url: "https://hooks.example.com/x", secret_env: HOOK_SECRET, timeout: 10s, max_attempts: 1}

@@ -35,16 +35,17 @@ type UploadProfile struct {
 type UploadProfiles map[string]*UploadProfile
 
 type rawProfile struct {
-	Label    string            `yaml:"label"`
-	MaxSize  string            `yaml:"max_size"`
-	MaxFiles int               `yaml:"max_files"`
-	Types    []string          `yaml:"types"`
-	Messages map[string]string `yaml:"messages"`
-	TTL      string            `yaml:"ttl"`
-	Origins  []string          `yaml:"origins"`
-	Strict   bool              `yaml:"strict_origin"`
-	Auth     string            `yaml:"auth"`
-	Rate     string            `yaml:"rate_limit"`
+	Label     string            `yaml:"label"`
+	MaxSize   string            `yaml:"max_size"`
+	MaxFiles  int               `yaml:"max_files"`
+	Types     []string          `yaml:"types"`
+	Messages  map[string]string `yaml:"messages"`
+	TTL       string            `yaml:"ttl"`
+	Origins   []string          `yaml:"origins"`
+	Strict    bool              `yaml:"strict_origin"`
+	Auth      string            `yaml:"auth"`
+	Rate      string            `yaml:"rate_limit"`
+	Resumable bool              `yaml:"resumable"`
 }
 
 func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {
@@ -74,7 +75,7 @@ func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {
 			continue
 		}
 		p := &UploadProfile{
-			Upload: Upload{Name: name, Label: rp.Label, MaxFiles: rp.MaxFiles, Types: rp.Types, Messages: rp.Messages},
+			Upload: Upload{Name: name, Label: rp.Label, MaxFiles: rp.MaxFiles, Types: rp.Types, Messages: rp.Messages, Resumable: rp.Resumable},
 			TTL:    DefaultUploadRefTTL,
 			Gate:   &Action{Name: "upload-profile:" + name, Origins: rp.Origins, StrictOrigin: rp.Strict, Auth: rp.Auth},
 		}

@@ -192,6 +192,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// out and retry.
 	a.health = wire.NewHealth(checks)
 	h.Health = a.health.Err
+	if h.Resumable, err = resumable(cfg, store, h); err != nil {
+		return nil, err
+	}
 	if err := h.Prepare(); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 //	uploads/{action}/{id}/{field}/{n}        the n-th file of a field
 //	uploads/{action}/{id}/{field}/{n}.{var}  a variant of it (thumbnails)
 //	uploads/_staged/{id}                     a file uploaded before its submission
+//	uploads/_tus/{id}                        a resumable (tus) upload, once complete
+//	uploads/_tus/{id}.info, {id}.part        tusd's state of it: metadata, an unfinished part
 //
 // Redis (besides asynq's own asynq:* keys):
 //
@@ -36,6 +38,10 @@ const (
 	// action can be named _staged, so the prefix never meets a
 	// submission's files.
 	StagedPrefix = UploadsPrefix + "_staged/"
+	// TusPrefix holds resumable uploads, written by tusd's S3 store: the
+	// file under its id, tusd's .info and .part objects beside it. Like
+	// _staged, no action can be named _tus.
+	TusPrefix = UploadsPrefix + "_tus/"
 
 	StatusChannel = "formq:status"
 	EventsStream  = "formq:events"
@@ -115,6 +121,35 @@ func ParseStagedKey(key string) (id string, ok bool) {
 		return "", false
 	}
 	return id, true
+}
+
+// Suffixes of tusd's own objects beside a resumable upload.
+const (
+	TusInfoSuffix = ".info"
+	TusPartSuffix = ".part"
+)
+
+// TusKey is the S3 key of a resumable upload's file; id is the object id
+// formq gives the upload (a ULID), before tusd's "+multipart-id".
+func TusKey(id string) string { return TusPrefix + id }
+
+// ParseTusKey splits a key under TusPrefix into the upload's id and the
+// suffix of tusd's object ("" for the file itself, TusInfoSuffix or
+// TusPartSuffix).
+func ParseTusKey(key string) (id, suffix string, ok bool) {
+	rest, ok := strings.CutPrefix(key, TusPrefix)
+	if !ok || rest == "" || strings.Contains(rest, "/") {
+		return "", "", false
+	}
+	for _, sfx := range []string{TusInfoSuffix, TusPartSuffix} {
+		if id, found := strings.CutSuffix(rest, sfx); found && id != "" {
+			return id, sfx, true
+		}
+	}
+	if strings.Contains(rest, ".") {
+		return "", "", false
+	}
+	return rest, "", true
 }
 
 // StatusKey is the Redis hash of a submission's status.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/submission"
+	"github.com/oklog/ulid/v2"
 )
 
 // Janitor removes what crashes leave behind in the bucket: upload objects
@@ -22,6 +23,11 @@ type Janitor struct {
 	// StagedAge is how long a staged upload is kept: at least the lifetime
 	// of the references to it.
 	StagedAge time.Duration
+	// TusExpiry is how long an unfinished resumable (tus) upload may be
+	// resumed: after it, its multipart upload is aborted and tusd's .info
+	// and .part objects are deleted. A completed one is kept StagedAge
+	// more, for the references to it. MinAge when 0.
+	TusExpiry time.Duration
 	// Keep reports whether a submission's files must stay: its record
 	// exists, or its task is still queued (the worker writes the record
 	// only when it runs the task). An error keeps the files this time.
@@ -75,8 +81,15 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	// together: one Keep call per submission.
 	var lastSub string
 	var keepLast bool
+	tus := j.tusSweep(now())
 	err := j.Store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
 		s.Checked++
+		if strings.HasPrefix(o.Key, submission.TusPrefix) {
+			if tus.expired(o) {
+				j.remove(ctx, o.Key, &s)
+			}
+			return nil
+		}
 		if strings.HasPrefix(o.Key, submission.StagedPrefix) {
 			if o.LastModified.Before(stagedCutoff) {
 				j.remove(ctx, o.Key, &s)
@@ -113,7 +126,12 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
 	for _, u := range ups {
-		if !u.Initiated.Before(cutoff) {
+		if strings.HasPrefix(u.Key, submission.TusPrefix) {
+			// A resumable upload is unfinished by design until it expires.
+			if !tus.created(u.Key, u.Initiated).Before(tus.unfinished) {
+				continue
+			}
+		} else if !u.Initiated.Before(cutoff) {
 			continue
 		}
 		if err := j.Store.AbortMultipart(ctx, u); err != nil {
@@ -134,4 +152,50 @@ func (j *Janitor) remove(ctx context.Context, key string, s *Sweep) {
 	}
 	s.Deleted++
 	j.Log.DebugContext(ctx, "janitor: deleted an orphaned upload", "key", key)
+}
+
+// tusRule decides which objects of resumable uploads go. Objects are
+// listed in key order, so an upload's file ({id}) comes before its .info
+// and .part: an upload whose file was seen is complete.
+type tusRule struct {
+	unfinished time.Time // unfinished uploads created before it go
+	completed  time.Time // completed uploads created before it go
+	lastDone   string    // id of the last completed upload seen
+}
+
+func (j *Janitor) tusSweep(now time.Time) *tusRule {
+	expiry := j.TusExpiry
+	if expiry <= 0 {
+		expiry = j.MinAge
+	}
+	return &tusRule{unfinished: now.Add(-expiry), completed: now.Add(-expiry - max(j.StagedAge, j.MinAge))}
+}
+
+// created is when a resumable upload began: the time in its ULID, or
+// fallback for a key formq did not name.
+func (r *tusRule) created(key string, fallback time.Time) time.Time {
+	id, _, ok := submission.ParseTusKey(key)
+	if !ok {
+		return fallback
+	}
+	u, err := ulid.ParseStrict(id)
+	if err != nil {
+		return fallback
+	}
+	return ulid.Time(u.Time())
+}
+
+func (r *tusRule) expired(o Listed) bool {
+	id, suffix, ok := submission.ParseTusKey(o.Key)
+	if !ok {
+		return false // not ours: leave it
+	}
+	if suffix == "" {
+		r.lastDone = id
+	}
+	created := r.created(o.Key, o.LastModified)
+	if id == r.lastDone {
+		return created.Before(r.completed)
+	}
+	return created.Before(r.unfinished)
 }

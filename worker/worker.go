@@ -151,6 +151,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 			Store:     w.store,
 			MinAge:    cfg.JanitorMinAge,
 			StagedAge: max(cfg.JanitorMinAge, actions.MaxUploadRefTTL+time.Hour),
+			TusExpiry: cfg.TusExpiry,
 			Keep:      jobs.SubmissionKept(w.store, asynq.NewInspectorFromRedisClient(w.rdb)),
 			Log:       log.With("component", "janitor"),
 		}

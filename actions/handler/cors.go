@@ -24,9 +24,26 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 			origins[strings.TrimRight(o, "/")] = true
 		}
 	}
-	return middleware.CORSWithConfig(middleware.CORSConfig{
-		Skipper:         func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/admin") },
-		AllowOriginFunc: func(origin string) (bool, error) { return origins[origin], nil },
+	allow := func(origin string) (bool, error) { return origins[origin], nil }
+	// Resumable uploads send tus's methods and headers and read its
+	// answers (offset, upload URL, the reference).
+	tus := middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper:         func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, TusPath) },
+		AllowOriginFunc: allow,
+		AllowMethods:    []string{http.MethodPost, http.MethodHead, http.MethodPatch},
+		AllowHeaders: []string{"Content-Type", "Authorization", "Tus-Resumable", "Upload-Length", "Upload-Metadata",
+			"Upload-Offset", "X-Requested-With"},
+		ExposeHeaders: []string{"Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Tus-Version",
+			"Tus-Max-Size", "Tus-Extension", HeaderUploadRef, "Retry-After", echo.HeaderXRequestID},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+	rest := middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, "/admin") || strings.HasPrefix(p, TusPath)
+		},
+		AllowOriginFunc: allow,
 		AllowMethods:    []string{http.MethodGet, http.MethodPost},
 		AllowHeaders:    []string{"Accept", "Content-Type", "Idempotency-Key", "Authorization", "Last-Event-ID"},
 		ExposeHeaders:   []string{"Retry-After", "Idempotent-Replayed", "Location", echo.HeaderXRequestID},
@@ -34,4 +51,5 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return rest(tus(next)) }
 }

@@ -100,6 +100,8 @@ type Handler struct {
 	AdminToken, EventsToken string
 	// Streams caps open event streams per client and in all.
 	Streams StreamLimits
+	// Resumable serves tus uploads at TusPath; nil answers 404 there.
+	Resumable *Resumable
 }
 
 // form is what a request body held, before validation.

@@ -121,7 +121,7 @@ type StagedUpload struct {
 	Field       string    `json:"field"`
 	Size        int64     `json:"size"`
 	ContentType string    `json:"contentType"`
-	SHA256      string    `json:"sha256"`
+	SHA256      string    `json:"sha256,omitempty"` // not for resumable uploads
 	Filename    string    `json:"filename,omitempty"`
 	ExpiresAt   time.Time `json:"expiresAt"`
 }
@@ -343,7 +343,8 @@ func (h *Handler) attachOpened(ctx context.Context, s *intake, u *actions.Upload
 		return nil
 	}
 	invalid := func() error { return refExpired(f, u) }
-	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, submission.StagedPrefix) {
+	_, _, resumable := submission.ParseTusKey(r.Key)
+	if r.Action != "" && (r.Action != s.a.Name || r.Field != u.Name) || !strings.HasPrefix(r.Key, submission.StagedPrefix) && !resumable {
 		return invalid()
 	}
 	if h.Claims != nil {
@@ -396,6 +397,9 @@ func (h *Handler) attachOpened(ctx context.Context, s *intake, u *actions.Upload
 	f.fileCount[u.Name]++
 	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
 	f.staged = append(f.staged, r.Key)
+	if resumable {
+		f.staged = append(f.staged, r.Key+submission.TusInfoSuffix) // tusd's metadata of it
+	}
 	if f.fromStaged == nil {
 		f.fromStaged = map[string]string{}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/formq/formq/internal/openapi"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -457,6 +458,79 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		up("profile=members", mp, ctype, 401)
 		d.call(t, api, request{method: "POST", path: "/uploads", doc: "/uploads", query: "profile=pictures", body: strings.NewReader(""),
 			contentType: "multipart/form-data; boundary=x", header: map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, want: 403})
+	})
+
+	t.Run("resumable uploads", func(t *testing.T) {
+		tus := func(method, path, query string, body io.Reader, header map[string]string, want int) *http.Response {
+			t.Helper()
+			h := map[string]string{"Tus-Resumable": "1.0.0"}
+			for k, v := range header {
+				h[k] = v
+			}
+			doc := "/uploads/tus/"
+			if path != doc {
+				doc = "/uploads/tus/{id}"
+			}
+			u := api + path
+			if query != "" {
+				u += "?" + query
+			}
+			req, err := http.NewRequest(method, u, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept", "application/json")
+			for k, v := range h {
+				if v != "" {
+					req.Header.Set(k, v)
+				}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != want {
+				t.Fatalf("%s %s: status %d, want %d: %s", method, u, resp.StatusCode, want, raw)
+			}
+			d.check(t, method, doc, resp, raw)
+			return resp
+		}
+		size := map[string]string{"Upload-Length": strconv.Itoa(len(pic))}
+		create := func(query string, header map[string]string, want int) *http.Response {
+			t.Helper()
+			return tus("POST", "/uploads/tus/", query, nil, header, want)
+		}
+		resp := create("profile=clips", size, 201)
+		upload, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || upload.Path == "" {
+			t.Fatalf("Location %q", resp.Header.Get("Location"))
+		}
+		create("profile=clips", map[string]string{"Upload-Length": strconv.Itoa(len(pic)), "Tus-Resumable": ""}, 412)
+		create("profile=pictures", size, 404)
+		create("profile=clips", map[string]string{"Upload-Length": strconv.Itoa(1 << 20)}, 413)
+		create("", size, 400)
+		create("profile=clips", size, 201)
+		octets := map[string]string{"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+		tus("HEAD", upload.Path, "", nil, nil, 200)
+		tus("PATCH", upload.Path, "", bytes.NewReader(pic[:10]), map[string]string{"Content-Type": "application/offset+octet-stream", "Upload-Offset": "5"}, 409)
+		tus("PATCH", upload.Path, "", bytes.NewReader(pic[:10]), map[string]string{"Content-Type": "text/plain", "Upload-Offset": "0"}, 400)
+		tus("PATCH", upload.Path, "", bytes.NewReader(pic[:10]), octets, 204)
+		rest := map[string]string{"Content-Type": "application/offset+octet-stream", "Upload-Offset": "10"}
+		if resp := tus("PATCH", upload.Path, "", bytes.NewReader(pic[10:]), rest, 200); resp.Header.Get("Formq-Upload-Ref") == "" {
+			t.Errorf("the completing PATCH answered no Formq-Upload-Ref")
+		}
+		tus("PATCH", "/uploads/tus/not-an-upload", "", strings.NewReader("x"), octets, 404)
+		none := "/uploads/tus/" + ulid.Make().String() + "+none"
+		tus("PATCH", none, "", strings.NewReader("x"), octets, 404)
+		tus("HEAD", none, "", nil, nil, 404)
+		// Made in 2016: long expired.
+		tus("PATCH", "/uploads/tus/01ARZ3NDEKTSV4RRFFQ69G5FAV+old", "", strings.NewReader("x"), octets, 410)
+		text := []byte("plain text, not a picture")
+		resp = create("profile=clips", map[string]string{"Upload-Length": strconv.Itoa(len(text))}, 201)
+		wrong, _ := url.Parse(resp.Header.Get("Location"))
+		tus("PATCH", wrong.Path, "", bytes.NewReader(text), octets, 422)
 	})
 
 	t.Run("admin", func(t *testing.T) {

@@ -1,0 +1,395 @@
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
+	"github.com/formq/formq/uploads"
+	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
+	tusd "github.com/tus/tusd/v2/pkg/handler"
+	xslog "golang.org/x/exp/slog"
+)
+
+// TusPath is where resumable uploads (tus 1.0) are served: POST creates
+// one, HEAD asks its offset, PATCH sends bytes from it.
+const TusPath = "/uploads/tus/"
+
+// HeaderUploadRef carries the sealed upload reference of a completed
+// resumable upload, on the answer to the request that completed it.
+const HeaderUploadRef = "Formq-Upload-Ref"
+
+// ErrUploadExpired answers a PATCH to a resumable upload older than its
+// expiry (FORMQ_TUS_EXPIRY): it cannot be resumed, only started again.
+var ErrUploadExpired = &Error{Status: http.StatusGone, Code: "upload_expired", Message: "The upload expired before it was finished; start it again."}
+
+// Metadata keys formq writes on a resumable upload, in place of what the
+// client sent: the scope its limits come from and the file's name.
+const (
+	metaProfile  = "formq-profile"
+	metaAction   = "formq-action"
+	metaField    = "formq-field"
+	metaFilename = "filename"
+)
+
+// Resumable serves tus 1.0 with tusd's handler: formq checks the scope,
+// origin, rate limit, auth and Upload-Length before tusd creates the
+// upload, sniffs the file once it is complete and answers a sealed
+// upload reference, as POST /uploads does. The upload's URL is its
+// capability: HEAD and PATCH need nothing else.
+type Resumable struct {
+	h      *Handler
+	tus    *tusd.UnroutedHandler
+	expiry time.Duration
+	create http.Handler
+	head   http.Handler
+	patch  http.Handler
+}
+
+// ResumableConfig builds Resumable.
+type ResumableConfig struct {
+	// Composer holds tusd's S3 store, writing under submission.TusPrefix
+	// of formq's bucket, and a locker, so that a resumed request waits
+	// for the interrupted one to save what it received.
+	Composer *tusd.StoreComposer
+	// Expiry is how long an unfinished upload may be resumed
+	// (FORMQ_TUS_EXPIRY).
+	Expiry time.Duration
+}
+
+type tusScopeKey struct{}
+
+// NewResumable builds the tus side of h; set it as h.Resumable. It reads
+// h's actions and profiles for the largest resumable max_size.
+func NewResumable(h *Handler, c ResumableConfig) (*Resumable, error) {
+	if c.Composer == nil || c.Expiry <= 0 {
+		return nil, errors.New("resumable uploads: a store composer and an expiry are needed")
+	}
+	t := &Resumable{h: h, expiry: c.Expiry}
+	idle := h.ReadIdle
+	if idle <= 0 {
+		idle = uploads.DefaultReadIdle
+	}
+	tus, err := tusd.NewUnroutedHandler(tusd.Config{
+		StoreComposer: c.Composer,
+		BasePath:      TusPath,
+		MaxSize:       h.maxResumable(),
+		// Downloads go through the admin API, uploads end as a
+		// reference: no GET, DELETE or concatenation.
+		DisableDownload:      true,
+		DisableTermination:   true,
+		DisableConcatenation: true,
+		// formq's CORS middleware answers for /uploads/tus/ with the
+		// same origins as every route (see CORS).
+		Cors:                      &tusd.CorsConfig{Disable: true},
+		Logger:                    xslog.New(quiet{h.Log.Handler()}),
+		NetworkTimeout:            idle,
+		PreUploadCreateCallback:   t.preCreate,
+		PreFinishResponseCallback: t.finish,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resumable uploads: %w", err)
+	}
+	t.tus = tus
+	t.create = tus.Middleware(http.HandlerFunc(tus.PostFile))
+	t.head = tus.Middleware(http.HandlerFunc(tus.HeadFile))
+	t.patch = tus.Middleware(http.HandlerFunc(tus.PatchFile))
+	return t, nil
+}
+
+// maxResumable is the largest max_size of a resumable profile or field.
+func (h *Handler) maxResumable() int64 {
+	var n int64
+	for _, p := range h.Profiles {
+		if p.Resumable {
+			n = max(n, p.MaxSize)
+		}
+	}
+	if h.Actions != nil {
+		for _, name := range h.Actions.Names() {
+			a, _ := h.Actions.Get(name)
+			for _, u := range a.Uploads {
+				if u.Resumable {
+					n = max(n, u.MaxSize)
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TusCreate handles POST /uploads/tus/: the scope (?profile= or
+// ?action=&field=) must be resumable, the request pass its origin, rate
+// limit and auth, and Upload-Length fit the scope's max_size; then tusd
+// creates the upload.
+func (h *Handler) TusCreate(c echo.Context) error {
+	t := h.Resumable
+	if t == nil {
+		return ErrNotFound.With(nil, "Resumable uploads are not available.")
+	}
+	req := c.Request()
+	q := req.URL.Query()
+	sc, err := h.uploadScope(q.Get("profile"), q.Get("action"), q.Get("field"))
+	if err != nil {
+		return err
+	}
+	if !sc.limits.Resumable {
+		return ErrNotFound.With(nil, "This upload profile or field does not take resumable uploads; send the file with POST /uploads, or mark it resumable: true.")
+	}
+	if err := h.admitUpload(c, sc); err != nil {
+		return err
+	}
+	if req.Header.Get("Upload-Concat") != "" || req.Header.Get("Upload-Defer-Length") != "" {
+		return ErrBadRequest.With(nil, "Send the file's size in Upload-Length; deferred lengths and concatenation are not supported.")
+	}
+	size, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64)
+	if err != nil || size < 0 {
+		return ErrBadRequest.With(err, "Send the file's size in bytes in Upload-Length.")
+	}
+	if size > sc.limits.MaxSize {
+		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The file is over the limit of %s.", actions.FormatSize(sc.limits.MaxSize)))
+	}
+	req.Header.Del("X-HTTP-Method-Override")
+	req = req.WithContext(context.WithValue(req.Context(), tusScopeKey{}, sc))
+	t.create.ServeHTTP(&locationWriter{ResponseWriter: c.Response(), base: h.pagesBase()}, req)
+	return nil
+}
+
+// TusHead handles HEAD /uploads/tus/{id}: the upload's offset.
+func (h *Handler) TusHead(c echo.Context) error { return h.tusResume(c, false) }
+
+// TusPatch handles PATCH /uploads/tus/{id}: bytes from the offset.
+func (h *Handler) TusPatch(c echo.Context) error { return h.tusResume(c, true) }
+
+func (h *Handler) tusResume(c echo.Context, patch bool) error {
+	t := h.Resumable
+	if t == nil {
+		return ErrNotFound.With(nil, "Resumable uploads are not available.")
+	}
+	id := c.Param("id")
+	created, ok := tusCreated(id)
+	if !ok {
+		return ErrNotFound.With(nil, "No such upload.")
+	}
+	expires := created.Add(t.expiry)
+	if patch && !h.now().Before(expires) {
+		return ErrUploadExpired
+	}
+	c.Response().Header().Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
+	// tusd takes the id from the path, with the base path stripped.
+	req := c.Request()
+	r := *req
+	u := *req.URL
+	u.Path, u.RawPath = id, ""
+	r.URL = &u
+	next := t.head
+	if patch {
+		next = t.patch
+	}
+	next.ServeHTTP(c.Response(), &r)
+	return nil
+}
+
+// tusCreated is when the upload with a tus id ("{ulid}+{multipart id}")
+// was created.
+func tusCreated(id string) (time.Time, bool) {
+	object, multipart, ok := strings.Cut(id, "+")
+	if !ok || multipart == "" {
+		return time.Time{}, false
+	}
+	u, err := ulid.ParseStrict(object)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ulid.Time(u.Time()), true
+}
+
+// preCreate names the upload (a ULID from crypto/rand, so the URL cannot
+// be guessed) and replaces the client's metadata with the scope and the
+// sanitized file name.
+func (t *Resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
+	sc, ok := ev.Context.Value(tusScopeKey{}).(*uploadScope)
+	if !ok {
+		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(ErrBadRequest.With(nil, "Create resumable uploads with POST "+TusPath+"?profile=NAME or ?action=NAME&field=FIELD."))
+	}
+	id, err := ulid.New(ulid.Now(), rand.Reader)
+	if err != nil {
+		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, err
+	}
+	meta := tusd.MetaData{}
+	for k, v := range map[string]string{
+		metaProfile: sc.profile, metaAction: sc.action, metaField: sc.field,
+		metaFilename: uploads.SanitizeFilename(ev.Upload.MetaData[metaFilename]),
+	} {
+		if v != "" {
+			meta[k] = v
+		}
+	}
+	expires := ulid.Time(id.Time()).Add(t.expiry).UTC().Format(http.TimeFormat)
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: id.String(), MetaData: meta}, nil
+}
+
+// finish runs once the last byte is stored: the file's type is sniffed
+// from the object and checked against the scope, and the answer carries
+// the sealed reference (header, and the JSON of POST /uploads on PATCH).
+// A refused file is deleted.
+func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
+	h := t.h
+	ctx := ev.Context
+	info := ev.Upload
+	object, _, _ := strings.Cut(info.ID, "+")
+	key := submission.TusKey(object)
+	md := info.MetaData
+	sc, err := h.uploadScope(md[metaProfile], md[metaAction], md[metaField])
+	if err != nil {
+		t.drop(ctx, object)
+		return tusd.HTTPResponse{}, tusError(AsError(err))
+	}
+	field := sc.field
+	if field == "" {
+		field = "file"
+	}
+	first, err := h.Objects.ReadHead(ctx, key)
+	if err != nil {
+		return tusd.HTTPResponse{}, tusError(ErrUnavailable.With(err))
+	}
+	sniffed := uploads.Sniff(first)
+	if !uploads.TypeAllowed(sniffed, sc.limits.Types) {
+		t.drop(ctx, object)
+		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TypeMessage(sniffed)}}, nil))
+	}
+	if info.Size > sc.limits.MaxSize { // the profile changed since creation
+		t.drop(ctx, object)
+		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TooLargeMessage()}}, nil))
+	}
+	r := sc.ref(key)
+	r.Size, r.ContentType, r.Filename = info.Size, sniffed, md[metaFilename]
+	token, err := h.Sealer.Seal(refPurpose, r, sc.ttl)
+	if err != nil {
+		return tusd.HTTPResponse{}, tusError(ErrInternal.With(err))
+	}
+	body, _ := json.Marshal(StagedAnswer{OK: true, Uploads: []StagedUpload{{
+		Ref: token, Field: field, Size: info.Size, ContentType: sniffed, Filename: r.Filename,
+		ExpiresAt: h.now().Add(sc.ttl).UTC().Truncate(time.Second),
+	}}})
+	if ev.HTTPRequest.Method == http.MethodPost {
+		// Completed by its creation request (creation-with-upload): the
+		// answer stays tus's bodiless 201; the header has the reference.
+		return tusd.HTTPResponse{Header: tusd.HTTPHeader{HeaderUploadRef: token}}, nil
+	}
+	return tusd.HTTPResponse{StatusCode: http.StatusOK, Body: string(body) + "\n", Header: tusd.HTTPHeader{
+		"Content-Type": echo.MIMEApplicationJSON, HeaderUploadRef: token,
+	}}, nil
+}
+
+// drop deletes a refused upload's file and tusd's objects beside it.
+func (t *Resumable) drop(ctx context.Context, object string) {
+	key := submission.TusKey(object)
+	if err := t.h.Files.Delete(ctx, key, key+submission.TusInfoSuffix, key+submission.TusPartSuffix); err != nil {
+		t.h.Log.WarnContext(ctx, "could not delete a refused resumable upload; the janitor will", "key", key, "err", err)
+	}
+}
+
+// tusError turns a contract error into the tusd error that answers it,
+// with the contract's JSON body.
+func tusError(e *Error) error {
+	body, _ := json.Marshal(errorBody(e))
+	return tusd.Error{ErrorCode: e.Code, Message: e.Message, HTTPResponse: tusd.HTTPResponse{
+		StatusCode: e.Status, Body: string(body) + "\n",
+		Header: tusd.HTTPHeader{"Content-Type": echo.MIMEApplicationJSON},
+	}}
+}
+
+// locationWriter puts the API's base (FORMQ_PUBLIC_URL, or the prefix it
+// is mounted under) into the Location tusd answers on creation.
+type locationWriter struct {
+	http.ResponseWriter
+	base  string
+	wrote bool
+}
+
+func (w *locationWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		if loc := w.Header().Get(echo.HeaderLocation); loc != "" && w.base != "" {
+			w.Header().Set(echo.HeaderLocation, rebase(loc, w.base))
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *locationWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *locationWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// rebase moves an upload URL tusd made (scheme://host/uploads/tus/{id})
+// under base: an absolute URL replaces scheme and host, a path prefixes.
+func rebase(loc, base string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	if strings.HasPrefix(base, "http://") || strings.HasPrefix(base, "https://") {
+		return strings.TrimRight(base, "/") + u.Path
+	}
+	u.Path = strings.TrimRight(base, "/") + u.Path
+	return u.String()
+}
+
+// quiet passes tusd's warnings and errors on to formq's log, not its
+// line per request. tusd logs through golang.org/x/exp/slog.
+type quiet struct{ h slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l xslog.Level) bool {
+	return l >= xslog.LevelWarn && q.h.Enabled(ctx, slog.Level(l))
+}
+
+func (q quiet) Handle(ctx context.Context, r xslog.Record) error {
+	level := slog.Level(r.Level)
+	if r.Message == "BodyReadError" {
+		// A client that dropped its connection resumes later: that is
+		// what tus is for, not an error of the service.
+		if level = slog.LevelDebug; !q.h.Enabled(ctx, level) {
+			return nil
+		}
+	}
+	rec := slog.NewRecord(r.Time, level, "tusd: "+r.Message, r.PC)
+	r.Attrs(func(a xslog.Attr) bool {
+		rec.AddAttrs(slog.Any(a.Key, a.Value.Any()))
+		return true
+	})
+	return q.h.Handle(ctx, rec)
+}
+
+func (q quiet) WithAttrs(as []xslog.Attr) xslog.Handler {
+	attrs := make([]slog.Attr, len(as))
+	for i, a := range as {
+		attrs[i] = slog.Any(a.Key, a.Value.Any())
+	}
+	return quiet{q.h.WithAttrs(attrs)}
+}
+
+func (q quiet) WithGroup(n string) xslog.Handler { return quiet{q.h.WithGroup(n)} }
+
+func (h *Handler) pagesBase() string {
+	if h.Pages == nil {
+		return ""
+	}
+	return h.Pages.Base
+}
