@@ -109,7 +109,9 @@ func (s *Store) copy(ctx context.Context, from, etag string, obj Object) error {
 	if err != nil {
 		return s.classify("copy", from, err)
 	}
-	if etag != "" && out.CopyObjectResult != nil && out.CopyObjectResult.ETag != nil && unquote(*out.CopyObjectResult.ETag) != unquote(etag) {
+	// A multipart object's ETag ("{md5 of part md5s}-{parts}") is not its
+	// copy's, which is one part: only the condition guards those.
+	if etag != "" && !strings.Contains(etag, "-") && out.CopyObjectResult != nil && out.CopyObjectResult.ETag != nil && unquote(*out.CopyObjectResult.ETag) != unquote(etag) {
 		// A store that ignored the condition: what was copied is not
 		// what was checked.
 		s.cleanup(ctx, obj.Key)

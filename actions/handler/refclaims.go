@@ -60,6 +60,12 @@ func (r *RedisRefClaims) Release(ctx context.Context, holder string, staged ...s
 func refClaimKey(staged string) (string, error) {
 	id, ok := submission.ParseStagedKey(staged)
 	if !ok {
+		// A resumable upload's file: its id is a ULID like staged ids.
+		var suffix string
+		id, suffix, ok = submission.ParseTusKey(staged)
+		ok = ok && suffix == ""
+	}
+	if !ok {
 		return "", fmt.Errorf("upload reference claim: %q is not a staged key", staged)
 	}
 	return submission.RefClaimKey(id), nil

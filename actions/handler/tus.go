@@ -260,11 +260,11 @@ func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	if field == "" {
 		field = "file"
 	}
-	first, err := h.Objects.ReadHead(ctx, key)
+	snap, err := h.Objects.Snapshot(ctx, key)
 	if err != nil {
 		return tusd.HTTPResponse{}, tusError(ErrUnavailable.With(err))
 	}
-	sniffed := uploads.Sniff(first)
+	sniffed := uploads.Sniff(snap.Head)
 	if !uploads.TypeAllowed(sniffed, sc.limits.Types) {
 		t.drop(ctx, object)
 		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TypeMessage(sniffed)}}, nil))
@@ -273,7 +273,7 @@ func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 		t.drop(ctx, object)
 		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TooLargeMessage()}}, nil))
 	}
-	r := sc.ref(key)
+	r := h.ref(sc, key)
 	r.Size, r.ContentType, r.Filename = info.Size, sniffed, md[metaFilename]
 	token, err := h.Sealer.Seal(refPurpose, r, sc.ttl)
 	if err != nil {
