@@ -25,28 +25,33 @@ import (
 // docs/configuration.md gives each one's meaning, printed by --help, and
 // a test keeps the document and the struct in step.
 type Config struct {
-	Env               string        `env:"FORMQ_ENV"` // "production" or "development"
-	Addr              string        `env:"FORMQ_ADDR"`
-	WorkerAddr        string        `env:"FORMQ_WORKER_ADDR"`
-	RedisURL          string        `env:"FORMQ_REDIS_URL"`
-	S3Endpoint        string        `env:"FORMQ_S3_ENDPOINT"`
-	S3Region          string        `env:"FORMQ_S3_REGION"`
-	S3Bucket          string        `env:"FORMQ_S3_BUCKET"`
-	S3AccessKey       string        `env:"FORMQ_S3_ACCESS_KEY"`
-	S3SecretKey       string        `env:"FORMQ_S3_SECRET_KEY" secret:"true"`
-	S3CreateBucket    bool          `env:"FORMQ_S3_CREATE_BUCKET"`
-	Actions           string        `env:"FORMQ_ACTIONS"`
-	Secret            string        `env:"FORMQ_SECRET" secret:"true"`
-	AllowedOrigins    []string      `env:"FORMQ_ALLOWED_ORIGINS"`
-	PublicURL         string        `env:"FORMQ_PUBLIC_URL"`
-	AdminToken        string        `env:"FORMQ_ADMIN_TOKEN" secret:"true"`
-	EventsToken       string        `env:"FORMQ_EVENTS_TOKEN" secret:"true"` // bearer for every event of GET /events
-	MetricsAddr       string        `env:"FORMQ_METRICS_ADDR"`               // serve the API's /metrics here instead of FORMQ_ADDR
-	WorkerConcurrency int           `env:"FORMQ_WORKER_CONCURRENCY"`
-	UploadPartSize    ByteSize      `env:"FORMQ_UPLOAD_PART_SIZE"`
-	UploadMemory      ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
-	ShutdownTimeout   time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
-	UploadIdle        time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
+	Env        string `env:"FORMQ_ENV"` // "production" or "development"
+	Addr       string `env:"FORMQ_ADDR"`
+	WorkerAddr string `env:"FORMQ_WORKER_ADDR"`
+	RedisURL   string `env:"FORMQ_REDIS_URL"`
+	// A submission is acknowledged (202) only once this many Redis
+	// replicas have it, waiting at most RedisReplicaTimeout; 0 (unset)
+	// does not wait.
+	RedisMinReplicas    int           `env:"FORMQ_REDIS_MIN_REPLICAS"`
+	RedisReplicaTimeout time.Duration `env:"FORMQ_REDIS_REPLICA_TIMEOUT"`
+	S3Endpoint          string        `env:"FORMQ_S3_ENDPOINT"`
+	S3Region            string        `env:"FORMQ_S3_REGION"`
+	S3Bucket            string        `env:"FORMQ_S3_BUCKET"`
+	S3AccessKey         string        `env:"FORMQ_S3_ACCESS_KEY"`
+	S3SecretKey         string        `env:"FORMQ_S3_SECRET_KEY" secret:"true"`
+	S3CreateBucket      bool          `env:"FORMQ_S3_CREATE_BUCKET"`
+	Actions             string        `env:"FORMQ_ACTIONS"`
+	Secret              string        `env:"FORMQ_SECRET" secret:"true"`
+	AllowedOrigins      []string      `env:"FORMQ_ALLOWED_ORIGINS"`
+	PublicURL           string        `env:"FORMQ_PUBLIC_URL"`
+	AdminToken          string        `env:"FORMQ_ADMIN_TOKEN" secret:"true"`
+	EventsToken         string        `env:"FORMQ_EVENTS_TOKEN" secret:"true"` // bearer for every event of GET /events
+	MetricsAddr         string        `env:"FORMQ_METRICS_ADDR"`               // serve the API's /metrics here instead of FORMQ_ADDR
+	WorkerConcurrency   int           `env:"FORMQ_WORKER_CONCURRENCY"`
+	UploadPartSize      ByteSize      `env:"FORMQ_UPLOAD_PART_SIZE"`
+	UploadMemory        ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
+	ShutdownTimeout     time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
+	UploadIdle          time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
 	// Upload admission: how long an upload may wait for a part buffer,
 	// how many one client may hold, and the pace a body holding one must
 	// keep (bytes per second over a whole period).
@@ -119,6 +124,7 @@ func DefaultConfig() Config {
 		Addr:                  ":8080",
 		WorkerAddr:            ":9090",
 		RedisURL:              "redis://127.0.0.1:6379/0",
+		RedisReplicaTimeout:   time.Second,
 		S3Region:              "us-east-1",
 		Actions:               "actions.yaml",
 		WorkerConcurrency:     4 * runtime.NumCPU(), // tasks wait on S3 and Redis far more than they compute
@@ -386,6 +392,8 @@ func (c *Config) check() error {
 		fail("FORMQ_SECRET", "is required outside development (FORMQ_ENV=development)")
 	case c.UploadMemory < 2*c.UploadPartSize:
 		fail("FORMQ_UPLOAD_MEMORY", "must hold at least two upload parts (2 x FORMQ_UPLOAD_PART_SIZE)")
+	case c.RedisMinReplicas > 0 && c.RedisReplicaTimeout <= 0:
+		fail("FORMQ_REDIS_REPLICA_TIMEOUT", "must be a duration like 1s with FORMQ_REDIS_MIN_REPLICAS")
 	case c.UploadPartSize < 5<<20:
 		fail("FORMQ_UPLOAD_PART_SIZE", "must be at least 5MB (the S3 minimum part size)")
 	}

@@ -79,9 +79,11 @@ func TestReadinessAndSubmissionsAnswerWhileRedisOrS3IsDown(t *testing.T) {
 	}
 	expectRefused := func(t *testing.T, dep string) {
 		t.Helper()
-		// The API notices within a probe interval; then every new
-		// submission is refused at once.
-		teststack.WaitFor(t, 10*time.Second, "a submission refused with "+dep+" down", func() bool {
+		// The API notices after two failed probes (up to about 2 s for a
+		// hung server); then every new submission is refused at once. A
+		// submission that started before that waits on the hung server
+		// until the client gives up (10 s), so allow for one of those.
+		teststack.WaitFor(t, 30*time.Second, "a submission refused with "+dep+" down", func() bool {
 			code, _, _ := post(t)
 			return code == http.StatusServiceUnavailable
 		})

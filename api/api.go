@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 			func() float64 { _, n := store.Buffers(); return float64(n) }),
 	)
 
-	enqueuer := jobs.NewEnqueuer(a.queue, status, log)
+	enqueuer := jobs.NewEnqueuer(a.queue, status, log).WithReplication(a.rdb, jobs.Replication{Replicas: cfg.RedisMinReplicas, Timeout: cfg.RedisReplicaTimeout})
 	h := &handler.Handler{
 		Actions: registry, Files: store, Queue: enqueuer, Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,
@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// Probed in the background (by Run), so while Redis or S3 is down a
 	// submission is refused at once instead of after its own calls time
 	// out and retry.
-	a.health = wire.NewHealth(checks)
+	a.health = wire.NewHealth(checks, log)
 	h.Health = a.health.Err
 	if h.Resumable, err = resumable(cfg, store, h); err != nil {
 		return nil, err

@@ -176,3 +176,26 @@ func taskPayload(msg []byte) ([]byte, error) {
 	}
 	return nil, nil
 }
+
+// withdrawPending deletes a task that no worker has taken yet, exactly as
+// asynq's Inspector.DeleteTask does for a pending one (its id out of the
+// pending list, its hash gone). It answers "withdrawn", "missing" when
+// the task is not there at all, or the task's state when it is no longer
+// pending (active, retry, completed, ...: a worker took it), which it
+// leaves alone. Unlike DeleteTask it never deletes a completed task.
+//
+// KEYS[1] task hash, KEYS[2] pending list; ARGV[1] task id
+var withdrawPending = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state ~= 'pending' then return state end
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('DEL', KEYS[1])
+return 'withdrawn'
+`)
+
+// withdrawTask runs withdrawPending for the task id of queue.
+func withdrawTask(ctx context.Context, rdb redis.UniversalClient, queue, id string) (string, error) {
+	prefix := "asynq:{" + queue + "}:"
+	return withdrawPending.Run(ctx, rdb, []string{prefix + "t:" + id, prefix + "pending"}, id).Text()
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // TypeSubmission is the task type of an accepted submission.
@@ -52,6 +53,9 @@ func NewSubmissionTask(ctx context.Context, sub *submission.Submission) (*asynq.
 type Enqueuer struct {
 	client *asynq.Client
 	log    *slog.Logger
+	// rdb and replication: see WithReplication.
+	rdb         *redis.Client
+	replication Replication
 }
 
 // NewEnqueuer wraps an asynq client. status is not written at enqueue
@@ -71,5 +75,6 @@ func (e *Enqueuer) Enqueue(ctx context.Context, sub *submission.Submission) erro
 	if _, err := e.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("jobs: enqueue submission %s: %w", sub.ID, err)
 	}
-	return nil
+	// FORMQ_REDIS_MIN_REPLICAS: acknowledged only once replicas have it.
+	return e.awaitReplicas(ctx, sub)
 }

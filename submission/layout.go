@@ -30,6 +30,7 @@ import (
 //	formq:rl:{action}:{client} a rate limit's state
 //	formq:janitor              the lock of the janitor's sweep
 //	formq:captcha:{digest}     a captcha answer already accepted (replay cache)
+//	formq:replicated           the last write an API waited on replicas for
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
@@ -47,6 +48,9 @@ const (
 	EventsStream  = "formq:events"
 	EventsChannel = "formq:revalidate"
 	JanitorLock   = "formq:janitor"
+	// ReplicatedMark is the key the API writes just before it waits for
+	// replicas (FORMQ_REDIS_MIN_REPLICAS); its value is the submission.
+	ReplicatedMark = "formq:replicated"
 
 	statusKeyPrefix = "formq:submission:"
 	eventKeyPrefix  = "formq:event:"

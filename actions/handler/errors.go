@@ -32,6 +32,10 @@ type Error struct {
 	RetryAfter time.Duration         // 429 and 503
 	Header     map[string]string     // extra response headers
 	Err        error                 // the cause, logged, never shown
+	// Quiet marks an expected refusal whose cause is reported elsewhere
+	// (a dependency's outage is logged once when it starts): it is
+	// logged at DEBUG, not as a failed request.
+	Quiet bool
 }
 
 func (e *Error) Error() string {
@@ -160,6 +164,8 @@ func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
 		e := AsError(err)
 		req := c.Request()
 		switch {
+		case e.Quiet:
+			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
 		case e.Status >= 500:
 			log.ErrorContext(req.Context(), "request failed", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
 		case e.Err != nil:

@@ -410,7 +410,12 @@ func (h *Handler) originGuard(a *actions.Action) (*originGuard, error) {
 func (h *Handler) admit(c echo.Context, a *actions.Action) error {
 	if h.Health != nil {
 		if err := h.Health(); err != nil {
-			return ErrUnavailable.With(err)
+			// The outage was logged once when it began; each refusal
+			// is counted, not logged.
+			h.Metrics.ObserveRejection(a.Name, RejectDependencyDown)
+			e := ErrUnavailable.With(err)
+			e.Quiet = true
+			return e
 		}
 	}
 	guard, err := h.originGuard(a)

@@ -22,6 +22,8 @@ const (
 	RejectType      = "type"
 	RejectTooFast   = "too_fast" // posted faster than min_fill_time
 	RejectCaptcha   = "captcha"  // the captcha answer was refused
+	// RejectDependencyDown: refused with 503 while Redis or S3 is down.
+	RejectDependencyDown = "dependency_down"
 )
 
 // unknownAction labels requests for names no action has, so that probing
@@ -65,7 +67,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		}, []string{"action", "field"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "formq_rejections_total",
-			Help: "Submissions or files turned away, by action and reason (origin, rate_limit, honeypot, size, type).",
+			Help: "Submissions or files turned away, by action and reason (origin, rate_limit, honeypot, size, type, dependency_down).",
 		}, []string{"action", "reason"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.uploaded, m.invalid, m.rejected)

@@ -81,6 +81,33 @@ func (s *Server) setPaused(t testing.TB, pause bool) {
 		t.Fatalf("testenv: %s %s: %v", verb, s.name, err)
 	}
 	s.paused = pause
+	if pause {
+		// The signal is delivered asynchronously: a thread already
+		// running may still answer a request. Return once it is stopped.
+		waitStopped(s.cmd.Process.Pid)
+	}
+}
+
+// waitStopped waits, for a few seconds at most, until every thread of pid
+// is stopped (state T in /proc).
+func waitStopped(pid int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			// The state follows the command name in parentheses.
+			if i := strings.LastIndexByte(string(b), ')'); err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Start starts the server again on its address with its data, after Kill.
@@ -230,13 +257,33 @@ type Sentinel struct {
 // URL is the FORMQ_REDIS_URL that finds the primary through the sentinel.
 func (s *Sentinel) URL() string { return "redis+sentinel://" + s.Addr + "/" + s.Name + "/0" }
 
+// StartReplicated starts a primary and one replica of it, each a process
+// of the test's own, and returns once the replica has synced.
+func StartReplicated(t testing.TB) (r Redis, primary, replica *Server) {
+	t.Helper()
+	r, primary = StartPrivateRedis(t)
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	_, replica = StartPrivateRedis(t, "--replicaof", host, port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := redisReply(replica.Addr, "INFO replication")
+		if err == nil && strings.Contains(out, "master_link_status:up") {
+			return r, primary, replica
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(replica.logPath)
+			t.Fatalf("testenv: the replica %s never synced with %s; its log:\n%s", replica.Addr, primary.Addr, tail(string(log), 2000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // StartSentinel starts a primary, a replica of it and a sentinel that
 // fails over within about two seconds of the primary going away.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	_, primary := StartPrivateRedis(t)
+	_, primary, replica := StartReplicated(t)
 	host, port, _ := net.SplitHostPort(primary.Addr)
-	_, replica := StartPrivateRedis(t, "--replicaof", host, port)
 	bin, err := lookBinary("redis-server", "FORMQ_REDIS_SERVER", "apt-get install redis-server redis-sentinel")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -255,19 +302,8 @@ func StartSentinel(t testing.TB) *Sentinel {
 	}
 	s := &Server{Addr: addr, name: "redis-sentinel", bin: bin, logPath: filepath.Join(dir, "sentinel.log"), args: []string{conf, "--sentinel"}}
 	startPrivate(t, s)
-	// Wait until the replica has synced and the sentinel has found it.
+	// Wait until the sentinel has found the replica.
 	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out, err := redisReply(replica.Addr, "INFO replication")
-		if err == nil && strings.Contains(out, "master_link_status:up") {
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(replica.logPath)
-			t.Fatalf("testenv: the replica %s never synced with %s; its log:\n%s", replica.Addr, primary.Addr, tail(string(log), 2000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	for time.Now().Before(deadline) {
 		if out, err := redisReply(addr, "SENTINEL replicas formq"); err == nil && strings.Contains(out, replica.Addr[strings.LastIndex(replica.Addr, ":")+1:]) {
 			return &Sentinel{Name: "formq", Addr: addr, Primary: primary, Replica: replica, sentinel: s}

@@ -200,6 +200,27 @@ func Ready(checks map[string]Check) http.Handler {
 // runChecks runs every check at once and returns within timeout, with
 // "ok" or "unavailable" per check and whether all were ok.
 func runChecks(ctx context.Context, checks map[string]Check, timeout time.Duration) (map[string]string, bool) {
+	errs := probeChecks(ctx, checks, timeout)
+	status := make(map[string]string, len(checks))
+	ok := true
+	for name := range checks {
+		if errs[name] == nil {
+			status[name] = "ok"
+		} else {
+			status[name] = "unavailable"
+			ok = false
+		}
+	}
+	return status, ok
+}
+
+// errNoAnswer is a check's error when it did not answer in time.
+var errNoAnswer = errors.New("no answer within the readiness timeout")
+
+// probeChecks runs every check at once and returns within timeout with
+// each check's error: nil when it answered, errNoAnswer when it did not
+// answer in time.
+func probeChecks(ctx context.Context, checks map[string]Check, timeout time.Duration) map[string]error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	type result struct {
@@ -210,50 +231,57 @@ func runChecks(ctx context.Context, checks map[string]Check, timeout time.Durati
 	for name, check := range checks {
 		go func() { results <- result{name, check(ctx)} }()
 	}
-	status := make(map[string]string, len(checks))
+	errs := make(map[string]error, len(checks))
 	for name := range checks {
-		status[name] = "unavailable"
+		errs[name] = errNoAnswer
 	}
-	ok := true
 	for range checks {
 		select {
 		case r := <-results:
-			if r.err == nil {
-				status[r.name] = "ok"
-			} else {
-				ok = false
-			}
+			errs[r.name] = r.err
 		case <-ctx.Done():
 			// A check that ignores its deadline does not hold the answer.
-			return status, false
+			return errs
 		}
 	}
-	return status, ok
+	return errs
 }
 
-// Health keeps the last answer of each dependency, probed in the
-// background, so a request can be refused at once while one is down
-// rather than after its own calls time out and retry. The zero state is
-// healthy: until the first probe fails, nothing is refused.
+// Health keeps the state of each dependency, probed in the background,
+// so a request can be refused at once while one is down rather than after
+// its own calls time out and retry. A dependency is down after
+// HealthFailures consecutive failed probes (one slow probe on a loaded
+// host is not an outage) and up again after one good probe. Each change
+// is logged once: WARN with the dependency and the error when it goes
+// down, INFO when it comes back. The zero state is healthy: until probes
+// fail, nothing is refused.
 type Health struct {
 	checks   map[string]Check
 	interval time.Duration
+	log      *slog.Logger
 
-	mu   sync.Mutex
-	down []string // names of the dependencies whose last probe failed
+	mu       sync.Mutex
+	failures map[string]int // consecutive failed probes, by dependency
+	down     []string       // names of the dependencies that are down, sorted
 }
 
-// HealthInterval is how often Health probes; with ReadyTimeout it bounds
-// how long an outage goes unnoticed (a refused connection is noticed at
-// the next probe, a hung server ReadyTimeout later).
+// HealthInterval is how often Health probes. With ReadyTimeout and
+// HealthFailures it bounds how long an outage goes unnoticed: a refused
+// connection is noticed one interval after its first failed probe, a hung
+// server after two probes of ReadyTimeout each.
 const HealthInterval = 200 * time.Millisecond
+
+// HealthFailures is how many consecutive probes must fail before a
+// dependency counts as down.
+const HealthFailures = 2
 
 // ErrDependencyDown is Health's answer while a dependency is down.
 var ErrDependencyDown = errors.New("a dependency is down")
 
-// NewHealth probes checks every HealthInterval once Run runs.
-func NewHealth(checks map[string]Check) *Health {
-	return &Health{checks: checks, interval: HealthInterval}
+// NewHealth probes checks every HealthInterval once Run runs and logs
+// each dependency's changes of state on log.
+func NewHealth(checks map[string]Check, log *slog.Logger) *Health {
+	return &Health{checks: checks, interval: HealthInterval, log: log, failures: map[string]int{}}
 }
 
 // Run probes until ctx ends.
@@ -261,20 +289,10 @@ func (h *Health) Run(ctx context.Context) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	for {
-		status, _ := runChecks(ctx, h.checks, ReadyTimeout)
+		h.Probe(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		var down []string
-		for name, st := range status {
-			if st != "ok" {
-				down = append(down, name)
-			}
-		}
-		sort.Strings(down)
-		h.mu.Lock()
-		h.down = down
-		h.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
@@ -283,8 +301,40 @@ func (h *Health) Run(ctx context.Context) {
 	}
 }
 
-// Err is nil while every dependency answered its last probe, else an
-// error wrapping ErrDependencyDown that names the ones that did not.
+// Probe runs every check once, within ReadyTimeout, and updates the
+// state; Run calls it every interval.
+func (h *Health) Probe(ctx context.Context) {
+	errs := probeChecks(ctx, h.checks, ReadyTimeout)
+	if ctx.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var down []string
+	for _, name := range sortedNames(h.checks) {
+		err := errs[name]
+		was := h.failures[name] >= HealthFailures
+		if err == nil {
+			h.failures[name] = 0
+			if was {
+				h.log.Info("dependency up", "dependency", name)
+			}
+			continue
+		}
+		h.failures[name]++
+		if h.failures[name] >= HealthFailures {
+			down = append(down, name)
+			if !was {
+				h.log.Warn("dependency down; refusing submissions and uploads until it answers", "dependency", name,
+					"err", err.Error(), "failed_probes", h.failures[name])
+			}
+		}
+	}
+	h.down = down
+}
+
+// Err is nil while every dependency is up, else an error wrapping
+// ErrDependencyDown that names the ones that are down.
 func (h *Health) Err() error {
 	if h == nil {
 		return nil
@@ -295,6 +345,15 @@ func (h *Health) Err() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrDependencyDown, strings.Join(h.down, ", "))
+}
+
+func sortedNames(checks map[string]Check) []string {
+	names := make([]string, 0, len(checks))
+	for name := range checks {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Healthz answers GET /healthz: the process is alive.
