@@ -48,6 +48,8 @@ export interface SchemaUpload {
   limits: string;
   /** Messages by rule (required, max_size, max_files, types with {type} to fill in). */
   messages: Record<string, string>;
+  /** The field takes resumable uploads (tus): submit() sends its files to /uploads/tus/ first. */
+  resumable?: boolean;
 }
 
 /** Field errors by field name, as formq's 422 answers them. */
@@ -116,6 +118,19 @@ export function clear(form: HTMLFormElement): void;
 export function keep(form: HTMLFormElement, kept: Record<string, KeptFile[]>): void;
 export function watch(statusUrl: string, onStatus: (s: Status) => void): { close(): void };
 export function describeStatus(s: Status): string;
+/**
+ * Sends one file of a resumable upload field over tus 1.0, resuming an
+ * upload of the same file (name, size, mtime) begun earlier, also before a
+ * page reload; resolves with the upload reference to send as the field's
+ * value. submit() does this for every resumable field; a refusal rejects
+ * with an Error carrying status and the contract's body.
+ */
+export function resumableUpload(
+  form: HTMLFormElement,
+  field: string,
+  file: File,
+  options?: { onProgress?: (loaded: number) => void; retries?: number }
+): Promise<string>;
 
 declare global {
   interface HTMLElementEventMap {
