@@ -59,8 +59,12 @@ type Config struct {
 	UploadClientBuffers int           `env:"FORMQ_UPLOAD_CLIENT_BUFFERS"`
 	UploadMinRate       ByteSize      `env:"FORMQ_UPLOAD_MIN_RATE"`
 	UploadRatePeriod    time.Duration `env:"FORMQ_UPLOAD_RATE_PERIOD"`
-	JanitorInterval     time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
-	JanitorMinAge       time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
+	// S3StallTimeout bounds each S3 request of an upload that makes no
+	// progress (takes no bytes, gives no answer): the upload then fails
+	// with 503 instead of waiting on a hung S3.
+	S3StallTimeout  time.Duration `env:"FORMQ_S3_STALL_TIMEOUT"`
+	JanitorInterval time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
+	JanitorMinAge   time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	// Resumable (tus) uploads: how long an unfinished one may be resumed
 	// before the janitor removes it, and where the API buffers its parts
 	// on disk (the system's temporary directory when empty).
@@ -136,6 +140,7 @@ func DefaultConfig() Config {
 		UploadClientBuffers:   4,
 		UploadMinRate:         16 << 10,
 		UploadRatePeriod:      5 * time.Second,
+		S3StallTimeout:        15 * time.Second,
 		JanitorInterval:       time.Hour,
 		JanitorMinAge:         24 * time.Hour,
 		TusExpiry:             24 * time.Hour,
@@ -328,7 +333,8 @@ func (c *Config) check() error {
 		name  string
 		value time.Duration
 	}{{"FORMQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout}, {"FORMQ_UPLOAD_IDLE_TIMEOUT", c.UploadIdle}, {"FORMQ_JANITOR_MIN_AGE", c.JanitorMinAge},
-		{"FORMQ_UPLOAD_BUFFER_WAIT", c.UploadBufferWait}, {"FORMQ_UPLOAD_RATE_PERIOD", c.UploadRatePeriod}, {"FORMQ_TUS_EXPIRY", c.TusExpiry}} {
+		{"FORMQ_UPLOAD_BUFFER_WAIT", c.UploadBufferWait}, {"FORMQ_UPLOAD_RATE_PERIOD", c.UploadRatePeriod}, {"FORMQ_TUS_EXPIRY", c.TusExpiry},
+		{"FORMQ_S3_STALL_TIMEOUT", c.S3StallTimeout}} {
 		if d.value == 0 {
 			fail(d.name, "must be a duration like 30s or 24h") // only FORMQ_JANITOR_INTERVAL may be 0
 		}

@@ -32,48 +32,47 @@ func clientOf(ctx context.Context) string {
 	return c
 }
 
-// budget hands out fixed-size buffers, at most n at a time, so that any
-// number of concurrent uploads holds a bounded amount of memory. Waiting
-// uploads are served in arrival order (a channel's waiters are FIFO), one
-// client holds at most perClient buffers, and nobody waits longer than
-// wait: then the upload is refused with ErrBusy instead of hanging.
-// Buffers are kept for reuse once made, so the process's memory settles
-// at the budget and never goes over it.
+// budget admits uploads to part buffers, at most n at a time, so that any
+// number of concurrent uploads holds a bounded amount of memory. A lease
+// is the right to hold up to one part of bytes; the memory itself grows
+// with the file, in chunks (see chunks), so a 1 MiB file holds about
+// 1 MiB while its lease counts for a whole part. Waiting uploads are
+// served in arrival order (a channel's waiters are FIFO), one client
+// holds at most perClient leases, and nobody waits longer than wait: then
+// the upload is refused with ErrBusy instead of hanging.
 type budget struct {
-	size      int
 	wait      time.Duration
 	perClient int
-	free      chan []byte   // buffers ready for reuse
-	slots     chan struct{} // one token per buffer that may still be allocated
-	inUse     atomic.Int64  // buffers handed out now
-	waiting   atomic.Int64  // uploads waiting for a buffer now
-	peak      atomic.Int64  // most buffers ever handed out at once
+	slots     chan struct{} // one token per lease that may be handed out
+	inUse     atomic.Int64  // leases handed out now
+	waiting   atomic.Int64  // uploads waiting for a lease now
+	peak      atomic.Int64  // most leases ever handed out at once
 
 	mu      sync.Mutex
 	clients map[string]*share
 }
 
-// share is one client's buffers: a token per buffer it holds.
+// share is one client's leases: a token per lease it holds.
 type share struct {
 	tokens chan struct{}
 	refs   int // holders and waiters; the share is dropped at 0
 }
 
-// lease is one buffer handed out, to give back with put.
+// lease is one part buffer's worth of memory handed out, to give back
+// with put.
 type lease struct {
-	buf   []byte
 	share *share
 	key   string
 }
 
-func newBudget(n, size int, wait time.Duration, perClient int) *budget {
+func newBudget(n int, wait time.Duration, perClient int) *budget {
 	if wait <= 0 {
 		wait = DefaultBufferWait
 	}
 	if perClient <= 0 {
 		perClient = n
 	}
-	b := &budget{size: size, wait: wait, perClient: perClient, free: make(chan []byte, n), slots: make(chan struct{}, n), clients: map[string]*share{}}
+	b := &budget{wait: wait, perClient: perClient, slots: make(chan struct{}, n), clients: map[string]*share{}}
 	for range n {
 		b.slots <- struct{}{}
 	}
@@ -101,7 +100,7 @@ func (b *budget) leave(client string, s *share) {
 }
 
 // get waits, within the budget's wait, for the client's share and then a
-// buffer; ErrBusy when the wait runs out, ctx's error when it ends.
+// lease; ErrBusy when the wait runs out, ctx's error when it ends.
 func (b *budget) get(ctx context.Context) (*lease, error) {
 	client := clientOf(ctx)
 	s := b.join(client)
@@ -127,15 +126,8 @@ func (b *budget) get(ctx context.Context) (*lease, error) {
 		return nil, err
 	}
 	select {
-	case buf := <-b.free:
-		return b.out(buf, s, client), nil
-	default:
-	}
-	select {
-	case buf := <-b.free:
-		return b.out(buf, s, client), nil
 	case <-b.slots:
-		return b.out(make([]byte, b.size), s, client), nil
+		return b.out(s, client), nil
 	case <-timer.C:
 		return fail(ErrBusy)
 	case <-ctx.Done():
@@ -143,7 +135,7 @@ func (b *budget) get(ctx context.Context) (*lease, error) {
 	}
 }
 
-// tryGet returns a buffer only if one is available at once, within the
+// tryGet returns a lease only if one is available at once, within the
 // client's share.
 func (b *budget) tryGet(ctx context.Context) *lease {
 	client := clientOf(ctx)
@@ -155,7 +147,7 @@ func (b *budget) tryGet(ctx context.Context) *lease {
 	return nil
 }
 
-// tryTake takes a token of s and a buffer if both are free at once; the
+// tryTake takes a token of s and a lease if both are free at once; the
 // caller has joined s.
 func (b *budget) tryTake(s *share, client string) *lease {
 	select {
@@ -164,33 +156,31 @@ func (b *budget) tryTake(s *share, client string) *lease {
 		return nil
 	}
 	select {
-	case buf := <-b.free:
-		return b.out(buf, s, client)
 	case <-b.slots:
-		return b.out(make([]byte, b.size), s, client)
+		return b.out(s, client)
 	default:
 		<-s.tokens
 		return nil
 	}
 }
 
-func (b *budget) out(buf []byte, s *share, client string) *lease {
+func (b *budget) out(s *share, client string) *lease {
 	n := b.inUse.Add(1)
 	for {
 		p := b.peak.Load()
 		if n <= p || b.peak.CompareAndSwap(p, n) {
-			return &lease{buf: buf, share: s, key: client}
+			return &lease{share: s, key: client}
 		}
 	}
 }
 
-// put returns a leased buffer for reuse.
+// put gives a lease back.
 func (b *budget) put(l *lease) {
 	if l == nil {
 		return
 	}
 	b.inUse.Add(-1)
-	b.free <- l.buf[:b.size]
+	b.slots <- struct{}{}
 	<-l.share.tokens
 	b.leave(l.key, l.share)
 }

@@ -52,6 +52,8 @@ const multipartBuffer = 4096
 type MultipartReader struct {
 	r      *multipart.Reader
 	guard  *headerGuard
+	length int64 // of the whole body, or -1 (SetLength)
+	close  int64 // bytes of the closing delimiter a browser sends
 	lim    ReaderLimits
 	parts  int
 	values int64
@@ -68,6 +70,28 @@ type Part struct {
 	// send it; a script that does lets Put stream the file with a single
 	// PutObject, and a wrong one fails the upload.
 	Size int64
+	// Predicted is the most the part's content can be, from the body's
+	// length (SetLength): its size exactly when it is the body's last
+	// part, as browsers send a form whose file input comes last. -1 when
+	// unknown. It is known once the part's first bytes have been read
+	// (see headerGuard.locate).
+	Predicted int64
+
+	guard     *headerGuard // locates the part in the body; nil: no prediction
+	left      int64        // the body's length less its closing delimiter
+	delivered int64        // content bytes read so far
+}
+
+// Read reads the part's content.
+func (p *Part) Read(b []byte) (int, error) {
+	if p.guard == nil || p.Predicted >= 0 {
+		return p.Part.Read(b)
+	}
+	p.guard.part = p
+	n, err := p.Part.Read(b)
+	p.guard.part = nil
+	p.delivered += int64(n)
+	return n, err
 }
 
 // NewMultipartReader reads body per its Content-Type header value.
@@ -89,8 +113,15 @@ func NewMultipartReader(body io.Reader, contentType string, lim ReaderLimits) (*
 		lim.MaxHeaderBytes = DefaultReaderLimits.MaxHeaderBytes
 	}
 	g := &headerGuard{r: body}
-	return &MultipartReader{r: multipart.NewReader(g, params["boundary"]), guard: g, lim: lim}, nil
+	boundary := params["boundary"]
+	return &MultipartReader{r: multipart.NewReader(g, boundary), guard: g, length: -1,
+		close: int64(len("\r\n--" + boundary + "--\r\n")), lim: lim}, nil
 }
+
+// SetLength tells the reader the body's whole length (the request's
+// Content-Length; -1 when unknown), from which each part learns the most
+// its content can be (Part.Predicted).
+func (m *MultipartReader) SetLength(n int64) { m.length = n }
 
 // Next returns the next part, or io.EOF after the last one. What the
 // caller left unread of the previous part is read past first.
@@ -122,7 +153,10 @@ func (m *MultipartReader) Next() (*Part, error) {
 		return nil, fmt.Errorf("%w: part %d has no form-data name", ErrMalformed, m.parts)
 	}
 	_, isFile := params["filename"]
-	m.cur = &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile, Size: -1}
+	m.cur = &Part{Part: p, Field: params["name"], Filename: SanitizeFilename(params["filename"]), IsFile: isFile, Size: -1, Predicted: -1}
+	if m.length >= 0 && isFile {
+		m.cur.guard, m.cur.left = m.guard, m.length-m.close
+	}
 	if cl := p.Header.Get("Content-Length"); cl != "" && isFile {
 		n, err := strconv.ParseInt(cl, 10, 64)
 		if err != nil || n < 0 {
@@ -156,14 +190,49 @@ type headerGuard struct {
 	r     io.Reader
 	armed bool
 	left  int64
+	total int64  // bytes read through the guard
+	base  []byte // the multipart reader's buffer, whole (see locate)
+	part  *Part  // whose Read is under way, to locate
+}
+
+// locate learns where the part being read starts in the body, from a read
+// that refills mime/multipart's buffer (p, a tail of that buffer): the
+// buffer first moves its unread bytes to its front, so at a refill its
+// first byte is the part's next content byte, which lies total-off bytes
+// into the body (off: the unread bytes before p). Less the content the
+// part has delivered, that is where the content starts; the body's length
+// less the closing delimiter then says how long it can be. Should the
+// buffer ever not be read that way, nothing is predicted.
+func (g *headerGuard) locate(p []byte) {
+	if g.base == nil && len(p) > 0 && cap(p) >= multipartBuffer {
+		g.base = p[:cap(p)] // the first refill reads into the whole buffer
+	}
+	pt := g.part
+	if pt == nil || g.base == nil || len(p) == 0 || cap(p) > cap(g.base) {
+		return
+	}
+	off := cap(g.base) - cap(p)
+	if &g.base[off] != &p[0] {
+		pt.guard = nil
+		return
+	}
+	start := g.total - int64(off) - pt.delivered
+	if size := pt.left - start; size >= 0 {
+		pt.Predicted = size
+	} else {
+		pt.guard = nil
+	}
 }
 
 func (g *headerGuard) arm(n int64) { g.armed, g.left = true, n }
 func (g *headerGuard) disarm()     { g.armed = false }
 
 func (g *headerGuard) Read(p []byte) (int, error) {
+	g.locate(p)
 	if !g.armed {
-		return g.r.Read(p)
+		n, err := g.r.Read(p)
+		g.total += int64(n)
+		return n, err
 	}
 	if g.left <= 0 {
 		return 0, errHeaderTooLong
@@ -173,6 +242,7 @@ func (g *headerGuard) Read(p []byte) (int, error) {
 	}
 	n, err := g.r.Read(p)
 	g.left -= int64(n)
+	g.total += int64(n)
 	return n, err
 }
 

@@ -50,16 +50,28 @@ type Config struct {
 	// with ErrTooSlow. No minimum when MinRate is 0.
 	MinRate    int64
 	RatePeriod time.Duration
+	// PartsInFlight is how many parts of one multipart upload are sent
+	// at once while the next one is read (each holds a part buffer of
+	// the budget, taken only when one is free); DefaultPartsInFlight
+	// when 0.
+	PartsInFlight int
+	// StallTimeout bounds every S3 request of an upload: one that makes
+	// no progress for this long (takes no body bytes, gives no answer)
+	// fails the upload with ErrUnavailable; DefaultStallTimeout when 0.
+	StallTimeout time.Duration
 }
 
 // Admission defaults.
 const (
 	DefaultBufferWait = 2 * time.Second
 	DefaultRatePeriod = 5 * time.Second
+	// DefaultPartsInFlight: two parts sent while a third is read.
+	DefaultPartsInFlight = 2
 )
 
 // HeadSize is the size of the small buffer every file is first read
 // into: files up to this size are stored without taking a part buffer.
+// Larger files grow by chunks of this size.
 const HeadSize = 256 << 10
 
 // Store puts and removes objects in one bucket.
@@ -71,7 +83,10 @@ type Store struct {
 	buffers  *budget
 	minRate  int64
 	period   time.Duration
-	heads    sync.Pool // *[]byte of HeadSize
+	inflight int           // parts of one upload sent at once
+	stall    time.Duration // see Config.StallTimeout
+	heads    sync.Pool     // *[]byte of HeadSize: heads and chunks
+	chunks   chunkCount    // of heads, held now and at most
 	// streaming lets one PutObject stream a body that cannot be read
 	// twice: the payload goes unsigned (over https TLS carries its
 	// integrity; formq hashes every file itself).
@@ -139,9 +154,11 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		presign:   s3.NewPresignClient(client),
 		bucket:    c.Bucket,
 		partSize:  c.PartSize,
-		buffers:   newBudget(int(c.Memory/c.PartSize), int(c.PartSize), c.BufferWait, c.ClientBuffers),
+		buffers:   newBudget(int(c.Memory/c.PartSize), c.BufferWait, c.ClientBuffers),
 		minRate:   c.MinRate,
 		period:    cmp.Or(c.RatePeriod, DefaultRatePeriod),
+		inflight:  max(cmp.Or(c.PartsInFlight, DefaultPartsInFlight), 1),
+		stall:     cmp.Or(c.StallTimeout, DefaultStallTimeout),
 		heads: sync.Pool{New: func() any {
 			b := make([]byte, HeadSize)
 			return &b

@@ -2,6 +2,7 @@ package uploads
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,23 +53,31 @@ const (
 )
 
 // Put streams src into the object key. The first bytes go to a small
-// pooled buffer: the type is decided from them before anything is stored,
+// pooled chunk: the type is decided from them before anything is stored,
 // and a file that ends there is sent with one PutObject without touching
-// the upload budget. A larger file takes a part buffer from the budget
-// (waiting for one if all are in use); if it fits, one PutObject, else a
-// multipart upload with at most two part buffers, one filling while the
-// other is sent. On any error nothing is left behind: no object, no
-// unfinished multipart upload.
+// the upload budget. A larger file takes a lease from the budget
+// (waiting for one if all are in use) and grows chunk by chunk up to one
+// part; if it fits, one PutObject, else a multipart upload with up to
+// PartsInFlight parts sent while the next one fills. On any error nothing
+// is left behind: no object, no unfinished multipart upload.
 //
 // A *Part that declares its size (its own Content-Length) is refused at
 // once when over MaxSize, and otherwise streamed with a single PutObject
 // of exactly that size, without part buffers: the fastest and leanest
 // path. A part whose content does not match its declared size fails with
 // ErrSizeMismatch and leaves nothing.
+//
+// A *Part that does not declare its size but whose largest possible size
+// is known from the request's length (Part.Predicted, see
+// MultipartReader.SetLength) and is over one part is streamed the same
+// way with that size, since browsers put the file last: when the part
+// ends sooner (more parts follow it), the rest of the PUT is padded and
+// the object is cut to the file's size with one server-side copy.
 func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions) (Object, error) {
 	declared := int64(-1)
-	if p, ok := src.(*Part); ok {
-		declared = p.Size
+	part, _ := src.(*Part)
+	if part != nil {
+		declared = part.Size
 	}
 	if o.MaxSize > 0 {
 		if declared > o.MaxSize {
@@ -75,17 +85,16 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		}
 		src = io.LimitReader(src, o.MaxSize+1)
 	}
-	headp := s.heads.Get().(*[]byte)
-	defer s.heads.Put(headp)
-	head := *headp
-	n, eof, err := fill(src, head)
+	buf := newChunks(&s.heads, &s.chunks)
+	defer buf.release()
+	n, eof, err := buf.fill(src, HeadSize)
 	if err != nil {
 		return Object{}, &SourceError{Err: err}
 	}
 	if o.MaxSize > 0 && int64(n) > o.MaxSize {
 		return Object{}, ErrTooLarge
 	}
-	obj := Object{Key: key, ContentType: Sniff(head[:n]), Filename: o.Filename}
+	obj := Object{Key: key, ContentType: Sniff(buf.head()), Filename: o.Filename}
 	if !TypeAllowed(obj.ContentType, o.Types) {
 		return Object{}, &TypeError{Sniffed: obj.ContentType}
 	}
@@ -94,10 +103,24 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	}
 	if eof {
-		return s.putOne(ctx, obj, head[:n], h)
+		return s.putOne(ctx, obj, buf, h)
 	}
-	if declared > 0 && declared <= MaxCopySize {
-		return s.putStream(ctx, obj, head[:n], src, declared, h)
+	predicted := int64(-1)
+	if part != nil {
+		predicted = part.Predicted // known now that the head is read
+	}
+	stream := declared > 0 && declared <= MaxCopySize
+	guess := declared < 0 && predicted > s.partSize && predicted <= MaxCopySize && (o.MaxSize <= 0 || predicted <= o.MaxSize)
+	if (stream || guess) && s.minRate > 0 {
+		// A streamed file holds an S3 request open: it keeps the same
+		// minimum pace as one holding a buffer.
+		src = &rateReader{r: src, min: s.minRate, period: s.period, start: time.Now()}
+	}
+	if stream {
+		return s.putStream(ctx, obj, buf.head(), src, declared, h, false)
+	}
+	if guess {
+		return s.putStream(ctx, obj, buf.head(), src, predicted, h, true)
 	}
 
 	l, err := s.buffers.get(ctx)
@@ -108,14 +131,12 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return Object{}, &SourceError{Err: err}
 	}
 	defer s.buffers.put(l)
-	buf := l.buf
 	if s.minRate > 0 {
 		// Holding a buffer, the body must keep a minimum pace, or it
 		// gives the buffer back.
 		src = &rateReader{r: src, min: s.minRate, period: s.period, start: time.Now()}
 	}
-	copy(buf, head[:n])
-	m, eof, err := fill(src, buf[n:])
+	m, eof, err := buf.fill(src, int(s.partSize))
 	if err != nil {
 		return Object{}, &SourceError{Err: err}
 	}
@@ -124,7 +145,7 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return Object{}, ErrTooLarge
 	}
 	if eof {
-		return s.putOne(ctx, obj, buf[:n], h)
+		return s.putOne(ctx, obj, buf, h)
 	}
 	// The buffer is full: one more byte tells a file of exactly one
 	// buffer (one PutObject) from a larger one (a multipart upload).
@@ -134,9 +155,9 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 		return Object{}, &SourceError{Err: err}
 	}
 	if eof {
-		return s.putOne(ctx, obj, buf[:n], h)
+		return s.putOne(ctx, obj, buf, h)
 	}
-	h.Write(buf)
+	buf.hash(h)
 	size, err := s.putMultipart(ctx, &obj, buf, io.MultiReader(bytes.NewReader(one[:k]), src), h, o.MaxSize)
 	if err != nil {
 		return Object{}, err
@@ -146,14 +167,21 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 }
 
 // ErrSizeMismatch means a file's content was not as long as its declared
-// size.
-var ErrSizeMismatch = errors.New("uploads: file size differs from its declared Content-Length")
+// size, or longer than the request's length leaves room for.
+var ErrSizeMismatch = fmt.Errorf("%w: file size differs from its declared Content-Length", ErrMalformed)
 
 // putStream sends a file of a known size with one streaming PutObject:
-// head, then the rest of src. The file must end exactly at size.
-func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.Reader, size int64, h hash.Hash) (Object, error) {
-	body := &sourceReader{r: io.MultiReader(bytes.NewReader(head), src), h: h}
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+// head, then the rest of src. The file must end exactly at size, unless
+// size is only the most it can be (pad): then a file that ends sooner is
+// padded to size and cut back to its own length afterwards.
+func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.Reader, size int64, h hash.Hash, pad bool) (Object, error) {
+	// Not cut when the client goes away: its body fails, which ends the
+	// PUT as well. A request cut by its context, some S3 servers still
+	// store as far as it got, after the delete below.
+	wctx, w, stop := s.watch(context.WithoutCancel(ctx))
+	defer stop()
+	body := &sourceReader{r: io.MultiReader(bytes.NewReader(head), src), h: h, size: size, pad: pad, tick: w.progress}
+	_, err := s.client.PutObject(wctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           &obj.Key,
 		Body:          body,
@@ -165,16 +193,42 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 	case body.err != nil:
 		s.cleanup(ctx, obj.Key)
 		return Object{}, &SourceError{Err: body.err}
-	case body.n != size:
+	case body.n != size && !body.short:
 		s.cleanup(ctx, obj.Key)
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	case err != nil:
 		s.cleanup(ctx, obj.Key)
-		return Object{}, s.putError(ctx, obj.Key, err)
+		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
 	}
-	// The PUT took exactly size bytes; the file must end there.
-	var one [1]byte
-	if k, eof, err := fill(src, one[:]); k > 0 || !eof || err != nil {
+	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+	if body.short {
+		// More parts followed the file: keep only its own bytes.
+		obj.Size = body.n
+		if err := s.truncate(ctx, obj); err != nil {
+			s.cleanup(ctx, obj.Key)
+			return Object{}, err
+		}
+		return obj, nil
+	}
+	// The PUT took exactly size bytes; the file must end there, or, for a
+	// predicted size, soon after (a body without the final line break).
+	more := newChunks(&s.heads, &s.chunks)
+	defer more.release()
+	limit := 1
+	if pad {
+		limit = HeadSize
+	}
+	if k, eof, err := more.fill(src, limit); k > 0 || !eof || err != nil {
+		if err == nil && eof && pad {
+			more.hash(h)
+			obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+			obj.Size = size + int64(k)
+			if err := s.extend(ctx, obj, size, more); err != nil {
+				s.cleanup(ctx, obj.Key)
+				return Object{}, err
+			}
+			return obj, nil
+		}
 		s.cleanup(ctx, obj.Key)
 		if err != nil {
 			return Object{}, &SourceError{Err: err}
@@ -182,26 +236,104 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	}
 	obj.Size = size
-	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if err := s.tagSHA256(ctx, obj); err != nil {
 		return Object{}, err
 	}
 	return obj, nil
 }
 
+// truncate cuts a padded object back to obj.Size bytes with one
+// server-side copy of that range onto itself, which also gives it its
+// SHA-256 as metadata.
+func (s *Store) truncate(ctx context.Context, obj Object) error {
+	return s.rewrite(ctx, obj, obj.Size, nil)
+}
+
+// extend appends the bytes of more to an object of size bytes (at least
+// S3's minimum part), as the server-side copy of the object and one more
+// part, which also gives it its SHA-256 as metadata.
+func (s *Store) extend(ctx context.Context, obj Object, size int64, more *chunks) error {
+	return s.rewrite(ctx, obj, size, more)
+}
+
+// rewrite replaces the object by the first keep bytes of itself, then
+// more (nil: nothing), in one multipart upload of a copied part.
+func (s *Store) rewrite(ctx context.Context, obj Object, keep int64, more *chunks) error {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.completeTimeout(obj.Size))
+	defer cancel()
+	created, err := s.client.CreateMultipartUpload(tctx, &s3.CreateMultipartUploadInput{
+		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: s.metadata(obj),
+	})
+	if err != nil {
+		return s.putError(ctx, obj.Key, err)
+	}
+	var parts []types.CompletedPart
+	copied, err := s.client.UploadPartCopy(tctx, &s3.UploadPartCopyInput{
+		Bucket: &s.bucket, Key: &obj.Key, UploadId: created.UploadId, PartNumber: aws.Int32(1),
+		CopySource:      aws.String(s.bucket + "/" + obj.Key),
+		CopySourceRange: aws.String(fmt.Sprintf("bytes=0-%d", keep-1)),
+	})
+	if err == nil {
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(1), ETag: copied.CopyPartResult.ETag})
+	}
+	if err == nil && more != nil {
+		var out *s3.UploadPartOutput
+		out, err = s.client.UploadPart(tctx, &s3.UploadPartInput{
+			Bucket: &s.bucket, Key: &obj.Key, UploadId: created.UploadId, PartNumber: aws.Int32(2),
+			Body: more.reader(), ContentLength: aws.Int64(int64(more.n)),
+		})
+		if err == nil {
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(2), ETag: out.ETag})
+		}
+	}
+	if err == nil {
+		_, err = s.client.CompleteMultipartUpload(tctx, &s3.CompleteMultipartUploadInput{
+			Bucket: &s.bucket, Key: &obj.Key, UploadId: created.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		})
+	}
+	if err != nil {
+		_ = s.abort(ctx, obj.Key, created.UploadId)
+		return s.putError(ctx, obj.Key, err)
+	}
+	return nil
+}
+
 // sourceReader hashes what it passes and keeps the source's own error, so
-// that a failed PUT can be told from a failed client.
+// that a failed PUT can be told from a failed client. It gives at most
+// size bytes; with pad, a source that ends sooner is followed by zeros up
+// to size (short, and n is the source's own length).
 type sourceReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	err error
+	r     io.Reader
+	h     hash.Hash
+	size  int64
+	pad   bool
+	tick  func()
+	n     int64 // bytes of the source
+	sent  int64 // bytes given, padding included
+	short bool
+	err   error
 }
 
 func (r *sourceReader) Read(p []byte) (int, error) {
+	r.tick()
+	if r.sent >= r.size {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.size-r.sent)]
+	if r.short {
+		clear(p)
+		r.sent += int64(len(p))
+		return len(p), nil
+	}
 	n, err := r.r.Read(p)
 	r.h.Write(p[:n])
 	r.n += int64(n)
+	r.sent += int64(n)
+	if err == io.EOF && r.pad && r.sent < r.size {
+		r.short = true
+		return n, nil
+	}
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
@@ -210,9 +342,22 @@ func (r *sourceReader) Read(p []byte) (int, error) {
 
 // cleanup removes an object a failed upload may have left.
 func (s *Store) cleanup(ctx context.Context, key string) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stall)
 	defer cancel()
 	_ = s.Delete(dctx, key)
+}
+
+// abort ends an unfinished multipart upload; one that S3 does not answer
+// for within the stall timeout is left to the janitor.
+func (s *Store) abort(ctx context.Context, key string, uploadID *string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stall)
+	defer cancel()
+	if _, err := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		Bucket: &s.bucket, Key: &key, UploadId: uploadID,
+	}); err != nil {
+		return fmt.Errorf("%w: abort multipart upload of %s: %w", ErrUnavailable, key, err)
+	}
+	return nil
 }
 
 // fill reads into buf until it is full or src ends. eof reports that src
@@ -234,20 +379,27 @@ func fill(src io.Reader, buf []byte) (n int, eof bool, err error) {
 }
 
 // putOne stores a whole file held in data with one PutObject.
-func (s *Store) putOne(ctx context.Context, obj Object, data []byte, h hash.Hash) (Object, error) {
-	h.Write(data)
-	obj.Size = int64(len(data))
+func (s *Store) putOne(ctx context.Context, obj Object, data *chunks, h hash.Hash) (Object, error) {
+	data.hash(h)
+	obj.Size = int64(data.n)
 	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+	// The whole file is here: the PUT finishes even if the client goes
+	// (a cut one may be stored in part by some servers; the caller
+	// removes the whole one).
+	wctx, w, stop := s.watch(context.WithoutCancel(ctx))
+	defer stop()
+	body := data.reader()
+	body.tick = w.progress
+	_, err := s.client.PutObject(wctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           &obj.Key,
-		Body:          bytes.NewReader(data),
+		Body:          body,
 		ContentLength: aws.Int64(obj.Size),
 		ContentType:   &obj.ContentType,
 		Metadata:      s.metadata(obj),
 	})
 	if err != nil {
-		return Object{}, s.putError(ctx, obj.Key, err)
+		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
 	}
 	return obj, nil
 }
@@ -279,119 +431,161 @@ type partResult struct {
 	err  error
 }
 
-// putMultipart sends first (a full buffer, already hashed) and the rest of
-// src as parts, reading the next part while the previous one is sent. The
-// SHA-256 is only known at the end and S3 cannot change metadata without
-// copying the data, so a multipart object carries its hash as an object
-// tag (and the submission record has it too). Every part but the last is
-// a full buffer, at least S3's 5 MiB minimum.
-func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src io.Reader, h hash.Hash, maxSize int64) (int64, error) {
-	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+// sending is one part on its way, in the buffer it was read into.
+type sending struct {
+	buf  *chunks
+	done chan partResult
+}
+
+// putMultipart sends first (a full part, already hashed) and the rest of
+// src as parts: up to PartsInFlight parts are sent while the next one is
+// read, each in a buffer of its own lease (taken only when free at once;
+// with just the first, reading and sending alternate). The SHA-256 is
+// only known at the end and S3 cannot change metadata without copying the
+// data, so a multipart object carries its hash as an object tag (and the
+// submission record has it too). Every part but the last is a full part,
+// at least S3's 5 MiB minimum.
+func (s *Store) putMultipart(ctx context.Context, obj *Object, first *chunks, src io.Reader, h hash.Hash, maxSize int64) (int64, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.stall)
+	created, err := s.client.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{
 		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: s.metadata(*obj),
 	})
+	cancel()
 	if err != nil {
 		return 0, s.putError(ctx, obj.Key, err)
 	}
 	uploadID := created.UploadId
-	abort := func(cause error) (int64, error) {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, err := s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-			Bucket: &s.bucket, Key: &obj.Key, UploadId: uploadID,
-		}); err != nil {
-			return 0, errors.Join(cause, fmt.Errorf("%w: abort multipart upload of %s: %w", ErrUnavailable, obj.Key, err))
-		}
-		return 0, cause
-	}
 
-	bufs := [][]byte{first}
-	if spare := s.buffers.tryGet(ctx); spare != nil {
-		bufs = append(bufs, spare.buf)
-		defer s.buffers.put(spare)
-	}
 	var (
-		parts    []types.CompletedPart
-		inflight = make(chan partResult, 1)
-		pending  bool
+		parts   []types.CompletedPart
+		queue   []sending // in part order
+		spare   []*chunks // buffers ready to fill
+		leases  []*lease  // beyond the first, given back at the end
+		failure error
 	)
-	send := func(num int32, data []byte) {
-		pending = true
+	defer func() {
+		for _, b := range spare {
+			if b != first {
+				b.release()
+			}
+		}
+		for _, l := range leases {
+			s.buffers.put(l)
+		}
+	}()
+	send := func(num int32, data *chunks) {
+		done := make(chan partResult, 1)
+		queue = append(queue, sending{buf: data, done: done})
 		go func() {
-			out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+			// A part in flight finishes even when the client goes away
+			// (its stall deadline still bounds it): an abort that
+			// overtakes a part S3 is still writing may leave that part.
+			wctx, w, stop := s.watch(context.WithoutCancel(ctx))
+			defer stop()
+			body := data.reader()
+			body.tick = w.progress
+			out, err := s.client.UploadPart(wctx, &s3.UploadPartInput{
 				Bucket: &s.bucket, Key: &obj.Key, UploadId: uploadID,
-				PartNumber: aws.Int32(num), Body: bytes.NewReader(data),
-				ContentLength: aws.Int64(int64(len(data))),
+				PartNumber: aws.Int32(num), Body: body,
+				ContentLength: aws.Int64(int64(data.n)),
 			})
-			r := partResult{num: num, err: err}
+			r := partResult{num: num, err: w.cause(err)}
 			if err == nil {
 				r.etag = out.ETag
 			}
-			inflight <- r
+			done <- r
 		}()
 	}
-	wait := func() error {
-		if !pending {
-			return nil
-		}
-		pending = false
-		r := <-inflight
+	// wait takes the oldest part's outcome and makes its buffer spare.
+	wait := func() {
+		q := queue[0]
+		queue = queue[1:]
+		r := <-q.done
+		q.buf.reset()
+		spare = append(spare, q.buf)
 		if r.err != nil {
-			return s.putError(ctx, obj.Key, r.err)
+			failure = cmp.Or(failure, s.putError(ctx, obj.Key, r.err))
+			return
 		}
 		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(r.num), ETag: r.etag})
-		return nil
 	}
 	fail := func(cause error) (int64, error) {
-		_ = wait()
-		return abort(cause)
+		for len(queue) > 0 {
+			wait()
+		}
+		if err := s.abort(ctx, obj.Key, uploadID); err != nil {
+			return 0, errors.Join(cause, err)
+		}
+		return 0, cause
+	}
+	// next is an empty buffer to read the next part into.
+	next := func() *chunks {
+		for len(queue) > s.inflight {
+			wait()
+		}
+		if len(spare) == 0 {
+			if l := s.buffers.tryGet(ctx); l != nil {
+				leases = append(leases, l)
+				return newChunks(&s.heads, &s.chunks)
+			}
+		}
+		for len(spare) == 0 {
+			wait()
+		}
+		b := spare[len(spare)-1]
+		spare = spare[:len(spare)-1]
+		return b
 	}
 
-	total := int64(len(first))
-	cur, idx := first, 0
-	for num := int32(1); ; {
-		send(num, cur)
-		into := bufs[0]
-		if len(bufs) == 2 {
-			idx = 1 - idx
-			into = bufs[idx]
-		} else if err := wait(); err != nil {
-			return abort(err)
+	total := int64(first.n)
+	send(1, first)
+	for num := int32(2); ; num++ {
+		into := next()
+		if failure != nil {
+			spare = append(spare, into)
+			return fail(failure)
 		}
-		n, eof, rerr := fill(src, into)
+		n, eof, rerr := into.fill(src, int(s.partSize))
 		if rerr != nil {
+			spare = append(spare, into)
 			return fail(&SourceError{Err: rerr})
 		}
-		h.Write(into[:n])
 		total += int64(n)
 		if maxSize > 0 && total > maxSize {
+			spare = append(spare, into)
 			return fail(ErrTooLarge)
 		}
-		if err := wait(); err != nil {
-			return abort(err)
-		}
 		if n == 0 {
+			spare = append(spare, into)
 			break
 		}
-		if num++; num > maxParts {
-			return abort(fmt.Errorf("%w: over %d parts of %d bytes", ErrTooLarge, maxParts, len(first)))
+		if num > maxParts {
+			spare = append(spare, into)
+			return fail(fmt.Errorf("%w: over %d parts of %d bytes", ErrTooLarge, maxParts, s.partSize))
 		}
-		cur = into[:n]
+		into.hash(h)
+		send(num, into)
 		if eof {
-			send(num, cur)
-			if err := wait(); err != nil {
-				return abort(err)
-			}
 			break
 		}
 	}
+	for len(queue) > 0 {
+		wait()
+	}
+	if failure != nil {
+		return fail(failure)
+	}
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return cmp.Compare(*a.PartNumber, *b.PartNumber) })
 
 	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
-	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	cctx, cancel = context.WithTimeout(ctx, s.completeTimeout(total))
+	_, err = s.client.CompleteMultipartUpload(cctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &s.bucket, Key: &obj.Key, UploadId: uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	})
+	cancel()
 	if err != nil {
-		return abort(s.putError(ctx, obj.Key, err))
+		return fail(s.putError(ctx, obj.Key, err))
 	}
 	if err := s.tagSHA256(ctx, *obj); err != nil {
 		return 0, err
@@ -402,13 +596,13 @@ func (s *Store) putMultipart(ctx context.Context, obj *Object, first []byte, src
 // tagSHA256 records the hash of an object whose hash was only known after
 // its data was sent; on failure the object is removed.
 func (s *Store) tagSHA256(ctx context.Context, obj Object) error {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stall)
 	defer cancel()
 	if _, err := s.client.PutObjectTagging(tctx, &s3.PutObjectTaggingInput{
 		Bucket: &s.bucket, Key: &obj.Key,
 		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(metaSHA256), Value: aws.String(obj.SHA256)}}},
 	}); err != nil {
-		_ = s.Delete(tctx, obj.Key)
+		s.cleanup(ctx, obj.Key)
 		return s.putError(ctx, obj.Key, err)
 	}
 	return nil

@@ -221,6 +221,9 @@ func (s *intake) abandon(ctx context.Context) {
 func (h *Handler) readMultipart(ctx context.Context, s *intake, req *http.Request) error {
 	a := s.a
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
+	if err == nil {
+		mr.SetLength(req.ContentLength)
+	}
 	if err != nil {
 		return ErrBadRequest.With(err, "The multipart body has no boundary.")
 	}

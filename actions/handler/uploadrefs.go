@@ -156,6 +156,9 @@ func (h *Handler) Upload(c echo.Context) error {
 	}
 	req.Body = uploads.NewBodyReader(c.Response(), http.MaxBytesReader(c.Response(), req.Body, maxBody), h.ReadIdle)
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
+	if err == nil {
+		mr.SetLength(req.ContentLength)
+	}
 	if err != nil {
 		return ErrBadRequest.With(err, "The multipart body has no boundary.")
 	}

@@ -223,18 +223,43 @@ func rawPost(t *testing.T, url, action string, contentLength int64) (net.Conn, s
 }
 
 func TestClientGoneMidFileLeavesNothing(t *testing.T) {
-	st := startUploads(t)
-	conn, _ := rawPost(t, st.url, "upload-test", 19<<20)
 	chunk := make([]byte, 1<<20)
-	for range 12 {
-		if _, err := conn.Write(chunk); err != nil {
+	t.Run("multipart upload", func(t *testing.T) {
+		// Without a Content-Length the file's size is unknown: a
+		// multipart upload of parts.
+		st := startUploads(t)
+		conn, err := net.Dial("tcp", strings.TrimPrefix(st.url, "http://"))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	// The file is past its first part: a multipart upload is under way.
-	waitFor(t, "a multipart upload to start", func() bool { _, n := st.stored(t); return n > 0 })
-	conn.Close()
-	waitFor(t, "the multipart upload to be aborted", func() bool { keys, n := st.stored(t); return n == 0 && len(keys) == 0 })
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "POST /actions/upload-test HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nContent-Type: multipart/form-data; boundary=B\r\nTransfer-Encoding: chunked\r\n\r\n")
+		cw := httputil.NewChunkedWriter(conn)
+		fmt.Fprint(cw, "--B\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAda\r\n--B\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.bin\"\r\n\r\n")
+		for range 12 {
+			if _, err := cw.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The file is past its first part: a multipart upload is under way.
+		waitFor(t, "a multipart upload to start", func() bool { _, n := st.stored(t); return n > 0 })
+		conn.Close()
+		waitFor(t, "the multipart upload to be aborted", func() bool { keys, n := st.stored(t); return n == 0 && len(keys) == 0 })
+	})
+	t.Run("streamed at its predicted size", func(t *testing.T) {
+		// With a Content-Length, the last part streams with one PUT.
+		st := startUploads(t)
+		conn, _ := rawPost(t, st.url, "upload-test", 19<<20)
+		for range 12 {
+			if _, err := conn.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the server to read 12 MiB", func() bool { return st.read.Load() >= 12<<20 })
+		conn.Close()
+		waitFor(t, "the server to finish the request", func() bool { return st.done.Load() == 1 })
+		st.assertEmpty(t)
+	})
 }
 
 func TestStalledClientIsCutOffButASlowOneIsNot(t *testing.T) {

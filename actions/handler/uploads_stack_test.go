@@ -34,6 +34,7 @@ type upStack struct {
 	url   string
 	store *uploads.Store
 	read  atomic.Int64 // request body bytes the server read, all requests
+	done  atomic.Int64 // requests the server has finished with
 }
 
 const testIdle = time.Second
@@ -79,6 +80,7 @@ func startUploads(t *testing.T) *upStack {
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Request().Body = &countingBody{ReadCloser: c.Request().Body, n: &st.read}
+			defer st.done.Add(1)
 			return next(c)
 		}
 	})

@@ -103,6 +103,7 @@ func Store(ctx context.Context, cfg formq.Config) (*uploads.Store, error) {
 		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory),
 		BufferWait: cfg.UploadBufferWait, ClientBuffers: cfg.UploadClientBuffers,
 		MinRate: int64(cfg.UploadMinRate), RatePeriod: cfg.UploadRatePeriod,
+		StallTimeout: cfg.S3StallTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,117 @@
+package uploads
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/formq/formq/internal/testenv"
+)
+
+// pauseAfter pauses the test's S3 server once n bytes were read, so that
+// the upload is in flight when S3 hangs.
+type pauseAfter struct {
+	r     io.Reader
+	n     int
+	read  int
+	pause func()
+	once  sync.Once
+}
+
+func (p *pauseAfter) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.read += n
+	if p.read >= p.n {
+		p.once.Do(p.pause)
+	}
+	return n, err
+}
+
+// TestPutFailsInBoundedTimeWhenS3Hangs: an upload whose S3 requests stop
+// getting answers (the server is stopped with SIGSTOP mid-upload) fails
+// with ErrUnavailable within a bound set by the stall timeout, gives its
+// buffers back and, once S3 is back, nothing of it is stored: objects
+// are removed, and a multipart upload that could not be aborted while S3
+// hung is the janitor's (it is aborted by a sweep).
+func TestPutFailsInBoundedTimeWhenS3Hangs(t *testing.T) {
+	const stall = time.Second
+	s, srv := testenv.StartPrivateS3(t)
+	ctx := testenv.Context(t)
+	st, err := NewStore(ctx, Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		PartSize: testPart, Memory: 4 * testPart, StallTimeout: stall,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	big := pngFile(12<<20, 400)
+	predicted := func() io.Reader {
+		body, _ := browserBody([2]string{"file:f", string(big)})
+		mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mr.SetLength(int64(len(body)))
+		p, err := mr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		src   func() io.Reader
+		after int // bytes read before S3 hangs
+	}{
+		{"one PutObject", func() io.Reader { return bytes.NewReader(pngFile(1<<20, 401)) }, 1 << 20},
+		{"multipart, a part in flight", func() io.Reader { return bytes.NewReader(big) }, testPart + testPart/2},
+		{"streamed at its predicted size", predicted, 3 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &pauseAfter{r: tt.src(), n: tt.after, pause: func() { srv.Pause(t) }}
+			start := time.Now()
+			_, err := st.Put(ctx, "uploads/stall/s/f/0", src, PutOptions{})
+			took := time.Since(start)
+			srv.Resume(t)
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Put to a hung S3 = %v, want ErrUnavailable", err)
+			}
+			// The in-flight request, then the abort or delete, each
+			// bounded by the stall timeout; the rest is margin for a
+			// loaded machine.
+			if took > 20*stall {
+				t.Errorf("Put to a hung S3 took %s, want about %s", took, 2*stall)
+			}
+			if n, c := st.buffers.inUse.Load(), st.chunks.now.Load(); n != 0 || c != 0 {
+				t.Errorf("after the failure %d part buffers and %d chunks are still held", n, c)
+			}
+			// Once S3 answers again, it may still carry out a request it
+			// took in while it hung (a whole PUT whose client gave up);
+			// the janitor removes that, like anything it could not be
+			// told to remove while it hung.
+			j := &Janitor{Store: st, Log: slog.New(slog.DiscardHandler),
+				Keep: func(context.Context, string, string) (bool, error) { return false, nil }}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				if _, err := j.Sweep(ctx); err != nil {
+					t.Fatal(err)
+				}
+				keys, _ := st.List(ctx, "uploads/stall/")
+				ups, _ := st.MultipartUploads(ctx, "uploads/stall/")
+				if len(keys)+len(ups) == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			assertNothingStored(t, st, "uploads/stall/")
+		})
+	}
+}
