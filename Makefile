@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/bin:$(PATH)
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test fuzz bench build lint install e2e-next
+.PHONY: run test fuzz bench build lint install faults e2e-next
 
 run:
 	@deployments/local/run.sh
@@ -44,6 +44,12 @@ e2e-next: install
 bench: install
 	@$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
 	@$(GO) test -run '^$$' -bench 'Idle' -benchtime 1x -timeout 10m ./jobs/ ./worker/
+
+# The fault suite (faults/, build tag faults): real cmd/api and cmd/worker
+# processes on real Redis (also Sentinel) and S3 under load, parts killed on
+# purpose; prints one table. About 3 minutes; not part of `make test`.
+faults: install
+	@$(GO) test -tags faults -count=1 -timeout 20m ./faults/
 
 # Stamped into the binaries, printed by --version and exported as formq_build_info.
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
