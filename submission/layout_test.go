@@ -32,3 +32,23 @@ func TestKeysRoundTrip(t *testing.T) {
 		t.Error("nested staged key accepted")
 	}
 }
+
+func TestTusKeys(t *testing.T) {
+	for _, tt := range []struct{ key, id, suffix string }{
+		{TusKey("01J"), "01J", ""},
+		{TusKey("01J") + TusInfoSuffix, "01J", TusInfoSuffix},
+		{TusKey("01J") + TusPartSuffix, "01J", TusPartSuffix},
+	} {
+		if id, suffix, ok := ParseTusKey(tt.key); !ok || id != tt.id || suffix != tt.suffix {
+			t.Errorf("ParseTusKey(%q) = %q %q %v", tt.key, id, suffix, ok)
+		}
+	}
+	for _, bad := range []string{TusPrefix, TusPrefix + ".info", TusPrefix + "a/b", TusPrefix + "a.txt", StagedKey("01J"), "uploads/a/b/c/0"} {
+		if _, _, ok := ParseTusKey(bad); ok {
+			t.Errorf("ParseTusKey(%q) accepted", bad)
+		}
+	}
+	if _, ok := ParseUploadKey(TusKey("01J")); ok {
+		t.Errorf("a tus key parsed as a submission's file")
+	}
+}
