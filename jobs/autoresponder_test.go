@@ -22,7 +22,7 @@ func (o *outbox) Send(_ context.Context, e *Email) error {
 // for good instead of mailing anything.
 func TestAutoresponderMailsTheSubmitter(t *testing.T) {
 	box := &outbox{}
-	step := emailStep(box)
+	step := emailStep(box, nil)
 	cfg := map[string]any{"to": []any{"team@example.com", "{email}"}, "subject": "Thanks {name}"}
 	if err := step.Check(cfg); err != nil {
 		t.Fatalf("check: %v", err)

@@ -12,6 +12,9 @@ type BuiltinDeps struct {
 	Thumbnailer Thumbnailer    // thumbnail; nil: thumbnail steps cannot run
 	Webhooks    *WebhookClient // webhook
 	Mailer      Mailer         // email; nil: email steps cannot run
+	// Recipients counts autoresponder messages per address (an email
+	// step's limit); nil sends without counting.
+	Recipients RecipientLimiter
 	// Getenv reads webhook secrets. When set, the checks also require
 	// every secret_env to hold a valid secret and an email step to have a
 	// mailer, so a worker missing them stops at start.
@@ -21,7 +24,7 @@ type BuiltinDeps struct {
 // Builtins are the built-in step types: thumbnail, webhook and email.
 // Register custom ones on the result.
 func Builtins(d BuiltinDeps) Steps {
-	email := emailStep(d.Mailer)
+	email := emailStep(d.Mailer, d.Recipients)
 	if d.Getenv != nil && d.Mailer == nil {
 		check := email.Check
 		email.Check = func(cfg map[string]any) error {

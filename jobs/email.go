@@ -21,6 +21,9 @@ type emailConfig struct {
 	Subject string `json:"subject"`
 	Body    string `json:"body"`
 	From    string `json:"from"`
+	// Limit caps the messages to a submitter's address ({field}
+	// recipients): "5/1h" sends at most 5 an hour to one address.
+	Limit string `json:"limit"`
 }
 
 func (c emailConfig) recipients() ([]string, error) {
@@ -56,8 +59,17 @@ func (c emailConfig) recipients() ([]string, error) {
 }
 
 func (c emailConfig) check() error {
-	if _, err := c.recipients(); err != nil {
+	to, err := c.recipients()
+	if err != nil {
 		return err
+	}
+	if c.Limit != "" {
+		if _, err := parseRecipientLimit(c.Limit); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(to, func(a string) bool { _, ok := SubmitterPlaceholder(a); return ok }) {
+			return errors.New(`limit: only for a recipient naming the submitter's field, like to: "{email}"`)
+		}
 	}
 	if c.Subject == "" {
 		return errors.New("subject: required")
@@ -93,7 +105,7 @@ type Mailer interface {
 }
 
 // emailStep sends a notification about the submission.
-func emailStep(mailer Mailer) StepType {
+func emailStep(mailer Mailer, limiter RecipientLimiter) StepType {
 	return StepType{
 		Timeout: 30 * time.Second,
 		Check: func(cfg map[string]any) error {
@@ -118,6 +130,15 @@ func emailStep(mailer Mailer) StepType {
 			sub := r.Submission
 			if to, err = submitters(to, sub); err != nil {
 				return err
+			}
+			if c.Limit != "" {
+				lim, err := parseRecipientLimit(c.Limit)
+				if err != nil {
+					return Permanent("bad configuration: %v", err)
+				}
+				if err := limitRecipients(ctx, limiter, lim, c, to, sub); err != nil {
+					return err
+				}
 			}
 			body := fill(c.Body, sub)
 			if c.Body == "" {

@@ -21,6 +21,7 @@ const (
 	OutcomeOK    = "ok"    // done
 	OutcomeRetry = "retry" // failed; asynq tries again later
 	OutcomeFail  = "fail"  // failed for good (SkipRetry)
+	OutcomeSkip  = "skip"  // a step that chose not to act (an autoresponder over its limit)
 )
 
 // Metrics are the worker's Prometheus series. Labels are bounded: task
@@ -70,6 +71,8 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeOK
+	case errors.As(err, new(*skipError)):
+		return OutcomeSkip
 	case errors.Is(err, asynq.SkipRetry):
 		return OutcomeFail
 	default:

@@ -265,6 +265,11 @@ func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission
 	if err == nil {
 		return d.Status.stepEnded(ctx, sub.ID, i, submission.StepCompleted, "")
 	}
+	var skip *skipError
+	if errors.As(err, &skip) {
+		log.InfoContext(ctx, "step skipped", "step", step.Type, "step_index", i, "why", skip.msg)
+		return d.Status.stepEnded(ctx, sub.ID, i, submission.StepSkipped, "", stepField(i, "note"), skip.msg)
+	}
 	if timedOut {
 		err = fmt.Errorf("timed out after %s: %w", opts.Timeout, err)
 	}

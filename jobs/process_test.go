@@ -19,6 +19,8 @@ import (
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // harness runs processSubmission directly, as asynq would on each retry,
@@ -282,5 +284,30 @@ func TestStepFailureIsLoggedOnceWithItsStep(t *testing.T) {
 	}
 	if lines[0]["retry_in"] == nil || lines[1]["final"] != true || lines[1]["level"] != "ERROR" {
 		t.Errorf("first line should say when it retries, the last that it is final: %v", lines)
+	}
+}
+
+// TestSkippedStepCompletesTheSubmission: a step that answers Skip (an
+// autoresponder over its limit) is recorded skipped with its note, the
+// submission completes, a later run does not run it again, and the step
+// counts under outcome skip.
+func TestSkippedStepCompletesTheSubmission(t *testing.T) {
+	var n atomic.Int32
+	h := newHarness(t, Steps{"mail": counting(&n, func(int) error { return Skip("the recipient already got 5 messages in 1h (limit 5/1h)") })})
+	h.deps.Metrics = NewMetrics(prometheus.NewRegistry())
+	sub := testSubmission("01SKIP")
+	sub.Steps = []submission.Step{{Type: "mail"}}
+	if err := h.run(sub); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	st := h.state(sub.ID)
+	if st.Status != submission.StatusCompleted || st.Steps[0].State != submission.StepSkipped || !strings.Contains(st.Steps[0].Note, "limit 5/1h") || st.Steps[0].LastError != "" {
+		t.Fatalf("status: %+v", st)
+	}
+	if err := h.run(sub); err != nil || n.Load() != 1 {
+		t.Fatalf("a second run: %v, step ran %d times", err, n.Load())
+	}
+	if v := testutil.ToFloat64(h.deps.Metrics.steps.WithLabelValues("mail", OutcomeSkip)); v != 1 {
+		t.Errorf("formq_steps_total{outcome=skip} = %v", v)
 	}
 }

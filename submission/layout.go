@@ -31,6 +31,7 @@ import (
 //	formq:janitor              the lock of the janitor's sweep
 //	formq:captcha:{digest}     a captcha answer already accepted (replay cache)
 //	formq:replicated           the last write an API waited on replicas for
+//	formq:ar:{digest}          the submissions an autoresponder mailed to one address
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
@@ -58,6 +59,7 @@ const (
 	refClaimPrefix  = "formq:refclaim:"
 	rateKeyPrefix   = "formq:rl:"
 	captchaPrefix   = "formq:captcha:"
+	autoPrefix      = "formq:ar:"
 )
 
 // RecordKey is the S3 key of a submission's record.
@@ -177,3 +179,7 @@ func RefClaimKey(id string) string { return refClaimPrefix + id }
 // CaptchaKey marks a captcha answer as used; digest is a hash of the
 // provider and the answer, never the answer itself.
 func CaptchaKey(digest string) string { return captchaPrefix + digest }
+
+// AutoresponderKey counts an autoresponder's messages to one address;
+// digest is a hash of the address.
+func AutoresponderKey(digest string) string { return autoPrefix + digest }

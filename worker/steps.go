@@ -13,7 +13,7 @@ import (
 
 // buildSteps builds the built-in step types from the configuration, and
 // the revalidation webhook when FORMQ_REVALIDATE_URL is set.
-func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, mailer jobs.Mailer, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
+func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, mailer jobs.Mailer, recipients jobs.RecipientLimiter, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
 	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
 	switch {
 	case mailer != nil:
@@ -26,7 +26,7 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	case cfg.Development():
 		mailer = smtp.NewLog(log.With("component", "mail"))
 	}
-	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget)), Webhooks: webhooks, Mailer: mailer, Getenv: getenv})
+	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget)), Webhooks: webhooks, Mailer: mailer, Recipients: recipients, Getenv: getenv})
 	var revalidate *jobs.Revalidator
 	if cfg.RevalidateURL != "" {
 		r, err := jobs.NewRevalidator(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)

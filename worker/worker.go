@@ -91,7 +91,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 		return nil, err
 	}
 	jobs.CheckRedisDurability(ctx, w.rdb, log)
-	steps, revalidate, err := buildSteps(cfg, getenv, w.store, o.Mailer, log)
+	steps, revalidate, err := buildSteps(cfg, getenv, w.store, o.Mailer, jobs.NewRedisRecipients(w.rdb), log)
 	if err != nil {
 		return nil, err
 	}

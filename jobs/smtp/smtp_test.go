@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
@@ -574,4 +575,57 @@ func emailStep(mailer *Mailer) jobs.StepType {
 
 func testSubmission(id string) *submission.Submission {
 	return &submission.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []submission.File{}}
+}
+
+// TestAutoresponderLimitPerRecipientAtLocalRelay: an email step to the
+// submitter with limit 2/1h, counted in a real Redis, sends two messages
+// to one address and skips the third (not a failure: no retry), while
+// another address still gets its message and a retry of a counted
+// submission is not counted twice.
+func TestAutoresponderLimitPerRecipientAtLocalRelay(t *testing.T) {
+	srv := startSMTP(t)
+	rdb := testenv.StartRedis(t).Client(t)
+	step := jobs.Builtins(jobs.BuiltinDeps{Mailer: srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"), Recipients: jobs.NewRedisRecipients(rdb)})["email"]
+	cfg := map[string]any{"to": "{email}", "subject": "Thanks", "limit": "2/1h"}
+	if err := step.Check(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := step.Check(map[string]any{"to": "team@example.com", "subject": "x", "limit": "2/1h"}); err == nil {
+		t.Error("a limit on a fixed recipient was accepted")
+	}
+	if err := step.Check(map[string]any{"to": "{email}", "subject": "x", "limit": "many"}); err == nil {
+		t.Error("limit: many was accepted")
+	}
+	run := func(id, addr string) error {
+		sub := testSubmission(id)
+		sub.Values["email"] = addr
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return step.Run(ctx, jobs.StepRun{Submission: sub, Config: cfg})
+	}
+	for _, id := range []string{"01A", "01B"} {
+		if err := run(id, "Ada@Example.com"); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if err := run("01A", "ada@example.com"); err != nil {
+		t.Fatalf("a retry of a counted submission: %v", err)
+	}
+	err := run("01C", "ada@example.com")
+	if err == nil || errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "limit 2/1h") {
+		t.Fatalf("the third submission to one address: %v, want a skip", err)
+	}
+	if err := run("01D", "grace@example.com"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	var to []string
+	for _, m := range srv.messages() {
+		to = append(to, strings.Join(m.to, ","))
+	}
+	if strings.Join(to, " ") != "Ada@Example.com Ada@Example.com ada@example.com grace@example.com" {
+		t.Errorf("messages went to %q", to)
+	}
+	if keys := rdb.Keys(context.Background(), "formq:ar:*").Val(); len(keys) != 2 || strings.Contains(keys[0], "example") {
+		t.Errorf("counter keys: %v", keys)
+	}
 }
