@@ -154,13 +154,16 @@ func runUploads(b *testing.B) {
 		if l != nil {
 			n += fmt.Sprintf(", limit range %s–%s", num(l.min()), num(l.max()))
 		}
-		if n := refused.Load(); n > 0 {
-			load += fmt.Sprintf("; %d posts of the run were answered 503 (S3 probe timed out under load) and sent again", n)
-		}
 		if tuning := os.Getenv("FORMQ_BENCH_API_ENV"); tuning != "" {
-			return n + "; API tuning " + tuning + "; load average " + load
+			n += "; API tuning " + tuning
+		} else {
+			n += "; API at its defaults"
 		}
-		return n + "; API at its defaults; load average " + load
+		n += "; load average " + load
+		if k := refused.Load(); k > 0 {
+			n += fmt.Sprintf("; %d posts of the whole run were answered 503 (the S3 probe timed out under load) and sent again", k)
+		}
+		return n
 	}
 	row := func(work string, f, l *series, unit, limitName string) {
 		AddRow(Row{Group: "uploads", Work: work, Formq: f.median(), Limit: l.median(), Unit: unit, LimitName: limitName,
