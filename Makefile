@@ -47,7 +47,7 @@ bench: install
 
 # The fault suite (faults/, build tag faults): real cmd/api and cmd/worker
 # processes on real Redis (also Sentinel) and S3 under load, parts killed on
-# purpose; prints one table. About 3 minutes; not part of `make test`.
+# purpose; prints one table. About 8 minutes; not part of `make test`.
 faults: install
 	@$(GO) test -tags faults -count=1 -timeout 20m ./faults/
 

@@ -4,7 +4,7 @@
 // processes on real redis-server (also Sentinel) and versitygw on
 // loopback, under load, with parts killed on purpose. Each scenario
 // tracks every acknowledged submission against the events stream and
-// prints one row: acknowledged, lost, duplicated, 503s. Run it with
+// prints one row: acknowledged, lost, duplicated, 503s, recovery. Run it with
 // `make faults` (go test -tags faults ./faults/); it is not part of
 // `make test`.
 package faults
@@ -13,8 +13,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +33,7 @@ import (
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/submission"
+	"github.com/formq/formq/uploads"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,7 +42,11 @@ type row struct {
 	scenario                  string
 	posted, acked, lost, dup  int
 	unavailable, otherFailure int
+	refused                   int           // of otherFailure: connections refused (no process listening)
 	drain                     time.Duration // from the end of the load to the last event
+	p99Done                   time.Duration // p99 over acknowledged submissions of event time minus acknowledgement
+	recovery, recoveryMax     time.Duration // p99 and max over submissions caught by a fault, event time minus the fault's end
+	caught                    int           // submissions acknowledged before a fault ended and completed after it
 	took                      time.Duration
 }
 
@@ -51,13 +58,46 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	fmt.Println()
-	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | drain after load | took |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | drain after load | ack→done p99 | recovery p99 / max (caught) | took |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Printf("| %s | %d | %d | %d | %d | %d | %d | %.1fs | %.0fs |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, r.otherFailure, r.drain.Seconds(), r.took.Seconds())
+		rec := "-"
+		if r.caught > 0 {
+			rec = fmt.Sprintf("%.1fs / %.1fs (%d)", r.recovery.Seconds(), r.recoveryMax.Seconds(), r.caught)
+		}
+		other := fmt.Sprint(r.otherFailure)
+		if r.refused > 0 {
+			other += fmt.Sprintf(" (%d refused)", r.refused)
+		}
+		fmt.Printf("| %s | %d | %d | %d | %d | %d | %s | %.1fs | %.1fs | %s | %.0fs |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, other, r.drain.Seconds(), r.p99Done.Seconds(), rec, r.took.Seconds())
+	}
+	fmt.Println()
+	fmt.Println("drain after load: from the end of the load to the last new event. ack→done: a submission's first event (its stream entry's time) minus its 202.")
+	fmt.Println("recovery: for each fault (a kill, or the moment the stopped dependency is back) and each submission acknowledged before it")
+	fmt.Println("and completed after it, the completion time minus that fault's time (the latest such fault); caught: how many submissions that is;")
+	fmt.Println("the max is the time to drain what the fault held up, from the kill or from the dependency's return.")
+	fmt.Println("other failures: answers neither 202 nor 503, and transport errors; refused: connections refused while no API process listened.")
+	if len(cleanups) > 0 {
+		fmt.Println()
+		fmt.Println("| scenario | sent before the kill | multipart uploads after the kill | objects after the kill | multipart uploads left after the janitor | objects left | janitor took | took |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+		for _, c := range cleanups {
+			fmt.Printf("| %s | %d MiB | %d | %d | %d | %d | %.1fs | %.0fs |\n", c.scenario, c.sentMiB, c.multipartBefore, c.objectsBefore, c.multipartLeft, c.objectsLeft, c.janitor.Seconds(), c.took.Seconds())
+		}
 	}
 	os.Exit(code)
 }
+
+// cleanup is the outcome of a crash mid-upload and the janitor after it.
+type cleanup struct {
+	scenario                       string
+	sentMiB                        int
+	multipartBefore, objectsBefore int
+	multipartLeft, objectsLeft     int
+	janitor, took                  time.Duration
+}
+
+var cleanups []cleanup
 
 // proc is cmd/api or cmd/worker running as its own process.
 type proc struct {
@@ -116,6 +156,15 @@ func start(t *testing.T, bin, name string, env map[string]string) *proc {
 	return p
 }
 
+// terminate ends p with SIGTERM, as an orchestrator stopping it would,
+// and waits for it.
+func (p *proc) terminate() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	for p.cmd.ProcessState == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // kill ends p with SIGKILL and waits for it.
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
@@ -132,9 +181,16 @@ type load struct {
 	acked       map[string]time.Time
 	unavailable int
 	other       int
+	refused     int // of other
 }
 
 func runLoad(apiURL string, rate int, d time.Duration) *load {
+	return runLoadTo(func() string { return apiURL }, rate, d)
+}
+
+// runLoadTo is runLoad to an API whose address may change (a restarted
+// process listens on a new port).
+func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
 	l := &load{acked: map[string]time.Time{}}
 	client := &http.Client{Timeout: 10 * time.Second}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -146,7 +202,7 @@ func runLoad(apiURL string, rate int, d time.Duration) *load {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodPost, apiURL+"/actions/hook", strings.NewReader(url.Values{"name": {fmt.Sprintf("user %d", i)}}.Encode()))
+			req, _ := http.NewRequest(http.MethodPost, apiURL()+"/actions/hook", strings.NewReader(url.Values{"name": {fmt.Sprintf("user %d", i)}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Accept", "application/json")
 			resp, err := client.Do(req)
@@ -155,6 +211,9 @@ func runLoad(apiURL string, rate int, d time.Duration) *load {
 			l.posted++
 			if err != nil {
 				l.other++
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					l.refused++
+				}
 				return
 			}
 			defer resp.Body.Close()
@@ -176,38 +235,57 @@ func runLoad(apiURL string, rate int, d time.Duration) *load {
 	return l
 }
 
-// events counts the events per submission in the events stream.
-func events(ctx context.Context, rdb redis.UniversalClient) (map[string]int, error) {
+// events counts the events per submission in the events stream, and
+// gives the time of each submission's first event (its entry's id, which
+// Redis stamps in milliseconds).
+func events(ctx context.Context, rdb redis.UniversalClient) (map[string]int, map[string]time.Time, error) {
 	msgs, err := rdb.XRange(ctx, submission.EventsStream, "-", "+").Result()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	seen := map[string]int{}
+	seen, first := map[string]int{}, map[string]time.Time{}
 	for _, m := range msgs {
 		var ev submission.Event
 		if s, ok := m.Values["event"].(string); ok && json.Unmarshal([]byte(s), &ev) == nil {
 			seen[ev.Submission]++
+			if _, ok := first[ev.Submission]; !ok {
+				var ms int64
+				if _, err := fmt.Sscanf(m.ID, "%d-", &ms); err == nil {
+					first[ev.Submission] = time.UnixMilli(ms)
+				}
+			}
 		}
 	}
-	return seen, nil
+	return seen, first, nil
+}
+
+// p99 of ds (sorted in place); 0 for none.
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[(len(ds)*99+99)/100-1]
 }
 
 // settle waits up to limit for every acknowledged submission's event and
-// records the scenario's row.
-func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalClient, l *load, limit time.Duration) {
+// records the scenario's row. faults are the times a fault ended (a kill,
+// a dependency back), for the recovery column.
+func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalClient, l *load, limit time.Duration, faults ...time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	loadEnd := time.Now()
 	var seen map[string]int
+	var first map[string]time.Time
 	var last time.Time
 	deadline := time.Now().Add(limit)
 	for {
-		s, err := events(ctx, rdb)
+		s, f, err := events(ctx, rdb)
 		if err == nil {
 			if len(seen) != len(s) {
 				last = time.Now()
 			}
-			seen = s
+			seen, first = s, f
 			missing := 0
 			for id := range l.acked {
 				if seen[id] == 0 {
@@ -223,7 +301,7 @@ func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalCli
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	r := row{scenario: name, posted: l.posted, acked: len(l.acked), unavailable: l.unavailable, otherFailure: l.other, took: time.Since(started)}
+	r := row{scenario: name, posted: l.posted, acked: len(l.acked), unavailable: l.unavailable, otherFailure: l.other, refused: l.refused, took: time.Since(started)}
 	if last.After(loadEnd) {
 		r.drain = last.Sub(loadEnd)
 	}
@@ -236,6 +314,28 @@ func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalCli
 		case n > 1:
 			r.dup++
 		}
+	}
+	var done, rec []time.Duration
+	for id, acked := range l.acked {
+		c, ok := first[id]
+		if !ok {
+			continue
+		}
+		done = append(done, c.Sub(acked))
+		var k time.Time
+		for _, f := range faults {
+			if f.After(acked) && f.Before(c) && f.After(k) {
+				k = f
+			}
+		}
+		if !k.IsZero() {
+			rec = append(rec, c.Sub(k))
+		}
+	}
+	r.p99Done, r.caught = p99(done), len(rec)
+	if len(rec) > 0 {
+		r.recovery = p99(rec)
+		r.recoveryMax = rec[len(rec)-1]
 	}
 	sort.Strings(lost)
 	if len(lost) > 0 {
@@ -270,6 +370,10 @@ func newStack(t *testing.T, redisURL string, s3 testenv.S3, extra map[string]str
     steps:
       - webhook: {url: "http://`+ln.Addr().String()+`/hook", secret_env: FAULTS_HOOK_SECRET, backoff: 200ms}
     revalidate: {paths: [/hooks]}
+  upload:
+    uploads:
+      file: {max_size: 256MB}
+    max_body: 300MB
 `), 0o644)
 	env := map[string]string{
 		"FORMQ_ENV": "development", "FORMQ_ADDR": "127.0.0.1:0", "FORMQ_WORKER_ADDR": "127.0.0.1:0",
@@ -325,6 +429,7 @@ func TestWorkerSIGKILLUnderLoad(t *testing.T) {
 	victim := start(t, st.workerBin, "worker-victim", st.env)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var kills []time.Time // written by the killer only, read after wg.Wait
 	wg.Go(func() {
 		for n := 0; ; n++ {
 			select {
@@ -333,13 +438,14 @@ func TestWorkerSIGKILLUnderLoad(t *testing.T) {
 			case <-time.After(8 * time.Second):
 			}
 			victim.kill()
+			kills = append(kills, time.Now())
 			victim = start(t, st.workerBin, fmt.Sprintf("worker-victim-%d", n), st.env)
 		}
 	})
 	l := runLoad(api.url, 50, 40*time.Second)
 	close(stop)
 	wg.Wait()
-	settle(t, "worker SIGKILL every 8s, 50 posts/s", started, r.Client(t), l, 90*time.Second)
+	settle(t, "worker SIGKILL every 8s, 50 posts/s", started, r.Client(t), l, 90*time.Second, kills...)
 }
 
 // TestSentinelFailoverUnderLoad SIGKILLs the primary under load, with
@@ -359,15 +465,203 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 			st := newStack(t, sen.URL(), testenv.StartS3(t), extra)
 			api := start(t, st.apiBin, "api", st.env)
 			_ = start(t, st.workerBin, "worker", st.env)
+			killed := make(chan time.Time, 1)
 			go func() {
 				time.Sleep(8 * time.Second)
 				sen.Primary.Kill(t)
+				killed <- time.Now()
 			}()
 			l := runLoad(api.url, 50, 20*time.Second)
+			kill := <-killed
 			fo, _ := wire.SentinelOptions(sen.URL())
 			rdb := redis.NewFailoverClient(fo)
 			defer rdb.Close()
-			settle(t, name, started, rdb, l, 60*time.Second)
+			settle(t, name, started, rdb, l, 60*time.Second, kill)
 		})
 	}
+}
+
+// TestS3StoppedUnderLoad: versitygw SIGKILLed for 10 s in the middle of
+// 30 s of 50 posts/s, then started again on its address and data.
+func TestS3StoppedUnderLoad(t *testing.T) {
+	started := time.Now()
+	r := testenv.StartRedis(t)
+	s3, srv := testenv.StartPrivateS3(t)
+	st := newStack(t, r.URL(), s3, nil)
+	api := start(t, st.apiBin, "api", st.env)
+	_ = start(t, st.workerBin, "worker", st.env)
+	back := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(10 * time.Second)
+		srv.Kill(t)
+		time.Sleep(10 * time.Second)
+		srv.Start(t)
+		back <- time.Now()
+	}()
+	l := runLoad(api.url, 50, 30*time.Second)
+	settle(t, "S3 stopped for 10s, 50 posts/s", started, r.Client(t), l, 60*time.Second, <-back)
+}
+
+// TestRedisRestartUnderLoad stops the queue's redis-server (appendonly,
+// appendfsync everysec) in the middle of 30 s of 50 posts/s and starts
+// it again on its address and data 3 s later: once with SIGTERM, once
+// with SIGKILL.
+func TestRedisRestartUnderLoad(t *testing.T) {
+	for _, sig := range []string{"SIGTERM", "SIGKILL"} {
+		name := "redis " + sig + ", restarted after 3s, 50 posts/s"
+		t.Run(sig, func(t *testing.T) {
+			started := time.Now()
+			r, srv := testenv.StartPrivateRedis(t)
+			st := newStack(t, r.URL(), testenv.StartS3(t), nil)
+			api := start(t, st.apiBin, "api", st.env)
+			_ = start(t, st.workerBin, "worker", st.env)
+			back := make(chan time.Time, 1)
+			go func() {
+				time.Sleep(10 * time.Second)
+				if sig == "SIGTERM" {
+					srv.Terminate(t)
+				} else {
+					srv.Kill(t)
+				}
+				time.Sleep(3 * time.Second)
+				srv.Start(t)
+				back <- time.Now()
+			}()
+			l := runLoad(api.url, 50, 30*time.Second)
+			settle(t, name, started, r.Client(t), l, 60*time.Second, <-back)
+		})
+	}
+}
+
+// TestGracefulShutdownUnderLoad sends SIGTERM to the API, or to one of
+// two workers, in the middle of 30 s of 50 posts/s and starts it again:
+// requests in flight are answered (a transport error that is not a
+// refused connection counts as other), nothing acknowledged is lost.
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	for _, which := range []string{"api", "worker"} {
+		name := which + " SIGTERM, started again, 50 posts/s"
+		t.Run(which, func(t *testing.T) {
+			started := time.Now()
+			r := testenv.StartRedis(t)
+			st := newStack(t, r.URL(), testenv.StartS3(t), nil)
+			api := start(t, st.apiBin, "api", st.env)
+			_ = start(t, st.workerBin, "worker-steady", st.env)
+			worker := start(t, st.workerBin, "worker", st.env)
+			var target sync.Mutex
+			apiURL := api.url
+			back := make(chan time.Time, 1)
+			go func() {
+				time.Sleep(10 * time.Second)
+				if which == "api" {
+					api.terminate()
+					next := start(t, st.apiBin, "api-2", st.env)
+					target.Lock()
+					apiURL = next.url
+					target.Unlock()
+				} else {
+					worker.terminate()
+					_ = start(t, st.workerBin, "worker-2", st.env)
+				}
+				back <- time.Now()
+			}()
+			l := runLoadTo(func() string {
+				target.Lock()
+				defer target.Unlock()
+				return apiURL
+			}, 50, 30*time.Second)
+			settle(t, name, started, r.Client(t), l, 60*time.Second, <-back)
+		})
+	}
+}
+
+// TestAPISIGKILLMidUpload SIGKILLs the API while a 96 MiB multipart
+// upload is on its way (after 40 MiB, so parts are in S3), then starts a
+// worker whose janitor sweeps every second with a 3 s minimum age, and
+// counts what the crash left in the bucket and what the janitor left.
+func TestAPISIGKILLMidUpload(t *testing.T) {
+	started := time.Now()
+	r := testenv.StartRedis(t)
+	s3 := testenv.StartS3(t)
+	st := newStack(t, r.URL(), s3, map[string]string{"FORMQ_JANITOR_INTERVAL": "1s", "FORMQ_JANITOR_MIN_AGE": "3s"})
+	api := start(t, st.apiBin, "api", st.env)
+	ctx := context.Background()
+	store, err := uploads.NewStore(ctx, uploads.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() (parts, objects int) {
+		ups, err := store.MultipartUploads(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := store.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ups), len(keys)
+	}
+
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	sent := make(chan int, 1)
+	go func() {
+		fw, _ := mw.CreateFormFile("file", "big.bin")
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = byte(i * 7)
+		}
+		for n := 1; n <= 96; n++ {
+			if _, err := fw.Write(chunk); err != nil {
+				sent <- n - 1
+				return
+			}
+			if n == 40 {
+				sent <- n
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		mw.Close()
+		pw.Close()
+	}()
+	posted := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, api.url+"/actions/upload", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("the upload was answered %d before the kill", resp.StatusCode)
+		}
+		pr.CloseWithError(err)
+		posted <- err
+	}()
+	mib := <-sent
+	// The API reads behind the client by its buffers: give the parts
+	// already read time to reach S3, then crash.
+	time.Sleep(time.Second)
+	api.kill()
+	if err := <-posted; err != nil && strings.Contains(err.Error(), "answered") {
+		t.Fatal(err)
+	}
+	c := cleanup{scenario: "API SIGKILL mid-upload (96 MiB, killed after 40 MiB), janitor every 1s, min age 3s", sentMiB: mib}
+	c.multipartBefore, c.objectsBefore = count()
+	if c.multipartBefore+c.objectsBefore == 0 {
+		t.Errorf("the kill left nothing in the bucket: the scenario did not catch the upload in S3")
+	}
+	sweep := time.Now()
+	_ = start(t, st.workerBin, "worker", st.env)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c.multipartLeft, c.objectsLeft = count()
+		if c.multipartLeft+c.objectsLeft == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.janitor, c.took = time.Since(sweep), time.Since(started)
+	rowsMu.Lock()
+	cleanups = append(cleanups, c)
+	rowsMu.Unlock()
+	t.Logf("%+v", c)
 }

@@ -38,6 +38,29 @@ func (s *Server) Kill(t testing.TB) {
 	s.stopLocked()
 }
 
+// Terminate ends the server with SIGTERM, as an orderly shutdown would,
+// and waits for it (SIGKILL after 30 s).
+func (s *Server) Terminate(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	if s.paused {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+		s.paused = false
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
 func (s *Server) stopLocked() {
 	if s.cmd == nil {
 		return
