@@ -20,6 +20,9 @@ type Public struct {
 	Fields   []PublicField  `json:"fields"`
 	Uploads  []PublicUpload `json:"uploads"`
 	Theme    *Theme         `json:"theme,omitempty"`
+	// MinFillTime is the action's min_fill_time in milliseconds: its
+	// posts need a _rendered stamp (GET /actions/{name}/stamp) that old.
+	MinFillTime int64 `json:"minFillTime,omitempty"`
 }
 
 // PublicField is one field of Public. Pattern is the full, anchored
@@ -65,7 +68,7 @@ type PublicUpload struct {
 // posts.
 func (a *Action) Public(url string, theme *Theme) Public {
 	p := Public{Name: a.Name, Title: a.Title, URL: url, MaxBody: a.MaxBody, Honeypot: a.Honeypot,
-		Fields: []PublicField{}, Uploads: []PublicUpload{}, Theme: theme}
+		Fields: []PublicField{}, Uploads: []PublicUpload{}, Theme: theme, MinFillTime: a.MinFillTime.Milliseconds()}
 	for _, f := range a.Fields {
 		pf := PublicField{
 			Name: f.Name, Type: f.Type, Label: f.Label, Required: f.Required,

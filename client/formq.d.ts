@@ -7,6 +7,8 @@ export interface Schema {
   url: string;
   maxBody: number;
   honeypot?: string;
+  /** The action's min_fill_time in milliseconds; enhanced forms then post a stamp as _rendered. */
+  minFillTime?: number;
   fields: SchemaField[];
   uploads: SchemaUpload[];
   theme?: { accent?: string; logo?: string; stylesheet?: string };

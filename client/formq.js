@@ -56,6 +56,18 @@ export function schema(form) {
   return schemas.get(url);
 }
 
+/** Fetches a sealed render time when the form's action has min_fill_time; null otherwise. */
+function stamp(form) {
+  return schema(form).then((decl) =>
+    decl && decl.minFillTime
+      ? fetch(schemaURL(form).replace(/\/schema$/, "/stamp"), { headers: { Accept: "application/json" }, credentials: "omit", cache: "no-store" })
+          .then((r) => (r.ok ? r.json() : null))
+          .then((b) => (b && b.rendered) || null)
+          .catch(() => null)
+      : null
+  );
+}
+
 const values = (fd, name, trim) =>
   fd.getAll(name).filter((v) => typeof v == "string").map((v) => (trim ? v.trim() : v)).filter((v) => v !== "");
 
@@ -506,6 +518,10 @@ export async function submit(form, options = {}) {
       return { ok: false, status: 0, errors };
     }
     fd.set("_idempotency", s.key);
+    if (!fd.get("_rendered")) {
+      const r = await (s.stamp || (s.stamp = stamp(form)));
+      if (r) fd.set("_rendered", r);
+    }
     if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
     const emit = (d) => {
       form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
@@ -552,6 +568,7 @@ export async function submit(form, options = {}) {
     if (body && body.ok) {
       resumed.forEach(stored.drop); // the references are used
       s.key = newKey();
+      s.stamp = stamp(form); // the next fill starts now
       clear(form);
       fire(form, "success", body);
       const statusEl = form.hasAttribute("data-formq-status") && where(form, "data-formq-status-text", "p");
@@ -592,7 +609,7 @@ export function enhance(form) {
   if (s.on) return;
   s.on = true;
   form.noValidate = true;
-  schema(form);
+  s.stamp = stamp(form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     submit(form, { submitter: e.submitter });

@@ -234,12 +234,17 @@ func (h *Handler) renderStamp(a *actions.Action) string {
 	if a.MinFillTime <= 0 || h.Sealer == nil {
 		return ""
 	}
-	tok, err := h.Sealer.Seal(renderedPurpose(a.Name), h.now().UnixMilli(), renderedTTL)
+	tok, err := h.sealRendered(a)
 	if err != nil {
 		h.Log.Error("could not seal a render time", "action", a.Name, "err", err)
 		return ""
 	}
 	return tok
+}
+
+// sealRendered seals the present time as a render stamp of a.
+func (h *Handler) sealRendered(a *actions.Action) (string, error) {
+	return h.Sealer.Seal(renderedPurpose(a.Name), h.now().UnixMilli(), renderedTTL)
 }
 
 func renderedPurpose(action string) string { return "rendered:" + action }

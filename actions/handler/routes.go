@@ -25,6 +25,7 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 
 	e.POST("/actions/:name", h.Submit)
 	e.GET("/actions/:name/schema", h.Schema)
+	e.GET("/actions/:name/stamp", h.Stamp)
 	e.GET("/actions/:name/state/:token", h.State)
 	e.GET(ScriptPath, Script)
 	e.GET("/forms/:name", h.Form)
