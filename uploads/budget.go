@@ -186,19 +186,38 @@ func (b *budget) put(l *lease) {
 }
 
 // rateReader cuts a body that holds a buffer and sends less than min
-// bytes per second over any whole period.
+// bytes per second over any whole period. While other uploads wait for a
+// buffer (pressure), the pace is measured over the shorter period short,
+// so a slow body gives its buffer to a waiting one within about short
+// instead of period: the same minimum pace, checked more often when it
+// matters.
 type rateReader struct {
-	r      io.Reader
-	min    int64 // bytes per second
-	period time.Duration
-	start  time.Time // of the current period
-	n      int64     // bytes read in the current period
+	r        io.Reader
+	min      int64 // bytes per second
+	period   time.Duration
+	short    time.Duration
+	pressure func() bool // nil: never under pressure
+	start    time.Time   // of the current period
+	n        int64       // bytes read in the current period
+}
+
+// newRateReader paces r on b's settings; b's waiters are the pressure.
+func newRateReader(r io.Reader, min int64, period time.Duration, b *budget) *rateReader {
+	rr := &rateReader{r: r, min: min, period: period, short: max(period/10, 500*time.Millisecond), start: time.Now()}
+	if b != nil {
+		rr.pressure = func() bool { return b.waiting.Load() > 0 }
+	}
+	return rr
 }
 
 func (r *rateReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
 	r.n += int64(n)
-	if now := time.Now(); now.Sub(r.start) >= r.period {
+	period := r.period
+	if r.pressure != nil && r.short < period && r.pressure() {
+		period = r.short
+	}
+	if now := time.Now(); now.Sub(r.start) >= period {
 		if float64(r.n) < float64(r.min)*now.Sub(r.start).Seconds() && err == nil {
 			return n, ErrTooSlow
 		}

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -114,7 +113,7 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 	if (stream || guess) && s.minRate > 0 {
 		// A streamed file holds an S3 request open: it keeps the same
 		// minimum pace as one holding a buffer.
-		src = &rateReader{r: src, min: s.minRate, period: s.period, start: time.Now()}
+		src = newRateReader(src, s.minRate, s.period, nil)
 	}
 	if stream {
 		return s.putStream(ctx, obj, buf.head(), src, declared, h, false)
@@ -134,7 +133,7 @@ func (s *Store) Put(ctx context.Context, key string, src io.Reader, o PutOptions
 	if s.minRate > 0 {
 		// Holding a buffer, the body must keep a minimum pace, or it
 		// gives the buffer back.
-		src = &rateReader{r: src, min: s.minRate, period: s.period, start: time.Now()}
+		src = newRateReader(src, s.minRate, s.period, s.buffers)
 	}
 	m, eof, err := buf.fill(src, int(s.partSize))
 	if err != nil {
