@@ -56,17 +56,9 @@ export function schema(form) {
   return schemas.get(url);
 }
 
-/** Fetches a sealed render time when the form's action has min_fill_time; null otherwise. */
-function stamp(form) {
-  return schema(form).then((decl) =>
-    decl && decl.minFillTime
-      ? fetch(schemaURL(form).replace(/\/schema$/, "/stamp"), { headers: { Accept: "application/json" }, credentials: "omit", cache: "no-store" })
-          .then((r) => (r.ok ? r.json() : null))
-          .then((b) => (b && b.rendered) || null)
-          .catch(() => null)
-      : null
-  );
-}
+/** The _rendered stamp of an action with min_fill_time. */
+const stamp = (form) =>
+  schema(form).then((d) => d && d.minFillTime && fetch(schemaURL(form).replace(/schema$/, "stamp"), { cache: "no-store" }).then((r) => r.json()).then((b) => b.rendered).catch(() => null));
 
 const values = (fd, name, trim) =>
   fd.getAll(name).filter((v) => typeof v == "string").map((v) => (trim ? v.trim() : v)).filter((v) => v !== "");
@@ -518,10 +510,8 @@ export async function submit(form, options = {}) {
       return { ok: false, status: 0, errors };
     }
     fd.set("_idempotency", s.key);
-    if (!fd.get("_rendered")) {
-      const r = await (s.stamp || (s.stamp = stamp(form)));
-      if (r) fd.set("_rendered", r);
-    }
+    const r = !fd.get("_rendered") && (await (s.stamp ||= stamp(form)));
+    if (r) fd.set("_rendered", r);
     if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
     const emit = (d) => {
       form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
@@ -568,7 +558,7 @@ export async function submit(form, options = {}) {
     if (body && body.ok) {
       resumed.forEach(stored.drop); // the references are used
       s.key = newKey();
-      s.stamp = stamp(form); // the next fill starts now
+      s.stamp = stamp(form);
       clear(form);
       fire(form, "success", body);
       const statusEl = form.hasAttribute("data-formq-status") && where(form, "data-formq-status-text", "p");
