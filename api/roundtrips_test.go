@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,54 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/internal/testenv"
-	"github.com/redis/go-redis/v9"
 )
-
-// roundTrips counts the Redis round trips a client makes: one per command
-// sent alone, one per pipeline.
-type roundTrips struct {
-	mu    sync.Mutex
-	calls []string // what each round trip carried
-}
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.add(cmd.Name())
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		names := make([]string, len(cmds))
-		for i, c := range cmds {
-			names[i] = c.Name()
-		}
-		r.add("pipeline(" + strings.Join(names, " ") + ")")
-		return next(ctx, cmds)
-	}
-}
-
-func (r *roundTrips) add(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, s)
-}
-
-func (r *roundTrips) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.calls
-	r.calls = nil
-	return out
-}
 
 // An accepted submission without files costs one Redis round trip (its
 // task), and its status still reads queued right after the 202.
@@ -92,7 +48,7 @@ func TestAcceptedSubmissionRoundTrips(t *testing.T) {
 	defer a.Close()
 	srv := httptest.NewServer(a)
 	defer srv.Close()
-	counter := &roundTrips{}
+	counter := &testenv.RoundTrips{}
 	a.rdb.AddHook(counter)
 
 	post := func() (id, statusURL string) {
@@ -118,13 +74,13 @@ func TestAcceptedSubmissionRoundTrips(t *testing.T) {
 	// The first submission to a queue also registers the queue with
 	// asynq (once per process), and the first script call loads it.
 	post()
-	counter.take()
+	counter.Take()
 
 	id, statusURL := post()
 	// A durability WAIT for replicas, when one is configured, follows the
 	// enqueue as a call of its own; everything else is the one script.
 	var work []string
-	for _, c := range counter.take() {
+	for _, c := range counter.Take() {
 		if c != "wait" {
 			work = append(work, c)
 		}

@@ -3,56 +3,13 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 )
-
-// roundTrips counts the Redis round trips a client makes: one per command
-// sent alone, one per pipeline.
-type roundTrips struct {
-	mu    sync.Mutex
-	calls []string // what each round trip carried
-}
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.add(cmd.Name())
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		names := make([]string, len(cmds))
-		for i, c := range cmds {
-			names[i] = c.Name()
-		}
-		r.add("pipeline(" + strings.Join(names, " ") + ")")
-		return next(ctx, cmds)
-	}
-}
-
-func (r *roundTrips) add(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, s)
-}
-
-func (r *roundTrips) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := r.calls
-	r.calls = nil
-	return out
-}
 
 // A processed submission without steps costs the worker at most three
 // Redis round trips of formq's own (asynq's dequeue and completion aside):
@@ -60,7 +17,7 @@ func (r *roundTrips) take() []string {
 func TestProcessedSubmissionRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	rdb := testRedis(t)
-	counter := &roundTrips{}
+	counter := &testenv.RoundTrips{}
 	rdb.AddHook(counter)
 	status := NewStatusStore(rdb)
 	records := &memRecords{}
@@ -83,10 +40,10 @@ func TestProcessedSubmissionRoundTrips(t *testing.T) {
 		}
 	}
 	run("01WARM") // loads the scripts
-	counter.take()
+	counter.Take()
 
 	run("01COUNTED")
-	calls := counter.take()
+	calls := counter.Take()
 	t.Logf("round trips: %v", calls)
 	if len(calls) > 3 {
 		t.Fatalf("processing a submission without steps made %d Redis round trips, want at most 3: %v", len(calls), calls)
