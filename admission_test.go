@@ -1,54 +1,20 @@
 package formq_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/formq/formq/internal/teststack"
 )
-
-// pngLike is size bytes that sniff as PNG.
-func pngLike(size int, seed uint64) []byte {
-	b := make([]byte, size)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	copy(b, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-	return b
-}
-
-// gauge reads one unlabelled series from the API's /metrics.
-func gauge(t *testing.T, base, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatalf("%s not in /metrics", name)
-	return 0
-}
 
 // TestSlowUploadsCannotStarveOthers is the trickler attack at a small
 // scale: 10 clients (distinct addresses behind a trusted proxy) send
@@ -90,7 +56,7 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 				h.Set("Content-Disposition", `form-data; name="avatar"; filename="slow.png"`)
 				h.Set("Content-Type", "image/png")
 				p, _ := mw.CreatePart(h)
-				if _, err := p.Write(pngLike(300<<10, uint64(i))); err != nil {
+				if _, err := p.Write(teststack.PNGLike(300<<10, uint64(i))); err != nil {
 					return
 				}
 				for range 300 { // 30 s of trickling at most
@@ -123,7 +89,7 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 		})
 	}
 	teststack.WaitFor(t, 10*time.Second, "the tricklers holding every buffer", func() bool {
-		return gauge(t, st.APIURL, "formq_upload_buffers_in_use") >= 4
+		return teststack.Gauge(t, st.APIURL, "formq_upload_buffers_in_use") >= 4
 	})
 
 	const normal = 16
@@ -134,7 +100,7 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 	for i := range normal {
 		nwg.Go(func() {
 			body, ctype := teststack.MultipartBody(t, map[string]string{"name": "Ada Lovelace", "email": "ada@example.com"},
-				map[string][]byte{"avatar": pngLike(1<<20, uint64(1000+i))})
+				map[string][]byte{"avatar": teststack.PNGLike(1<<20, uint64(1000+i))})
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body.Bytes()))
 			req.Header.Set("Content-Type", ctype)
 			req.Header.Set("Accept", "application/json")
@@ -180,7 +146,7 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 	if len(objs) != codes[http.StatusAccepted] {
 		t.Errorf("%d objects stored for %d accepted uploads", len(objs), codes[http.StatusAccepted])
 	}
-	if n := gauge(t, st.APIURL, "formq_upload_buffers_in_use"); n != 0 {
+	if n := teststack.Gauge(t, st.APIURL, "formq_upload_buffers_in_use"); n != 0 {
 		t.Errorf("%v buffers still in use after every upload ended", n)
 	}
 }

@@ -3,20 +3,16 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +60,7 @@ func TestFortyTricklersAtDefaults(t *testing.T) {
 				h.Set("Content-Disposition", `form-data; name="file"; filename="slow.png"`)
 				h.Set("Content-Type", "image/png")
 				p, _ := mw.CreatePart(h)
-				if _, err := p.Write(pngBytes(300<<10, uint64(i))); err != nil {
+				if _, err := p.Write(teststack.PNGLike(300<<10, uint64(i))); err != nil {
 					return
 				}
 				for range 600 { // 60 s of trickling at most
@@ -94,7 +90,7 @@ func TestFortyTricklersAtDefaults(t *testing.T) {
 		})
 	}
 	teststack.WaitFor(t, 20*time.Second, "the tricklers holding buffers", func() bool {
-		return metricValue(t, st.APIURL, "formq_upload_buffers_in_use") >= 32
+		return teststack.Gauge(t, st.APIURL, "formq_upload_buffers_in_use") >= 32
 	})
 
 	var mu sync.Mutex
@@ -112,7 +108,7 @@ func TestFortyTricklersAtDefaults(t *testing.T) {
 			h.Set("Content-Disposition", `form-data; name="file"; filename="ada.png"`)
 			h.Set("Content-Type", "image/png")
 			p, _ := mw.CreatePart(h)
-			p.Write(pngBytes(1<<20, uint64(1000+i)))
+			p.Write(teststack.PNGLike(1<<20, uint64(1000+i)))
 			mw.Close()
 			req, _ := http.NewRequest(http.MethodPost, url, body)
 			req.Header.Set("Content-Type", mw.FormDataContentType())
@@ -163,34 +159,4 @@ func TestFortyTricklersAtDefaults(t *testing.T) {
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| 40 tricklers, 70 normal at 10/s | %d | %v | %d | %d | %d | %d | %s / %s / %s | %.0fs |\n\n",
 		tricklers, cut, normal, codes[http.StatusAccepted], codes[http.StatusServiceUnavailable], hung, q(50), q(99), q(100), time.Since(started).Seconds())
-}
-
-// metricValue reads one unlabelled series from the API's /metrics.
-func metricValue(t *testing.T, base, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	t.Fatalf("%s not in /metrics", name)
-	return 0
-}
-
-// pngBytes is size bytes that sniff as PNG.
-func pngBytes(size int, seed uint64) []byte {
-	b := make([]byte, size)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	copy(b, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-	return b
 }
