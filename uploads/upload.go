@@ -314,7 +314,22 @@ type sourceReader struct {
 	err   error
 }
 
+// Read fills p whole unless the source ends or fails: the multipart
+// reader gives at most its 4 KiB buffer per read, and the HTTP transport
+// writes each read to the connection with a system call of its own.
 func (r *sourceReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (r *sourceReader) read(p []byte) (int, error) {
 	r.tick()
 	if r.sent >= r.size {
 		return 0, io.EOF
