@@ -19,6 +19,14 @@ const DefaultReadIdle = 30 * time.Second
 // buffer is 4 KiB, so without it a 1 GiB body takes 262,144 reads.
 const bodyBuffer = 64 << 10
 
+// largeBody is the declared length over which a body is read with
+// largeBodyBuffer: a large file then takes a quarter of the read system
+// calls, for a buffer that is small beside the file's own.
+const (
+	largeBody       = 8 << 20
+	largeBodyBuffer = 256 << 10
+)
+
 // smallBodyBuffer is the least read buffer of a body of known size.
 const smallBodyBuffer = 512
 
@@ -44,6 +52,9 @@ func NewBodyReaderSize(w http.ResponseWriter, body io.ReadCloser, idle time.Dura
 		idle = DefaultReadIdle
 	}
 	buf := bodyBuffer
+	if size > largeBody {
+		buf = largeBodyBuffer
+	}
 	if size >= 0 && size < bodyBuffer {
 		// One byte more, so the read that sees the end fits too.
 		buf = max(int(size)+1, smallBodyBuffer)

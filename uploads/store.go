@@ -113,6 +113,9 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		t.MaxIdleConnsPerHost = 256
 		t.WriteBufferSize = 256 << 10
 		t.ReadBufferSize = 64 << 10
+		if t.DialContext != nil {
+			t.DialContext = largeWrites(t.DialContext)
+		}
 	})
 	opts = append(opts, awsconfig.WithHTTPClient(httpClient))
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
