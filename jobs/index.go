@@ -94,12 +94,12 @@ func NewIndex(rdb redis.UniversalClient, store IndexStore) *Index {
 // Add puts a stored submission in the index; adding it again changes
 // nothing.
 func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
-	entry := submission.IndexEntry(sub.ReceivedAt, sub.Action, sub.ID)
+	keys, entry := x.addKeys(sub)
 	_, err := x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, submission.IndexAll, redis.Z{Member: entry})
-		p.ZAdd(ctx, submission.IndexActionKey(sub.Action), redis.Z{Member: entry})
-		p.HSet(ctx, submission.IndexIDs, sub.ID, entry)
-		for _, k := range x.personalKeys(sub) {
+		p.ZAdd(ctx, keys[0], redis.Z{Member: entry})
+		p.ZAdd(ctx, keys[1], redis.Z{Member: entry})
+		p.HSet(ctx, keys[2], sub.ID, entry)
+		for _, k := range keys[3:] {
 			p.SAdd(ctx, k, sub.ID)
 		}
 		return nil
@@ -108,6 +108,15 @@ func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
 		return fmt.Errorf("jobs: index %s: %w", sub.ID, err)
 	}
 	return nil
+}
+
+// addKeys are the keys Add writes — the index of all submissions and the
+// action's (the entry added to each), the id lookup (id to entry), then
+// the personal sets (the id added to each) — and the entry; completePlain
+// writes the same.
+func (x *Index) addKeys(sub *submission.Submission) (keys []string, entry string) {
+	keys = append([]string{submission.IndexAll, submission.IndexActionKey(sub.Action), submission.IndexIDs}, x.personalKeys(sub)...)
+	return keys, submission.IndexEntry(sub.ReceivedAt, sub.Action, sub.ID)
 }
 
 // List answers one page of the index, newest first.

@@ -113,6 +113,11 @@ func (d Deps) logFailure(ctx context.Context, log *slog.Logger, t *asynq.Task, e
 // is not written again and the submission ends as its steps stand.
 func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Submission, only map[int]bool) error {
 	steps := d.plan(sub)
+	if only == nil && len(steps) == 0 {
+		if handled, err := d.processPlain(ctx, log, sub); handled {
+			return err
+		}
+	}
 	st, err := d.Status.begin(ctx, sub, steps)
 	if err != nil {
 		return err

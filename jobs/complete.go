@@ -1,0 +1,107 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/formq/formq/submission"
+	"github.com/redis/go-redis/v9"
+)
+
+// A submission without steps needs no status before its end: nothing in
+// it can be half done but its record, which is written again whole. Its
+// worker stores the record and then, in one round trip, indexes it,
+// publishes its event (once) and writes its status completed, so readers
+// go from the `queued` derived from the task (version 1) straight to
+// `completed` (version 2). A run that finds the submission already ended
+// changes nothing.
+
+// completePlain is that round trip.
+//
+// KEYS[1] status hash, KEYS[2] event dedupe key, KEYS[3] events stream,
+// KEYS[4..] the index keys Index.Add writes (all, the action's, ids, then
+// the personal sets; none without an index)
+// ARGV[1..4] as publishOnce (event JSON, stream length, dedupe TTL s,
+// events channel); ARGV[5] status TTL (ms), ARGV[6] action, ARGV[7]
+// files JSON, ARGV[8] step types JSON, ARGV[9] updated (ms), ARGV[10]
+// status channel, ARGV[11] submission id, ARGV[12] index entry
+//
+// It answers the submission's status, its event id and whether this run
+// ended it ("1") or found it ended ("0").
+var completePlain = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'completed' or st == 'failed' then
+  return {st, redis.call('HGET', KEYS[1], 'event') or '', '0'}
+end
+if #KEYS >= 6 then
+  redis.call('ZADD', KEYS[4], 0, ARGV[12])
+  redis.call('ZADD', KEYS[5], 0, ARGV[12])
+  redis.call('HSET', KEYS[6], ARGV[11], ARGV[12])
+  for i = 7, #KEYS do redis.call('SADD', KEYS[i], ARGV[11]) end
+end
+local id = redis.call('GET', KEYS[2])
+if not id then
+  id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+  redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
+end
+if not st then redis.call('HSET', KEYS[1], 'v', 1) end
+redis.call('HSET', KEYS[1], 'status', 'completed', 'action', ARGV[6], 'files', ARGV[7], 'steps', ARGV[8], 'event', id, 'updated', ARGV[9])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[10], ARGV[11])
+return {'completed', id, '1'}
+`)
+
+// processPlain runs a submission without steps (no declared ones, no
+// revalidation webhook, no sinks): its record, then completePlain.
+// handled is false when it cannot (another Publisher than Redis's, a
+// record that does not encode); process then takes the usual way.
+func (d Deps) processPlain(ctx context.Context, log *slog.Logger, sub *submission.Submission) (handled bool, err error) {
+	rp, ok := d.Publisher.(*RedisPublisher)
+	if !ok {
+		return false, nil
+	}
+	record, err := recordJSON(sub)
+	if err != nil {
+		return false, nil // the usual way records the failure
+	}
+	files, types, err := encodeBasics(sub, nil)
+	if err != nil {
+		return false, nil
+	}
+	ev := d.event(sub)
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return true, fmt.Errorf("jobs: encode event: %w", err)
+	}
+	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
+		return true, fmt.Errorf("jobs: store record: %w", err)
+	}
+	keys := []string{submission.StatusKey(sub.ID), submission.EventKey(sub.ID), submission.EventsStream}
+	entry := ""
+	if d.Index != nil {
+		var ikeys []string
+		ikeys, entry = d.Index.addKeys(sub)
+		keys = append(keys, ikeys...)
+	}
+	res, err := completePlain.Run(ctx, rp.rdb, keys,
+		string(body), rp.maxLen, int64(eventDedupeTTL/time.Second), submission.EventsChannel,
+		StatusTTL.Milliseconds(), sub.Action, files, types, d.Status.stamp(), submission.StatusChannel, sub.ID, entry,
+	).StringSlice()
+	if err != nil {
+		return true, fmt.Errorf("jobs: complete %s: %w", sub.ID, err)
+	}
+	if len(res) != 3 {
+		return true, fmt.Errorf("jobs: complete %s: unexpected answer %q", sub.ID, res)
+	}
+	if res[2] != "1" {
+		log.InfoContext(ctx, "submission already finished", "status", res[0])
+		return true, nil
+	}
+	log.InfoContext(ctx, "submission completed", "event", res[1])
+	return true, nil
+}
