@@ -162,7 +162,8 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 			func() float64 { _, n := store.Buffers(); return float64(n) }),
 	)
 
-	enqueuer := jobs.NewEnqueuer(a.queue, status, log).WithReplication(a.rdb, jobs.Replication{Replicas: cfg.RedisMinReplicas, Timeout: cfg.RedisReplicaTimeout})
+	enqueuer := jobs.NewEnqueuer(a.queue, status, log).WithGroupCommit(a.rdb).
+		WithReplication(a.rdb, jobs.Replication{Replicas: cfg.RedisMinReplicas, Timeout: cfg.RedisReplicaTimeout})
 	h := &handler.Handler{
 		Actions: registry, Files: store, Queue: enqueuer, Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
 		ReaderLimits: uploads.DefaultReaderLimits,

@@ -56,6 +56,7 @@ type Enqueuer struct {
 	// rdb and replication: see WithReplication.
 	rdb         *redis.Client
 	replication Replication
+	group       *groupCommit // see WithGroupCommit
 }
 
 // NewEnqueuer wraps an asynq client. status is not written at enqueue
@@ -65,6 +66,15 @@ func NewEnqueuer(c *asynq.Client, status *StatusStore, log *slog.Logger) *Enqueu
 	return &Enqueuer{client: c, log: log}
 }
 
+// WithGroupCommit makes concurrent Enqueue calls share Redis round trips:
+// rdb, the client asynq enqueues with, sends the enqueues that arrive
+// while one is on the wire together as the next pipeline. Each submission
+// still gets its own reply. Call it once per client.
+func (e *Enqueuer) WithGroupCommit(rdb *redis.Client) *Enqueuer {
+	e.group = newGroupCommit(rdb)
+	return e
+}
+
 // Enqueue queues the submission. A submission already queued (same id) is
 // not an error: the task is there.
 func (e *Enqueuer) Enqueue(ctx context.Context, sub *submission.Submission) error {
@@ -72,7 +82,11 @@ func (e *Enqueuer) Enqueue(ctx context.Context, sub *submission.Submission) erro
 	if err != nil {
 		return err
 	}
-	if _, err := e.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	qctx := ctx
+	if e.group != nil {
+		qctx = withGroupCommit(ctx)
+	}
+	if _, err := e.client.EnqueueContext(qctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("jobs: enqueue submission %s: %w", sub.ID, err)
 	}
 	// FORMQ_REDIS_MIN_REPLICAS: acknowledged only once replicas have it.
