@@ -317,7 +317,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	log := wire.Logger(stdout, cfg, "api")
+	log, flush := wire.ProcessLogger(stdout, cfg, "api")
+	defer flush()
 	log.Info("starting", "config", cfg)
 	a, err := New(ctx, cfg, Options{Logger: log, Getenv: getenv})
 	if err != nil {

@@ -258,7 +258,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	log := wire.Logger(stdout, cfg, "worker")
+	log, flush := wire.ProcessLogger(stdout, cfg, "worker")
+	defer flush()
 	log.Info("starting", "config", cfg)
 	w, err := New(ctx, cfg, Options{Logger: log, Getenv: getenv})
 	if err != nil {
