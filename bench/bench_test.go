@@ -32,6 +32,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	serveFloor() // when run as the floor server of the form rows
 	code := testenv.Main(m)
 	PrintTable(os.Stdout)
 	os.Exit(code)

@@ -56,8 +56,13 @@ func runForms(b *testing.B) {
 	rdb := r.Client(b)
 	raw := asynq.NewClientFromRedisClient(rdb)
 	payload := rawPayload(b)
+	answer, err := formAnswer(ctx, client, api.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	floor := startFloor(b, answer)
 
-	var valid, cpu, enq, invalid, invalidCPU []float64
+	var valid, cpu, enq, invalid, invalidCPU, floorCPU []float64
 	var rss int64
 	for range repeats {
 		api.resetHWM(b)
@@ -72,6 +77,10 @@ func runForms(b *testing.B) {
 			return err
 		})
 		enq = append(enq, float64(n)/d.Seconds())
+
+		t0 = floor.cpu(b)
+		n, _ = hammer(ctx, b, formClients, formWindow, func() error { return postForm(ctx, client, floor.url, validForm, http.StatusAccepted) })
+		floorCPU = append(floorCPU, float64(floor.cpu(b)-t0)/float64(n))
 
 		t0 = api.cpu(b)
 		n, d = hammer(ctx, b, formClients, formWindow, func() error {
@@ -88,6 +97,9 @@ func runForms(b *testing.B) {
 		LimitName: fmt.Sprintf("raw asynq Enqueue of a %d-byte task", len(payload)), HigherIsBetter: true, PeakRSS: rss,
 		Note: fmt.Sprintf("median of %d (range %s; raw %s); API CPU %s µs per accepted submission (range %s); %s",
 			repeats, spread(valid), spread(enq), num(median(cpu)), spread(cpu), loadNote())})
+	AddRow(Row{Group: "forms", Work: "  API CPU per accepted form", Formq: median(cpu), Limit: median(floorCPU), Unit: "µs",
+		LimitName: "net/http alone parsing the form and answering formq's 202 body",
+		Note:      fmt.Sprintf("median of %d (range %s; net/http %s); the ratio is net/http's share of formq's CPU", repeats, spread(cpu), spread(floorCPU))})
 	AddRow(Row{Group: "forms", Work: "small invalid form (422), c=16", Formq: median(invalid), Unit: "/s",
 		Note: fmt.Sprintf("median of %d (range %s); API CPU %s µs each (range %s)", repeats, spread(invalid), num(median(invalidCPU)), spread(invalidCPU))})
 	b.ReportMetric(median(valid), "acks/s")
@@ -109,6 +121,26 @@ func rawPayload(b *testing.B) []byte {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// formAnswer is the API's answer to one valid bench form.
+func formAnswer(ctx context.Context, c *http.Client, apiURL string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/actions/bench-form", strings.NewReader(validForm))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusAccepted {
+		err = fmt.Errorf("API answered %d: %s", resp.StatusCode, raw)
+	}
+	return string(raw), err
 }
 
 func postForm(ctx context.Context, c *http.Client, apiURL, body string, want int) error {
