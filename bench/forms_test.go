@@ -56,11 +56,11 @@ func runForms(b *testing.B) {
 	rdb := r.Client(b)
 	raw := asynq.NewClientFromRedisClient(rdb)
 	payload := rawPayload(b)
-	answer, err := formAnswer(ctx, client, api.url)
+	answer, err := formAnswer(ctx, client, api.url, validForm, http.StatusAccepted)
 	if err != nil {
 		b.Fatal(err)
 	}
-	floor := startFloor(b, answer)
+	floor := startFloor(b, string(answer))
 
 	var valid, cpu, enq, invalid, invalidCPU, floorCPU []float64
 	var rss int64
@@ -123,43 +123,30 @@ func rawPayload(b *testing.B) []byte {
 	return p
 }
 
-// formAnswer is the API's answer to one valid bench form.
-func formAnswer(ctx context.Context, c *http.Client, apiURL string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/actions/bench-form", strings.NewReader(validForm))
+// formAnswer posts body to bench-form and answers the API's answer; it
+// is an error unless the answer's status is want.
+func formAnswer(ctx context.Context, c *http.Client, apiURL, body string, want int) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/actions/bench-form", strings.NewReader(body))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusAccepted {
-		err = fmt.Errorf("API answered %d: %s", resp.StatusCode, raw)
+	if err == nil && resp.StatusCode != want {
+		err = fmt.Errorf("API answered %d, want %d: %s", resp.StatusCode, want, raw)
 	}
-	return string(raw), err
+	return raw, err
 }
 
 func postForm(ctx context.Context, c *http.Client, apiURL, body string, want int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/actions/bench-form", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("API answered %d, want %d: %s", resp.StatusCode, want, raw)
-	}
-	return nil
+	_, err := formAnswer(ctx, c, apiURL, body, want)
+	return err
 }
 
 // hammer runs fn from c goroutines for about d and answers how many calls

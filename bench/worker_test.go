@@ -10,14 +10,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -343,25 +341,17 @@ func pct(ms []float64, p int) float64 {
 }
 
 func postFormID(ctx context.Context, c *http.Client, apiURL string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/actions/bench-form", strings.NewReader(validForm))
+	raw, err := formAnswer(ctx, c, apiURL, validForm, http.StatusAccepted)
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var ans struct {
 		Submission struct {
 			ID string `json:"id"`
 		} `json:"submission"`
 	}
-	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &ans) != nil || ans.Submission.ID == "" {
-		return "", fmt.Errorf("API answered %d: %s", resp.StatusCode, raw)
+	if json.Unmarshal(raw, &ans) != nil || ans.Submission.ID == "" {
+		return "", fmt.Errorf("API answered without a submission id: %s", raw)
 	}
 	return ans.Submission.ID, nil
 }
