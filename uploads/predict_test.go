@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,19 @@ import (
 type s3Log struct {
 	mu   sync.Mutex
 	reqs []string
+	sent atomic.Int64 // request body bytes passed to S3
+}
+
+// counted counts the bytes read through it into n.
+type counted struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c counted) Read(p []byte) (int, error) {
+	k, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func (l *s3Log) take() []string {
@@ -52,6 +66,9 @@ func newLoggedStore(t *testing.T, partSize, memory int64) (*Store, *s3Log) {
 			}
 		}
 		sort.Strings(names)
+		if r.Out.Body != nil {
+			r.Out.Body = counted{r.Out.Body, &log.sent}
+		}
 		log.mu.Lock()
 		log.reqs = append(log.reqs, strings.TrimSpace(r.In.Method+" "+strings.Join(names, " ")))
 		log.mu.Unlock()
@@ -204,6 +221,67 @@ func TestPutPredictsTheSizeOfTheLastPart(t *testing.T) {
 	ups, err := st.MultipartUploads(ctx, "uploads/")
 	if err != nil || len(ups) != 0 {
 		t.Errorf("unfinished multipart uploads %v (%v)", ups, err)
+	}
+}
+
+// TestPaddingStaysWithinMaxSize: a file that ends before the size the
+// request's length left for it makes formq pad its PUT with zeros, but
+// never beyond the field's max_size: a larger prediction is not streamed
+// at all (see docs/security.md). The bytes S3 is sent are counted.
+func TestPaddingStaysWithinMaxSize(t *testing.T) {
+	st, log := newLoggedStore(t, testPart, 4*testPart)
+	ctx := testenv.Context(t)
+	small := string(pngFile(6<<20, 310))
+	after := string(pngFile(12<<20, 311))
+	body := must(browserBody([2]string{"file:f", small}, [2]string{"file:g", after}))
+	for i, tt := range []struct {
+		name    string
+		maxSize int64
+		padded  bool // the file streamed with one PUT padded to the prediction
+	}{
+		{"prediction within max_size", 20 << 20, true},
+		{"prediction over max_size", 10 << 20, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mr.SetLength(int64(len(body)))
+			p, err := mr.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.take()
+			log.sent.Store(0)
+			key := fmt.Sprintf("uploads/padding/%d/f/0", i)
+			obj, err := st.Put(ctx, key, p, PutOptions{MaxSize: tt.maxSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, reqs := log.sent.Load(), log.take()
+			if obj.Size != int64(len(small)) || obj.SHA256 != sum([]byte(small)) {
+				t.Errorf("Put = %+v, want %d bytes", obj, len(small))
+			}
+			if got, err := st.Get(ctx, key); err != nil || string(got) != small {
+				t.Errorf("stored %d bytes, want %d (err %v)", len(got), len(small), err)
+			}
+			if p.Predicted <= tt.maxSize != tt.padded {
+				t.Fatalf("prediction %d against max_size %d: the case does not test what it says", p.Predicted, tt.maxSize)
+			}
+			// Besides the data, S3 gets a few small XML documents
+			// (completing the multipart upload, the tag).
+			const xml = 4 << 10
+			if want := p.Predicted; tt.padded && (reqs[0] != "PUT" || sent < want || sent > want+xml) {
+				t.Errorf("S3 was sent %d bytes in %v, want one PUT of the prediction, %d bytes", sent, reqs, want)
+			}
+			if want := int64(len(small)); !tt.padded && (reqs[0] != "POST uploads" || sent < want || sent > want+xml) {
+				t.Errorf("S3 was sent %d bytes in %v, want the file's own %d bytes in a multipart upload", sent, reqs, want)
+			}
+			if sent > tt.maxSize {
+				t.Errorf("S3 was sent %d bytes for a field of max_size %d", sent, tt.maxSize)
+			}
+		})
 	}
 }
 
