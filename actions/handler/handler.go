@@ -164,9 +164,13 @@ func (h *Handler) Submit(c echo.Context) error {
 		err = s.finish(ctx)
 	}
 	var kept map[string][]KeptFile
-	failed, invalid := AsError(err), false
-	if err != nil && failed.Code == ErrValidation.Code && failed.Action != nil {
-		invalid = true
+	var failed *Error
+	invalid := false
+	if err != nil {
+		failed = AsError(err)
+		invalid = failed.Code == ErrValidation.Code && failed.Action != nil
+	}
+	if invalid {
 		kept = h.keep(ctx, s)
 	}
 	if err != nil || s.replay != nil || s.spam {
