@@ -10,7 +10,6 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,78 +98,10 @@ type cleanup struct {
 
 var cleanups []cleanup
 
-// proc is cmd/api or cmd/worker running as its own process.
-type proc struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func start(t *testing.T, bin, name string, env map[string]string) *proc {
+// start runs cmd/api or cmd/worker as its own process.
+func start(t *testing.T, bin, name string, env map[string]string) *teststack.Process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	teststack.WaitFor(t, 30*time.Second, name+" listening", func() bool {
-		f, err := os.Open(logPath)
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var line struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				p.url = line.URL
-				return true
-			}
-		}
-		return false
-	})
-	teststack.WaitOK(t, p.url+"/healthz")
-	return p
-}
-
-// terminate ends p with SIGTERM, as an orchestrator stopping it would,
-// and waits for it.
-func (p *proc) terminate() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	for p.cmd.ProcessState == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// kill ends p with SIGKILL and waits for it.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	for p.cmd.ProcessState == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
+	return teststack.StartProcess(t, bin, name, env)
 }
 
 // load posts rate submissions a second to apiURL for d and records
@@ -437,12 +368,12 @@ func TestWorkerSIGKILLUnderLoad(t *testing.T) {
 				return
 			case <-time.After(8 * time.Second):
 			}
-			victim.kill()
+			victim.Kill()
 			kills = append(kills, time.Now())
 			victim = start(t, st.workerBin, fmt.Sprintf("worker-victim-%d", n), st.env)
 		}
 	})
-	l := runLoad(api.url, 50, 40*time.Second)
+	l := runLoad(api.URL, 50, 40*time.Second)
 	close(stop)
 	wg.Wait()
 	settle(t, "worker SIGKILL every 8s, 50 posts/s", started, r.Client(t), l, 90*time.Second, kills...)
@@ -471,7 +402,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 				sen.Primary.Kill(t)
 				killed <- time.Now()
 			}()
-			l := runLoad(api.url, 50, 20*time.Second)
+			l := runLoad(api.URL, 50, 20*time.Second)
 			kill := <-killed
 			fo, _ := wire.SentinelOptions(sen.URL())
 			rdb := redis.NewFailoverClient(fo)
@@ -498,7 +429,7 @@ func TestS3StoppedUnderLoad(t *testing.T) {
 		srv.Start(t)
 		back <- time.Now()
 	}()
-	l := runLoad(api.url, 50, 30*time.Second)
+	l := runLoad(api.URL, 50, 30*time.Second)
 	settle(t, "S3 stopped for 10s, 50 posts/s", started, r.Client(t), l, 60*time.Second, <-back)
 }
 
@@ -527,7 +458,7 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 				srv.Start(t)
 				back <- time.Now()
 			}()
-			l := runLoad(api.url, 50, 30*time.Second)
+			l := runLoad(api.URL, 50, 30*time.Second)
 			settle(t, name, started, r.Client(t), l, 60*time.Second, <-back)
 		})
 	}
@@ -548,18 +479,18 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			_ = start(t, st.workerBin, "worker-steady", st.env)
 			worker := start(t, st.workerBin, "worker", st.env)
 			var target sync.Mutex
-			apiURL := api.url
+			apiURL := api.URL
 			back := make(chan time.Time, 1)
 			go func() {
 				time.Sleep(10 * time.Second)
 				if which == "api" {
-					api.terminate()
+					api.Terminate()
 					next := start(t, st.apiBin, "api-2", st.env)
 					target.Lock()
-					apiURL = next.url
+					apiURL = next.URL
 					target.Unlock()
 				} else {
-					worker.terminate()
+					worker.Terminate()
 					_ = start(t, st.workerBin, "worker-2", st.env)
 				}
 				back <- time.Now()
@@ -625,7 +556,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	}()
 	posted := make(chan error, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, api.url+"/actions/upload", pr)
+		req, _ := http.NewRequest(http.MethodPost, api.URL+"/actions/upload", pr)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		req.Header.Set("Accept", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -640,7 +571,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	// The API reads behind the client by its buffers: give the parts
 	// already read time to reach S3, then crash.
 	time.Sleep(time.Second)
-	api.kill()
+	api.Kill()
 	if err := <-posted; err != nil && strings.Contains(err.Error(), "answered") {
 		t.Fatal(err)
 	}

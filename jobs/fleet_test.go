@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -13,11 +12,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,66 +83,15 @@ func checkSignature(id, ts, header string, body []byte) bool {
 	return false
 }
 
-// workerProcess is cmd/worker running as its own process.
-type workerProcess struct {
-	cmd *exec.Cmd
-	url string
-	log string
-}
-
 func buildWorker(t *testing.T) string {
 	t.Helper()
 	return testenv.Build(t, "", "./cmd/worker")
 }
 
-func startWorker(t *testing.T, bin, name string, env map[string]string) *workerProcess {
+// startWorker runs cmd/worker as its own process.
+func startWorker(t *testing.T, bin, name string, env map[string]string) *teststack.Process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &workerProcess{cmd: cmd, log: logPath}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	teststack.WaitFor(t, 30*time.Second, name+" listening", func() bool {
-		f, err := os.Open(logPath)
-		if err != nil {
-			return false
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			var line struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				w.url = line.URL
-				return true
-			}
-		}
-		return false
-	})
-	teststack.WaitOK(t, w.url+"/healthz")
-	return w
+	return teststack.StartProcess(t, bin, name, env)
 }
 
 // TestTwoWorkerProcessesSurviveSIGKILL: 200 submissions with a webhook
@@ -218,11 +164,8 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_, heldAtKill, _, _ := rc.counts()
-	if err := w1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	w1.Kill()
 	killedAt := time.Now()
-	_, _ = w1.cmd.Process.Wait()
 	release()
 
 	rdb := r.Client(t)
@@ -291,8 +234,8 @@ func TestTwoWorkerProcessesSurviveSIGKILL(t *testing.T) {
 	if len(keys) != n {
 		t.Errorf("S3 holds %d records, want %d", len(keys), n)
 	}
-	teststack.WaitOK(t, w2.url+"/healthz")
-	if out, _ := os.ReadFile(w2.log); !strings.Contains(string(out), "requeued tasks") {
+	teststack.WaitOK(t, w2.URL+"/healthz")
+	if out, _ := os.ReadFile(w2.Log); !strings.Contains(string(out), "requeued tasks") {
 		t.Logf("worker2 log has no recoverer line; asynq's own recoverer took the tasks back")
 	}
 }

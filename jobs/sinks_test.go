@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -486,10 +485,7 @@ func TestSinkPurgesOnceAcrossWorkerSIGKILLLocalAPI(t *testing.T) {
 	teststack.WaitFor(t, 30*time.Second, "fastly to be done while cloudflare is held", func() bool {
 		return stepsLine(statusOf(t, status, id)) == "cloudflare:running:1 fastly:completed:1"
 	})
-	if err := w1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = w1.cmd.Process.Wait()
+	w1.Kill()
 	startWorker(t, bin, "worker2", env)
 
 	s := waitFinished(t, status, id, 120*time.Second)
