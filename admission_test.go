@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"slices"
 	"sync"
 	"testing"
@@ -47,45 +44,9 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 	defer stop()
 	for i := range tricklers {
 		wg.Go(func() {
-			pr, pw := io.Pipe()
-			mw := multipart.NewWriter(pw)
-			go func() {
-				mw.WriteField("name", "Slow Client")
-				mw.WriteField("email", "slow@example.com")
-				h := textproto.MIMEHeader{}
-				h.Set("Content-Disposition", `form-data; name="avatar"; filename="slow.png"`)
-				h.Set("Content-Type", "image/png")
-				p, _ := mw.CreatePart(h)
-				if _, err := p.Write(teststack.PNGLike(300<<10, uint64(i))); err != nil {
-					return
-				}
-				for range 300 { // 30 s of trickling at most
-					select {
-					case <-ctx.Done():
-						pw.CloseWithError(ctx.Err())
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
-					if _, err := p.Write([]byte{0}); err != nil {
-						return
-					}
-				}
-				mw.Close()
-				pw.Close()
-			}()
-			req, _ := http.NewRequest(http.MethodPost, url, pr)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			req.Header.Set("Accept", "application/json")
-			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
 			start := time.Now()
-			resp, err := client.Do(req)
-			r := result{err: err, took: time.Since(start)}
-			if err == nil {
-				r.code = resp.StatusCode
-				resp.Body.Close()
-			}
-			pr.CloseWithError(io.EOF)
-			trickled[i] = r
+			code, err := teststack.Trickle(ctx, client, url, "avatar", 300<<10, i, 30*time.Second, "name", "Slow Client", "email", "slow@example.com")
+			trickled[i] = result{code: code, err: err, took: time.Since(start)}
 		})
 	}
 	teststack.WaitFor(t, 10*time.Second, "the tricklers holding every buffer", func() bool {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -52,41 +51,7 @@ func TestFortyTricklersAtDefaults(t *testing.T) {
 	var twg sync.WaitGroup
 	for i := range tricklers {
 		twg.Go(func() {
-			pr, pw := io.Pipe()
-			mw := multipart.NewWriter(pw)
-			go func() {
-				mw.WriteField("name", "Slow Client")
-				h := textproto.MIMEHeader{}
-				h.Set("Content-Disposition", `form-data; name="file"; filename="slow.png"`)
-				h.Set("Content-Type", "image/png")
-				p, _ := mw.CreatePart(h)
-				if _, err := p.Write(teststack.PNGLike(300<<10, uint64(i))); err != nil {
-					return
-				}
-				for range 600 { // 60 s of trickling at most
-					select {
-					case <-ctx.Done():
-						pw.CloseWithError(ctx.Err())
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
-					if _, err := p.Write([]byte{0}); err != nil {
-						return
-					}
-				}
-				mw.Close()
-				pw.Close()
-			}()
-			req, _ := http.NewRequest(http.MethodPost, url, pr)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			req.Header.Set("Accept", "application/json")
-			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
-			resp, err := client.Do(req)
-			if err == nil {
-				trickleCodes[i] = resp.StatusCode
-				resp.Body.Close()
-			}
-			pr.CloseWithError(io.EOF)
+			trickleCodes[i], _ = teststack.Trickle(ctx, client, url, "file", 300<<10, i, 60*time.Second, "name", "Slow Client")
 		})
 	}
 	teststack.WaitFor(t, 20*time.Second, "the tricklers holding buffers", func() bool {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
@@ -259,4 +260,54 @@ func Gauge(t *testing.T, base, name string) float64 {
 	}
 	t.Fatalf("%s not in /metrics", name)
 	return 0
+}
+
+// Trickle posts a multipart form to url as a slow client would, from
+// address 198.51.100.{n+1} (X-Forwarded-For: the API must trust
+// 127.0.0.1): the text fields first (name=value pairs), then a PNG-like
+// file part named field of head bytes, then one more byte every 100 ms,
+// for at most d or until ctx ends. It answers the status, 0 when the
+// request failed.
+func Trickle(ctx context.Context, client *http.Client, url, field string, head, n int, d time.Duration, fields ...string) (int, error) {
+	pr, pw := io.Pipe()
+	defer pr.CloseWithError(io.EOF)
+	mw := multipart.NewWriter(pw)
+	go func() {
+		for i := 0; i+1 < len(fields); i += 2 {
+			mw.WriteField(fields[i], fields[i+1])
+		}
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="`+field+`"; filename="slow.png"`)
+		h.Set("Content-Type", "image/png")
+		p, _ := mw.CreatePart(h)
+		if _, err := p.Write(PNGLike(head, uint64(n))); err != nil {
+			return
+		}
+		for range d / (100 * time.Millisecond) {
+			select {
+			case <-ctx.Done():
+				pw.CloseWithError(ctx.Err())
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := p.Write([]byte{0}); err != nil {
+				return
+			}
+		}
+		mw.Close()
+		pw.Close()
+	}()
+	req, err := http.NewRequest(http.MethodPost, url, pr)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", n+1))
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
