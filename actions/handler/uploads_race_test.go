@@ -16,8 +16,8 @@ import (
 	"github.com/formq/formq/uploads"
 )
 
-// presignRef asks for a presigned direct upload.
-func presignRef(t *testing.T, st *upStack, in map[string]string) handler.PresignAnswer {
+// postPresign asks for a presigned direct upload.
+func postPresign(t *testing.T, st *upStack, in map[string]string) (*http.Response, handler.PresignAnswer) {
 	t.Helper()
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(http.MethodPost, st.url+"/uploads/presign", bytes.NewReader(b))
@@ -29,8 +29,16 @@ func presignRef(t *testing.T, st *upStack, in map[string]string) handler.Presign
 	}
 	defer resp.Body.Close()
 	var a handler.PresignAnswer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("presign: status %d, %v", resp.StatusCode, err)
+	_ = json.NewDecoder(resp.Body).Decode(&a)
+	return resp, a
+}
+
+// presignRef asks for a presigned direct upload that must be granted.
+func presignRef(t *testing.T, st *upStack, in map[string]string) handler.PresignAnswer {
+	t.Helper()
+	resp, a := postPresign(t, st, in)
+	if resp.StatusCode != http.StatusCreated || a.URL == "" {
+		t.Fatalf("presign: status %d, %+v", resp.StatusCode, a)
 	}
 	return a
 }

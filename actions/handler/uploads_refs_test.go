@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -129,36 +127,15 @@ func TestPresignedDirectUpload(t *testing.T) {
 	st := startUploads(t)
 	presign := func(t *testing.T, in map[string]string) (*http.Response, handler.PresignAnswer) {
 		t.Helper()
-		b, _ := json.Marshal(in)
-		req, _ := http.NewRequest(http.MethodPost, st.url+"/uploads/presign", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var a handler.PresignAnswer
-		_ = json.NewDecoder(resp.Body).Decode(&a)
-		return resp, a
+		return postPresign(t, st, in)
 	}
-	// toS3 posts a file straight to S3 with the presigned form fields.
 	toS3 := func(t *testing.T, p handler.PresignAnswer, data []byte) int {
 		t.Helper()
-		var buf bytes.Buffer
-		w := multipart.NewWriter(&buf)
-		for k, v := range p.Fields {
-			_ = w.WriteField(k, v)
-		}
-		fw, _ := w.CreateFormFile("file", "me.png")
-		_, _ = fw.Write(data)
-		_ = w.Close()
-		resp, err := http.Post(p.URL, w.FormDataContentType(), &buf)
+		code, err := postToS3(p, data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return code
 	}
 
 	t.Run("declared type not allowed", func(t *testing.T) {
