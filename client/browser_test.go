@@ -180,7 +180,7 @@ func startSiteWith(t *testing.T, theme func(page string) string) *site {
 				return
 			}
 			s.busy.Store(0)
-			r.Body = &counted{r: r.Body, n: &s.bytes, slow: r.ContentLength > 1<<20}
+			r.Body = &counted{r: r.Body, n: &s.bytes, slow: r.ContentLength > 1<<20, chunk: 256 << 10, pause: 5 * time.Millisecond}
 		}
 		proxy.ServeHTTP(w, r)
 	}))
@@ -189,20 +189,21 @@ func startSiteWith(t *testing.T, theme func(page string) string) *site {
 	return s
 }
 
-// counted counts a body's bytes; slow bodies are read in small steps, so
-// the browser's upload progress moves in many events, as on a real link.
+// counted counts a body's bytes; a slow body is read at most chunk bytes
+// at a time with a pause before each read, so the browser's upload
+// progress moves in many events, as on a real link.
 type counted struct {
-	r    io.ReadCloser
-	n    *atomic.Int64
-	slow bool
+	r     io.ReadCloser
+	n     *atomic.Int64
+	slow  bool
+	chunk int
+	pause time.Duration
 }
 
 func (c *counted) Read(p []byte) (int, error) {
 	if c.slow {
-		if len(p) > 256<<10 {
-			p = p[:256<<10]
-		}
-		time.Sleep(5 * time.Millisecond)
+		p = p[:min(len(p), c.chunk)]
+		time.Sleep(c.pause)
 	}
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))

@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -80,7 +79,7 @@ func startTusSite(t *testing.T) *tusSite {
 			what := r.Method
 			if r.Method == http.MethodPatch {
 				what += " " + r.Header.Get("Upload-Offset")
-				r.Body = &slowBody{r: r.Body, n: &s.patch}
+				r.Body = &counted{r: r.Body, n: &s.patch, slow: true, chunk: 64 << 10, pause: 10 * time.Millisecond}
 			}
 			s.mu.Lock()
 			s.seen = append(s.seen, what)
@@ -95,22 +94,6 @@ func startTusSite(t *testing.T) *tusSite {
 
 // slowBody reads 64 KiB at a time, 10ms apart (about 6 MB/s): a link
 // slow enough to reload the page in the middle of the upload.
-type slowBody struct {
-	r io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *slowBody) Read(p []byte) (int, error) {
-	if len(p) > 64<<10 {
-		p = p[:64<<10]
-	}
-	time.Sleep(10 * time.Millisecond)
-	n, err := b.r.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
-
-func (b *slowBody) Close() error { return b.r.Close() }
 
 // TestClientResumesTusUploadAfterReload: client.js sends a resumable
 // field's file over tus; the page is reloaded in the middle of it; after
