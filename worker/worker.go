@@ -182,7 +182,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := jobs.CheckLayout(ctx, w.rdb); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	if err := w.srv.Start(w.mux); err != nil {
+	// Tasks run on long-lived goroutines (see jobs.Runners).
+	runners := jobs.NewRunners(w.cfg.WorkerConcurrency)
+	defer runners.Close()
+	if err := w.srv.Start(runners.Handler(w.mux)); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	w.log.Info("processing", "concurrency", w.cfg.WorkerConcurrency)
@@ -223,6 +226,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	// Stop taking tasks; in-flight ones finish or go back to the queue.
 	w.srv.Shutdown()
+	runners.Close()
 	stopRecoverer()
 	_ = loops.Wait()
 	w.log.Info("stopped")
