@@ -98,7 +98,10 @@ func TestPutFailsInBoundedTimeWhenS3Hangs(t *testing.T) {
 			// Once S3 answers again, it may still carry out a request it
 			// took in while it hung (a whole PUT whose client gave up);
 			// the janitor removes that, like anything it could not be
-			// told to remove while it hung.
+			// told to remove while it hung. Sweep once S3 has finished
+			// with those requests, or a PUT it carries out after an
+			// empty listing is left behind.
+			srv.WaitSettled(t, 30*time.Second)
 			j := &Janitor{Store: st, Log: slog.New(slog.DiscardHandler),
 				Keep: func(context.Context, string, string) (bool, error) { return false, nil }}
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {

@@ -355,3 +355,47 @@ func redisReply(addr, cmd string) (string, error) {
 	m, _ := c.Read(buf[n:])
 	return string(buf[:n+m]), nil
 }
+
+// WaitSettled waits, up to timeout, until the server has finished with
+// every request it took in: none of its connections has unread bytes or
+// a closed client it has not answered (TCP CLOSE_WAIT). A request whose
+// client gave up while the server hung may still be carried out once it
+// runs again; after WaitSettled it has been.
+func (s *Server) WaitSettled(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf(":%04X", p)
+	deadline := time.Now().Add(timeout)
+	for {
+		busy := 0
+		raw, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			// sl local rem st tx_queue:rx_queue ...
+			f := strings.Fields(line)
+			if len(f) < 5 || !strings.HasSuffix(f[1], local) || f[3] == "0A" { // 0A: LISTEN
+				continue
+			}
+			_, rx, _ := strings.Cut(f[4], ":")
+			if f[3] == "08" || strings.Trim(rx, "0") != "" { // 08: CLOSE_WAIT
+				busy++
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still has %d connections with requests it has not finished after %s", s.name, busy, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
