@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -18,6 +19,7 @@ type Runners struct {
 	work chan runJob
 	quit chan struct{}
 	once sync.Once
+	wait time.Duration // for a free runner; 10 ms
 }
 
 type runJob struct {
@@ -35,7 +37,7 @@ type runResult struct {
 
 // NewRunners starts n runners; Close stops them.
 func NewRunners(n int) *Runners {
-	r := &Runners{work: make(chan runJob), quit: make(chan struct{})}
+	r := &Runners{work: make(chan runJob), quit: make(chan struct{}), wait: 10 * time.Millisecond}
 	for range n {
 		go r.loop()
 	}
@@ -64,22 +66,30 @@ func (j runJob) run() (res runResult) {
 	return runResult{err: j.next.ProcessTask(j.ctx, j.task)}
 }
 
-// Handler runs next on a runner, waiting for one to be free (with as
-// many runners as the server's concurrency, one always is), or on the
-// task's own goroutine once the runners are closed; it returns when the
-// task is done.
+// Handler runs next on a runner and returns when the task is done. With
+// as many runners as the server's concurrency one is nearly always free
+// (or about to be: one is handing back its last task); when none is
+// within 10 ms (a runner is held by a task asynq gave up on at its
+// deadline, which no longer counts against the concurrency), or once the
+// runners are closed, the task runs on its own goroutine, as without
+// runners: a handler that never returns costs its runner, never the tasks
+// after it.
 func (r *Runners) Handler(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		select {
-		case <-r.quit:
-			return next.ProcessTask(ctx, t)
-		default:
-		}
 		j := runJob{ctx: ctx, task: t, next: next, done: make(chan runResult, 1)}
 		select {
 		case r.work <- j:
-		case <-r.quit:
-			return next.ProcessTask(ctx, t)
+		default:
+			wait := time.NewTimer(r.wait)
+			select {
+			case r.work <- j:
+				wait.Stop()
+			case <-wait.C:
+				return next.ProcessTask(ctx, t)
+			case <-r.quit:
+				wait.Stop()
+				return next.ProcessTask(ctx, t)
+			}
 		}
 		res := <-j.done
 		if res.panicked {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -50,6 +51,7 @@ func TestRunnersRunTasksOnLongLivedGoroutines(t *testing.T) {
 
 func TestRunnersWaitForAFreeRunnerUntilClosed(t *testing.T) {
 	r := NewRunners(1)
+	r.wait = time.Hour // this test is about waiting, not about giving up on it
 	ctx := context.Background()
 	release := make(chan struct{})
 	started := make(chan int, 1)
@@ -102,5 +104,35 @@ func TestRunnersPanicInTheTasksGoroutine(t *testing.T) {
 	// The runner survived it and takes the next task.
 	if err := h.ProcessTask(context.Background(), asynq.NewTask("t", nil)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A task whose handler never returns holds its runner, not the tasks
+// after it: they run on their own goroutines.
+func TestRunnersDoNotWaitBehindAStuckTask(t *testing.T) {
+	r := NewRunners(1)
+	defer r.Close()
+	stuck, running := make(chan struct{}), make(chan struct{})
+	defer close(stuck)
+	h := r.Handler(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		if string(t.Payload()) == "stuck" {
+			close(running)
+			<-stuck // ignores its context, as a buggy step might
+		}
+		return nil
+	}))
+	go func() { _ = h.ProcessTask(context.Background(), asynq.NewTask("t", []byte("stuck"))) }()
+	<-running // the only runner is held
+	for i := range 3 {
+		done := make(chan error, 1)
+		go func() { done <- h.ProcessTask(context.Background(), asynq.NewTask("t", []byte("next"))) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("task %d waited behind a stuck one", i)
+		}
 	}
 }
