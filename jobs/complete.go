@@ -42,12 +42,7 @@ if #KEYS >= 6 then
   redis.call('HSET', KEYS[6], ARGV[11], ARGV[12])
   for i = 7, #KEYS do redis.call('SADD', KEYS[i], ARGV[11]) end
 end
-local id = redis.call('GET', KEYS[2])
-if not id then
-  id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
-  redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
-  redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
-end
+` + luaPublishEvent("KEYS[2]", "KEYS[3]") + `
 if not st then redis.call('HSET', KEYS[1], 'v', 1) end
 redis.call('HSET', KEYS[1], 'status', 'completed', 'action', ARGV[6], 'files', ARGV[7], 'steps', ARGV[8], 'event', id, 'updated', ARGV[9])
 redis.call('HINCRBY', KEYS[1], 'v', 1)

@@ -38,14 +38,22 @@ var _ Publisher = (*RedisPublisher)(nil)
 // has one, atomically, so retries and crashed workers never publish twice.
 // The stream entry's id is the event id; the published message carries it
 // spliced in as its first member.
-var publishOnce = redis.NewScript(`
-local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
-redis.call('SET', KEYS[1], id, 'EX', ARGV[3])
-redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
-return id
-`)
+var publishOnce = redis.NewScript(luaPublishEvent("KEYS[1]", "KEYS[2]") + "return id\n")
+
+// luaPublishEvent is the Lua of publishOnce, for the scripts that publish
+// a submission's event along with other writes: dedupe and stream are the
+// Lua expressions of the event's dedupe key and the events stream;
+// ARGV[1..4] are the event JSON, the stream's length, the dedupe TTL (s)
+// and the events channel. It leaves the event id in the local id.
+func luaPublishEvent(dedupe, stream string) string {
+	return `local id = redis.call('GET', ` + dedupe + `)
+if not id then
+  id = redis.call('XADD', ` + stream + `, 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+  redis.call('SET', ` + dedupe + `, id, 'EX', ARGV[3])
+  redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
+end
+`
+}
 
 // Publish records the event of a submission and returns its stream id; a
 // second call for the same submission returns the first id and does
@@ -73,13 +81,7 @@ func (p *RedisPublisher) Publish(ctx context.Context, ev submission.Event) (stri
 // KEYS[1] event dedupe key, KEYS[2] events stream, KEYS[3] status hash
 // ARGV[1..4] as publishOnce; ARGV[5] updated (ms), ARGV[6] status TTL
 // (ms), ARGV[7] status channel, ARGV[8] submission id
-var completeOnce = redis.NewScript(`
-local id = redis.call('GET', KEYS[1])
-if not id then
-  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
-  redis.call('SET', KEYS[1], id, 'EX', ARGV[3])
-  redis.call('PUBLISH', ARGV[4], '{"id":"' .. id .. '",' .. string.sub(ARGV[1], 2))
-end
+var completeOnce = redis.NewScript(luaPublishEvent("KEYS[1]", "KEYS[2]") + `
 redis.call('HSET', KEYS[3], 'status', 'completed', 'event', id, 'updated', ARGV[5])
 redis.call('HINCRBY', KEYS[3], 'v', 1)
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
