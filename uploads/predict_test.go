@@ -124,6 +124,22 @@ func TestPutMemoryGrowsWithTheFile(t *testing.T) {
 
 // browserBody is a multipart body as a browser sends it: no part declares
 // its size, and the file comes where the form has it.
+// firstPart reads body, a browser-style request of declared length,
+// up to its first part.
+func firstPart(t *testing.T, body string) *Part {
+	t.Helper()
+	mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr.SetLength(int64(len(body)))
+	p, err := mr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func browserBody(parts ...[2]string) (string, string) {
 	var b strings.Builder
 	for _, p := range parts {
@@ -243,15 +259,7 @@ func TestPaddingStaysWithinMaxSize(t *testing.T) {
 		{"prediction over max_size", 10 << 20, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mr.SetLength(int64(len(body)))
-			p, err := mr.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := firstPart(t, body)
 			log.take()
 			log.sent.Store(0)
 			key := fmt.Sprintf("uploads/padding/%d/f/0", i)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,16 +55,7 @@ func TestPutFailsInBoundedTimeWhenS3Hangs(t *testing.T) {
 	big := pngFile(12<<20, 400)
 	predicted := func() io.Reader {
 		body, _ := browserBody([2]string{"file:f", string(big)})
-		mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr.SetLength(int64(len(body)))
-		p, err := mr.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return firstPart(t, body)
 	}
 	tests := []struct {
 		name  string
