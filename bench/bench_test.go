@@ -359,7 +359,6 @@ func postBytes(ctx context.Context, c *http.Client, apiURL, action, filename, co
 }
 
 func postBytesOnce(ctx context.Context, c *http.Client, apiURL, action, filename, contentType string, data []byte) (int, error) {
-	const boundary = "formqbenchboundary7d1f0c9a5e3b4f62"
 	body := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbench\r\n" +
 		"--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\n" +
 		"Content-Type: " + contentType + "\r\n\r\n" + string(data) + "\r\n--" + boundary + "--\r\n"
@@ -367,18 +366,7 @@ func postBytesOnce(ctx context.Context, c *http.Client, apiURL, action, filename
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(raw), fmt.Sprintf(`"size":%d`, len(data))) {
-		return resp.StatusCode, fmt.Errorf("API answered %d: %s", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, nil
+	return sendUpload(c, req, int64(len(data)))
 }
 
 // postFile streams one file of size bytes through POST /actions/bench-upload.
@@ -391,7 +379,6 @@ func postFile(ctx context.Context, c *http.Client, apiURL string, block []byte, 
 }
 
 func postFileOnce(ctx context.Context, c *http.Client, apiURL string, block []byte, size int64, declare bool) (int, error) {
-	const boundary = "formqbenchboundary7d1f0c9a5e3b4f62"
 	head := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbench\r\n" +
 		"--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n" +
 		"Content-Type: application/octet-stream\r\n"
@@ -406,6 +393,15 @@ func postFileOnce(ctx context.Context, c *http.Client, apiURL string, block []by
 		return 0, err
 	}
 	req.ContentLength = int64(len(head)) + size + int64(len(tail))
+	return sendUpload(c, req, size)
+}
+
+// boundary separates the parts of the benchmark's uploads.
+const boundary = "formqbenchboundary7d1f0c9a5e3b4f62"
+
+// sendUpload sends a multipart upload and checks that the API accepted a
+// file of size bytes.
+func sendUpload(c *http.Client, req *http.Request, size int64) (int, error) {
 	req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.Do(req)
