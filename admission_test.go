@@ -62,12 +62,8 @@ func TestSlowUploadsCannotStarveOthers(t *testing.T) {
 		nwg.Go(func() {
 			body, ctype := teststack.MultipartBody(t, map[string]string{"name": "Ada Lovelace", "email": "ada@example.com"},
 				map[string][]byte{"avatar": teststack.PNGLike(1<<20, uint64(1000+i))})
-			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body.Bytes()))
-			req.Header.Set("Content-Type", ctype)
-			req.Header.Set("Accept", "application/json")
-			req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
 			start := time.Now()
-			resp, err := client.Do(req)
+			resp, err := teststack.PostFrom(client, url, ctype, bytes.NewReader(body.Bytes()), fmt.Sprintf("203.0.113.%d", i+1))
 			d := time.Since(start)
 			mu.Lock()
 			defer mu.Unlock()

@@ -297,17 +297,24 @@ func Trickle(ctx context.Context, client *http.Client, url, field string, head, 
 		mw.Close()
 		pw.Close()
 	}()
-	req, err := http.NewRequest(http.MethodPost, url, pr)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", n+1))
-	resp, err := client.Do(req)
+	resp, err := PostFrom(client, url, mw.FormDataContentType(), pr, fmt.Sprintf("198.51.100.%d", n+1))
 	if err != nil {
 		return 0, err
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// PostFrom posts body to url as a script would (Accept: application/json)
+// from the client address ip (X-Forwarded-For: the API must trust
+// 127.0.0.1).
+func PostFrom(client *http.Client, url, contentType string, body io.Reader, ip string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	return client.Do(req)
 }
