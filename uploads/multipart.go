@@ -87,9 +87,11 @@ func (p *Part) Read(b []byte) (int, error) {
 	if p.guard == nil || p.Predicted >= 0 {
 		return p.Part.Read(b)
 	}
-	p.guard.part = p
+	// The guard may give up on the part during the read (p.guard = nil).
+	g := p.guard
+	g.part = p
 	n, err := p.Part.Read(b)
-	p.guard.part = nil
+	g.part = nil
 	p.delivered += int64(n)
 	return n, err
 }
