@@ -18,69 +18,104 @@ import (
 )
 
 // Action is one declared server action: what a form may post to it and
-// what happens after it is accepted.
+// what happens after it is accepted. Its options come grouped by concern;
+// the groups are embedded, so a.MaxBody or a.Steps read as before.
 type Action struct {
-	Name        string
-	Title       string
-	Fields      []*Field  // in declaration order
-	Uploads     []*Upload // in declaration order
-	Steps       []submission.Step
-	Revalidate  submission.Revalidate
-	Redirect    string // where browsers go on success; {id} and {field} expand
-	Message     string // shown on success
-	MaxBody     int64  // bytes of the whole request
-	Queue       string // critical, default or low
-	Origins     []string
-	Auth        string // "", "required" or "optional"
-	RateLimit   *RateLimit
-	Honeypot    string        // field name of the honeypot; "" when off
-	Idempotency time.Duration // window in which a repeated key returns the first answer
-	Bound       []string      // argument names that must come sealed in _bound
+	Name    string
+	Title   string
+	Fields  []*Field  // in declaration order
+	Uploads []*Upload // in declaration order
+	// Check runs after the declared rules pass, for validation across
+	// fields or against your own data; set it from Go when embedding.
+	Check func(ctx context.Context, values map[string]any) FieldErrors
+	Protection
+	Delivery
+	Response
+}
+
+// Protection is what an action asks of a post before taking it: its
+// size, where and who it may come from, and the checks against bots and
+// repeats.
+type Protection struct {
+	MaxBody   int64 // bytes of the whole request
+	Origins   []string
+	Auth      string // "", "required" or "optional"
+	RateLimit *RateLimit
+	Honeypot  string   // field name of the honeypot; "" when off
+	Bound     []string // argument names that must come sealed in _bound
 	// StrictOrigin refuses posts with neither Sec-Fetch-Site nor Origin.
 	StrictOrigin bool
-	// Template is the path of a custom hosted-form template, if any.
-	Template string
 	// Captcha is the challenge a post must pass; nil when off.
 	Captcha *Captcha
 	// MinFillTime is the least time between a hosted form's render and
 	// its post; a faster post is treated like a filled honeypot. 0: off.
 	MinFillTime time.Duration
+	// Idempotency is the window in which a repeated key returns the
+	// first answer.
+	Idempotency time.Duration
+}
+
+// Delivery is what happens to an accepted submission: its queue, the
+// steps the worker runs, the pages revalidated and how long it is kept.
+type Delivery struct {
+	Queue      string // critical, default or low
+	Steps      []submission.Step
+	Revalidate submission.Revalidate
 	// Retention is how long stored submissions are kept before the
 	// janitor erases them; 0: FORMQ_RETENTION decides.
 	Retention time.Duration
+}
+
+// Response is what the sender sees: the success message or redirect,
+// where a failed browser post goes back to, and the hosted form's look.
+type Response struct {
+	Redirect string // where browsers go on success; {id} and {field} expand
+	Message  string // shown on success
 	// ErrorRedirect is where browsers go back to when validation fails:
 	// a 303 with formq_state added, instead of the hosted re-render.
 	ErrorRedirect string
+	// Template is the path of a custom hosted-form template, if any.
+	Template string
 	// Theme is the action's own theme keys; the deployment's apply under it.
 	Theme *Theme
-	// Check runs after the declared rules pass, for validation across
-	// fields or against your own data; set it from Go when embedding.
-	Check func(ctx context.Context, values map[string]any) FieldErrors
 }
 
-// Field is one declared form value.
+// Field is one declared form value. Its rules and its hosted-form hints
+// are embedded groups, so f.MinLength or f.Placeholder read as before.
 type Field struct {
-	Name         string
-	Type         string // text, textarea, email, url, number, integer, boolean, date, select, hidden, password
-	Label        string
-	Required     bool
-	MinLength    *int
-	MaxLength    *int
-	Pattern      *regexp.Regexp
-	Min, Max     *float64
-	Options      []Option
-	Multiple     bool
-	Messages     map[string]string // rule name to message
-	Placeholder  string
-	Help         string
-	Autocomplete string
-	Default      string
+	Name     string
+	Type     string // text, textarea, email, url, number, integer, boolean, date, select, hidden, password
+	Label    string
+	Multiple bool
+	FieldRules
+	InputHints
+	Messages map[string]string // rule name to message
 	// Personal marks a value that identifies a person: submissions can
 	// be found and erased by it.
 	Personal bool
 	// Rules are extra ozzo-validation rules from Go code, applied to the
 	// normalised value after the declared ones.
 	Rules []validation.Rule
+}
+
+// FieldRules are the rules a field declares in the actions file; see
+// rules.go for what each checks.
+type FieldRules struct {
+	Required  bool
+	MinLength *int
+	MaxLength *int
+	Pattern   *regexp.Regexp
+	Min, Max  *float64
+	Options   []Option
+}
+
+// InputHints shape the hosted form's input of a field and are served in
+// the public declaration for other front ends; they check nothing.
+type InputHints struct {
+	Placeholder  string `json:"placeholder,omitempty"`
+	Help         string `json:"help,omitempty"`
+	Autocomplete string `json:"autocomplete,omitempty"`
+	Default      string `json:"default,omitempty"`
 }
 
 // Option is one choice of a select field.

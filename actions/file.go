@@ -239,10 +239,12 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			continue
 		}
 		a := &Action{
-			Name: name, Title: ra.Title, Redirect: ra.Redirect, Message: ra.Message,
-			Revalidate: ra.Revalidate, Origins: ra.Origins, Auth: ra.Auth, Bound: ra.Bound,
-			StrictOrigin: ra.StrictOrig, Template: ra.Template, ErrorRedirect: ra.ErrorRedir, Theme: ra.Theme,
-			Queue: ra.Queue, MaxBody: DefaultMaxBody, Honeypot: DefaultHoneypot, Idempotency: DefaultIdempotency,
+			Name: name, Title: ra.Title,
+			Protection: Protection{Origins: ra.Origins, Auth: ra.Auth, Bound: ra.Bound, StrictOrigin: ra.StrictOrig,
+				MaxBody: DefaultMaxBody, Honeypot: DefaultHoneypot, Idempotency: DefaultIdempotency},
+			Delivery: Delivery{Queue: ra.Queue, Revalidate: ra.Revalidate},
+			Response: Response{Redirect: ra.Redirect, Message: ra.Message, Template: ra.Template,
+				ErrorRedirect: ra.ErrorRedir, Theme: ra.Theme},
 		}
 		if a.Title == "" {
 			a.Title = humanize(name)
@@ -418,10 +420,9 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 		return nil, append(msgs, err.Error())
 	}
 	f := &Field{
-		Name: name, Type: rf.Type, Label: rf.Label, Required: rf.Required,
-		MinLength: rf.MinLength, MaxLength: rf.MaxLength, Min: rf.Min, Max: rf.Max,
-		Multiple: rf.Multiple, Messages: rf.Messages, Placeholder: rf.Placeholder,
-		Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default, Personal: rf.Personal,
+		Name: name, Type: rf.Type, Label: rf.Label, Multiple: rf.Multiple, Messages: rf.Messages, Personal: rf.Personal,
+		FieldRules: FieldRules{Required: rf.Required, MinLength: rf.MinLength, MaxLength: rf.MaxLength, Min: rf.Min, Max: rf.Max},
+		InputHints: InputHints{Placeholder: rf.Placeholder, Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default},
 	}
 	if f.Type == "" {
 		f.Type = "text"

@@ -100,7 +100,7 @@ func TestParseRefusesEmptyAndUnknownTopLevel(t *testing.T) {
 
 func TestRegistryAddFromGo(t *testing.T) {
 	r := NewRegistry()
-	a := &Action{Name: "contact", Fields: []*Field{{Name: "message", Required: true}}}
+	a := &Action{Name: "contact", Fields: []*Field{{Name: "message", FieldRules: FieldRules{Required: true}}}}
 	if err := r.Add(a); err != nil {
 		t.Fatal(err)
 	}

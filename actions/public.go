@@ -25,27 +25,31 @@ type Public struct {
 	MinFillTime int64 `json:"minFillTime,omitempty"`
 }
 
-// PublicField is one field of Public. Pattern is the full, anchored
-// expression the server matches (RE2 syntax; the common subset reads the
-// same as a JavaScript RegExp with the u flag).
+// PublicField is one field of Public: its rules, its hosted-form hints
+// (embedded groups, whose keys JSON writes inline) and its messages.
 type PublicField struct {
-	Name         string            `json:"name"`
-	Type         string            `json:"type"`
-	Label        string            `json:"label"`
-	Required     bool              `json:"required"`
-	MinLength    *int              `json:"minLength,omitempty"`
-	MaxLength    *int              `json:"maxLength,omitempty"`
-	Pattern      string            `json:"pattern,omitempty"`
-	Min          *float64          `json:"min,omitempty"`
-	Max          *float64          `json:"max,omitempty"`
-	Options      []Option          `json:"options,omitempty"`
-	Multiple     bool              `json:"multiple,omitempty"`
-	Sensitive    bool              `json:"sensitive,omitempty"`
-	Placeholder  string            `json:"placeholder,omitempty"`
-	Help         string            `json:"help,omitempty"`
-	Autocomplete string            `json:"autocomplete,omitempty"`
-	Default      string            `json:"default,omitempty"`
-	Messages     map[string]string `json:"messages"` // by rule, filled in as the server would say them
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Label string `json:"label"`
+	PublicRules
+	Multiple  bool `json:"multiple,omitempty"`
+	Sensitive bool `json:"sensitive,omitempty"`
+	InputHints
+	Messages map[string]string `json:"messages"` // by rule, filled in as the server would say them
+}
+
+// PublicRules are a field's rules as the public declaration states them.
+// Pattern is the full, anchored expression the server matches (RE2
+// syntax; the common subset reads the same as a JavaScript RegExp with
+// the u flag).
+type PublicRules struct {
+	Required  bool     `json:"required"`
+	MinLength *int     `json:"minLength,omitempty"`
+	MaxLength *int     `json:"maxLength,omitempty"`
+	Pattern   string   `json:"pattern,omitempty"`
+	Min       *float64 `json:"min,omitempty"`
+	Max       *float64 `json:"max,omitempty"`
+	Options   []Option `json:"options,omitempty"`
 }
 
 // PublicUpload is one upload field of Public.
@@ -71,10 +75,10 @@ func (a *Action) Public(url string, theme *Theme) Public {
 		Fields: []PublicField{}, Uploads: []PublicUpload{}, Theme: theme, MinFillTime: a.MinFillTime.Milliseconds()}
 	for _, f := range a.Fields {
 		pf := PublicField{
-			Name: f.Name, Type: f.Type, Label: f.Label, Required: f.Required,
-			MinLength: f.MinLength, MaxLength: f.MaxLength, Min: f.Min, Max: f.Max,
-			Options: f.Options, Multiple: f.Multiple, Sensitive: f.Sensitive(),
-			Placeholder: f.Placeholder, Help: f.Help, Autocomplete: f.Autocomplete, Default: f.Default,
+			Name: f.Name, Type: f.Type, Label: f.Label,
+			PublicRules: PublicRules{Required: f.Required, MinLength: f.MinLength, MaxLength: f.MaxLength,
+				Min: f.Min, Max: f.Max, Options: f.Options},
+			Multiple: f.Multiple, Sensitive: f.Sensitive(), InputHints: f.InputHints,
 			Messages: f.publicMessages(),
 		}
 		if f.Pattern != nil {

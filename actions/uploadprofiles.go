@@ -77,7 +77,7 @@ func parseProfiles(file string, node *yaml.Node) (UploadProfiles, []Problem) {
 		p := &UploadProfile{
 			Upload: Upload{Name: name, Label: rp.Label, MaxFiles: rp.MaxFiles, Types: rp.Types, Messages: rp.Messages, Resumable: rp.Resumable},
 			TTL:    DefaultUploadRefTTL,
-			Gate:   &Action{Name: "upload-profile:" + name, Origins: rp.Origins, StrictOrigin: rp.Strict, Auth: rp.Auth},
+			Gate:   &Action{Name: "upload-profile:" + name, Protection: Protection{Origins: rp.Origins, StrictOrigin: rp.Strict, Auth: rp.Auth}},
 		}
 		switch rp.Auth {
 		case "", "required", "optional":

@@ -440,7 +440,8 @@ func TestCheckRedirects(t *testing.T) {
 		{"//elsewhere.example/thanks", "", nil, false},
 	}
 	for _, tt := range tests {
-		a := &actions.Action{Name: "a", Redirect: tt.redirect, ErrorRedirect: tt.errorRedirect, Origins: tt.origins}
+		a := &actions.Action{Name: "a", Response: actions.Response{Redirect: tt.redirect, ErrorRedirect: tt.errorRedirect},
+			Protection: actions.Protection{Origins: tt.origins}}
 		err := handler.CheckRedirects([]*actions.Action{a}, []string{"https://everywhere.example"})
 		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "FORMQ_ALLOWED_ORIGINS")) {
 			t.Errorf("redirect %q error_redirect %q origins %v: %v", tt.redirect, tt.errorRedirect, tt.origins, err)
