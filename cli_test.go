@@ -150,7 +150,9 @@ func TestCommandLine(t *testing.T) {
 	})
 
 	t.Run("api check on the demo's actions file", func(t *testing.T) {
-		r := execute(t, "", nil, api, "check", "deployments/local/actions.yaml")
+		// The environment the demo's worker runs with (its email steps
+		// log under the development mailer).
+		r := execute(t, "", []string{"FORMQ_ENV=development"}, api, "check", "deployments/local/actions.yaml")
 		want := regexp.MustCompile(`^deployments/local/actions.yaml: \d+ actions?, \d+ upload profiles?, \d+ steps?: ok\n$`)
 		if r.code != 0 || !want.MatchString(r.stdout) || r.stderr != "" {
 			t.Errorf("exit %d, stdout %q, stderr %q; want 0 and a summary", r.code, r.stdout, r.stderr)
@@ -158,7 +160,10 @@ func TestCommandLine(t *testing.T) {
 	})
 
 	t.Run("api check counts what a file declares", func(t *testing.T) {
-		r := execute(t, "", nil, api, "check", "testdata/check-actions.yaml")
+		// The environment a worker would need for its steps: a mail
+		// server and the webhook's secret.
+		env := []string{"FORMQ_SMTP_URL=smtp://127.0.0.1:2525", "SIGNUP_HOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+		r := execute(t, "", env, api, "check", "testdata/check-actions.yaml")
 		want := "testdata/check-actions.yaml: 2 actions, 1 upload profile, 3 steps: ok\n"
 		if r.code != 0 || r.stdout != want {
 			t.Errorf("exit %d, stdout %q; want 0 and %q", r.code, r.stdout, want)
@@ -170,7 +175,8 @@ func TestCommandLine(t *testing.T) {
 		if err := os.WriteFile(file, []byte(brokenActions), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := execute(t, "", nil, api, "check", file)
+		// With a mail server, so every problem is one of the file's.
+		r := execute(t, "", []string{"FORMQ_ENV=development"}, api, "check", file)
 		if r.code != 1 {
 			t.Errorf("exit %d, want 1", r.code)
 		}

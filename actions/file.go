@@ -85,12 +85,18 @@ func (p Problem) String() string {
 // FileError lists every problem of an invalid actions file.
 type FileError struct{ Problems []Problem }
 
+// Its text is one line, so a process that cannot start for it says why
+// in one line: the problem itself, or the number of problems followed by
+// each, separated by "; " (`api check` prints them one a line).
 func (e *FileError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0].String()
+	}
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = "  " + p.String()
+		lines[i] = p.String()
 	}
-	return fmt.Sprintf("invalid actions file (%d problems):\n%s", len(e.Problems), strings.Join(lines, "\n"))
+	return fmt.Sprintf("invalid actions file, %d problems: %s", len(e.Problems), strings.Join(lines, "; "))
 }
 
 // ErrInvalidFile is matched by every *FileError.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +23,18 @@ var ErrCheckFailed = errors.New("actions file has problems")
 // the API and the worker do, every built-in step's settings checked, and
 // prints each problem with its file:line (the error then matches
 // ErrCheckFailed), or one line summing up what the file declares.
-func CheckFile(path string, stdout io.Writer) error {
-	decl, err := actions.Load(path, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
+//
+// It also checks what the worker checks of its environment at start,
+// read through getenv: every webhook step's secret_env holds a signing
+// secret, and email steps have a mail server (FORMQ_SMTP_URL, or the
+// development mailer under FORMQ_ENV=development). Run where the worker
+// runs, "ok" means both processes start with this file.
+func CheckFile(path string, getenv func(string) string, stdout io.Writer) error {
+	deps := jobs.BuiltinDeps{Getenv: getenv}
+	if getenv("FORMQ_SMTP_URL") != "" || getenv("FORMQ_ENV") == "development" {
+		deps.Mailer = checkOnlyMailer{}
+	}
+	decl, err := actions.Load(path, actions.ParseOptions{Steps: jobs.Builtins(deps).Checks()})
 	var fe *actions.FileError
 	if errors.As(err, &fe) {
 		for _, p := range fe.Problems {
@@ -43,6 +54,15 @@ func CheckFile(path string, stdout io.Writer) error {
 	_, err = fmt.Fprintf(stdout, "%s: %s, %s, %s: ok\n", path,
 		plural(len(decl.Actions), "action"), plural(len(decl.Profiles), "upload profile"), plural(steps, "step"))
 	return err
+}
+
+// checkOnlyMailer stands for the mailer the worker will have, so the check
+// of email steps passes; a check never runs a step, so Send is never
+// called.
+type checkOnlyMailer struct{}
+
+func (checkOnlyMailer) Send(context.Context, *jobs.Email) error {
+	return errors.New("api check sends no mail")
 }
 
 // checkError reads "FILE: 3 problems" and matches ErrCheckFailed.

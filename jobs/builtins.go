@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/formq/formq/submission"
 )
@@ -28,7 +29,11 @@ func Builtins(d BuiltinDeps) Steps {
 	if d.Getenv != nil && d.Mailer == nil {
 		check := email.Check
 		email.Check = func(cfg map[string]any) error {
-			return errors.Join(check(cfg), errors.New("email steps need FORMQ_SMTP_URL"))
+			// One line: a problem is printed as file:line: text.
+			if err := check(cfg); err != nil {
+				return fmt.Errorf("%v; email steps need FORMQ_SMTP_URL", err)
+			}
+			return errors.New("email steps need FORMQ_SMTP_URL")
 		}
 	}
 	return Steps{

@@ -257,6 +257,9 @@ func webhookStep(client *WebhookClient, getenv func(string) string) StepType {
 				return err
 			}
 			if getenv != nil {
+				if getenv(c.SecretEnv) == "" {
+					return fmt.Errorf("secret_env %s: not set in this environment (want a signing secret, whsec_...)", c.SecretEnv)
+				}
 				if _, err := ParseSecret(getenv(c.SecretEnv)); err != nil {
 					return fmt.Errorf("secret_env %s: %v", c.SecretEnv, err)
 				}

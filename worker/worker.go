@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/formq/formq"
@@ -63,13 +64,29 @@ type Worker struct {
 	tracing *telemetry.Tracing
 	janitor *uploads.Janitor
 	retain  *jobs.RetentionSweep
+
+	closeOnce sync.Once
 }
 
 // New builds a worker: it connects to Redis and S3 (checking both
 // answer), builds the step types and checks the actions file against
 // them, secrets included, so a worker that cannot run a declared step
 // stops here.
-func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error) {
+//
+// New dials Redis and S3. When it fails it has closed whatever it had
+// opened; otherwise call Run, or Close if the Worker will not run.
+func New(ctx context.Context, cfg formq.Config, o Options) (*Worker, error) {
+	w, err := build(ctx, cfg, o)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// build makes the Worker's parts in order. It returns the Worker even on
+// an error, so New can close what was opened before the failure.
+func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error) {
 	log := o.Logger
 	if log == nil {
 		log = wire.Logger(os.Stdout, cfg, "worker")
@@ -79,38 +96,33 @@ func New(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err error
 		getenv = os.Getenv
 	}
 	w = &Worker{cfg: cfg, log: log}
-	defer func() {
-		if err != nil {
-			w.close()
-		}
-	}()
 	if w.rdb, err = wire.Redis(ctx, cfg); err != nil {
-		return nil, err
+		return w, err
 	}
 	if w.store, err = wire.Store(ctx, cfg); err != nil {
-		return nil, err
+		return w, err
 	}
 	jobs.CheckRedisDurability(ctx, w.rdb, log)
 	steps, revalidate, err := buildSteps(cfg, getenv, w.store, o.Mailer, jobs.NewRedisRecipients(w.rdb), log)
 	if err != nil {
-		return nil, err
+		return w, err
 	}
 	sinks, err := buildSinks(cfg)
 	if err != nil {
-		return nil, err
+		return w, err
 	}
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
 	declared, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()})
 	if err != nil {
-		return nil, err
+		return w, err
 	}
 
 	w.reg = wire.MetricsRegistry()
 	metrics := jobs.NewMetrics(w.reg)
 	if w.tracing, err = telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-worker"); err != nil {
-		return nil, err
+		return w, err
 	}
 	tracer := w.tracing.Tracer("formq/jobs")
 	w.reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
@@ -246,7 +258,19 @@ func (w *Worker) serveHealth(ctx context.Context) error {
 	return wire.Serve(ctx, hsrv, l, 5*time.Second, w.log)
 }
 
+// Close releases the connections of a Worker that will not Run (Run
+// closes them itself when it returns). Close is safe to call more than
+// once, and after Run.
+func (w *Worker) Close() error {
+	w.close()
+	return nil
+}
+
 func (w *Worker) close() {
+	w.closeOnce.Do(w.release)
+}
+
+func (w *Worker) release() {
 	if w.rdb != nil {
 		_ = w.rdb.Close()
 	}

@@ -71,13 +71,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return api.Bind(rest, getenv, stdout)
 	case "check":
 		if len(rest) == 1 && (rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help") {
-			_, err := io.WriteString(stdout, "Usage: api check FILE\n\nChecks an actions file and its steps' settings as the API and the worker load it;\nprints every problem with its file:line and exits 1, or a summary and exits 0.\n")
+			_, err := io.WriteString(stdout, "Usage: api check FILE\n\nChecks an actions file and its steps' settings as the API and the worker load it,\nand the step secrets and mail server the worker needs from the environment;\nprints every problem with its file:line and exits 1, or a summary and exits 0.\n")
 			return err
 		}
 		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
 			return fmt.Errorf("%w: api check takes one actions file, got %q", api.ErrUsage, rest)
 		}
-		return api.CheckFile(rest[0], stdout)
+		return api.CheckFile(rest[0], getenv, stdout)
 	default:
 		return fmt.Errorf("%w: unknown subcommand or flag %q", api.ErrUsage, command)
 	}
