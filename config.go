@@ -1,8 +1,6 @@
 package formq
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,38 +18,72 @@ import (
 	"github.com/formq/formq/internal/period"
 )
 
-// Config holds every setting of the API and the worker. The env tag names
-// the variable (read by caarlos0/env); DefaultConfig holds the defaults;
-// docs/configuration.md gives each one's meaning, printed by --help, and
-// a test keeps the document and the struct in step.
+// Config holds every setting of the API and the worker, grouped by
+// concern. Each group is embedded, so a setting reads as cfg.RedisURL as
+// well as cfg.RedisConfig.RedisURL. The env tag names the variable (read
+// by caarlos0/env); DefaultConfig holds the defaults; docs/configuration.md
+// gives each one's meaning, printed by --help, and a test keeps the
+// document and the struct in step.
+//
+// Config holds only what the operator set: what a process derives at
+// start (such as the random sealing key of a development API without
+// FORMQ_SECRET) belongs to the part that derives it.
 type Config struct {
-	Env        string `env:"FORMQ_ENV"` // "production" or "development"
-	Addr       string `env:"FORMQ_ADDR"`
-	WorkerAddr string `env:"FORMQ_WORKER_ADDR"`
-	RedisURL   string `env:"FORMQ_REDIS_URL"`
+	ServerConfig
+	RedisConfig
+	S3Config
+	UploadConfig
+	SecurityConfig
+	AuthConfig
+	EventsConfig
+	WorkerConfig
+	TelemetryConfig
+	StepsConfig
+	SinksConfig
+}
+
+// ServerConfig is what the processes are and where the API listens.
+type ServerConfig struct {
+	Env         string `env:"FORMQ_ENV"` // "production" or "development"
+	Addr        string `env:"FORMQ_ADDR"`
+	MetricsAddr string `env:"FORMQ_METRICS_ADDR"` // serve the API's /metrics here instead of FORMQ_ADDR
+	Actions     string `env:"FORMQ_ACTIONS"`
+	PublicURL   string `env:"FORMQ_PUBLIC_URL"`
+	// ShutdownTimeout bounds the API's drain and the worker's last tasks
+	// after SIGTERM.
+	ShutdownTimeout time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
+}
+
+// RedisConfig is the Redis holding the queue, events and status.
+type RedisConfig struct {
+	RedisURL string `env:"FORMQ_REDIS_URL"`
 	// A submission is acknowledged (202) only once this many Redis
 	// replicas have it, waiting at most RedisReplicaTimeout; 0 (unset)
 	// does not wait.
 	RedisMinReplicas    int           `env:"FORMQ_REDIS_MIN_REPLICAS"`
 	RedisReplicaTimeout time.Duration `env:"FORMQ_REDIS_REPLICA_TIMEOUT"`
-	S3Endpoint          string        `env:"FORMQ_S3_ENDPOINT"`
-	S3Region            string        `env:"FORMQ_S3_REGION"`
-	S3Bucket            string        `env:"FORMQ_S3_BUCKET"`
-	S3AccessKey         string        `env:"FORMQ_S3_ACCESS_KEY"`
-	S3SecretKey         string        `env:"FORMQ_S3_SECRET_KEY" secret:"true"`
-	S3CreateBucket      bool          `env:"FORMQ_S3_CREATE_BUCKET"`
-	Actions             string        `env:"FORMQ_ACTIONS"`
-	Secret              string        `env:"FORMQ_SECRET" secret:"true"`
-	AllowedOrigins      []string      `env:"FORMQ_ALLOWED_ORIGINS"`
-	PublicURL           string        `env:"FORMQ_PUBLIC_URL"`
-	AdminToken          string        `env:"FORMQ_ADMIN_TOKEN" secret:"true"`
-	EventsToken         string        `env:"FORMQ_EVENTS_TOKEN" secret:"true"` // bearer for every event of GET /events
-	MetricsAddr         string        `env:"FORMQ_METRICS_ADDR"`               // serve the API's /metrics here instead of FORMQ_ADDR
-	WorkerConcurrency   int           `env:"FORMQ_WORKER_CONCURRENCY"`
-	UploadPartSize      ByteSize      `env:"FORMQ_UPLOAD_PART_SIZE"`
-	UploadMemory        ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
-	ShutdownTimeout     time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
-	UploadIdle          time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
+}
+
+// S3Config is the bucket holding uploads and submission records.
+type S3Config struct {
+	S3Endpoint     string `env:"FORMQ_S3_ENDPOINT"`
+	S3Region       string `env:"FORMQ_S3_REGION"`
+	S3Bucket       string `env:"FORMQ_S3_BUCKET"`
+	S3AccessKey    string `env:"FORMQ_S3_ACCESS_KEY"`
+	S3SecretKey    string `env:"FORMQ_S3_SECRET_KEY" secret:"true"`
+	S3CreateBucket bool   `env:"FORMQ_S3_CREATE_BUCKET"`
+	// S3StallTimeout bounds each S3 request of an upload that makes no
+	// progress (takes no bytes, gives no answer): the upload then fails
+	// with 503 instead of waiting on a hung S3.
+	S3StallTimeout time.Duration `env:"FORMQ_S3_STALL_TIMEOUT"`
+}
+
+// UploadConfig is how the API streams uploads to S3: part buffers, their
+// admission, and resumable (tus) uploads.
+type UploadConfig struct {
+	UploadPartSize ByteSize      `env:"FORMQ_UPLOAD_PART_SIZE"`
+	UploadMemory   ByteSize      `env:"FORMQ_UPLOAD_MEMORY"`
+	UploadIdle     time.Duration `env:"FORMQ_UPLOAD_IDLE_TIMEOUT"`
 	// Upload admission: how long an upload may wait for a part buffer,
 	// how many one client may hold, and the pace a body holding one must
 	// keep (bytes per second over a whole period).
@@ -59,109 +91,135 @@ type Config struct {
 	UploadClientBuffers int           `env:"FORMQ_UPLOAD_CLIENT_BUFFERS"`
 	UploadMinRate       ByteSize      `env:"FORMQ_UPLOAD_MIN_RATE"`
 	UploadRatePeriod    time.Duration `env:"FORMQ_UPLOAD_RATE_PERIOD"`
-	// S3StallTimeout bounds each S3 request of an upload that makes no
-	// progress (takes no bytes, gives no answer): the upload then fails
-	// with 503 instead of waiting on a hung S3.
-	S3StallTimeout  time.Duration `env:"FORMQ_S3_STALL_TIMEOUT"`
-	JanitorInterval time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
-	JanitorMinAge   time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	// Resumable (tus) uploads: how long an unfinished one may be resumed
 	// before the janitor removes it, and where the API buffers its parts
 	// on disk (the system's temporary directory when empty).
-	TusExpiry    time.Duration `env:"FORMQ_TUS_EXPIRY"`
-	TusTempDir   string        `env:"FORMQ_TUS_TEMP_DIR"`
-	EventsMaxLen int64         `env:"FORMQ_EVENTS_MAXLEN"`
+	TusExpiry  time.Duration `env:"FORMQ_TUS_EXPIRY"`
+	TusTempDir string        `env:"FORMQ_TUS_TEMP_DIR"`
+}
+
+// SecurityConfig is who may post to the actions and read the admin
+// endpoints, and the key sealing tokens clients carry.
+type SecurityConfig struct {
+	// Secret seals bound arguments and upload references; a comma list
+	// rotates keys, newest first. Empty only in development, where the
+	// API seals with a random key of its own.
+	Secret         string   `env:"FORMQ_SECRET" secret:"true"`
+	AdminToken     string   `env:"FORMQ_ADMIN_TOKEN" secret:"true"`
+	AllowedOrigins []string `env:"FORMQ_ALLOWED_ORIGINS"`
+	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
+	StrictOrigins  bool     `env:"FORMQ_STRICT_ORIGINS"`  // refuse posts with neither Sec-Fetch-Site nor Origin
+}
+
+// AuthConfig verifies the JWTs of actions declaring auth:.
+type AuthConfig struct {
+	AuthHS256Key string `env:"FORMQ_AUTH_HS256_SECRET" secret:"true"`
+	AuthJWKSURL  string `env:"FORMQ_AUTH_JWKS_URL"`
+	AuthCookie   string `env:"FORMQ_AUTH_COOKIE"`
+	AuthIssuer   string `env:"FORMQ_AUTH_ISSUER"`
+	AuthAudience string `env:"FORMQ_AUTH_AUDIENCE"`
+}
+
+// EventsConfig is the event stream: who reads every event, how long the
+// stream grows, and how many streams an API process holds open.
+type EventsConfig struct {
+	EventsToken  string `env:"FORMQ_EVENTS_TOKEN" secret:"true"` // bearer for every event of GET /events
+	EventsMaxLen int64  `env:"FORMQ_EVENTS_MAXLEN"`
 	// Open event streams (GET /events, /submissions/{id}/events) per
 	// client address and in all, per API process; more answer 429.
 	StreamsPerClient int `env:"FORMQ_STREAMS_PER_CLIENT"`
 	StreamsMax       int `env:"FORMQ_STREAMS_MAX"`
-	// Thumbnail decoding: one decoded image at most, and every image a
-	// worker process decodes at once together.
-	ThumbnailMaxDecode    ByteSize `env:"FORMQ_THUMBNAIL_MAX_DECODE"`
-	ThumbnailDecodeBudget ByteSize `env:"FORMQ_THUMBNAIL_DECODE_BUDGET"`
+}
+
+// WorkerConfig is the worker process: where it answers probes, how many
+// tasks it runs, and its janitor's sweeps.
+type WorkerConfig struct {
+	WorkerAddr        string        `env:"FORMQ_WORKER_ADDR"`
+	WorkerConcurrency int           `env:"FORMQ_WORKER_CONCURRENCY"`
+	JanitorInterval   time.Duration `env:"FORMQ_JANITOR_INTERVAL"`
+	JanitorMinAge     time.Duration `env:"FORMQ_JANITOR_MIN_AGE"`
 	// Retention is how long stored submissions of actions without their
 	// own retention are kept; 0 keeps them.
 	Retention Period `env:"FORMQ_RETENTION"`
-	LogLevel  string `env:"FORMQ_LOG_LEVEL"`
+}
+
+// TelemetryConfig is what the processes log and trace.
+type TelemetryConfig struct {
+	LogLevel string `env:"FORMQ_LOG_LEVEL"`
 	// AccessLogSample writes the request line of one in this many
 	// answers below 400; errors are always logged.
 	AccessLogSample int    `env:"FORMQ_ACCESS_LOG_SAMPLE"`
 	OTelEndpoint    string `env:"FORMQ_OTEL_ENDPOINT"` // OTLP/HTTP collector; tracing off when empty
+}
 
-	// Security of the action endpoints.
-	TrustedProxies []string `env:"FORMQ_TRUSTED_PROXIES"` // CIDRs whose X-Forwarded-For is believed
-	StrictOrigins  bool     `env:"FORMQ_STRICT_ORIGINS"`  // refuse posts with neither Sec-Fetch-Site nor Origin
-	AuthHS256Key   string   `env:"FORMQ_AUTH_HS256_SECRET" secret:"true"`
-	AuthJWKSURL    string   `env:"FORMQ_AUTH_JWKS_URL"`
-	AuthCookie     string   `env:"FORMQ_AUTH_COOKIE"`
-	AuthIssuer     string   `env:"FORMQ_AUTH_ISSUER"`
-	AuthAudience   string   `env:"FORMQ_AUTH_AUDIENCE"`
-
-	// Follow-up steps and revalidation.
+// StepsConfig is what the built-in follow-up steps reach and spend:
+// webhooks' addresses, the mail server, thumbnails' memory.
+type StepsConfig struct {
 	WebhookAllowPrivate bool   `env:"FORMQ_WEBHOOK_ALLOW_PRIVATE"` // webhooks may reach loopback and private addresses
 	SMTPURL             string `env:"FORMQ_SMTP_URL" secret:"true"`
-	RevalidateURL       string `env:"FORMQ_REVALIDATE_URL"`
-	RevalidateSecret    string `env:"FORMQ_REVALIDATE_SECRET" secret:"true"`
+	// Thumbnail decoding: one decoded image at most, and every image a
+	// worker process decodes at once together.
+	ThumbnailMaxDecode    ByteSize `env:"FORMQ_THUMBNAIL_MAX_DECODE"`
+	ThumbnailDecodeBudget ByteSize `env:"FORMQ_THUMBNAIL_DECODE_BUDGET"`
+}
 
-	// Revalidation sinks: CDN purges and app routes told of every event.
-	SiteURL              string   `env:"FORMQ_SITE_URL"` // base URL turning event paths into absolute URLs
-	CloudflareAPIToken   string   `env:"FORMQ_CLOUDFLARE_API_TOKEN" secret:"true"`
-	CloudflareZoneID     string   `env:"FORMQ_CLOUDFLARE_ZONE_ID"`
-	CloudflareAPIURL     string   `env:"FORMQ_CLOUDFLARE_API_URL"`
-	FastlyAPIKey         string   `env:"FORMQ_FASTLY_API_KEY" secret:"true"`
-	FastlyServiceID      string   `env:"FORMQ_FASTLY_SERVICE_ID"`
-	FastlyAPIURL         string   `env:"FORMQ_FASTLY_API_URL"`
-	FastlySoftPurge      bool     `env:"FORMQ_FASTLY_SOFT_PURGE"` // mark purged objects stale instead of removing them
+// SinksConfig is where the worker sends revalidation events: a signed
+// webhook, and each CDN or framework provider.
+type SinksConfig struct {
+	SiteURL          string `env:"FORMQ_SITE_URL"` // base URL turning event paths into absolute URLs
+	RevalidateURL    string `env:"FORMQ_REVALIDATE_URL"`
+	RevalidateSecret string `env:"FORMQ_REVALIDATE_SECRET" secret:"true"`
+	CloudflareConfig
+	FastlyConfig
+	NextConfig
+}
+
+// CloudflareConfig purges Cloudflare's cache of every revalidation event.
+type CloudflareConfig struct {
+	CloudflareAPIToken string `env:"FORMQ_CLOUDFLARE_API_TOKEN" secret:"true"`
+	CloudflareZoneID   string `env:"FORMQ_CLOUDFLARE_ZONE_ID"`
+	CloudflareAPIURL   string `env:"FORMQ_CLOUDFLARE_API_URL"`
+}
+
+// FastlyConfig purges Fastly's cache of every revalidation event.
+type FastlyConfig struct {
+	FastlyAPIKey    string `env:"FORMQ_FASTLY_API_KEY" secret:"true"`
+	FastlyServiceID string `env:"FORMQ_FASTLY_SERVICE_ID"`
+	FastlyAPIURL    string `env:"FORMQ_FASTLY_API_URL"`
+	FastlySoftPurge bool   `env:"FORMQ_FASTLY_SOFT_PURGE"` // mark purged objects stale instead of removing them
+}
+
+// NextConfig tells Next.js revalidation routes of every event.
+type NextConfig struct {
 	NextRevalidateURLs   []string `env:"FORMQ_NEXT_REVALIDATE_URL"`
 	NextRevalidateSecret string   `env:"FORMQ_NEXT_REVALIDATE_SECRET" secret:"true"`
-
-	// SecretEphemeral says FORMQ_SECRET was unset in development and
-	// Secret is a random key of this process: tokens it seals stop
-	// working when it restarts and no other process can open them.
-	SecretEphemeral bool
 }
 
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		Env:                   "production",
-		Addr:                  ":8080",
-		WorkerAddr:            ":9090",
-		RedisURL:              "redis://127.0.0.1:6379/0",
-		RedisReplicaTimeout:   time.Second,
-		S3Region:              "us-east-1",
-		Actions:               "actions.yaml",
-		WorkerConcurrency:     4 * runtime.NumCPU(), // tasks wait on S3 and Redis far more than they compute
-		UploadPartSize:        8 << 20,
-		UploadMemory:          256 << 20,
-		ShutdownTimeout:       25 * time.Second,
-		UploadIdle:            30 * time.Second,
-		UploadBufferWait:      3 * time.Second,
-		UploadClientBuffers:   4,
-		UploadMinRate:         16 << 10,
-		UploadRatePeriod:      5 * time.Second,
-		S3StallTimeout:        15 * time.Second,
-		JanitorInterval:       time.Hour,
-		JanitorMinAge:         24 * time.Hour,
-		TusExpiry:             24 * time.Hour,
-		StreamsPerClient:      16,
-		StreamsMax:            10_000,
-		ThumbnailMaxDecode:    64 << 20,
-		ThumbnailDecodeBudget: 256 << 20,
-		EventsMaxLen:          100_000,
-		LogLevel:              "info",
-		AccessLogSample:       1,
-		AuthCookie:            "formq_session",
-		CloudflareAPIURL:      "https://api.cloudflare.com/client/v4",
-		FastlyAPIURL:          "https://api.fastly.com",
+		ServerConfig: ServerConfig{Env: "production", Addr: ":8080", Actions: "actions.yaml", ShutdownTimeout: 25 * time.Second},
+		RedisConfig:  RedisConfig{RedisURL: "redis://127.0.0.1:6379/0", RedisReplicaTimeout: time.Second},
+		S3Config:     S3Config{S3Region: "us-east-1", S3StallTimeout: 15 * time.Second},
+		UploadConfig: UploadConfig{
+			UploadPartSize: 8 << 20, UploadMemory: 256 << 20, UploadIdle: 30 * time.Second,
+			UploadBufferWait: 3 * time.Second, UploadClientBuffers: 4, UploadMinRate: 16 << 10, UploadRatePeriod: 5 * time.Second,
+			TusExpiry: 24 * time.Hour,
+		},
+		EventsConfig: EventsConfig{EventsMaxLen: 100_000, StreamsPerClient: 16, StreamsMax: 10_000},
+		WorkerConfig: WorkerConfig{
+			WorkerAddr:        ":9090",
+			WorkerConcurrency: 4 * runtime.NumCPU(), // tasks wait on S3 and Redis far more than they compute
+			JanitorInterval:   time.Hour, JanitorMinAge: 24 * time.Hour,
+		},
+		TelemetryConfig: TelemetryConfig{LogLevel: "info", AccessLogSample: 1},
+		AuthConfig:      AuthConfig{AuthCookie: "formq_session"},
+		StepsConfig:     StepsConfig{ThumbnailMaxDecode: 64 << 20, ThumbnailDecodeBudget: 256 << 20},
+		SinksConfig: SinksConfig{
+			CloudflareConfig: CloudflareConfig{CloudflareAPIURL: "https://api.cloudflare.com/client/v4"},
+			FastlyConfig:     FastlyConfig{FastlyAPIURL: "https://api.fastly.com"},
+		},
 	}
-}
-
-// randomSecret is 32 bytes from crypto/rand, base64url.
-func randomSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Period is a long time setting, written like 90d or 720h.
@@ -266,11 +324,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err := c.check(); err != nil {
 		return Config{}, err
 	}
-	if c.Secret == "" {
-		// Development without FORMQ_SECRET: a random key of this process
-		// alone, never a key anyone else knows. Tokens die with it.
-		c.Secret, c.SecretEphemeral = randomSecret(), true
-	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	c.SiteURL = strings.TrimRight(c.SiteURL, "/")
 	return c, nil
@@ -279,12 +332,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 // settingNames are the variables Config reads, in field order.
 func settingNames() []string {
 	var names []string
-	for f := range reflect.TypeFor[Config]().Fields() {
-		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
-			names = append(names, name)
-		}
+	for _, f := range settingFields() {
+		names = append(names, f.Tag.Get("env"))
 	}
 	return names
+}
+
+// settingFields are Config's fields with an env tag, those of its groups
+// included, in field order; each one's Index reaches it from Config.
+func settingFields() []reflect.StructField {
+	var fields []reflect.StructField
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Config]()) {
+		if f.Tag.Get("env") != "" {
+			fields = append(fields, f)
+		}
+	}
+	return fields
 }
 
 // refusal turns caarlos0/env's first error into the one-line refusal
@@ -436,18 +499,15 @@ func (c Config) SlogLevel() slog.Level {
 // setting added to the struct is logged, and masked, without more code.
 func (c Config) LogValue() slog.Value {
 	v := reflect.ValueOf(c)
-	attrs := make([]slog.Attr, 0, v.NumField())
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		name, ok := f.Tag.Lookup("env")
-		if !ok {
-			continue
-		}
-		key := strings.ToLower(strings.TrimPrefix(name, "FORMQ_"))
-		val := v.Field(i).Interface()
+	fields := settingFields()
+	attrs := make([]slog.Attr, 0, len(fields))
+	for _, f := range fields {
+		key := strings.ToLower(strings.TrimPrefix(f.Tag.Get("env"), "FORMQ_"))
+		field := v.FieldByIndex(f.Index)
+		val := field.Interface()
 		switch s, isString := val.(string); {
 		case f.Tag.Get("secret") == "true":
-			if !v.Field(i).IsZero() {
+			if !field.IsZero() {
 				val = "***"
 			}
 		case isString && strings.Contains(s, "://"):

@@ -22,7 +22,7 @@ func envNames(t *testing.T) []string {
 	t.Helper()
 	var names []string
 	typ := reflect.TypeFor[formq.Config]()
-	for f := range typ.Fields() {
+	for _, f := range reflect.VisibleFields(typ) {
 		if name, ok := f.Tag.Lookup("env"); ok && name != "" {
 			names = append(names, name)
 		}
@@ -137,7 +137,7 @@ func TestConfigurationDocDefaults(t *testing.T) {
 	value := reflect.ValueOf(formq.DefaultConfig())
 	valueCell := regexp.MustCompile("^`([^`]*)`$")
 	rows := docTable(t, docPath)
-	for f := range reflect.TypeFor[formq.Config]().Fields() {
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[formq.Config]()) {
 		name := f.Tag.Get("env")
 		row, ok := rows[name]
 		if !ok {

@@ -123,13 +123,15 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := seal.New(cfg.Secret)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.SecretEphemeral {
+	newSealer := func() (*seal.Sealer, error) { return seal.New(cfg.Secret) }
+	if cfg.Secret == "" { // development (production refuses it): a key of this process alone
+		newSealer = seal.NewRandom
 		log.Warn("FORMQ_SECRET is unset: bound arguments and upload references are sealed with a random key of this process; " +
 			"they stop working when it restarts and other API processes cannot open them. Set FORMQ_SECRET (32+ characters) to keep them")
+	}
+	sealer, err := newSealer()
+	if err != nil {
+		return nil, err
 	}
 	built := &API{cfg: cfg, log: log, done: make(chan struct{})}
 	a = built

@@ -59,7 +59,7 @@ func Bind(args []string, getenv func(string) string, stdout io.Writer) error {
 	if !ok {
 		return fmt.Errorf("no action %q in %s", *action, cfg.Actions)
 	}
-	if cfg.SecretEphemeral {
+	if cfg.Secret == "" {
 		return fmt.Errorf("bind: FORMQ_SECRET is unset, so the API seals with a random key of its own; set FORMQ_SECRET for the API and this command, or use POST /admin/bind")
 	}
 	sealer, err := seal.New(cfg.Secret)

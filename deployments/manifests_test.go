@@ -51,7 +51,7 @@ var listenEnv = map[string]struct {
 func configEnv(t *testing.T) (names, secrets map[string]bool) {
 	t.Helper()
 	names, secrets = map[string]bool{}, map[string]bool{"FORMQ_REDIS_URL": true}
-	for f := range reflect.TypeFor[formq.Config]().Fields() {
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[formq.Config]()) {
 		if n := f.Tag.Get("env"); n != "" {
 			names[n] = true
 			if f.Tag.Get("secret") == "true" {

@@ -89,3 +89,27 @@ func TestRotation(t *testing.T) {
 		t.Fatal("token too short to be sealed")
 	}
 }
+
+// A development API without FORMQ_SECRET seals with a random key: its own
+// tokens open, another process's (another random key) never do.
+func TestRandomKeyIsOwnPerSealer(t *testing.T) {
+	a, err := NewRandom()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRandom()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Seal("upload", "ref", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := a.Open("upload", tok, &got); err != nil || got != "ref" {
+		t.Fatalf("own token: %v, %q", err, got)
+	}
+	if err := b.Open("upload", tok, &got); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("another random key opened the token: %v", err)
+	}
+}
