@@ -111,9 +111,9 @@ func rawPayload(b *testing.B) []byte {
 	b.Helper()
 	sub := submission.Submission{
 		ID: "01KBENCHBENCHBENCHBENCHBENC", Action: "bench-form", Queue: submission.DefaultQueue,
-		Values:   map[string]any{"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello from the benchmark."},
-		Files:    []submission.File{},
-		ClientIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", RequestID: "bench-request-id-0123456789abcdef",
+		Values:     map[string]any{"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello from the benchmark."},
+		Files:      []submission.File{},
+		Request:    submission.Request{ClientIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", RequestID: "bench-request-id-0123456789abcdef"},
 		ReceivedAt: time.Now().UTC(), Revalidate: submission.Revalidate{Paths: []string{}, Tags: []string{}},
 	}
 	p, err := json.Marshal(sub)

@@ -388,9 +388,9 @@ func postFormID(ctx context.Context, c *http.Client, apiURL string) (string, err
 func benchSubmission(id string) *submission.Submission {
 	return &submission.Submission{
 		ID: id, Action: "bench-form", Queue: submission.DefaultQueue,
-		Values:   map[string]any{"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello from the benchmark."},
-		Files:    []submission.File{},
-		ClientIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", RequestID: "bench-request-id-0123456789abcdef",
+		Values:     map[string]any{"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello from the benchmark."},
+		Files:      []submission.File{},
+		Request:    submission.Request{ClientIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", RequestID: "bench-request-id-0123456789abcdef"},
 		ReceivedAt: time.Now().UTC(), Revalidate: submission.Revalidate{Paths: []string{}, Tags: []string{}},
 	}
 }

@@ -18,13 +18,20 @@ type Submission struct {
 	Files      []File         `json:"files"`
 	Bound      map[string]any `json:"bound,omitempty"`
 	Subject    string         `json:"subject,omitempty"`
-	ClientIP   string         `json:"clientIp,omitempty"`
-	UserAgent  string         `json:"userAgent,omitempty"`
-	RequestID  string         `json:"requestId,omitempty"`
+	Request                   // its keys sit in the record's own object
 	ReceivedAt time.Time      `json:"receivedAt"`
 	Queue      string         `json:"queue"`
 	Steps      []Step         `json:"steps,omitempty"`
 	Revalidate Revalidate     `json:"revalidate"`
+}
+
+// Request is where a submission came from: the client's address (from
+// X-Forwarded-For behind a trusted proxy), its user agent and the id of
+// the HTTP request, which the API's access log line carries too.
+type Request struct {
+	ClientIP  string `json:"clientIp,omitempty"`
+	UserAgent string `json:"userAgent,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // Object is one file stored in S3: its key, size, sniffed type, SHA-256

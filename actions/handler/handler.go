@@ -153,7 +153,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		c: c, h: h, a: a, subject: subject,
 		sub: &submission.Submission{
 			ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps, Subject: subject,
-			ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+			Request:    submission.Request{ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID)},
 			ReceivedAt: h.now().UTC(),
 		},
 		form: &form{values: map[string][]string{}, fileCount: map[string]int{}, errs: actions.FieldErrors{}},
