@@ -14,7 +14,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/testenv"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 )
@@ -77,7 +77,7 @@ func jsonModel(v any) any {
 // parseAsTheAPI checks a document as the API does at start: with the
 // built-in steps' checks.
 func parseAsTheAPI(file string, data []byte) error {
-	_, err := actions.ParseWith(file, data, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()})
+	_, err := actions.ParseWith(file, data, actions.ParseOptions{Steps: builtin.Checks(nil).Checks()})
 	return err
 }
 
@@ -143,7 +143,7 @@ func TestSchemaAcceptsEveryActionsFileInTheRepo(t *testing.T) {
 		rel, _ := filepath.Rel(root, path)
 		found = append(found, rel)
 		t.Run(rel, func(t *testing.T) {
-			if _, err := actions.Load(path, actions.ParseOptions{Steps: jobs.Builtins(jobs.BuiltinDeps{}).Checks()}); err != nil {
+			if _, err := actions.Load(path, actions.ParseOptions{Steps: builtin.Checks(nil).Checks()}); err != nil {
 				t.Fatalf("the API refuses it: %v", err)
 			}
 			if err := sch.Validate(yamlValue(t, data)); err != nil {

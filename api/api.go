@@ -31,6 +31,8 @@ import (
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
@@ -53,7 +55,7 @@ type Options struct {
 	// Steps are step types registered from Go (the same value the
 	// worker gets), so actions that declare them load; the API only
 	// checks their settings.
-	Steps jobs.Steps
+	Steps step.Steps
 	// Checks are validation checks by action name.
 	Checks map[string]Check
 	// Getenv reads the secrets actions name (captcha secret_env);
@@ -85,7 +87,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if log == nil {
 		log = wire.Logger(os.Stdout, cfg, "api")
 	}
-	steps := jobs.Builtins(jobs.BuiltinDeps{})
+	steps := builtin.Checks(nil)
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}

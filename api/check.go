@@ -1,13 +1,12 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step/builtin"
 )
 
 // ErrUsage marks a command line the api command's subcommands do not
@@ -30,11 +29,12 @@ var ErrCheckFailed = errors.New("actions file has problems")
 // development mailer under FORMQ_ENV=development). Run where the worker
 // runs, "ok" means both processes start with this file.
 func CheckFile(path string, getenv func(string) string, stdout io.Writer) error {
-	deps := jobs.BuiltinDeps{Getenv: getenv}
-	if getenv("FORMQ_SMTP_URL") != "" || getenv("FORMQ_ENV") == "development" {
-		deps.Mailer = checkOnlyMailer{}
+	steps := builtin.Checks(getenv)
+	if getenv("FORMQ_SMTP_URL") == "" && getenv("FORMQ_ENV") != "development" {
+		// The worker will have no mailer: its email steps stop it at start.
+		steps.Register(builtin.Email, builtin.NeedsMailer(steps[builtin.Email]))
 	}
-	decl, err := actions.Load(path, actions.ParseOptions{Steps: jobs.Builtins(deps).Checks()})
+	decl, err := actions.Load(path, actions.ParseOptions{Steps: steps.Checks()})
 	var fe *actions.FileError
 	if errors.As(err, &fe) {
 		for _, p := range fe.Problems {
@@ -47,22 +47,13 @@ func CheckFile(path string, getenv func(string) string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	steps := 0
+	declared := 0
 	for _, a := range decl.Actions {
-		steps += len(a.Steps)
+		declared += len(a.Steps)
 	}
 	_, err = fmt.Fprintf(stdout, "%s: %s, %s, %s: ok\n", path,
-		plural(len(decl.Actions), "action"), plural(len(decl.Profiles), "upload profile"), plural(steps, "step"))
+		plural(len(decl.Actions), "action"), plural(len(decl.Profiles), "upload profile"), plural(declared, "step"))
 	return err
-}
-
-// checkOnlyMailer stands for the mailer the worker will have, so the check
-// of email steps passes; a check never runs a step, so Send is never
-// called.
-type checkOnlyMailer struct{}
-
-func (checkOnlyMailer) Send(context.Context, *jobs.Email) error {
-	return errors.New("api check sends no mail")
 }
 
 // checkError reads "FILE: 3 problems" and matches ErrCheckFailed.

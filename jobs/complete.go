@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/formq/formq/submission"
@@ -51,52 +50,37 @@ redis.call('PUBLISH', ARGV[10], ARGV[11])
 return {'completed', id, '1'}
 `)
 
-// processPlain runs a submission without steps (no declared ones, no
-// revalidation webhook, no sinks): its record, then completePlain.
-// handled is false when it cannot (another Publisher than Redis's, a
-// record that does not encode); process then takes the usual way.
-func (d Deps) processPlain(ctx context.Context, log *slog.Logger, sub *submission.Submission) (handled bool, err error) {
-	rp, ok := d.Publisher.(*RedisPublisher)
-	if !ok {
-		return false, nil
-	}
-	record, err := recordJSON(sub)
-	if err != nil {
-		return false, nil // the usual way records the failure
-	}
+// CompletePlain ends a submission without steps (no declared ones, no
+// sinks) whose record is stored: in one round trip it indexes it (index
+// may be nil), publishes its event ev once and writes its status
+// completed. It answers the submission's status, its event id and whether
+// this call ended it (false: it had ended before, and nothing changed).
+func (p *RedisPublisher) CompletePlain(ctx context.Context, sub *submission.Submission, ev submission.Event, status *StatusStore, index *Index) (state, event string, ended bool, err error) {
 	files, types, err := encodeBasics(sub, nil)
 	if err != nil {
-		return false, nil
+		return "", "", false, err
 	}
-	ev := d.event(sub)
+	ev.ID = ""
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return true, fmt.Errorf("jobs: encode event: %w", err)
-	}
-	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
-		return true, fmt.Errorf("jobs: store record: %w", err)
+		return "", "", false, fmt.Errorf("jobs: encode event: %w", err)
 	}
 	keys := []string{submission.StatusKey(sub.ID), submission.EventKey(sub.ID), submission.EventsStream}
 	entry := ""
-	if d.Index != nil {
+	if index != nil {
 		var ikeys []string
-		ikeys, entry = d.Index.addKeys(sub)
+		ikeys, entry = index.addKeys(sub)
 		keys = append(keys, ikeys...)
 	}
-	res, err := completePlain.Run(ctx, rp.rdb, keys,
-		string(body), rp.maxLen, int64(eventDedupeTTL/time.Second), submission.EventsChannel,
-		StatusTTL.Milliseconds(), sub.Action, files, types, d.Status.stamp(), submission.StatusChannel, sub.ID, entry,
+	res, err := completePlain.Run(ctx, p.rdb, keys,
+		string(body), p.maxLen, int64(eventDedupeTTL/time.Second), submission.EventsChannel,
+		StatusTTL.Milliseconds(), sub.Action, files, types, status.stamp(), submission.StatusChannel, sub.ID, entry,
 	).StringSlice()
 	if err != nil {
-		return true, fmt.Errorf("jobs: complete %s: %w", sub.ID, err)
+		return "", "", false, fmt.Errorf("jobs: complete %s: %w", sub.ID, err)
 	}
 	if len(res) != 3 {
-		return true, fmt.Errorf("jobs: complete %s: unexpected answer %q", sub.ID, res)
+		return "", "", false, fmt.Errorf("jobs: complete %s: unexpected answer %q", sub.ID, res)
 	}
-	if res[2] != "1" {
-		log.InfoContext(ctx, "submission already finished", "status", res[0])
-		return true, nil
-	}
-	log.InfoContext(ctx, "submission completed", "event", res[1])
-	return true, nil
+	return res[0], res[1], res[2] == "1", nil
 }

@@ -22,7 +22,7 @@ import (
 
 	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/internal/teststack"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
 )
 
@@ -118,7 +118,7 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 		}
 	}
 	for _, size := range []int{64, 256} {
-		key := jobs.ThumbnailKey(s.Files[0].Key, size, "png")
+		key := builtin.ThumbnailKey(s.Files[0].Key, size, "png")
 		b, err := st.Store.Get(context.Background(), key)
 		if err != nil {
 			t.Fatalf("thumbnail %s: %v", key, err)

@@ -89,9 +89,9 @@ redis.call('PUBLISH', ARGV[7], ARGV[8])
 return id
 `)
 
-// publishCompleted publishes the event of a submission, once, and marks
+// PublishCompleted publishes the event of a submission, once, and marks
 // the submission completed with it, atomically; it answers the event id.
-func (p *RedisPublisher) publishCompleted(ctx context.Context, ev submission.Event, status *StatusStore) (string, error) {
+func (p *RedisPublisher) PublishCompleted(ctx context.Context, ev submission.Event, status *StatusStore) (string, error) {
 	ev.ID = ""
 	body, err := json.Marshal(ev)
 	if err != nil {

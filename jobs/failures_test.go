@@ -13,8 +13,10 @@ import (
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
+	"github.com/formq/formq/worker/engine"
 	"github.com/hibiken/asynq"
 )
 
@@ -68,13 +70,13 @@ func TestRecordWriteFailureIsLoggedOnceAndRetriedOnStepBackoff(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	status := jobs.NewStatusStore(rdb)
-	mux := jobs.NewMux(jobs.Deps{
+	mux := engine.NewMux(engine.Deps{
 		Records: store, Publisher: jobs.NewRedisPublisher(rdb, 1000), Status: status, Log: log,
 	})
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: 2, Queues: submission.QueueWeights,
 		TaskCheckInterval: 100 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond,
-		RetryDelayFunc: jobs.RetryDelay, LogLevel: asynq.ErrorLevel,
+		RetryDelayFunc: engine.RetryDelay, LogLevel: asynq.ErrorLevel,
 	})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
@@ -104,8 +106,8 @@ func TestRecordWriteFailureIsLoggedOnceAndRetriedOnStepBackoff(t *testing.T) {
 	if info.State == asynq.TaskStateRetry {
 		// Scheduled on the step backoff (2 s and up to 20% jitter for the
 		// first retry), not asynq's default.
-		if wait := info.NextProcessAt.Sub(info.LastFailedAt); wait > jobs.DefaultStepBackoff*6/5+time.Second {
-			t.Errorf("retry scheduled %s after the failure, want the step backoff (%s)", wait, jobs.DefaultStepBackoff)
+		if wait := info.NextProcessAt.Sub(info.LastFailedAt); wait > step.DefaultBackoff*6/5+time.Second {
+			t.Errorf("retry scheduled %s after the failure, want the step backoff (%s)", wait, step.DefaultBackoff)
 		}
 	}
 

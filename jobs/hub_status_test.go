@@ -54,15 +54,15 @@ func TestHubPushesStatusChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed(mine, "queued")
-	if _, err := store.begin(ctx, sub, steps); err != nil {
+	if _, err := store.Begin(ctx, sub, steps); err != nil {
 		t.Fatal(err)
 	}
 	changed(mine, "processing")
-	if _, err := store.stepStarted(ctx, sub.ID, 0); err != nil {
+	if _, err := store.StepStarted(ctx, sub.ID, 0); err != nil {
 		t.Fatal(err)
 	}
 	changed(mine, "a step starting")
-	if err := store.finish(ctx, sub.ID, submission.StatusCompleted, "", "1-0"); err != nil {
+	if err := store.Finish(ctx, sub.ID, submission.StatusCompleted, "", "1-0"); err != nil {
 		t.Fatal(err)
 	}
 	changed(mine, "completed")

@@ -374,8 +374,8 @@ func (x *Index) Expired(ctx context.Context, action string, before time.Time, li
 	return entries, nil
 }
 
-// drop removes an index entry whose submission is gone.
-func (x *Index) drop(ctx context.Context, action, entry string) error {
+// Drop removes an index entry whose submission is gone.
+func (x *Index) Drop(ctx context.Context, action, entry string) error {
 	_, err := x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, submission.IndexAll, entry)
 		p.ZRem(ctx, submission.IndexActionKey(action), entry)

@@ -1,11 +1,9 @@
 package jobs
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/formq/formq/internal/testenv"
@@ -21,23 +19,6 @@ func testRedis(t testing.TB) *redis.Client {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// memRecords keeps records in memory; the S3 path of records is covered
-// by the end-to-end tests.
-type memRecords struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (r *memRecords) PutJSON(_ context.Context, key string, body []byte) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[string][]byte{}
-	}
-	r.m[key] = body
-	return nil
-}
 
 func redisZ(score int64, member string) redis.Z {
 	return redis.Z{Score: float64(score), Member: member}

@@ -79,7 +79,7 @@ func TestQueuedStatusComesFromTheTask(t *testing.T) {
 	case <-watch.Changed():
 	default:
 	}
-	st, err := store.begin(ctx, derived, derived.Steps)
+	st, err := store.Begin(ctx, derived, derived.Steps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestQueuedStatusComesFromTheTask(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a watch opened on the derived status did not hear the worker start")
 	}
-	if st, err := store.begin(ctx, written, written.Steps); err != nil || st.Version != 2 {
+	if st, err := store.Begin(ctx, written, written.Steps); err != nil || st.Version != 2 {
 		t.Fatalf("begin after a written queued status: version %v, err %v; want 2", st, err)
 	}
 

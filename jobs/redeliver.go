@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/formq/formq/internal/telemetry"
@@ -30,14 +29,14 @@ const TypeRedeliver = "submission:redeliver"
 // revalidation webhook and the Next.js sink.
 func Redeliverable(stepType string) bool {
 	switch stepType {
-	case "webhook", revalidateStep, "next":
+	case "webhook", "revalidate", "next":
 		return true
 	}
 	return false
 }
 
-// redelivery is the payload of a redelivery task.
-type redelivery struct {
+// Redelivery is the payload of a redelivery task.
+type Redelivery struct {
 	Submission *submission.Submission `json:"submission"`
 	Steps      []int                  `json:"steps"` // indexes in the status's steps, from 0
 }
@@ -107,7 +106,7 @@ func (e *Redeliverer) Redeliver(ctx context.Context, sub *submission.Submission,
 		}
 		return nil, fmt.Errorf("%w: the submission has no webhook step", submission.ErrNotRedeliverable)
 	}
-	payload, err := json.Marshal(redelivery{Submission: sub, Steps: steps})
+	payload, err := json.Marshal(Redelivery{Submission: sub, Steps: steps})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: encode redelivery of %s: %w", sub.ID, err)
 	}
@@ -171,57 +170,4 @@ func (e *Redeliverer) restore(ctx context.Context, st *submission.Status, steps 
 	if err != nil && e.log != nil {
 		e.log.WarnContext(ctx, "redelivery not queued and the status could not be put back", "submission", st.ID, "err", err)
 	}
-}
-
-// processRedelivery runs the steps a redelivery names, and nothing else.
-func (d Deps) processRedelivery(ctx context.Context, t *asynq.Task) error {
-	var r redelivery
-	if err := json.Unmarshal(t.Payload(), &r); err != nil || r.Submission == nil {
-		id, _ := asynq.GetTaskID(ctx)
-		err = fmt.Errorf("jobs: decode redelivery: %v: %w", err, asynq.SkipRetry)
-		d.Log.ErrorContext(ctx, "task failed", "task", id, "final", true, "err", readable(err))
-		return err
-	}
-	only := make(map[int]bool, len(r.Steps))
-	for _, i := range r.Steps {
-		only[i] = true
-	}
-	log := d.Log.With("submission", r.Submission.ID, "action", r.Submission.Action, "redelivery", true)
-	return d.logFailure(ctx, log, t, d.process(ctx, log, r.Submission, only))
-}
-
-// finishRedelivery ends a redelivery: the submission is completed when
-// every step is done, failed otherwise, naming the steps that failed or
-// never ran.
-func (d Deps) finishRedelivery(ctx context.Context, log *slog.Logger, sub *submission.Submission, event string) error {
-	st, err := d.Status.Status(ctx, sub.ID)
-	if err != nil {
-		return err
-	}
-	var problems []string
-	for i, s := range st.Steps {
-		switch {
-		case submission.StepFinished(s.State):
-		case s.State == submission.StepFailed:
-			problems = append(problems, fmt.Sprintf("step %d (%s) failed: %s", i+1, s.Type, s.LastError))
-		default:
-			problems = append(problems, fmt.Sprintf("step %d (%s) did not run", i+1, s.Type))
-		}
-	}
-	if event == "" {
-		event = st.Event
-	}
-	if len(problems) > 0 {
-		msg := strings.Join(problems, "; ")
-		if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, event); err != nil {
-			return err
-		}
-		log.InfoContext(ctx, "redelivery done; the submission stays failed", "err", msg)
-		return nil
-	}
-	if err := d.Status.finish(ctx, sub.ID, submission.StatusCompleted, "", event); err != nil {
-		return err
-	}
-	log.InfoContext(ctx, "redelivery done; submission completed")
-	return nil
 }

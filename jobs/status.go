@@ -79,9 +79,9 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(log))
 return #log
 `)
 
-// logDelivery records a delivery attempt of step i. The step's end,
+// LogDelivery records a delivery attempt of step i. The step's end,
 // written right after, moves the version and tells the streams.
-func (s *StatusStore) logDelivery(ctx context.Context, id string, i int, a submission.DeliveryAttempt) error {
+func (s *StatusStore) LogDelivery(ctx context.Context, id string, i int, a submission.DeliveryAttempt) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("jobs: encode delivery of %s: %w", id, err)
@@ -109,9 +109,9 @@ func (s *StatusStore) Queued(ctx context.Context, sub *submission.Submission, st
 	return nil
 }
 
-// begin marks a submission processing and returns its status; a final
+// Begin marks a submission processing and returns its status; a final
 // status (completed, failed) is returned unchanged.
-func (s *StatusStore) begin(ctx context.Context, sub *submission.Submission, steps []submission.Step) (*submission.Status, error) {
+func (s *StatusStore) Begin(ctx context.Context, sub *submission.Submission, steps []submission.Step) (*submission.Status, error) {
 	files, types, err := encodeBasics(sub, steps)
 	if err != nil {
 		return nil, err
@@ -124,9 +124,9 @@ func (s *StatusStore) begin(ctx context.Context, sub *submission.Submission, ste
 	return decodeStatus(sub.ID, h)
 }
 
-// stepStarted marks a step running and returns its attempt number,
+// StepStarted marks step i running and returns its attempt number,
 // counting this one.
-func (s *StatusStore) stepStarted(ctx context.Context, id string, i int) (int, error) {
+func (s *StatusStore) StepStarted(ctx context.Context, id string, i int) (int, error) {
 	var incr *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		incr = p.HIncrBy(ctx, submission.StatusKey(id), stepField(i, "attempts"), 1)
@@ -139,9 +139,24 @@ func (s *StatusStore) stepStarted(ctx context.Context, id string, i int) (int, e
 	return int(incr.Val()), nil
 }
 
-// stepEnded records how an attempt of a step ended: state is completed,
-// retrying or failed; msg is the error for people; extra are more
-// field-value pairs.
+// StepEnded records how an attempt of step i ended: state is completed
+// or failed; msg is the error for people.
+func (s *StatusStore) StepEnded(ctx context.Context, id string, i int, state, msg string) error {
+	return s.stepEnded(ctx, id, i, state, msg)
+}
+
+// StepSkipped records that step i chose not to act, and why.
+func (s *StatusStore) StepSkipped(ctx context.Context, id string, i int, why string) error {
+	return s.stepEnded(ctx, id, i, submission.StepSkipped, "", stepField(i, "note"), why)
+}
+
+// StepRetrying records a failed attempt of step i that runs again at
+// next; msg is the error for people.
+func (s *StatusStore) StepRetrying(ctx context.Context, id string, i int, msg string, next time.Time) error {
+	return s.stepEnded(ctx, id, i, submission.StepRetrying, msg, stepField(i, "next"), strconv.FormatInt(next.UnixMilli(), 10))
+}
+
+// stepEnded writes a step's state, its error and extra field-value pairs.
 func (s *StatusStore) stepEnded(ctx context.Context, id string, i int, state, msg string, extra ...any) error {
 	fields := append([]any{stepField(i, "state"), state}, extra...)
 	if msg != "" {
@@ -156,9 +171,9 @@ func (s *StatusStore) completedArgs(id string) []any {
 	return []any{s.stamp(), StatusTTL.Milliseconds(), submission.StatusChannel, id}
 }
 
-// finish records the end of a submission: completed with its event id,
+// Finish records the end of a submission: completed with its event id,
 // or failed with why.
-func (s *StatusStore) finish(ctx context.Context, id, status, msg, event string) error {
+func (s *StatusStore) Finish(ctx context.Context, id, status, msg, event string) error {
 	fields := []any{"status", status}
 	if msg != "" {
 		fields = append(fields, "error", msg)
@@ -190,6 +205,31 @@ func (s *StatusStore) touch(ctx context.Context, p redis.Pipeliner, id string, f
 }
 
 func (s *StatusStore) stamp() string { return strconv.FormatInt(s.now().UnixMilli(), 10) }
+
+// RetryTimes reads when each of the steps first..end-1 may run again
+// (zero when it has no time set).
+func (s *StatusStore) RetryTimes(ctx context.Context, id string, first, end int) ([]time.Time, error) {
+	fields := make([]string, 0, end-first)
+	for i := first; i < end; i++ {
+		fields = append(fields, stepField(i, "next"))
+	}
+	out := make([]time.Time, len(fields))
+	if len(fields) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, submission.StatusKey(id), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
+	}
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
+				out[i] = time.UnixMilli(ms)
+			}
+		}
+	}
+	return out, nil
+}
 
 // readStatus answers a submission's status hash, or, while it has none,
 // the state and message of its task in the first queue that holds it.

@@ -1,6 +1,3 @@
-// Package jobs is formq's queue side: the asynq task that carries an
-// accepted submission, its constructor and handler, the follow-up steps,
-// and the revalidation events published when a submission is done.
 package jobs
 
 import (

@@ -5,50 +5,62 @@ import (
 	"log/slog"
 
 	"github.com/formq/formq"
-	"github.com/formq/formq/jobs"
-	"github.com/formq/formq/jobs/images"
-	"github.com/formq/formq/jobs/smtp"
+	"github.com/formq/formq/jobs/sink/cdn"
+	"github.com/formq/formq/jobs/sink/next"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
+	"github.com/formq/formq/jobs/step/email"
+	"github.com/formq/formq/jobs/step/email/smtp"
+	"github.com/formq/formq/jobs/step/thumbnail"
+	"github.com/formq/formq/jobs/step/thumbnail/images"
+	"github.com/formq/formq/jobs/step/webhook"
 	"github.com/formq/formq/uploads"
 )
 
-// buildSteps builds the built-in step types from the configuration, and
-// the revalidation webhook when FORMQ_REVALIDATE_URL is set.
-func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, mailer jobs.Mailer, recipients jobs.RecipientLimiter, log *slog.Logger) (jobs.Steps, *jobs.Revalidator, error) {
-	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
+// buildSteps builds the built-in step types from the configuration,
+// registered through the step API as an embedder's are.
+func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, webhooks *webhook.Client, mailer email.Mailer, recipients email.RecipientLimiter, log *slog.Logger) (step.Steps, error) {
 	switch {
 	case mailer != nil:
 	case cfg.SMTPURL != "":
 		m, err := smtp.New(cfg.SMTPURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", formq.ErrInvalid, err)
+			return nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", formq.ErrInvalid, err)
 		}
 		mailer = m
 	case cfg.Development():
 		mailer = smtp.NewLog(log.With("component", "mail"))
 	}
-	steps := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget)), Webhooks: webhooks, Mailer: mailer, Recipients: recipients, Getenv: getenv})
-	var revalidate *jobs.Revalidator
-	if cfg.RevalidateURL != "" {
-		r, err := jobs.NewRevalidator(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: FORMQ_REVALIDATE_URL: %v", formq.ErrInvalid, err)
-		}
-		revalidate = r
+	mail := email.Step(mailer, recipients)
+	if mailer == nil {
+		mail = builtin.NeedsMailer(mail)
 	}
+	steps := step.Steps{}
+	steps.Register(builtin.Thumbnail, thumbnail.Step(images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget))))
+	steps.Register(builtin.Webhook, webhook.Step(webhooks, getenv))
+	steps.Register(builtin.Email, mail)
 	if cfg.WebhookAllowPrivate {
 		log.Warn("FORMQ_WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback and private addresses; never in production")
 	}
-	return steps, revalidate, nil
+	return steps, nil
 }
 
-// buildSinks builds the revalidation sinks the configuration asks for:
-// Cloudflare, Fastly, then one Next.js route per URL.
-func buildSinks(cfg formq.Config) ([]jobs.Sink, error) {
-	var sinks []jobs.Sink
-	cdn := jobs.CDNClient()
+// buildSinks builds the sinks the configuration asks for, in the order
+// they run: the revalidation webhook, Cloudflare, Fastly, then one
+// Next.js route per URL.
+func buildSinks(cfg formq.Config, webhooks *webhook.Client) ([]step.Sink, error) {
+	var sinks []step.Sink
+	if cfg.RevalidateURL != "" {
+		s, err := next.NewRevalidate(cfg.RevalidateURL, cfg.RevalidateSecret, webhooks)
+		if err != nil {
+			return nil, fmt.Errorf("%w: FORMQ_REVALIDATE_URL: %v", formq.ErrInvalid, err)
+		}
+		sinks = append(sinks, s)
+	}
+	client := cdn.Client()
 	if cfg.CloudflareZoneID != "" {
-		s, err := jobs.NewCloudflareSink(jobs.CloudflareConfig{
-			APIURL: cfg.CloudflareAPIURL, Token: cfg.CloudflareAPIToken, ZoneID: cfg.CloudflareZoneID, SiteURL: cfg.SiteURL, Client: cdn,
+		s, err := cdn.NewCloudflare(cdn.CloudflareConfig{
+			APIURL: cfg.CloudflareAPIURL, Token: cfg.CloudflareAPIToken, ZoneID: cfg.CloudflareZoneID, SiteURL: cfg.SiteURL, Client: client,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: FORMQ_CLOUDFLARE_ZONE_ID: %v", formq.ErrInvalid, err)
@@ -56,17 +68,16 @@ func buildSinks(cfg formq.Config) ([]jobs.Sink, error) {
 		sinks = append(sinks, s)
 	}
 	if cfg.FastlyServiceID != "" {
-		s, err := jobs.NewFastlySink(jobs.FastlyConfig{
-			APIURL: cfg.FastlyAPIURL, Key: cfg.FastlyAPIKey, ServiceID: cfg.FastlyServiceID, SiteURL: cfg.SiteURL, Soft: cfg.FastlySoftPurge, Client: cdn,
+		s, err := cdn.NewFastly(cdn.FastlyConfig{
+			APIURL: cfg.FastlyAPIURL, Key: cfg.FastlyAPIKey, ServiceID: cfg.FastlyServiceID, SiteURL: cfg.SiteURL, Soft: cfg.FastlySoftPurge, Client: client,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: FORMQ_FASTLY_SERVICE_ID: %v", formq.ErrInvalid, err)
 		}
 		sinks = append(sinks, s)
 	}
-	webhooks := jobs.NewWebhookClient(cfg.WebhookAllowPrivate)
 	for _, u := range cfg.NextRevalidateURLs {
-		s, err := jobs.NewNextSink(u, cfg.NextRevalidateSecret, webhooks)
+		s, err := next.NewSink(u, cfg.NextRevalidateSecret, webhooks)
 		if err != nil {
 			return nil, fmt.Errorf("%w: FORMQ_NEXT_REVALIDATE_URL: %v", formq.ErrInvalid, err)
 		}

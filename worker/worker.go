@@ -1,10 +1,15 @@
 // Package worker is one worker of formq's fleet as a Go value: it takes
 // accepted submissions from the queue, runs their follow-up steps (the
 // built-in thumbnail, webhook and email steps, and any you register) and
-// publishes their revalidation events. New builds it from a formq.Config;
-// Run works until its context ends.
+// publishes their revalidation events to Redis and to the sinks (the
+// built-in ones the configuration sets up, and any you add). New builds it
+// from a formq.Config; Run works until its context ends. Step types and
+// sinks of your own are written against package jobs/step.
 //
-//	w, err := worker.New(ctx, cfg, worker.Options{Steps: jobs.Steps{"crm": crmStep}})
+//	w, err := worker.New(ctx, cfg, worker.Options{
+//		Steps: step.Steps{"crm": crmStep},
+//		Sinks: []step.Sink{purgeMyCache},
+//	})
 //	if err != nil { ... }
 //	err = w.Run(ctx)
 package worker
@@ -24,8 +29,12 @@ import (
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/email"
+	"github.com/formq/formq/jobs/step/webhook"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
+	"github.com/formq/formq/worker/engine"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,10 +52,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Steps are step types of your own, registered beside the built-ins
 	// (a name of a built-in replaces it). Give the API the same value.
-	Steps jobs.Steps
+	Steps step.Steps
+	// Sinks are sinks of your own, told of every revalidation event after
+	// the built-in ones (FORMQ_REVALIDATE_URL, Cloudflare, Fastly,
+	// Next.js), each as a step of its own at the end of every submission.
+	Sinks []step.Sink
 	// Mailer sends the email steps' messages instead of SMTP
 	// (FORMQ_SMTP_URL) or, in development, the log.
-	Mailer jobs.Mailer
+	Mailer email.Mailer
 	// Getenv reads the secrets steps name (webhook secret_env); os.Getenv
 	// when nil.
 	Getenv func(string) string
@@ -63,7 +76,7 @@ type Worker struct {
 	reg     *prometheus.Registry
 	tracing *telemetry.Tracing
 	janitor *uploads.Janitor
-	retain  *jobs.RetentionSweep
+	retain  *engine.RetentionSweep
 
 	closeOnce sync.Once
 }
@@ -102,15 +115,17 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	if w.store, err = wire.Store(ctx, cfg); err != nil {
 		return w, err
 	}
-	jobs.CheckRedisDurability(ctx, w.rdb, log)
-	steps, revalidate, err := buildSteps(cfg, getenv, w.store, o.Mailer, jobs.NewRedisRecipients(w.rdb), log)
+	engine.CheckRedisDurability(ctx, w.rdb, log)
+	webhooks := webhook.NewClient(cfg.WebhookAllowPrivate)
+	steps, err := buildSteps(cfg, getenv, w.store, webhooks, o.Mailer, email.NewRedisRecipients(w.rdb), log)
 	if err != nil {
 		return w, err
 	}
-	sinks, err := buildSinks(cfg)
+	sinks, err := buildSinks(cfg, webhooks)
 	if err != nil {
 		return w, err
 	}
+	sinks = append(sinks, o.Sinks...)
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
@@ -120,12 +135,12 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	}
 
 	w.reg = wire.MetricsRegistry()
-	metrics := jobs.NewMetrics(w.reg)
+	metrics := engine.NewMetrics(w.reg)
 	if w.tracing, err = telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-worker"); err != nil {
 		return w, err
 	}
 	tracer := w.tracing.Tracer("formq/jobs")
-	w.reg.MustRegister(jobs.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
+	w.reg.MustRegister(engine.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
 
 	index := jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
 	periods := map[string]time.Duration{}
@@ -135,25 +150,24 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 			periods[a.Name] = time.Duration(cfg.Retention)
 		}
 	}
-	w.retain = jobs.NewRetention(index, periods, w.reg, log.With("component", "retention"))
-	w.mux = jobs.NewMux(jobs.Deps{
-		Records:    w.store,
-		Index:      index,
-		Publisher:  jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
-		Status:     jobs.NewStatusStore(w.rdb),
-		Steps:      steps.Traced(tracer),
-		Revalidate: revalidate,
-		Sinks:      sinks,
-		Metrics:    metrics,
-		Log:        log,
+	w.retain = engine.NewRetention(index, periods, w.reg, log.With("component", "retention"))
+	w.mux = engine.NewMux(engine.Deps{
+		Records:   w.store,
+		Index:     index,
+		Publisher: jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
+		Status:    jobs.NewStatusStore(w.rdb),
+		Steps:     engine.Traced(steps, tracer),
+		Sinks:     sinks,
+		Metrics:   metrics,
+		Log:       log,
 	})
-	w.mux.Use(jobs.Middleware(metrics, tracer))
+	w.mux.Use(engine.Middleware(metrics, tracer))
 	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 		Concurrency:              cfg.WorkerConcurrency,
 		Queues:                   submission.QueueWeights,
 		TaskCheckInterval:        taskCheckInterval,
 		DelayedTaskCheckInterval: time.Second, // retries wait their step's backoff, not 5 s more
-		RetryDelayFunc:           jobs.RetryDelay,
+		RetryDelayFunc:           engine.RetryDelay,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   asynqLogger{log.With("component", "asynq")},
 		LogLevel:                 asynq.WarnLevel,
@@ -194,8 +208,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := jobs.CheckLayout(ctx, w.rdb); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	// Tasks run on long-lived goroutines (see jobs.Runners).
-	runners := jobs.NewRunners(w.cfg.WorkerConcurrency)
+	// Tasks run on long-lived goroutines (see engine.Runners).
+	runners := engine.NewRunners(w.cfg.WorkerConcurrency)
 	defer runners.Close()
 	if err := w.srv.Start(runners.Handler(w.mux)); err != nil {
 		return fmt.Errorf("worker: start: %w", err)

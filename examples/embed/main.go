@@ -1,6 +1,6 @@
 // Command embed is an existing echo app that serves formq's API under
-// /forms and runs a formq worker in the same process, with a step and a
-// validation check of its own.
+// /forms and runs a formq worker in the same process, with a step, a sink
+// and a validation check of its own.
 //
 //	FORMQ_REDIS_URL=redis://127.0.0.1:6379/0 FORMQ_S3_BUCKET=forms ... go run .
 package main
@@ -20,7 +20,9 @@ import (
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/api"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/email"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/worker"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
@@ -47,7 +49,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	audit := &auditLog{path: getenv("AUDIT_FILE")}
-	steps := jobs.Steps{"audit": audit.step()}
+	steps := step.Steps{"audit": audit.step()}
+	// Every revalidation event also goes to the app's own cache.
+	pages := &pageCache{}
 
 	forms, err := api.New(ctx, cfg, api.Options{
 		Logger: log.With("part", "formq-api"),
@@ -60,7 +64,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	defer forms.Close()
 	cfg.WorkerAddr = "" // the app serves its own health checks
 	work, err := worker.New(ctx, cfg, worker.Options{
-		Logger: log.With("part", "formq-worker"), Steps: steps, Getenv: getenv,
+		Logger: log.With("part", "formq-worker"), Steps: steps, Sinks: []step.Sink{pages.sink()}, Getenv: getenv,
 		Mailer: &outbox{path: getenv("OUTBOX_FILE")},
 	})
 	if err != nil {
@@ -119,9 +123,9 @@ type outbox struct {
 	mu   sync.Mutex
 }
 
-func (o *outbox) Send(_ context.Context, m *jobs.Email) error {
+func (o *outbox) Send(_ context.Context, m *email.Email) error {
 	if o.path == "" {
-		return jobs.Permanent("OUTBOX_FILE is not set")
+		return step.Permanent("OUTBOX_FILE is not set")
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -142,17 +146,17 @@ type auditLog struct {
 	mu   sync.Mutex
 }
 
-func (a *auditLog) step() jobs.StepType {
-	return jobs.StepType{
+func (a *auditLog) step() step.Type {
+	return step.Type{
 		Check: func(cfg map[string]any) error {
 			if _, ok := cfg["note"].(string); !ok {
 				return errors.New("note: want a short text")
 			}
 			return nil
 		},
-		Run: func(ctx context.Context, r jobs.StepRun) error {
+		Run: func(ctx context.Context, r step.Run) error {
 			if a.path == "" {
-				return jobs.Permanent("AUDIT_FILE is not set")
+				return step.Permanent("AUDIT_FILE is not set")
 			}
 			a.mu.Lock()
 			defer a.mu.Unlock()
@@ -168,6 +172,29 @@ func (a *auditLog) step() jobs.StepType {
 			defer f.Close()
 			_, err = f.WriteString(line)
 			return err
+		},
+	}
+}
+
+// pageCache is the app's own cache of rendered pages, dropped by the
+// paths of every revalidation event: a sink of its own, run by the worker
+// after the built-in ones as a step of every submission, with its own
+// attempts in the submission's status.
+type pageCache struct {
+	mu    sync.Mutex
+	pages map[string][]byte
+}
+
+func (p *pageCache) sink() step.Sink {
+	return step.Sink{
+		Name: "page-cache",
+		Purge: func(_ context.Context, ev submission.Event, _ string) error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			for _, path := range ev.Paths {
+				delete(p.pages, path)
+			}
+			return nil
 		},
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
+	"github.com/formq/formq/worker/engine"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // formq's processes are built from, on a real Redis, with an in-memory
 // exporter: the API's request span (handler.RequestScope), the task enqueued by
 // jobs.Enqueuer with the trace context in its headers, the worker's task
-// span (jobs.Middleware) and a step's span (Steps.Traced) all share one
+// span (engine.Middleware) and a step's span (engine.Traced) all share one
 // trace, each a child of the one before.
 func TestOneTraceFromRequestToStep(t *testing.T) {
 	exporter := tracetest.NewInMemoryExporter()
@@ -55,14 +57,14 @@ func TestOneTraceFromRequestToStep(t *testing.T) {
 
 	// Worker side: the task middleware and a traced step.
 	stepRan := make(chan trace.SpanContext, 1)
-	steps := jobs.Steps{"probe": {Run: func(ctx context.Context, r jobs.StepRun) error {
+	steps := engine.Traced(step.Steps{"probe": {Run: func(ctx context.Context, r step.Run) error {
 		stepRan <- trace.SpanContextFromContext(ctx)
 		return nil
-	}}}.Traced(tp.Tracer("formq/jobs"))
+	}}}, tp.Tracer("formq/jobs"))
 	mux := asynq.NewServeMux()
-	mux.Use(jobs.Middleware(nil, tp.Tracer("formq/jobs")))
+	mux.Use(engine.Middleware(nil, tp.Tracer("formq/jobs")))
 	mux.HandleFunc(jobs.TypeSubmission, func(ctx context.Context, t *asynq.Task) error {
-		return steps["probe"].Run(ctx, jobs.StepRun{Attempt: 1})
+		return steps["probe"].Run(ctx, step.Run{Attempt: 1})
 	})
 	worker := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: 1, Queues: map[string]int{submission.DefaultQueue: 1}, TaskCheckInterval: 50 * time.Millisecond,

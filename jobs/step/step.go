@@ -1,4 +1,15 @@
-package jobs
+// Package step is formq's extension point for follow-up work: a step type
+// is what a declared step of an action runs (its settings check and its
+// run), a sink is where every revalidation event goes besides Redis. The
+// built-in steps (jobs/step/webhook, email, thumbnail) and sinks
+// (jobs/sink/cdn, next) are written against this package exactly as an
+// embedder's own are, and are registered the same way: worker.Options
+// takes Steps and Sinks, api.Options takes the same Steps to check actions
+// files.
+//
+// This package links no step's implementation: a process that only checks
+// actions files (the API) links it alone.
+package step
 
 import (
 	"bytes"
@@ -6,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -18,14 +28,13 @@ import (
 // Defaults of every step, which each step type and each declared step may
 // change (options timeout, max_attempts, backoff).
 const (
-	DefaultStepTimeout  = 30 * time.Second
-	DefaultStepAttempts = 10
-	DefaultStepBackoff  = 2 * time.Second
-	maxStepBackoff      = 10 * time.Minute
+	DefaultTimeout  = 30 * time.Second
+	DefaultAttempts = 10
+	DefaultBackoff  = 2 * time.Second
 )
 
-// StepRun is one attempt of one declared step of a submission.
-type StepRun struct {
+// Run is one attempt of one declared step of a submission.
+type Run struct {
 	Submission *submission.Submission
 	// Config is the step's declaration without the options every step
 	// has (timeout, max_attempts, backoff).
@@ -33,27 +42,29 @@ type StepRun struct {
 	Index   int // position among the submission's steps
 	Attempt int // 1 for the first attempt
 	// LogDelivery records a webhook delivery attempt in the step's
-	// delivery log; steps that post webhooks hand it to Delivery.Log.
+	// delivery log; steps that post webhooks hand it to their client.
 	LogDelivery func(submission.DeliveryAttempt)
 }
 
 // DeliveryID names this step of this submission, the same on every
 // attempt, so receivers can drop repeats (webhook-id, Message-ID).
-func (r StepRun) DeliveryID() string { return r.Submission.ID + "_" + strconv.Itoa(r.Index) }
+func (r Run) DeliveryID() string { return r.Submission.ID + "_" + strconv.Itoa(r.Index) }
 
-// StepFunc runs one attempt of a step. It must be idempotent: an attempt
-// may be repeated after a crash. Return an error from Permanent, or one
-// wrapping asynq.SkipRetry, for failures a retry cannot fix; any other
-// error is retried with backoff.
-type StepFunc func(ctx context.Context, r StepRun) error
+// Func runs one attempt of a step. It must be idempotent: an attempt may
+// be repeated after a crash. Return an error from Permanent, or one
+// wrapping asynq.SkipRetry, for failures a retry cannot fix, one from Skip
+// when the step chose not to act; any other error is retried with
+// backoff.
+type Func func(ctx context.Context, r Run) error
 
 // CheckFunc validates a step's configuration (without the common
 // options) when the actions file loads.
 type CheckFunc func(config map[string]any) error
 
-// StepType is the code of one step type and its defaults.
-type StepType struct {
-	Run   StepFunc
+// Type is the code of one step type and its defaults. A process that only
+// checks actions files (the API) needs Check alone; Run may be nil there.
+type Type struct {
+	Run   Func
 	Check CheckFunc // nil accepts any configuration
 	// Defaults of the common options; zero takes the package default.
 	Timeout     time.Duration
@@ -63,10 +74,10 @@ type StepType struct {
 
 // Steps maps step types to their code: the built-ins and any registered
 // from Go by people embedding formq.
-type Steps map[string]StepType
+type Steps map[string]Type
 
 // Register adds or replaces a step type.
-func (s Steps) Register(name string, t StepType) { s[name] = t }
+func (s Steps) Register(name string, t Type) { s[name] = t }
 
 // Checks are the step checks the actions file is loaded with: unknown
 // types, bad common options and bad step configurations stop the process
@@ -75,7 +86,7 @@ func (s Steps) Checks() map[string]submission.StepCheck {
 	out := make(map[string]submission.StepCheck, len(s))
 	for name, t := range s {
 		out[name] = func(cfg map[string]any) error {
-			_, rest, err := t.options(cfg)
+			_, rest, err := t.Options(cfg)
 			if err != nil {
 				return err
 			}
@@ -88,25 +99,26 @@ func (s Steps) Checks() map[string]submission.StepCheck {
 	return out
 }
 
-// stepOptions are the options every step takes.
-type stepOptions struct {
+// Options are the options every step takes, read from its declaration
+// over its type's defaults.
+type Options struct {
 	Timeout     time.Duration
 	MaxAttempts int
-	Backoff     time.Duration
+	Backoff     time.Duration // before the first retry; it doubles after
 }
 
-// options splits a declaration into the common options, over the type's
-// defaults, and the rest.
-func (t StepType) options(cfg map[string]any) (stepOptions, map[string]any, error) {
-	o := stepOptions{Timeout: t.Timeout, MaxAttempts: t.MaxAttempts, Backoff: t.Backoff}
+// Options splits a declaration into the common options, over the type's
+// defaults, and the rest (the step's own configuration).
+func (t Type) Options(cfg map[string]any) (Options, map[string]any, error) {
+	o := Options{Timeout: t.Timeout, MaxAttempts: t.MaxAttempts, Backoff: t.Backoff}
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultStepTimeout
+		o.Timeout = DefaultTimeout
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = DefaultStepAttempts
+		o.MaxAttempts = DefaultAttempts
 	}
 	if o.Backoff <= 0 {
-		o.Backoff = DefaultStepBackoff
+		o.Backoff = DefaultBackoff
 	}
 	rest := make(map[string]any, len(cfg))
 	var errs []error
@@ -134,17 +146,6 @@ func (t StepType) options(cfg map[string]any) (stepOptions, map[string]any, erro
 	return o, rest, errors.Join(errs...)
 }
 
-// backoff is the wait after a step's attempt-th failure: exponential from
-// the step's base, capped, with up to 20% jitter against thundering herds.
-func (o stepOptions) backoff(attempt int) time.Duration {
-	d := o.Backoff
-	for i := 1; i < attempt && d < maxStepBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, maxStepBackoff)
-	return d + time.Duration(float64(d)*0.2*rand.Float64())
-}
-
 // permanentError is a step failure no retry can fix.
 type permanentError struct{ msg string }
 
@@ -157,43 +158,33 @@ func Permanent(format string, args ...any) error {
 	return &permanentError{msg: fmt.Sprintf(format, args...)}
 }
 
-// readable is an error's message without asynq's retry marker.
-func readable(err error) string {
+// skipError is a step that chose not to act; it is recorded skipped,
+// with the message as its note, and never run again.
+type skipError struct{ msg string }
+
+func (e *skipError) Error() string { return e.msg }
+
+// Skip makes a step's outcome skipped (done, nothing sent) with why.
+func Skip(format string, args ...any) error { return &skipError{msg: fmt.Sprintf(format, args...)} }
+
+// Skipped reports whether err is (or wraps) a Skip, and why.
+func Skipped(err error) (why string, ok bool) {
+	var s *skipError
+	if errors.As(err, &s) {
+		return s.msg, true
+	}
+	return "", false
+}
+
+// ErrorText is an error's message as people read it in a submission's
+// status: without asynq's retry marker.
+func ErrorText(err error) string {
 	return strings.TrimSuffix(strings.TrimSuffix(err.Error(), asynq.SkipRetry.Error()), ": ")
 }
 
-// StepError is a failed attempt of a step that will be retried; the
-// worker's retry delay reads the attempt from it.
-type StepError struct {
-	Index   int
-	Type    string
-	Attempt int
-	Delay   time.Duration
-	Err     error
-	final   bool // the step failed for good (recorded failed)
-}
-
-func (e *StepError) Error() string {
-	return fmt.Sprintf("step %d (%s) attempt %d: %v", e.Index+1, e.Type, e.Attempt, e.Err)
-}
-
-func (e *StepError) Unwrap() error { return e.Err }
-
-// RetryDelay is the asynq RetryDelayFunc of formq's worker: a failed step
-// waits its own backoff; any other failure of a run (the record write, a
-// status write, the event) waits the default step backoff for the n-th
-// retry (2 s, 4 s, 8 s, ...), not asynq's default of 15 s and more.
-func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	var se *StepError
-	if errors.As(err, &se) && se.Delay > 0 {
-		return se.Delay
-	}
-	return stepOptions{Backoff: DefaultStepBackoff}.backoff(n + 1)
-}
-
-// decodeConfig reads a step configuration into a struct, refusing
-// unknown keys. Numbers may arrive as ints (YAML) or floats (JSON).
-func decodeConfig(cfg map[string]any, dst any) error {
+// Decode reads a step configuration into a struct, refusing unknown keys.
+// Numbers may arrive as ints (YAML) or floats (JSON).
+func Decode(cfg map[string]any, dst any) error {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return err

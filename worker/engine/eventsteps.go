@@ -1,11 +1,10 @@
-package jobs
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,35 +12,16 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 )
 
-// Sink is one place a revalidation event goes besides Redis: a CDN purge
-// (Cloudflare, Fastly) or an app's revalidation route (Next.js). Each
-// configured sink is a step of its own at the end of every submission, so
-// it has its own attempts, backoff and state in the submission's status,
-// a finished sink is never run again, and a failing one never holds up
-// the others.
-type Sink struct {
-	// Name is the step type shown in the status and the metrics
-	// (cloudflare, fastly, next).
-	Name string
-	// Purge tells the receiver of one event. key is the same on every
-	// attempt for one event and sink: receivers that honour idempotency
-	// keys drop repeats with it.
-	Purge func(ctx context.Context, ev submission.Event, key string) error
-	// Defaults of the step options; zero takes the package default.
-	Timeout     time.Duration
-	MaxAttempts int
-	Backoff     time.Duration
-}
-
-// stepType is the step that runs the sink for one event.
-func (s Sink) stepType(ev submission.Event) StepType {
-	return StepType{
+// sinkStep is the step that runs a sink for one event.
+func sinkStep(s step.Sink, ev submission.Event) step.Type {
+	return step.Type{
 		Timeout: s.Timeout, MaxAttempts: s.MaxAttempts, Backoff: s.Backoff,
-		Run: func(ctx context.Context, run StepRun) error {
-			return s.Purge(withDeliveryLog(ctx, run.LogDelivery), ev, eventKey(run.Submission.ID))
+		Run: func(ctx context.Context, run step.Run) error {
+			return s.Purge(step.WithDeliveryLog(ctx, run.LogDelivery), ev, eventKey(run.Submission.ID))
 		},
 	}
 }
@@ -51,12 +31,9 @@ func (s Sink) stepType(ev submission.Event) StepType {
 func eventKey(submissionID string) string { return "evt_" + submissionID }
 
 // eventSteps are the steps appended to every submission after its
-// declared ones: the revalidation webhook, then the sinks.
+// declared ones: the sinks, in order.
 func (d Deps) eventSteps() []submission.Step {
 	var steps []submission.Step
-	if d.Revalidate != nil {
-		steps = append(steps, submission.Step{Type: revalidateStep})
-	}
 	for _, s := range d.Sinks {
 		steps = append(steps, submission.Step{Type: s.Name})
 	}
@@ -64,23 +41,17 @@ func (d Deps) eventSteps() []submission.Step {
 }
 
 // eventStepType is the code of event step i (counted from the first one),
-// each attempt in a span like the declared steps' (Steps.Traced).
-func (d Deps) eventStepType(i int, ev submission.Event) StepType {
-	if d.Revalidate != nil {
-		if i == 0 {
-			return tracedEventStep(revalidateStep, d.Revalidate.stepType(ev))
-		}
-		i--
-	}
-	return tracedEventStep(d.Sinks[i].Name, d.Sinks[i].stepType(ev))
+// each attempt in a span like the declared steps' (Traced).
+func (d Deps) eventStepType(i int, ev submission.Event) step.Type {
+	return tracedEventStep(d.Sinks[i].Name, sinkStep(d.Sinks[i], ev))
 }
 
 // tracedEventStep wraps every attempt of an event step in a span, a child
 // of the task's span made by the tracer that made it (see
-// startRequestSpan); the sinks' requests are its children.
-func tracedEventStep(name string, t StepType) StepType {
+// step.StartRequestSpan); the sinks' requests are its children.
+func tracedEventStep(name string, t step.Type) step.Type {
 	run := t.Run
-	t.Run = func(ctx context.Context, r StepRun) error {
+	t.Run = func(ctx context.Context, r step.Run) error {
 		tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("formq/jobs")
 		ctx, span := tracer.Start(ctx, "step "+name, trace.WithAttributes(
 			attribute.String("formq.step", name),
@@ -102,7 +73,7 @@ func tracedEventStep(name string, t StepType) StepType {
 // the task to run again at the earliest step's time; when all are done
 // and some failed for good, the submission fails naming them.
 func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submission.Submission, st *submission.Status, first int, steps []submission.Step, ev submission.Event, only map[int]bool) error {
-	due, err := d.Status.retryTimes(ctx, sub.ID, first, len(steps))
+	due, err := d.Status.RetryTimes(ctx, sub.ID, first, len(steps))
 	if err != nil {
 		return err
 	}
@@ -148,7 +119,7 @@ func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submissi
 			switch {
 			case err == nil:
 			case errors.As(err, &se) && se.final:
-				failed = append(failed, fmt.Sprintf("step %d (%s) failed: %s", i+1, se.Type, readable(se.Err)))
+				failed = append(failed, fmt.Sprintf("step %d (%s) failed: %s", i+1, se.Type, step.ErrorText(se.Err)))
 			case errors.As(err, &se):
 				later(se)
 			default:
@@ -164,35 +135,10 @@ func (d Deps) runEventSteps(ctx context.Context, log *slog.Logger, sub *submissi
 		return retry
 	case len(failed) > 0:
 		msg := strings.Join(failed, "; ")
-		if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, ev.ID); err != nil {
+		if err := d.Status.Finish(ctx, sub.ID, submission.StatusFailed, msg, ev.ID); err != nil {
 			return err
 		}
-		return Permanent("%s", msg)
+		return step.Permanent("%s", msg)
 	}
 	return nil
-}
-
-// retryTimes reads when each of the steps first..end-1 may run again
-// (zero when it has no time set).
-func (s *StatusStore) retryTimes(ctx context.Context, id string, first, end int) ([]time.Time, error) {
-	fields := make([]string, 0, end-first)
-	for i := first; i < end; i++ {
-		fields = append(fields, stepField(i, "next"))
-	}
-	out := make([]time.Time, len(fields))
-	if len(fields) == 0 {
-		return out, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, submission.StatusKey(id), fields...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("jobs: read status of %s: %w", id, err)
-	}
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			if ms, err := strconv.ParseInt(str, 10, 64); err == nil {
-				out[i] = time.UnixMilli(ms)
-			}
-		}
-	}
-	return out, nil
 }

@@ -1,4 +1,4 @@
-package jobs
+package engine
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/telemetry"
+	"github.com/formq/formq/jobs/step"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -71,7 +72,7 @@ func outcome(err error) string {
 	switch {
 	case err == nil:
 		return OutcomeOK
-	case errors.As(err, new(*skipError)):
+	case isSkip(err):
 		return OutcomeSkip
 	case errors.Is(err, asynq.SkipRetry):
 		return OutcomeFail
@@ -143,11 +144,11 @@ func Middleware(m *Metrics, tracer trace.Tracer) asynq.MiddlewareFunc {
 // span, a child of the task's span (their metrics are recorded by the
 // task handler, Deps.Metrics). Steps registered on the result later are
 // not wrapped.
-func (s Steps) Traced(tracer trace.Tracer) Steps {
-	out := make(Steps, len(s))
+func Traced(s step.Steps, tracer trace.Tracer) step.Steps {
+	out := make(step.Steps, len(s))
 	for name, t := range s {
 		run := t.Run
-		t.Run = func(ctx context.Context, r StepRun) error {
+		t.Run = func(ctx context.Context, r step.Run) error {
 			ctx, span := tracer.Start(ctx, "step "+name, trace.WithAttributes(
 				attribute.String("formq.step", name),
 				attribute.Int("formq.step.index", r.Index),
@@ -275,3 +276,5 @@ func (q *QueueCollector) read() []*asynq.QueueInfo {
 	}
 	return out
 }
+
+func isSkip(err error) bool { _, ok := step.Skipped(err); return ok }

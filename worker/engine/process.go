@@ -1,4 +1,13 @@
-package jobs
+// Package engine is formq's worker runtime: the asynq task handlers that
+// store a submission's record, run its steps and sinks in order with
+// their own attempts and backoff, publish its revalidation event and keep
+// its status (NewMux), and the parts around them: the long-lived task
+// runners, the retention sweep, the task and step metrics and spans, and
+// the Redis durability check at start. Package worker builds it from a
+// formq.Config; embedders use worker.Worker, not this package, and add
+// steps and sinks through jobs/step. What it reads and writes in Redis
+// goes through package jobs, which the API shares.
+package engine
 
 import (
 	"context"
@@ -6,9 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
@@ -23,25 +33,19 @@ type RecordStore interface {
 type Deps struct {
 	Records RecordStore
 	// Index lists stored records for the admin inbox; nil keeps no index.
-	Index     *Index
-	Publisher Publisher
-	Status    *StatusStore
-	Steps     Steps
-	// Revalidate, when set, is told of every published event (the
-	// optional signed revalidation webhook); it runs as a last step.
-	Revalidate *Revalidator
+	Index     *jobs.Index
+	Publisher jobs.Publisher
+	Status    *jobs.StatusStore
+	Steps     step.Steps
 	// Sinks are told of every published event, each as a step of its
-	// own after the revalidation webhook (CDN purges, app routes).
-	Sinks []Sink
+	// own after the declared steps, in this order (the revalidation
+	// webhook, CDN purges, app routes).
+	Sinks []step.Sink
 	// Metrics records steps; nil records nothing.
 	Metrics *Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
 }
-
-// revalidateStep is the type name of the revalidation webhook in a
-// submission's status.
-const revalidateStep = "revalidate"
 
 // NewMux registers every task handler of formq.
 func NewMux(d Deps) *asynq.ServeMux {
@@ -49,16 +53,16 @@ func NewMux(d Deps) *asynq.ServeMux {
 		d.Now = time.Now
 	}
 	if d.Steps == nil {
-		d.Steps = Steps{}
+		d.Steps = step.Steps{}
 	}
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(TypeSubmission, d.processSubmission)
-	mux.HandleFunc(TypeRedeliver, d.processRedelivery)
+	mux.HandleFunc(jobs.TypeSubmission, d.processSubmission)
+	mux.HandleFunc(jobs.TypeRedeliver, d.processRedelivery)
 	return mux
 }
 
 // plan lists the steps a submission runs: its declared steps, then the
-// revalidation webhook and the sinks when they are configured.
+// sinks when they are configured.
 func (d Deps) plan(sub *submission.Submission) []submission.Step {
 	return append(append([]submission.Step(nil), sub.Steps...), d.eventSteps()...)
 }
@@ -76,7 +80,7 @@ func (d Deps) processSubmission(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &sub); err != nil {
 		err = fmt.Errorf("jobs: decode submission: %v: %w", err, asynq.SkipRetry)
 		id, _ := asynq.GetTaskID(ctx)
-		d.Log.ErrorContext(ctx, "task failed", "submission", id, "final", true, "err", readable(err))
+		d.Log.ErrorContext(ctx, "task failed", "submission", id, "final", true, "err", step.ErrorText(err))
 		return err
 	}
 	log := d.Log.With("submission", sub.ID, "action", sub.Action)
@@ -96,9 +100,9 @@ func (d Deps) logFailure(ctx context.Context, log *slog.Logger, t *asynq.Task, e
 		if se.Attempt > 0 {
 			attrs = append(attrs, "step_attempt", se.Attempt)
 		}
-		attrs = append(attrs, "err", readable(se.Err))
+		attrs = append(attrs, "err", step.ErrorText(se.Err))
 	} else {
-		attrs = append(attrs, "err", readable(err))
+		attrs = append(attrs, "err", step.ErrorText(err))
 	}
 	if errors.Is(err, asynq.SkipRetry) || lastTry(ctx) {
 		log.ErrorContext(ctx, "task failed", append(attrs, "final", true)...)
@@ -118,7 +122,7 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 			return err
 		}
 	}
-	st, err := d.Status.begin(ctx, sub, steps)
+	st, err := d.Status.Begin(ctx, sub, steps)
 	if err != nil {
 		return err
 	}
@@ -132,11 +136,11 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 		}
 	}
 	declared := len(sub.Steps)
-	for i, step := range steps[:declared] {
+	for i, decl := range steps[:declared] {
 		if (only != nil && !only[i]) || (i < len(st.Steps) && submission.StepFinished(st.Steps[i].State)) {
 			continue
 		}
-		if err := d.runStep(ctx, log, sub, i, step); err != nil {
+		if err := d.runStep(ctx, log, sub, i, decl); err != nil {
 			return err
 		}
 	}
@@ -150,11 +154,11 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 			return d.finishRedelivery(ctx, log, sub, "")
 		}
 	}
-	if rp, ok := d.Publisher.(*RedisPublisher); ok && only == nil && declared == len(steps) {
+	if rp, ok := d.Publisher.(*jobs.RedisPublisher); ok && only == nil && declared == len(steps) {
 		// Nothing runs after the event: publish it and complete the
 		// submission in one round trip.
 		ev := d.event(sub)
-		id, err := rp.publishCompleted(ctx, ev, d.Status)
+		id, err := rp.PublishCompleted(ctx, ev, d.Status)
 		if err != nil {
 			return err
 		}
@@ -175,7 +179,7 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 	if only != nil {
 		return d.finishRedelivery(ctx, log, sub, ev.ID)
 	}
-	if err := d.Status.finish(ctx, sub.ID, submission.StatusCompleted, "", ev.ID); err != nil {
+	if err := d.Status.Finish(ctx, sub.ID, submission.StatusCompleted, "", ev.ID); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "submission completed", "event", ev.ID)
@@ -186,7 +190,7 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 func (d Deps) store(ctx context.Context, sub *submission.Submission) error {
 	record, err := recordJSON(sub)
 	if err != nil {
-		return d.fail(ctx, sub, readable(err))
+		return d.fail(ctx, sub, step.ErrorText(err))
 	}
 	if err := d.Records.PutJSON(ctx, submission.RecordKey(sub.Action, sub.ID), record); err != nil {
 		return fmt.Errorf("jobs: store record: %w", err)
@@ -220,16 +224,16 @@ func (d Deps) event(sub *submission.Submission) submission.Event {
 // runStep runs one attempt of declared step i and records how it went. A
 // failure that cannot be retried (permanent, out of attempts) fails the
 // submission.
-func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step) error {
+func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, decl submission.Step) error {
 	var err error
-	if typ, ok := d.Steps[step.Type]; ok {
-		err = d.attemptStep(ctx, log, sub, i, step, typ)
+	if typ, ok := d.Steps[decl.Type]; ok {
+		err = d.attemptStep(ctx, log, sub, i, decl, typ)
 	} else {
-		err = d.failStep(ctx, sub, i, step, 0, Permanent("unknown step type %q", step.Type))
+		err = d.failStep(ctx, sub, i, decl, 0, step.Permanent("unknown step type %q", decl.Type))
 	}
 	var se *StepError
 	if errors.As(err, &se) && se.final {
-		se.Err = d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, step.Type, readable(se.Err)))
+		se.Err = d.fail(ctx, sub, fmt.Sprintf("step %d (%s) failed: %s", i+1, decl.Type, step.ErrorText(se.Err)))
 		se.final = false
 	}
 	return err
@@ -239,71 +243,69 @@ func (d Deps) runStep(ctx context.Context, log *slog.Logger, sub *submission.Sub
 // step: nil when it completed, a *StepError to retry it, a *StepError
 // marked final when it failed for good (recorded failed), or the error of
 // a status write.
-func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, step submission.Step, typ StepType) error {
-	opts, cfg, err := typ.options(step.Config)
+func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission.Submission, i int, decl submission.Step, typ step.Type) error {
+	opts, cfg, err := typ.Options(decl.Config)
 	if err != nil {
-		return d.failStep(ctx, sub, i, step, 0, Permanent("bad configuration: %v", err))
+		return d.failStep(ctx, sub, i, decl, 0, step.Permanent("bad configuration: %v", err))
 	}
-	attempt, err := d.Status.stepStarted(ctx, sub.ID, i)
+	attempt, err := d.Status.StepStarted(ctx, sub.ID, i)
 	if err != nil {
 		return err
 	}
 	if attempt > opts.MaxAttempts {
 		// Earlier attempts ended with their worker (a crash, a kill):
 		// do not let one poison step take down workers forever.
-		return d.failStep(ctx, sub, i, step, attempt, Permanent("gave up after %d attempts", opts.MaxAttempts))
+		return d.failStep(ctx, sub, i, decl, attempt, step.Permanent("gave up after %d attempts", opts.MaxAttempts))
 	}
 	sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	start := time.Now()
 	logDelivery := func(a submission.DeliveryAttempt) {
-		if err := d.Status.logDelivery(context.WithoutCancel(ctx), sub.ID, i, a); err != nil {
+		if err := d.Status.LogDelivery(context.WithoutCancel(ctx), sub.ID, i, a); err != nil {
 			log.WarnContext(ctx, "could not log a webhook delivery", "step_index", i, "err", err)
 		}
 	}
-	err = typ.Run(sctx, StepRun{Submission: sub, Config: cfg, Index: i, Attempt: attempt, LogDelivery: logDelivery})
+	err = typ.Run(sctx, step.Run{Submission: sub, Config: cfg, Index: i, Attempt: attempt, LogDelivery: logDelivery})
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
-	d.Metrics.ObserveStep(step.Type, time.Since(start), err)
+	d.Metrics.ObserveStep(decl.Type, time.Since(start), err)
 	// Record the outcome even when the worker is shutting down and ctx
 	// has ended: the next attempt must see it.
 	ctx = context.WithoutCancel(ctx)
 	if err == nil {
-		return d.Status.stepEnded(ctx, sub.ID, i, submission.StepCompleted, "")
+		return d.Status.StepEnded(ctx, sub.ID, i, submission.StepCompleted, "")
 	}
-	var skip *skipError
-	if errors.As(err, &skip) {
-		log.InfoContext(ctx, "step skipped", "step", step.Type, "step_index", i, "why", skip.msg)
-		return d.Status.stepEnded(ctx, sub.ID, i, submission.StepSkipped, "", stepField(i, "note"), skip.msg)
+	if why, ok := step.Skipped(err); ok {
+		log.InfoContext(ctx, "step skipped", "step", decl.Type, "step_index", i, "why", why)
+		return d.Status.StepSkipped(ctx, sub.ID, i, why)
 	}
 	if timedOut {
 		err = fmt.Errorf("timed out after %s: %w", opts.Timeout, err)
 	}
 	if errors.Is(err, asynq.SkipRetry) || attempt >= opts.MaxAttempts || lastTry(ctx) {
 		if !errors.Is(err, asynq.SkipRetry) {
-			err = Permanent("%s (after %d attempts)", readable(err), attempt)
+			err = step.Permanent("%s (after %d attempts)", step.ErrorText(err), attempt)
 		}
-		return d.failStep(ctx, sub, i, step, attempt, err)
+		return d.failStep(ctx, sub, i, decl, attempt, err)
 	}
-	delay := opts.backoff(attempt)
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepRetrying, readable(err),
-		stepField(i, "next"), strconv.FormatInt(d.Now().Add(delay).UnixMilli(), 10)); serr != nil {
+	delay := backoff(opts, attempt)
+	if serr := d.Status.StepRetrying(ctx, sub.ID, i, step.ErrorText(err), d.Now().Add(delay)); serr != nil {
 		log.WarnContext(ctx, "could not record step failure", "err", serr)
 	}
-	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Delay: delay, Err: err}
+	return &StepError{Index: i, Type: decl.Type, Attempt: attempt, Delay: delay, Err: err}
 }
 
 // failStep records a step's final failure; the error, marked final,
 // names the step (attempt 0 when it never started) for the log.
-func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, step submission.Step, attempt int, err error) error {
-	if serr := d.Status.stepEnded(ctx, sub.ID, i, submission.StepFailed, readable(err)); serr != nil {
+func (d Deps) failStep(ctx context.Context, sub *submission.Submission, i int, decl submission.Step, attempt int, err error) error {
+	if serr := d.Status.StepEnded(ctx, sub.ID, i, submission.StepFailed, step.ErrorText(err)); serr != nil {
 		return serr
 	}
-	return &StepError{Index: i, Type: step.Type, Attempt: attempt, Err: err, final: true}
+	return &StepError{Index: i, Type: decl.Type, Attempt: attempt, Err: err, final: true}
 }
 
 // fail marks the submission failed; the task is not retried.
 func (d Deps) fail(ctx context.Context, sub *submission.Submission, msg string) error {
-	if err := d.Status.finish(ctx, sub.ID, submission.StatusFailed, msg, ""); err != nil {
+	if err := d.Status.Finish(ctx, sub.ID, submission.StatusFailed, msg, ""); err != nil {
 		return err
 	}
 	return fmt.Errorf("jobs: %s: %w", msg, asynq.SkipRetry)
@@ -314,4 +316,13 @@ func lastTry(ctx context.Context) bool {
 	n, ok1 := asynq.GetRetryCount(ctx)
 	max, ok2 := asynq.GetMaxRetry(ctx)
 	return ok1 && ok2 && n >= max
+}
+
+// recordJSON is the submission record, as stored in S3.
+func recordJSON(sub *submission.Submission) ([]byte, error) {
+	b, err := json.Marshal(sub)
+	if err != nil {
+		return nil, step.Permanent("encode the submission record: %v", err)
+	}
+	return b, nil
 }

@@ -1,4 +1,4 @@
-package jobs
+package engine
 
 import (
 	"bytes"
@@ -17,10 +17,16 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/sink/next"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
+	"github.com/formq/formq/jobs/step/webhook"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 )
 
 // harness runs processSubmission directly, as asynq would on each retry,
@@ -28,15 +34,16 @@ import (
 type harness struct {
 	t      *testing.T
 	deps   Deps
-	status *StatusStore
+	status *jobs.StatusStore
+	rdb    *redis.Client
 }
 
-func newHarness(t *testing.T, steps Steps) *harness {
+func newHarness(t *testing.T, steps step.Steps) *harness {
 	t.Helper()
 	rdb := testRedis(t)
-	st := NewStatusStore(rdb)
-	return &harness{t: t, status: st, deps: Deps{
-		Records: &memRecords{}, Publisher: NewRedisPublisher(rdb, 1000), Status: st, Steps: steps, Log: quietLog(), Now: time.Now,
+	st := jobs.NewStatusStore(rdb)
+	return &harness{t: t, status: st, rdb: rdb, deps: Deps{
+		Records: &memRecords{}, Publisher: jobs.NewRedisPublisher(rdb, 1000), Status: st, Steps: steps, Log: quietLog(), Now: time.Now,
 	}}
 }
 
@@ -46,7 +53,7 @@ func (h *harness) run(sub *submission.Submission) error {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return h.deps.processSubmission(context.Background(), asynq.NewTask(TypeSubmission, payload))
+	return h.deps.processSubmission(context.Background(), asynq.NewTask(jobs.TypeSubmission, payload))
 }
 
 func (h *harness) state(id string) *submission.Status {
@@ -58,8 +65,8 @@ func (h *harness) state(id string) *submission.Status {
 	return st
 }
 
-func counting(n *atomic.Int32, fail func(attempt int) error) StepType {
-	return StepType{Backoff: time.Millisecond, Run: func(ctx context.Context, r StepRun) error {
+func counting(n *atomic.Int32, fail func(attempt int) error) step.Type {
+	return step.Type{Backoff: time.Millisecond, Run: func(ctx context.Context, r step.Run) error {
 		n.Add(1)
 		if fail != nil {
 			return fail(r.Attempt)
@@ -70,7 +77,7 @@ func counting(n *atomic.Int32, fail func(attempt int) error) StepType {
 
 func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 	var first, flaky atomic.Int32
-	h := newHarness(t, Steps{
+	h := newHarness(t, step.Steps{
 		"first": counting(&first, nil),
 		"flaky": counting(&flaky, func(attempt int) error {
 			if attempt == 1 {
@@ -118,7 +125,7 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 	if err := h.run(sub); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := h.deps.Publisher.(*RedisPublisher).rdb.XLen(context.Background(), submission.EventsStream).Result()
+	n, _ := h.rdb.XLen(context.Background(), submission.EventsStream).Result()
 	if n != 1 || first.Load() != 1 {
 		t.Errorf("events %d (want 1), first step runs %d (want 1)", n, first.Load())
 	}
@@ -127,23 +134,23 @@ func TestRetryNeverRedoesAFinishedStep(t *testing.T) {
 func TestStepFailures(t *testing.T) {
 	cases := []struct {
 		name    string
-		step    StepType
+		step    step.Type
 		cfg     map[string]any
 		runs    int // runs of processSubmission
 		wantErr string
 	}{
-		{"permanent", StepType{Run: func(context.Context, StepRun) error { return Permanent("the image is 65535x65535") }},
+		{"permanent", step.Type{Run: func(context.Context, step.Run) error { return step.Permanent("the image is 65535x65535") }},
 			nil, 1, "step 1 (s) failed: the image is 65535x65535"},
-		{"skip retry from a custom step", StepType{Run: func(context.Context, StepRun) error { return fmt.Errorf("bad input: %w", asynq.SkipRetry) }},
+		{"skip retry from a custom step", step.Type{Run: func(context.Context, step.Run) error { return fmt.Errorf("bad input: %w", asynq.SkipRetry) }},
 			nil, 1, "step 1 (s) failed: bad input"},
-		{"out of attempts", StepType{Backoff: time.Millisecond, Run: func(context.Context, StepRun) error { return errors.New("still down") }},
+		{"out of attempts", step.Type{Backoff: time.Millisecond, Run: func(context.Context, step.Run) error { return errors.New("still down") }},
 			map[string]any{"max_attempts": 2}, 2, "step 1 (s) failed: still down (after 2 attempts)"},
-		{"timeout", StepType{Run: func(ctx context.Context, _ StepRun) error { <-ctx.Done(); return ctx.Err() }},
+		{"timeout", step.Type{Run: func(ctx context.Context, _ step.Run) error { <-ctx.Done(); return ctx.Err() }},
 			map[string]any{"timeout": "50ms", "max_attempts": 1}, 1, "timed out after 50ms"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, Steps{"s": tc.step})
+			h := newHarness(t, step.Steps{"s": tc.step})
 			sub := testSubmission("01FAIL")
 			sub.Steps = []submission.Step{{Type: "s", Config: tc.cfg}}
 			var err error
@@ -168,7 +175,7 @@ func TestStepFailures(t *testing.T) {
 }
 
 func TestUnknownStatusIsSubmissionNotFound(t *testing.T) {
-	_, err := NewStatusStore(testRedis(t)).Status(context.Background(), "01NOPE")
+	_, err := jobs.NewStatusStore(testRedis(t)).Status(context.Background(), "01NOPE")
 	if !errors.Is(err, submission.ErrNotFound) {
 		t.Fatalf("err = %v", err)
 	}
@@ -187,7 +194,7 @@ func TestActionsFileStepChecks(t *testing.T) {
       - email: {to: "a@example.com", subject: hi, timeout: soon}
       - thumbnail: {field: avatar, sizes: [64, 256], max_attempts: 3, timeout: 10s}
 `)
-	_, err := actions.ParseWith("actions.yaml", file, actions.ParseOptions{Steps: Builtins(BuiltinDeps{}).Checks()})
+	_, err := actions.ParseWith("actions.yaml", file, actions.ParseOptions{Steps: builtin.Checks(nil).Checks()})
 	var fe *actions.FileError
 	if !errors.As(err, &fe) {
 		t.Fatalf("err = %v; want the problems listed", err)
@@ -220,12 +227,12 @@ func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
 		rc.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	h := newHarness(t, Steps{})
-	rv, err := NewRevalidator(srv.URL+"/api/revalidate", testSecret, NewWebhookClient(true))
+	h := newHarness(t, step.Steps{})
+	rv, err := next.NewRevalidate(srv.URL+"/api/revalidate", testSecret, webhook.NewClient(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.deps.Revalidate = rv
+	h.deps.Sinks = []step.Sink{rv}
 	sub := testSubmission("01REVAL")
 	sub.Revalidate = submission.Revalidate{Paths: []string{"/users"}, Tags: []string{"users", "user:01REVAL"}}
 	if err := h.run(sub); err != nil {
@@ -251,7 +258,7 @@ func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
 func TestStepFailureIsLoggedOnceWithItsStep(t *testing.T) {
 	var logs bytes.Buffer
 	var n atomic.Int32
-	h := newHarness(t, Steps{"flaky": {MaxAttempts: 2, Backoff: time.Millisecond, Run: func(context.Context, StepRun) error {
+	h := newHarness(t, step.Steps{"flaky": {MaxAttempts: 2, Backoff: time.Millisecond, Run: func(context.Context, step.Run) error {
 		n.Add(1)
 		return errors.New("receiver is down")
 	}}})
@@ -293,7 +300,7 @@ func TestStepFailureIsLoggedOnceWithItsStep(t *testing.T) {
 // counts under outcome skip.
 func TestSkippedStepCompletesTheSubmission(t *testing.T) {
 	var n atomic.Int32
-	h := newHarness(t, Steps{"mail": counting(&n, func(int) error { return Skip("the recipient already got 5 messages in 1h (limit 5/1h)") })})
+	h := newHarness(t, step.Steps{"mail": counting(&n, func(int) error { return step.Skip("the recipient already got 5 messages in 1h (limit 5/1h)") })})
 	h.deps.Metrics = NewMetrics(prometheus.NewRegistry())
 	sub := testSubmission("01SKIP")
 	sub.Steps = []submission.Step{{Type: "mail"}}

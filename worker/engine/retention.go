@@ -1,4 +1,4 @@
-package jobs
+package engine
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -20,7 +21,7 @@ const (
 
 // RetentionSweep erases submissions older than their action's retention.
 type RetentionSweep struct {
-	index   *Index
+	index   *jobs.Index
 	periods map[string]time.Duration // by action; only actions with one
 	erased  *prometheus.CounterVec
 	log     *slog.Logger
@@ -30,7 +31,7 @@ type RetentionSweep struct {
 // NewRetention builds the retention sweep for the actions' periods
 // (action name to how long its submissions are kept). It registers
 // formq_retention_erased_total on reg when reg is not nil.
-func NewRetention(index *Index, periods map[string]time.Duration, reg prometheus.Registerer, log *slog.Logger) *RetentionSweep {
+func NewRetention(index *jobs.Index, periods map[string]time.Duration, reg prometheus.Registerer, log *slog.Logger) *RetentionSweep {
 	r := &RetentionSweep{index: index, periods: map[string]time.Duration{}, log: log, now: time.Now,
 		erased: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "formq_retention_erased_total",
@@ -76,7 +77,7 @@ func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
 				switch {
 				case errors.Is(err, submission.ErrNotFound):
 					// An entry left by an interrupted erasure.
-					if err := r.index.drop(ctx, action, entry); err != nil {
+					if err := r.index.Drop(ctx, action, entry); err != nil {
 						errs = append(errs, err)
 						skipped[id] = true
 					}

@@ -1,4 +1,4 @@
-package jobs
+package engine
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
@@ -21,11 +23,11 @@ func TestProcessedSubmissionRoundTrips(t *testing.T) {
 	rdb := testRedis(t)
 	counter := &testenv.RoundTrips{}
 	rdb.AddHook(counter)
-	status := NewStatusStore(rdb)
+	status := jobs.NewStatusStore(rdb)
 	records := &memRecords{}
 	d := Deps{
-		Records: records, Index: NewIndex(rdb, nil).WithPersonal(map[string][]string{"contact": {"name"}}), Publisher: NewRedisPublisher(rdb, 1000),
-		Status: status, Steps: Steps{}, Log: quietLog(), Now: time.Now,
+		Records: records, Index: jobs.NewIndex(rdb, nil).WithPersonal(map[string][]string{"contact": {"name"}}), Publisher: jobs.NewRedisPublisher(rdb, 1000),
+		Status: status, Steps: step.Steps{}, Log: quietLog(), Now: time.Now,
 	}
 	run := func(id string) {
 		t.Helper()
@@ -37,7 +39,7 @@ func TestProcessedSubmissionRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.processSubmission(ctx, asynq.NewTask(TypeSubmission, payload)); err != nil {
+		if err := d.processSubmission(ctx, asynq.NewTask(jobs.TypeSubmission, payload)); err != nil {
 			t.Fatal(err)
 		}
 	}

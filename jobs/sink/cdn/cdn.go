@@ -1,4 +1,7 @@
-package jobs
+// Package cdn is the built-in CDN sinks: every revalidation event purges
+// the CDN's cache by tag and by URL, through Cloudflare's or Fastly's API
+// (FORMQ_CLOUDFLARE_*, FORMQ_FASTLY_*). Only the worker links it.
+package cdn
 
 import (
 	"bytes"
@@ -13,10 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 )
 
@@ -27,10 +27,10 @@ const (
 	fastlyBatch     = 256
 )
 
-// CDNClient is the HTTP client of the CDN sinks. Their API URLs come from
+// Client is the HTTP client of the CDN sinks. Their API URLs come from
 // the operator's configuration, not from the actions file, so they are
 // not guarded like webhooks; redirects are never followed.
-func CDNClient() *http.Client {
+func Client() *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
@@ -53,37 +53,37 @@ type CloudflareConfig struct {
 	Client  *http.Client
 }
 
-// NewCloudflareSink purges every event's tags by cache tag and its paths
+// NewCloudflare is the Cloudflare sink: it purges every event's tags by cache tag and its paths
 // by URL: POST {api}/zones/{zone}/purge_cache with {"tags": [...]} and
 // {"files": [...]}, one request per kind and per batch of 30.
-func NewCloudflareSink(c CloudflareConfig) (Sink, error) {
+func NewCloudflare(c CloudflareConfig) (step.Sink, error) {
 	base, err := apiBase(c.APIURL)
 	if err != nil {
-		return Sink{}, fmt.Errorf("cloudflare API URL: %w", err)
+		return step.Sink{}, fmt.Errorf("cloudflare API URL: %w", err)
 	}
 	if c.Token == "" || c.ZoneID == "" {
-		return Sink{}, errors.New("cloudflare: an API token and a zone id are required")
+		return step.Sink{}, errors.New("cloudflare: an API token and a zone id are required")
 	}
 	site, err := siteBase(c.SiteURL)
 	if err != nil {
-		return Sink{}, err
+		return step.Sink{}, err
 	}
 	client := c.Client
 	if client == nil {
-		client = CDNClient()
+		client = Client()
 	}
 	endpoint := base + "/zones/" + url.PathEscape(c.ZoneID) + "/purge_cache"
 	post := func(ctx context.Context, key string, body any) error {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return Permanent("encode the purge: %v", err)
+			return step.Permanent("encode the purge: %v", err)
 		}
 		return callCDN(ctx, client, "cloudflare", http.MethodPost, endpoint, b, key, func(h http.Header) {
 			h.Set("Authorization", "Bearer "+c.Token)
 			h.Set("Content-Type", "application/json")
 		}, cloudflareAnswer)
 	}
-	return Sink{
+	return step.Sink{
 		Name: "cloudflare", Timeout: 30 * time.Second,
 		Purge: func(ctx context.Context, ev submission.Event, key string) error {
 			files, err := absoluteURLs(site, ev.Paths)
@@ -128,7 +128,7 @@ func cloudflareAnswer(body []byte) error {
 		if len(msgs) == 0 {
 			msgs = append(msgs, "no error given")
 		}
-		return Permanent("cloudflare refused the purge: %s", strings.Join(msgs, "; "))
+		return step.Permanent("cloudflare refused the purge: %s", strings.Join(msgs, "; "))
 	}
 	return nil
 }
@@ -148,27 +148,27 @@ type FastlyConfig struct {
 	Client *http.Client
 }
 
-// NewFastlySink purges every event's tags as surrogate keys, POST
+// NewFastly is the Fastly sink: it purges every event's tags as surrogate keys, POST
 // {api}/service/{id}/purge with the keys in the Surrogate-Key header,
 // batches of 256; and, with a site URL, each of its paths by URL, POST
 // {api}/purge/{host}{path} (Fastly purges one URL per request).
-func NewFastlySink(c FastlyConfig) (Sink, error) {
+func NewFastly(c FastlyConfig) (step.Sink, error) {
 	base, err := apiBase(c.APIURL)
 	if err != nil {
-		return Sink{}, fmt.Errorf("fastly API URL: %w", err)
+		return step.Sink{}, fmt.Errorf("fastly API URL: %w", err)
 	}
 	if c.Key == "" || c.ServiceID == "" {
-		return Sink{}, errors.New("fastly: an API key and a service id are required")
+		return step.Sink{}, errors.New("fastly: an API key and a service id are required")
 	}
 	var site string
 	if c.SiteURL != "" {
 		if site, err = siteBase(c.SiteURL); err != nil {
-			return Sink{}, err
+			return step.Sink{}, err
 		}
 	}
 	client := c.Client
 	if client == nil {
-		client = CDNClient()
+		client = Client()
 	}
 	headers := func(more func(http.Header)) func(http.Header) {
 		return func(h http.Header) {
@@ -183,12 +183,12 @@ func NewFastlySink(c FastlyConfig) (Sink, error) {
 		}
 	}
 	endpoint := base + "/service/" + url.PathEscape(c.ServiceID) + "/purge"
-	return Sink{
+	return step.Sink{
 		Name: "fastly", Timeout: 30 * time.Second,
 		Purge: func(ctx context.Context, ev submission.Event, key string) error {
 			for _, t := range ev.Tags {
 				if t == "" || strings.ContainsAny(t, " \t\r\n") || len(t) > 1024 {
-					return Permanent("fastly: tag %q cannot be a surrogate key (no spaces, at most 1024 bytes)", t)
+					return step.Permanent("fastly: tag %q cannot be a surrogate key (no spaces, at most 1024 bytes)", t)
 				}
 			}
 			var urls []string
@@ -219,44 +219,20 @@ func NewFastlySink(c FastlyConfig) (Sink, error) {
 	}, nil
 }
 
-// NewNextSink posts every event, signed like webhooks (Standard Webhooks
-// headers, webhook-id evt_{submission}), to one Next.js on-demand
-// revalidation route; configure one sink per app instance.
-func NewNextSink(rawURL, secret string, client *WebhookClient) (Sink, error) {
-	r, err := NewRevalidator(rawURL, secret, client)
-	if err != nil {
-		return Sink{}, err
-	}
-	return Sink{
-		Name: "next", Timeout: 15 * time.Second,
-		Purge: func(ctx context.Context, ev submission.Event, key string) error {
-			body, err := json.Marshal(ev)
-			if err != nil {
-				return Permanent("encode the event: %v", err)
-			}
-			ctx, span := startRequestSpan(ctx, "next", http.MethodPost, r.url, key)
-			defer span.End()
-			err = r.client.Deliver(ctx, Delivery{URL: r.url, ID: key, Secret: r.secret, Body: body})
-			endRequestSpan(span, 0, err)
-			return err
-		},
-	}, nil
-}
-
 // callCDN makes one purge call, in a client span of its own. 2xx
 // succeeds (check, when set, reads the body); 429 and 5xx are retried;
 // other answers (a refused token, a bad request) fail for good with the
 // provider's words.
 func callCDN(ctx context.Context, client *http.Client, name, method, endpoint string, body []byte, key string, headers func(http.Header), check func([]byte) error) (err error) {
-	ctx, span := startRequestSpan(ctx, name, method, endpoint, key)
+	ctx, span := step.StartRequestSpan(ctx, name, method, endpoint, key)
 	status := 0
 	defer func() {
-		endRequestSpan(span, status, err)
+		step.EndRequestSpan(span, status, err)
 		span.End()
 	}()
 	req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return Permanent("%s: bad API URL: %v", name, err)
+		return step.Permanent("%s: bad API URL: %v", name, err)
 	}
 	req.Header.Set("User-Agent", "formq-purge/1")
 	// The same on every attempt of this call: a receiver that honours
@@ -279,37 +255,7 @@ func callCDN(ctx context.Context, client *http.Client, name, method, endpoint st
 	case code == http.StatusTooManyRequests || code >= 500:
 		return fmt.Errorf("%s purge answered %d%s", name, code, excerpt(answer))
 	default:
-		return Permanent("%s purge answered %d%s", name, code, excerpt(answer))
-	}
-}
-
-// startRequestSpan opens the client span of one request a sink makes,
-// a child of the step's span. The tracer is the one that made the span
-// in ctx (the worker's, exporting when FORMQ_OTEL_ENDPOINT is set); with
-// no span in ctx it records nothing.
-func startRequestSpan(ctx context.Context, sink, method, endpoint, key string) (context.Context, trace.Span) {
-	tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("formq/jobs")
-	attrs := []attribute.KeyValue{
-		attribute.String("formq.sink", sink),
-		attribute.String("formq.idempotency_key", key),
-		attribute.String("http.request.method", method),
-		attribute.String("url.full", redactURL(endpoint)),
-	}
-	if u, err := url.Parse(endpoint); err == nil {
-		attrs = append(attrs, attribute.String("server.address", u.Hostname()))
-	}
-	return tracer.Start(ctx, sink+" "+method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-}
-
-// endRequestSpan records the answer's status (0: none read) and the
-// error, if any, on a request's span.
-func endRequestSpan(span trace.Span, status int, err error) {
-	if status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-	}
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, readable(err))
+		return step.Permanent("%s purge answered %d%s", name, code, excerpt(answer))
 	}
 }
 
@@ -329,7 +275,7 @@ func excerpt(b []byte) string {
 func apiBase(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%q: want an http or https URL", redactURL(raw))
+		return "", fmt.Errorf("%q: want an http or https URL", step.RedactURL(raw))
 	}
 	return strings.TrimRight(raw, "/"), nil
 }
@@ -348,7 +294,7 @@ func absoluteURLs(site string, paths []string) ([]string, error) {
 	out := make([]string, 0, len(paths))
 	for _, p := range paths {
 		if !strings.HasPrefix(p, "/") {
-			return nil, Permanent("path %q: want a path starting with /", p)
+			return nil, step.Permanent("path %q: want a path starting with /", p)
 		}
 		out = append(out, site+p)
 	}
@@ -364,4 +310,12 @@ func batches(s []string, n int) [][]string {
 		s = s[k:]
 	}
 	return out
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -1,44 +1,51 @@
-package jobs
+// Package builtin declares formq's built-in step types (thumbnail,
+// webhook, email) by their settings: the names, the settings each takes
+// and their checks, without the code that runs them. The API checks
+// actions files with Checks and so links none of the implementations (no
+// webhook client, SMTP or image decoding); the implementation packages
+// (jobs/step/webhook, email, thumbnail) decode the same settings with the
+// same checks.
+package builtin
 
 import (
 	"errors"
 	"fmt"
 
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 )
 
-// BuiltinDeps are what the built-in steps need. The API only checks the
-// actions file and passes none; the worker passes all.
-type BuiltinDeps struct {
-	Thumbnailer Thumbnailer    // thumbnail; nil: thumbnail steps cannot run
-	Webhooks    *WebhookClient // webhook
-	Mailer      Mailer         // email; nil: email steps cannot run
-	// Recipients counts autoresponder messages per address (an email
-	// step's limit); nil sends without counting.
-	Recipients RecipientLimiter
-	// Getenv reads webhook secrets. When set, the checks also require
-	// every secret_env to hold a valid secret and an email step to have a
-	// mailer, so a worker missing them stops at start.
-	Getenv func(string) string
+// The names of the built-in step types in actions files.
+const (
+	Thumbnail = submission.ThumbnailStep
+	Webhook   = "webhook"
+	Email     = "email"
+)
+
+// Checks are the built-in step types with their checks and no Run: what a
+// process checking actions files needs. getenv, when set, also requires
+// every webhook step's secret_env to hold a valid secret (CheckWebhook).
+// Register custom step types on the result.
+func Checks(getenv func(string) string) step.Steps {
+	return step.Steps{
+		Thumbnail: {Check: CheckThumbnail},
+		Webhook:   {Check: CheckWebhook(getenv)},
+		Email:     {Check: CheckEmail},
+	}
 }
 
-// Builtins are the built-in step types: thumbnail, webhook and email.
-// Register custom ones on the result.
-func Builtins(d BuiltinDeps) Steps {
-	email := emailStep(d.Mailer, d.Recipients)
-	if d.Getenv != nil && d.Mailer == nil {
-		check := email.Check
-		email.Check = func(cfg map[string]any) error {
-			// One line: a problem is printed as file:line: text.
+// NeedsMailer wraps an email step type whose process has no mailer: its
+// check fails, so a worker that could not send the mail stops at start.
+func NeedsMailer(t step.Type) step.Type {
+	check := t.Check
+	t.Check = func(cfg map[string]any) error {
+		// One line: a problem is printed as file:line: text.
+		if check != nil {
 			if err := check(cfg); err != nil {
 				return fmt.Errorf("%v; email steps need FORMQ_SMTP_URL", err)
 			}
-			return errors.New("email steps need FORMQ_SMTP_URL")
 		}
+		return errors.New("email steps need FORMQ_SMTP_URL")
 	}
-	return Steps{
-		submission.ThumbnailStep: thumbnailStep(d.Thumbnailer),
-		"webhook":                webhookStep(d.Webhooks, d.Getenv),
-		"email":                  email,
-	}
+	return t
 }

@@ -1,4 +1,4 @@
-package jobs
+package email
 
 import (
 	"context"
@@ -6,30 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/mail"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/formq/formq/internal/period"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
-
-// placeholderTo is a recipient like "{email}": the address the submitter
-// gave in that field. The actions file allows it only for a field
-// declared type: email.
-var placeholderTo = regexp.MustCompile(`^\{([A-Za-z][A-Za-z0-9_-]{0,63})\}$`)
-
-// SubmitterPlaceholder reports whether an email step's recipient names a
-// field of the submission, and which.
-func SubmitterPlaceholder(to string) (field string, ok bool) {
-	m := placeholderTo.FindStringSubmatch(strings.TrimSpace(to))
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
 
 // submitters fills the recipients that name a field with the address the
 // submission holds there: one bare address, or the step fails for good
@@ -38,7 +23,7 @@ func SubmitterPlaceholder(to string) (field string, ok bool) {
 func submitters(to []string, sub *submission.Submission) ([]string, error) {
 	out := make([]string, 0, len(to))
 	for _, t := range to {
-		field, ok := SubmitterPlaceholder(t)
+		field, ok := builtin.SubmitterPlaceholder(t)
 		if !ok {
 			out = append(out, t)
 			continue
@@ -46,7 +31,7 @@ func submitters(to []string, sub *submission.Submission) ([]string, error) {
 		v, _ := sub.Values[field].(string)
 		addr, err := mail.ParseAddress(v)
 		if v == "" || err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(v) {
-			return nil, Permanent("to %s: the submission holds no single email address there", t)
+			return nil, step.Permanent("to %s: the submission holds no single email address there", t)
 		}
 		out = append(out, addr.Address)
 	}
@@ -94,38 +79,15 @@ func (r *RedisRecipients) Allow(ctx context.Context, key, member string, n int, 
 	return ok == 1, nil
 }
 
-// recipientLimit is an email step's limit: at most N messages per
-// recipient per period, like "5/1h" ("5/h" is the same).
-type recipientLimit struct {
-	N   int
-	Per time.Duration
-}
-
-func parseRecipientLimit(s string) (recipientLimit, error) {
-	num, per, ok := strings.Cut(strings.TrimSpace(s), "/")
-	n, err := strconv.Atoi(num)
-	if !ok || err != nil || n < 1 {
-		return recipientLimit{}, fmt.Errorf("limit %q: want messages per recipient per period, like 5/1h", s)
-	}
-	if per != "" && (per[0] < '0' || per[0] > '9') {
-		per = "1" + per
-	}
-	d, err := period.Parse(per)
-	if err != nil {
-		return recipientLimit{}, fmt.Errorf("limit %q: want messages per recipient per period, like 5/1h", s)
-	}
-	return recipientLimit{N: n, Per: d}, nil
-}
-
 // limitRecipients admits the message to the submitter's addresses under
 // the step's limit; over it the step is skipped, not failed.
-func limitRecipients(ctx context.Context, limiter RecipientLimiter, lim recipientLimit, c emailConfig, to []string, sub *submission.Submission) error {
+func limitRecipients(ctx context.Context, limiter RecipientLimiter, lim builtin.RecipientLimit, c builtin.EmailSettings, to []string, sub *submission.Submission) error {
 	if limiter == nil {
 		return nil
 	}
-	raw, _ := c.recipients()
+	raw, _ := c.Recipients()
 	for i, t := range raw {
-		if _, ok := SubmitterPlaceholder(t); !ok || i >= len(to) {
+		if _, ok := builtin.SubmitterPlaceholder(t); !ok || i >= len(to) {
 			continue
 		}
 		sum := sha256.Sum256([]byte(strings.ToLower(to[i])))
@@ -134,17 +96,8 @@ func limitRecipients(ctx context.Context, limiter RecipientLimiter, lim recipien
 			return err
 		}
 		if !ok {
-			return Skip("the recipient already got %d messages in %s (limit %d/%s)", lim.N, period.Format(lim.Per), lim.N, period.Format(lim.Per))
+			return step.Skip("the recipient already got %d messages in %s (limit %d/%s)", lim.N, period.Format(lim.Per), lim.N, period.Format(lim.Per))
 		}
 	}
 	return nil
 }
-
-// skipError is a step that chose not to act; it is recorded skipped,
-// with the message as its note, and never run again.
-type skipError struct{ msg string }
-
-func (e *skipError) Error() string { return e.msg }
-
-// Skip makes a step's outcome skipped (done, nothing sent) with why.
-func Skip(format string, args ...any) error { return &skipError{msg: fmt.Sprintf(format, args...)} }

@@ -1,10 +1,11 @@
-package jobs
+package email
 
 import (
 	"context"
 	"errors"
 	"testing"
 
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
@@ -22,13 +23,13 @@ func (o *outbox) Send(_ context.Context, e *Email) error {
 // for good instead of mailing anything.
 func TestAutoresponderMailsTheSubmitter(t *testing.T) {
 	box := &outbox{}
-	step := emailStep(box, nil)
+	st := Step(box, nil)
 	cfg := map[string]any{"to": []any{"team@example.com", "{email}"}, "subject": "Thanks {name}"}
-	if err := step.Check(cfg); err != nil {
+	if err := st.Check(cfg); err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	sub := &submission.Submission{ID: "01A", Action: "contact", Values: map[string]any{"email": "ada@example.com", "name": "Ada"}}
-	if err := step.Run(context.Background(), StepRun{Submission: sub, Config: cfg}); err != nil {
+	if err := st.Run(context.Background(), step.Run{Submission: sub, Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
 	if len(box.sent) != 1 || len(box.sent[0].To) != 2 || box.sent[0].To[1] != "ada@example.com" {
@@ -36,7 +37,7 @@ func TestAutoresponderMailsTheSubmitter(t *testing.T) {
 	}
 	for _, bad := range []any{"Eve <eve@example.com>, x@example.com", "", nil, "not an address", "ada@example.com\r\nBcc: x@example.com"} {
 		sub.Values["email"] = bad
-		err := step.Run(context.Background(), StepRun{Submission: sub, Config: cfg})
+		err := st.Run(context.Background(), step.Run{Submission: sub, Config: cfg})
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("value %q: %v, want a permanent failure", bad, err)
 		}

@@ -1,86 +1,21 @@
-package jobs
+// Package email is the built-in email step: a notification about the
+// submission, or an autoresponder to the submitter's address under a
+// per-recipient limit, sent by a Mailer (jobs/step/email/smtp's, or an
+// embedder's own). Only the worker links it; the API checks email steps
+// with jobs/step/builtin.
+package email
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
 )
-
-// cmp is s, or fallback when s is empty.
-
-// emailConfig is the declaration of an email step. To is one address or a
-// list; subject and body expand {field}, {id} and {action}.
-type emailConfig struct {
-	To      any    `json:"to"`
-	Subject string `json:"subject"`
-	Body    string `json:"body"`
-	From    string `json:"from"`
-	// Limit caps the messages to a submitter's address ({field}
-	// recipients): "5/1h" sends at most 5 an hour to one address.
-	Limit string `json:"limit"`
-}
-
-func (c emailConfig) recipients() ([]string, error) {
-	var list []string
-	switch v := c.To.(type) {
-	case string:
-		list = []string{v}
-	case []any:
-		for _, x := range v {
-			s, ok := x.(string)
-			if !ok {
-				return nil, errors.New("to: want addresses")
-			}
-			list = append(list, s)
-		}
-	default:
-		return nil, errors.New("to: want an address or a list of addresses")
-	}
-	if len(list) == 0 {
-		return nil, errors.New("to: want at least one address")
-	}
-	for i, a := range list {
-		if _, ok := SubmitterPlaceholder(a); ok {
-			continue // the submitter's address, filled in per submission
-		}
-		addr, err := mail.ParseAddress(a)
-		if err != nil {
-			return nil, fmt.Errorf("to %q: %v", a, err)
-		}
-		list[i] = addr.Address
-	}
-	return list, nil
-}
-
-func (c emailConfig) check() error {
-	to, err := c.recipients()
-	if err != nil {
-		return err
-	}
-	if c.Limit != "" {
-		if _, err := parseRecipientLimit(c.Limit); err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(to, func(a string) bool { _, ok := SubmitterPlaceholder(a); return ok }) {
-			return errors.New(`limit: only for a recipient naming the submitter's field, like to: "{email}"`)
-		}
-	}
-	if c.Subject == "" {
-		return errors.New("subject: required")
-	}
-	if c.From != "" {
-		if _, err := mail.ParseAddress(c.From); err != nil {
-			return fmt.Errorf("from %q: %v", c.From, err)
-		}
-	}
-	return nil
-}
 
 // Email is one message of an email step. The Mailer writes its headers
 // safely (addresses parsed and re-written, the subject encoded), so no
@@ -96,7 +31,7 @@ type Email struct {
 	Date      time.Time
 }
 
-// Mailer sends the email steps' messages. formq's are jobs/smtp's (SMTP,
+// Mailer sends the email steps' messages. formq's are jobs/step/email/smtp's (SMTP,
 // and the development mailer that logs instead); embedders may plug in
 // their own (an email API, a test outbox). Send fails with a Permanent
 // error for what no retry can fix.
@@ -104,37 +39,35 @@ type Mailer interface {
 	Send(ctx context.Context, m *Email) error
 }
 
-// emailStep sends a notification about the submission.
-func emailStep(mailer Mailer, limiter RecipientLimiter) StepType {
-	return StepType{
+// Step is the email step type: it sends a notification about the
+// submission with mailer; limiter counts the messages to submitters'
+// addresses (a step's limit), nil sends without counting. A nil mailer
+// fails every email step for good; wrap the type in builtin.NeedsMailer
+// to stop such a process at start instead.
+func Step(mailer Mailer, limiter RecipientLimiter) step.Type {
+	return step.Type{
 		Timeout: 30 * time.Second,
-		Check: func(cfg map[string]any) error {
-			var c emailConfig
-			if err := decodeConfig(cfg, &c); err != nil {
-				return err
+		Check:   builtin.CheckEmail,
+		Run: func(ctx context.Context, r step.Run) error {
+			var c builtin.EmailSettings
+			if err := step.Decode(r.Config, &c); err != nil {
+				return step.Permanent("bad configuration: %v", err)
 			}
-			return c.check()
-		},
-		Run: func(ctx context.Context, r StepRun) error {
-			var c emailConfig
-			if err := decodeConfig(r.Config, &c); err != nil {
-				return Permanent("bad configuration: %v", err)
-			}
-			to, err := c.recipients()
+			to, err := c.Recipients()
 			if err != nil {
-				return Permanent("bad configuration: %v", err)
+				return step.Permanent("bad configuration: %v", err)
 			}
 			if mailer == nil {
-				return Permanent("email steps need FORMQ_SMTP_URL")
+				return step.Permanent("email steps need FORMQ_SMTP_URL")
 			}
 			sub := r.Submission
 			if to, err = submitters(to, sub); err != nil {
 				return err
 			}
 			if c.Limit != "" {
-				lim, err := parseRecipientLimit(c.Limit)
+				lim, err := builtin.ParseRecipientLimit(c.Limit)
 				if err != nil {
-					return Permanent("bad configuration: %v", err)
+					return step.Permanent("bad configuration: %v", err)
 				}
 				if err := limitRecipients(ctx, limiter, lim, c, to, sub); err != nil {
 					return err

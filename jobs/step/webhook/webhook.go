@@ -1,4 +1,10 @@
-package jobs
+// Package webhook is the built-in webhook step: it posts the submission
+// record, signed per the Standard Webhooks spec, to the step's URL, and
+// refuses, at dial time, addresses that are not public. Its Client also
+// posts the revalidation webhooks of jobs/sink/next. Only the worker
+// links it (with code.dny.dev/ssrf); the API checks webhook steps with
+// jobs/step/builtin.
+package webhook
 
 import (
 	"bytes"
@@ -14,13 +20,15 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"regexp"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"code.dny.dev/ssrf"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
 )
 
@@ -50,26 +58,26 @@ func publicAddr(a netip.Addr) bool {
 	return specialPurpose.SafeAddr(a) == nil
 }
 
-// WebhookClient posts signed webhooks. Unless private addresses are
+// Client posts signed webhooks. Unless private addresses are
 // allowed, it checks every address at dial time, after name resolution,
 // so neither DNS tricks nor redirects reach internal services; redirects
 // are never followed anyway (a 3xx is a failure).
-type WebhookClient struct {
+type Client struct {
 	client *http.Client
 }
 
-// NewWebhookClient builds a client; allowPrivate lets webhooks reach
+// NewClient builds a client; allowPrivate lets webhooks reach
 // loopback and private addresses (FORMQ_WEBHOOK_ALLOW_PRIVATE, for local
 // development and tests).
-func NewWebhookClient(allowPrivate bool) *WebhookClient {
+func NewClient(allowPrivate bool) *Client {
 	allow := publicAddr
 	if allowPrivate {
 		allow = func(netip.Addr) bool { return true }
 	}
-	return newWebhookClient(allow)
+	return newClient(allow)
 }
 
-func newWebhookClient(allow func(netip.Addr) bool) *WebhookClient {
+func newClient(allow func(netip.Addr) bool) *Client {
 	dialer := &net.Dialer{
 		Timeout: 10 * time.Second,
 		Control: func(network, address string, _ syscall.RawConn) error {
@@ -90,7 +98,7 @@ func newWebhookClient(allow func(netip.Addr) bool) *WebhookClient {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
-	return &WebhookClient{client: &http.Client{
+	return &Client{client: &http.Client{
 		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -110,39 +118,27 @@ type Delivery struct {
 // Deliver posts a delivery signed per the Standard Webhooks spec. Only a
 // 2xx answer succeeds. Refused addresses, redirects and 410 Gone are
 // permanent failures; other failures are retried.
-func (c *WebhookClient) Deliver(ctx context.Context, d Delivery) error {
+func (c *Client) Deliver(ctx context.Context, d Delivery) error {
 	start := time.Now()
 	status, err := c.deliver(ctx, d)
 	if d.Log == nil {
-		d.Log, _ = ctx.Value(deliveryLogKey{}).(func(submission.DeliveryAttempt))
+		d.Log = step.DeliveryLog(ctx)
 	}
 	if d.Log != nil {
-		a := submission.DeliveryAttempt{At: start.UTC(), URL: redactURL(d.URL), WebhookID: d.ID, Status: status, LatencyMS: time.Since(start).Milliseconds()}
+		a := submission.DeliveryAttempt{At: start.UTC(), URL: step.RedactURL(d.URL), WebhookID: d.ID, Status: status, LatencyMS: time.Since(start).Milliseconds()}
 		if err != nil {
-			a.Error = readable(err)
+			a.Error = step.ErrorText(err)
 		}
 		d.Log(a)
 	}
 	return err
 }
 
-// deliveryLogKey carries a step's delivery log to the deliveries made by
-// code that does not see the StepRun (the sinks).
-type deliveryLogKey struct{}
-
-// withDeliveryLog makes Deliver log to fn the attempts made with ctx.
-func withDeliveryLog(ctx context.Context, fn func(submission.DeliveryAttempt)) context.Context {
-	if fn == nil {
-		return ctx
-	}
-	return context.WithValue(ctx, deliveryLogKey{}, fn)
-}
-
 // deliver makes one attempt; status is the answer's, 0 when none came.
-func (c *WebhookClient) deliver(ctx context.Context, d Delivery) (status int, err error) {
+func (c *Client) deliver(ctx context.Context, d Delivery) (status int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return 0, Permanent("bad webhook URL: %v", err)
+		return 0, step.Permanent("bad webhook URL: %v", err)
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -153,9 +149,9 @@ func (c *WebhookClient) deliver(ctx context.Context, d Delivery) (status int, er
 	resp, err := c.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenAddress) {
-			return 0, Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", redactURL(d.URL), forbiddenAddr(err))
+			return 0, step.Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", step.RedactURL(d.URL), forbiddenAddr(err))
 		}
-		return 0, fmt.Errorf("webhook to %s: %w", redactURL(d.URL), unwrapURLError(err))
+		return 0, fmt.Errorf("webhook to %s: %w", step.RedactURL(d.URL), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -164,11 +160,11 @@ func (c *WebhookClient) deliver(ctx context.Context, d Delivery) (status int, er
 	case status >= 200 && status < 300:
 		return status, nil
 	case status >= 300 && status < 400:
-		return status, Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", redactURL(d.URL), status)
+		return status, step.Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", step.RedactURL(d.URL), status)
 	case status == http.StatusGone:
-		return status, Permanent("webhook to %s answered 410 Gone", redactURL(d.URL))
+		return status, step.Permanent("webhook to %s answered 410 Gone", step.RedactURL(d.URL))
 	default:
-		return status, fmt.Errorf("webhook to %s answered %d", redactURL(d.URL), status)
+		return status, fmt.Errorf("webhook to %s answered %d", step.RedactURL(d.URL), status)
 	}
 }
 
@@ -179,23 +175,6 @@ func Sign(secret []byte, id string, ts int64, body []byte) string {
 	mac.Write([]byte(id + "." + strconv.FormatInt(ts, 10) + "."))
 	mac.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// ParseSecret reads a signing secret: "whsec_" followed by base64, as the
-// Standard Webhooks spec writes them, or any other string used as is.
-func ParseSecret(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if rest, ok := strings.CutPrefix(s, "whsec_"); ok {
-		key, err := base64.StdEncoding.DecodeString(rest)
-		if err != nil || len(key) < 16 {
-			return nil, errors.New("a whsec_ secret must be base64 of at least 16 bytes")
-		}
-		return key, nil
-	}
-	if len(s) < 16 {
-		return nil, errors.New("a webhook secret must be at least 16 characters")
-	}
-	return []byte(s), nil
 }
 
 func forbiddenAddr(err error) string {
@@ -214,66 +193,26 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// redactURL drops credentials and the query, which may hold tokens, from
-// URLs shown in errors.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(bad URL)"
+// Step is the webhook step type: it posts the submission record to the
+// step's URL with client, signed with the secret its secret_env names,
+// read with getenv (os.Getenv when nil). Its check is
+// builtin.CheckWebhook(getenv), so a process missing a secret stops at
+// start.
+func Step(client *Client, getenv func(string) string) step.Type {
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
-}
-
-// webhookConfig is the declaration of a webhook step.
-type webhookConfig struct {
-	URL       string `json:"url"`
-	SecretEnv string `json:"secret_env"`
-}
-
-var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-func (c webhookConfig) check() error {
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url %q: want an http or https URL", c.URL)
-	}
-	if !envNamePattern.MatchString(c.SecretEnv) {
-		return errors.New("secret_env: want the name of the environment variable holding the signing secret (whsec_...)")
-	}
-	return nil
-}
-
-// webhookStep posts the submission record to a URL.
-func webhookStep(client *WebhookClient, getenv func(string) string) StepType {
-	return StepType{
+	return step.Type{
 		Timeout: 15 * time.Second,
-		Check: func(cfg map[string]any) error {
-			var c webhookConfig
-			if err := decodeConfig(cfg, &c); err != nil {
-				return err
+		Check:   builtin.CheckWebhook(getenv),
+		Run: func(ctx context.Context, r step.Run) error {
+			var c builtin.WebhookSettings
+			if err := step.Decode(r.Config, &c); err != nil {
+				return step.Permanent("bad configuration: %v", err)
 			}
-			if err := c.check(); err != nil {
-				return err
-			}
-			if getenv != nil {
-				if getenv(c.SecretEnv) == "" {
-					return fmt.Errorf("secret_env %s: not set in this environment (want a signing secret, whsec_...)", c.SecretEnv)
-				}
-				if _, err := ParseSecret(getenv(c.SecretEnv)); err != nil {
-					return fmt.Errorf("secret_env %s: %v", c.SecretEnv, err)
-				}
-			}
-			return nil
-		},
-		Run: func(ctx context.Context, r StepRun) error {
-			var c webhookConfig
-			if err := decodeConfig(r.Config, &c); err != nil {
-				return Permanent("bad configuration: %v", err)
-			}
-			secret, err := ParseSecret(getenv(c.SecretEnv))
+			secret, err := builtin.ParseSecret(getenv(c.SecretEnv))
 			if err != nil {
-				return Permanent("secret_env %s: %v", c.SecretEnv, err)
+				return step.Permanent("secret_env %s: %v", c.SecretEnv, err)
 			}
 			body, err := recordJSON(r.Submission)
 			if err != nil {
@@ -289,7 +228,7 @@ func webhookStep(client *WebhookClient, getenv func(string) string) StepType {
 func recordJSON(sub *submission.Submission) ([]byte, error) {
 	b, err := json.Marshal(sub)
 	if err != nil {
-		return nil, Permanent("encode the submission record: %v", err)
+		return nil, step.Permanent("encode the submission record: %v", err)
 	}
 	return b, nil
 }

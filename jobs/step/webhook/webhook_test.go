@@ -1,4 +1,4 @@
-package jobs
+package webhook
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
@@ -82,17 +83,17 @@ func testSubmission(id string) *submission.Submission {
 	return &submission.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []submission.File{}}
 }
 
-func runWebhook(t *testing.T, client *WebhookClient, url string, sub *submission.Submission, attempt int) error {
+func runWebhook(t *testing.T, client *Client, url string, sub *submission.Submission, attempt int) error {
 	t.Helper()
 	env := map[string]string{"HOOK_SECRET": testSecret}
-	step := webhookStep(client, func(k string) string { return env[k] })
+	st := Step(client, func(k string) string { return env[k] })
 	cfg := map[string]any{"url": url, "secret_env": "HOOK_SECRET"}
-	if err := step.Check(cfg); err != nil {
+	if err := st.Check(cfg); err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return step.Run(ctx, StepRun{Submission: sub, Config: cfg, Index: 1, Attempt: attempt})
+	return st.Run(ctx, step.Run{Submission: sub, Config: cfg, Index: 1, Attempt: attempt})
 }
 
 func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
@@ -126,14 +127,14 @@ func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
 		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
-	onlyRedirector := newWebhookClient(func(a netip.Addr) bool {
+	onlyRedirector := newClient(func(a netip.Addr) bool {
 		return a == netip.MustParseAddr("127.0.0.1") || publicAddr(a)
 	})
 
-	strict := NewWebhookClient(false)
+	strict := NewClient(false)
 	cases := []struct {
 		name   string
-		client *WebhookClient
+		client *Client
 		url    string
 		want   string
 	}{
@@ -148,7 +149,7 @@ func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
 	if v6URL != "" {
 		cases = append(cases, struct {
 			name   string
-			client *WebhookClient
+			client *Client
 			url    string
 			want   string
 		}{"IPv6 loopback", strict, v6URL, "::1 is not a public address"})
@@ -178,7 +179,7 @@ func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
 
 	// The same receiver is reachable when private addresses are allowed,
 	// so the refusals above are the guard's doing.
-	if err := runWebhook(t, NewWebhookClient(true), srv.URL+"/hook", testSubmission("01SSRF"), 1); err != nil {
+	if err := runWebhook(t, NewClient(true), srv.URL+"/hook", testSubmission("01SSRF"), 1); err != nil {
 		t.Fatalf("with private addresses allowed: %v", err)
 	}
 	if n := len(rc.seen()); n != 1 {
@@ -204,7 +205,7 @@ func TestWebhookSignedWithStableIDAcrossRetries(t *testing.T) {
 	rc.status.Store(http.StatusServiceUnavailable)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	client := NewWebhookClient(true)
+	client := NewClient(true)
 	sub := testSubmission("01STABLE")
 
 	err := runWebhook(t, client, srv.URL, sub, 1)
@@ -240,7 +241,7 @@ func TestWebhookFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
-			err := runWebhook(t, NewWebhookClient(true), srv.URL, testSubmission("01FAIL"), 1)
+			err := runWebhook(t, NewClient(true), srv.URL, testSubmission("01FAIL"), 1)
 			if err == nil || errors.Is(err, asynq.SkipRetry) != tc.permanent || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v; want permanent=%v mentioning %q", err, tc.permanent, tc.want)
 			}
@@ -253,10 +254,10 @@ func TestWebhookTimesOut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 	defer srv.Close()
 	defer close(release)
-	step := webhookStep(NewWebhookClient(true), func(string) string { return testSecret })
+	st := Step(NewClient(true), func(string) string { return testSecret })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	err := step.Run(ctx, StepRun{Submission: testSubmission("01SLOW"), Config: map[string]any{"url": srv.URL, "secret_env": "X"}})
+	err := st.Run(ctx, step.Run{Submission: testSubmission("01SLOW"), Config: map[string]any{"url": srv.URL, "secret_env": "X"}})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("err = %v; want a retried deadline error", err)
 	}
@@ -264,7 +265,7 @@ func TestWebhookTimesOut(t *testing.T) {
 
 func TestWebhookCheck(t *testing.T) {
 	env := map[string]string{"GOOD": testSecret, "SHORT": "abc"}
-	step := webhookStep(nil, func(k string) string { return env[k] })
+	st := Step(nil, func(k string) string { return env[k] })
 	cases := []struct {
 		cfg  map[string]any
 		want string
@@ -277,7 +278,7 @@ func TestWebhookCheck(t *testing.T) {
 		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD"}, ""},
 	}
 	for _, tc := range cases {
-		err := step.Check(tc.cfg)
+		err := st.Check(tc.cfg)
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("Check(%v) = %v; want %q", tc.cfg, err, tc.want)
 		}
@@ -288,7 +289,7 @@ func TestWebhookCheck(t *testing.T) {
 // and IPv4-translated loopback, 6to4, Teredo, site-local and the IPv4
 // documentation networks. A webhook to any of them is refused at dial time.
 func TestAttackWebhookSSRFSpecialRanges(t *testing.T) {
-	strict := NewWebhookClient(false)
+	strict := NewClient(false)
 	for _, addr := range []string{
 		"::127.0.0.1", "::ffff:0:7f00:1", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fec0::1",
 		"192.0.2.10", "198.51.100.10", "203.0.113.10", "2001:db8::1", "192.88.99.1",

@@ -17,7 +17,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/email"
 	gomail "github.com/wneessen/go-mail"
 )
 
@@ -96,15 +97,15 @@ func NewLog(log *slog.Logger) *Mailer { return &Mailer{from: DefaultFrom, log: l
 
 // Send delivers one message. Refusals with a 5xx reply are permanent;
 // anything else is retried. Cancelling ctx ends the delivery at once.
-func (m *Mailer) Send(ctx context.Context, e *jobs.Email) error {
+func (m *Mailer) Send(ctx context.Context, e *email.Email) error {
 	msg, err := compose(e, cmp(e.From, m.from))
 	if err != nil {
-		return jobs.Permanent("bad configuration: %v", err)
+		return step.Permanent("bad configuration: %v", err)
 	}
 	if m.log != nil {
 		var b bytes.Buffer
 		if _, err := msg.WriteTo(&b); err != nil {
-			return jobs.Permanent("compose: %v", err)
+			return step.Permanent("compose: %v", err)
 		}
 		m.log.InfoContext(ctx, "email (not sent: FORMQ_SMTP_URL is unset in development)",
 			"from", msg.GetFromString(), "to", msg.GetToString(), "message", b.String())
@@ -154,7 +155,7 @@ func (m *Mailer) Send(ctx context.Context, e *jobs.Email) error {
 	}
 	c, err := gomail.NewClient(m.host, opts...)
 	if err != nil {
-		return jobs.Permanent("smtp: %v", err)
+		return step.Permanent("smtp: %v", err)
 	}
 	err = c.DialAndSendWithContext(ctx, msg)
 	switch {
@@ -182,7 +183,7 @@ func smtpError(addr string, err error) error {
 		code = te.Code
 	}
 	if code >= 500 {
-		return jobs.Permanent("the mail server refused: %v", err)
+		return step.Permanent("the mail server refused: %v", err)
 	}
 	return fmt.Errorf("smtp %s: %w", addr, err)
 }
@@ -191,7 +192,7 @@ func smtpError(addr string, err error) error {
 // are parsed and re-written, the subject is RFC 2047-encoded (and cut to
 // one line first), so no value can add a header. Its Message-ID is the
 // same on every attempt, so a mail system can drop a repeat after a crash.
-func compose(e *jobs.Email, from string) (*gomail.Msg, error) {
+func compose(e *email.Email, from string) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := msg.From(from); err != nil {
 		return nil, fmt.Errorf("from %q: %w", from, err)
@@ -213,4 +214,4 @@ func cmp(s, fallback string) string {
 	return fallback
 }
 
-var _ jobs.Mailer = (*Mailer)(nil)
+var _ email.Mailer = (*Mailer)(nil)

@@ -28,7 +28,8 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/testenv"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/email"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
@@ -313,23 +314,23 @@ func (s *smtpServer) auths() []string {
 func sendTest(mailer *Mailer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return emailStep(mailer).Run(ctx, jobs.StepRun{Submission: testSubmission("01MAIL"),
+	return emailStep(mailer).Run(ctx, step.Run{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "hi"}})
 }
 
 func TestEmailStepSendsToLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
-	step := emailStep(srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"))
+	st := emailStep(srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"))
 	cfg := map[string]any{"to": []any{"team@example.com", "Boss <boss@example.com>"}, "subject": "New user {name}\r\nBcc: evil@example.com"}
-	if err := step.Check(cfg); err != nil {
+	if err := st.Check(cfg); err != nil {
 		t.Fatal(err)
 	}
 	sub := testSubmission("01MAIL")
 	sub.Values["name"] = "Zoë"
-	run := jobs.StepRun{Submission: sub, Config: cfg, Index: 2}
+	run := step.Run{Submission: sub, Config: cfg, Index: 2}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := step.Run(ctx, run); err != nil {
+	if err := st.Run(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	msgs := srv.messages()
@@ -374,7 +375,7 @@ func TestEmailStepSendsToLocalRelay(t *testing.T) {
 
 func TestEmailFromWithDisplayNameAtLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
-	err := emailStep(srv.mailer(t, "smtp://"+srv.addr)).Run(context.Background(), jobs.StepRun{Submission: testSubmission("01MAIL"),
+	err := emailStep(srv.mailer(t, "smtp://"+srv.addr)).Run(context.Background(), step.Run{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "hi", "from": "Forms <forms@example.com>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +507,7 @@ func TestEmailCancelEndsDeliveryToStalledLocalServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- emailStep(mailer).Run(ctx, jobs.StepRun{Submission: testSubmission("01MAIL"),
+		done <- emailStep(mailer).Run(ctx, step.Run{Submission: testSubmission("01MAIL"),
 			Config: map[string]any{"to": "a@example.com", "subject": "hi"}})
 	}()
 	<-srv.hang // MAIL sent, no reply coming
@@ -556,7 +557,7 @@ func TestNew(t *testing.T) {
 func TestLogMailerWritesTheMessage(t *testing.T) {
 	var logs bytes.Buffer
 	mailer := NewLog(slog.New(slog.NewJSONHandler(&logs, nil)))
-	err := emailStep(mailer).Run(context.Background(), jobs.StepRun{Submission: testSubmission("01MAIL"),
+	err := emailStep(mailer).Run(context.Background(), step.Run{Submission: testSubmission("01MAIL"),
 		Config: map[string]any{"to": "team@example.com", "subject": "New {name}"}})
 	if err != nil {
 		t.Fatal(err)
@@ -569,8 +570,8 @@ func TestLogMailerWritesTheMessage(t *testing.T) {
 }
 
 // emailStep is the built-in email step sending with mailer.
-func emailStep(mailer *Mailer) jobs.StepType {
-	return jobs.Builtins(jobs.BuiltinDeps{Mailer: mailer})["email"]
+func emailStep(mailer *Mailer) step.Type {
+	return email.Step(mailer, nil)
 }
 
 func testSubmission(id string) *submission.Submission {
@@ -585,15 +586,15 @@ func testSubmission(id string) *submission.Submission {
 func TestAutoresponderLimitPerRecipientAtLocalRelay(t *testing.T) {
 	srv := startSMTP(t)
 	rdb := testenv.StartRedis(t).Client(t)
-	step := jobs.Builtins(jobs.BuiltinDeps{Mailer: srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"), Recipients: jobs.NewRedisRecipients(rdb)})["email"]
+	st := email.Step(srv.mailer(t, "smtp://"+srv.addr+"?from=forms@example.com"), email.NewRedisRecipients(rdb))
 	cfg := map[string]any{"to": "{email}", "subject": "Thanks", "limit": "2/1h"}
-	if err := step.Check(cfg); err != nil {
+	if err := st.Check(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := step.Check(map[string]any{"to": "team@example.com", "subject": "x", "limit": "2/1h"}); err == nil {
+	if err := st.Check(map[string]any{"to": "team@example.com", "subject": "x", "limit": "2/1h"}); err == nil {
 		t.Error("a limit on a fixed recipient was accepted")
 	}
-	if err := step.Check(map[string]any{"to": "{email}", "subject": "x", "limit": "many"}); err == nil {
+	if err := st.Check(map[string]any{"to": "{email}", "subject": "x", "limit": "many"}); err == nil {
 		t.Error("limit: many was accepted")
 	}
 	run := func(id, addr string) error {
@@ -601,7 +602,7 @@ func TestAutoresponderLimitPerRecipientAtLocalRelay(t *testing.T) {
 		sub.Values["email"] = addr
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return step.Run(ctx, jobs.StepRun{Submission: sub, Config: cfg})
+		return st.Run(ctx, step.Run{Submission: sub, Config: cfg})
 	}
 	for _, id := range []string{"01A", "01B"} {
 		if err := run(id, "Ada@Example.com"); err != nil {

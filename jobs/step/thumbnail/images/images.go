@@ -17,7 +17,9 @@ import (
 	"image/png"
 	"io"
 
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
+	"github.com/formq/formq/jobs/step/thumbnail"
 	"github.com/formq/formq/uploads"
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp" // registers the WebP decoder
@@ -36,7 +38,7 @@ const (
 // per pixel, read from its header, and all images decoded at once by one
 // process-wide budget, so concurrency cannot multiply it.
 type Thumbnailer struct {
-	store     jobs.ObjectStore
+	store     thumbnail.ObjectStore
 	maxDecode int64
 	budget    *semaphore.Weighted
 	budgetMax int64
@@ -44,44 +46,44 @@ type Thumbnailer struct {
 
 // New builds a thumbnailer on an object store (*uploads.Store) with the
 // default decode limits.
-func New(store jobs.ObjectStore) *Thumbnailer {
+func New(store thumbnail.ObjectStore) *Thumbnailer {
 	return NewWithLimits(store, DefaultMaxDecodeBytes, DefaultDecodeBudget)
 }
 
 // NewWithLimits builds a thumbnailer whose decoded images are at most
 // maxDecode bytes each and budget bytes together (FORMQ_THUMBNAIL_MAX_DECODE,
 // FORMQ_THUMBNAIL_DECODE_BUDGET).
-func NewWithLimits(store jobs.ObjectStore, maxDecode, budget int64) *Thumbnailer {
+func NewWithLimits(store thumbnail.ObjectStore, maxDecode, budget int64) *Thumbnailer {
 	budget = max(budget, maxDecode)
 	return &Thumbnailer{store: store, maxDecode: maxDecode, budget: semaphore.NewWeighted(budget), budgetMax: budget}
 }
 
-var _ jobs.Thumbnailer = (*Thumbnailer)(nil)
+var _ thumbnail.Thumbnailer = (*Thumbnailer)(nil)
 
-// Thumbnails implements jobs.Thumbnailer.
+// Thumbnails implements thumbnail.Thumbnailer.
 func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, maxPixels int64) error {
 	body, size, err := t.store.Open(ctx, key)
 	if errors.Is(err, uploads.ErrNotFound) {
-		return jobs.Permanent("the image %s is not in storage", key)
+		return step.Permanent("the image %s is not in storage", key)
 	}
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	if size > jobs.DefaultMaxBytes {
-		return jobs.Permanent("the image is %d bytes, over the limit of %d", size, jobs.DefaultMaxBytes)
+	if size > builtin.DefaultMaxBytes {
+		return step.Permanent("the image is %d bytes, over the limit of %d", size, builtin.DefaultMaxBytes)
 	}
-	data, err := io.ReadAll(io.LimitReader(body, jobs.DefaultMaxBytes+1))
+	data, err := io.ReadAll(io.LimitReader(body, builtin.DefaultMaxBytes+1))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return jobs.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
+		return step.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
 	}
 	need := decodedBytes(cfg)
 	if need > t.maxDecode {
-		return jobs.Permanent("the image is %dx%d at %d bytes per pixel, %d MiB decoded, over the limit of %d MiB",
+		return step.Permanent("the image is %dx%d at %d bytes per pixel, %d MiB decoded, over the limit of %d MiB",
 			cfg.Width, cfg.Height, bytesPerPixel(cfg.ColorModel), need>>20, t.maxDecode>>20)
 	}
 	// Wait for room in the process's decode budget.
@@ -103,9 +105,9 @@ func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, m
 		// and much cheaper.
 		out, err := encodeImage(orient(resize(img, s), orientation), format)
 		if err != nil {
-			return jobs.Permanent("encode the %dpx variant: %v", s, err)
+			return step.Permanent("encode the %dpx variant: %v", s, err)
 		}
-		if err := t.store.PutBytes(ctx, jobs.ThumbnailKey(key, s, ext), out, ctype); err != nil {
+		if err := t.store.PutBytes(ctx, builtin.ThumbnailKey(key, s, ext), out, ctype); err != nil {
 			return err
 		}
 	}
@@ -117,18 +119,18 @@ func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, m
 func decodeImage(data []byte, maxPixels int64) (image.Image, string, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, "", jobs.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
+		return nil, "", step.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, "", jobs.Permanent("the image has no pixels (%dx%d)", cfg.Width, cfg.Height)
+		return nil, "", step.Permanent("the image has no pixels (%dx%d)", cfg.Width, cfg.Height)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
-		return nil, "", jobs.Permanent("the image is %dx%d (%d megapixels), over the limit of %d megapixels",
+		return nil, "", step.Permanent("the image is %dx%d (%d megapixels), over the limit of %d megapixels",
 			cfg.Width, cfg.Height, px/1_000_000, maxPixels/1_000_000)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, "", jobs.Permanent("the %s image is damaged: %v", format, err)
+		return nil, "", step.Permanent("the %s image is damaged: %v", format, err)
 	}
 	return img, format, nil
 }

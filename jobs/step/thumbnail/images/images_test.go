@@ -18,7 +18,9 @@ import (
 	"testing"
 
 	"github.com/formq/formq/internal/testenv"
-	"github.com/formq/formq/jobs"
+	"github.com/formq/formq/jobs/step"
+	"github.com/formq/formq/jobs/step/builtin"
+	"github.com/formq/formq/jobs/step/thumbnail"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
@@ -79,11 +81,11 @@ func runThumbnail(t *testing.T, store *uploads.Store, key string, sizes ...any) 
 	sub := &submission.Submission{ID: "01THUMB", Action: "a"}
 	sub.Files = []submission.File{{Field: "avatar", Object: uploads.Object{Key: key}}, {Field: "other", Object: uploads.Object{Key: "nope"}}}
 	cfg := map[string]any{"field": "avatar", "sizes": sizes}
-	step := jobs.Builtins(jobs.BuiltinDeps{Thumbnailer: New(store)})["thumbnail"]
-	if err := step.Check(cfg); err != nil {
+	st := thumbnail.Step(New(store))
+	if err := st.Check(cfg); err != nil {
 		t.Fatal(err)
 	}
-	return step.Run(context.Background(), jobs.StepRun{Submission: sub, Config: cfg})
+	return st.Run(context.Background(), step.Run{Submission: sub, Config: cfg})
 }
 
 func decodeStored(t *testing.T, store *uploads.Store, key string) (image.Image, string) {
@@ -115,7 +117,7 @@ func TestThumbnailVariantsNextToOriginal(t *testing.T) {
 	for _, c := range []struct {
 		size, w, h int
 	}{{64, 64, 42}, {256, 256, 170}, {1000, 300, 200}} {
-		img, format := decodeStored(t, store, jobs.ThumbnailKey(key, c.size, "png"))
+		img, format := decodeStored(t, store, builtin.ThumbnailKey(key, c.size, "png"))
 		if b := img.Bounds(); format != "png" || b.Dx() != c.w || b.Dy() != c.h {
 			t.Errorf("size %d: %s %dx%d, want png %dx%d", c.size, format, b.Dx(), b.Dy(), c.w, c.h)
 		}
@@ -139,7 +141,7 @@ func TestThumbnailHonoursEXIFOrientation(t *testing.T) {
 	if err := runThumbnail(t, store, key, 100); err != nil {
 		t.Fatal(err)
 	}
-	img, format := decodeStored(t, store, jobs.ThumbnailKey(key, 100, "jpg"))
+	img, format := decodeStored(t, store, builtin.ThumbnailKey(key, 100, "jpg"))
 	if b := img.Bounds(); format != "jpeg" || b.Dx() != 50 || b.Dy() != 100 {
 		t.Fatalf("%s %dx%d; want an upright jpeg 50x100", format, b.Dx(), b.Dy())
 	}
@@ -157,7 +159,7 @@ func TestThumbnailPixelFloodFailsWithoutMemorySpike(t *testing.T) {
 	key := "uploads/a/01THUMB/avatar/0"
 	// testdata/pixel-flood.png: a valid 65-byte PNG claiming 65535x65535
 	// RGBA pixels; decoding it naively would allocate 16 GiB.
-	flood, err := os.ReadFile("../testdata/pixel-flood.png")
+	flood, err := os.ReadFile("../../../testdata/pixel-flood.png")
 	if err != nil {
 		t.Fatal(err)
 	}

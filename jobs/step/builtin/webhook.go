@@ -1,0 +1,72 @@
+package builtin
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/formq/formq/jobs/step"
+)
+
+// WebhookSettings are the declaration of a webhook step.
+type WebhookSettings struct {
+	URL       string `json:"url"`
+	SecretEnv string `json:"secret_env"`
+}
+
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Check reports what is wrong with the settings, the secret aside.
+func (c WebhookSettings) Check() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q: want an http or https URL", c.URL)
+	}
+	if !envNamePattern.MatchString(c.SecretEnv) {
+		return errors.New("secret_env: want the name of the environment variable holding the signing secret (whsec_...)")
+	}
+	return nil
+}
+
+// CheckWebhook checks a webhook step's settings; with getenv, also that
+// its secret_env holds a valid secret (ParseSecret) in this process.
+func CheckWebhook(getenv func(string) string) step.CheckFunc {
+	return func(cfg map[string]any) error {
+		var c WebhookSettings
+		if err := step.Decode(cfg, &c); err != nil {
+			return err
+		}
+		if err := c.Check(); err != nil {
+			return err
+		}
+		if getenv != nil {
+			if getenv(c.SecretEnv) == "" {
+				return fmt.Errorf("secret_env %s: not set in this environment (want a signing secret, whsec_...)", c.SecretEnv)
+			}
+			if _, err := ParseSecret(getenv(c.SecretEnv)); err != nil {
+				return fmt.Errorf("secret_env %s: %v", c.SecretEnv, err)
+			}
+		}
+		return nil
+	}
+}
+
+// ParseSecret reads a signing secret: "whsec_" followed by base64, as the
+// Standard Webhooks spec writes them, or any other string used as is.
+func ParseSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "whsec_"); ok {
+		key, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil || len(key) < 16 {
+			return nil, errors.New("a whsec_ secret must be base64 of at least 16 bytes")
+		}
+		return key, nil
+	}
+	if len(s) < 16 {
+		return nil, errors.New("a webhook secret must be at least 16 characters")
+	}
+	return []byte(s), nil
+}
