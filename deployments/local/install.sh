@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what formq's demo and tests need and is missing: Debian's
-# redis-server, Debian's chromium (for the browser tests) and versitygw
+# redis-server, Debian's chromium (for the browser tests), Node.js and npm
+# (for the conformance checks) when missing, and versitygw
 # (S3 server) into ./bin. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install: nodejs and npm (apt, for the conformance checks of internal/conformance; they need Node.js 20 or later)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
 
 if [ ! -x bin/versitygw ]; then
