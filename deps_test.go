@@ -20,9 +20,10 @@ func TestEachBinaryLinksOnlyItsSide(t *testing.T) {
 		{"./cmd/worker", []string{"github.com/labstack/echo", "github.com/golang-jwt/jwt", "github.com/MicahParks/keyfunc", "github.com/go-redis/redis_rate", "github.com/hibiken/asynqmon",
 			// The HTTP layer: the handlers and their feature packages, and
 			// the API that mounts them (echo above catches any other).
-			"github.com/formq/formq/actions/handler", "github.com/formq/formq/actions/submit", "github.com/formq/formq/actions/status",
+			"github.com/formq/formq/actions/submit", "github.com/formq/formq/actions/staging", "github.com/formq/formq/actions/status",
 			"github.com/formq/formq/actions/admin", "github.com/formq/formq/actions/pages", "github.com/formq/formq/actions/routes",
-			"github.com/formq/formq/actions/web", "github.com/formq/formq/api"}},
+			"github.com/formq/formq/actions/web", "github.com/formq/formq/actions/captcha", "github.com/formq/formq/internal/redisstate",
+			"github.com/formq/formq/api"}},
 		{"./cmd/api", []string{"image", "golang.org/x/image", "net/smtp", "github.com/wneessen/go-mail", "code.dny.dev/ssrf",
 			"github.com/formq/formq/jobs/step/webhook", "github.com/formq/formq/jobs/step/email", "github.com/formq/formq/jobs/step/thumbnail",
 			"github.com/formq/formq/jobs/sink", "github.com/formq/formq/worker"}},

@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/staging"
+	"github.com/formq/formq/actions/status"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/submission"
@@ -80,7 +82,7 @@ func tusCreate(t *testing.T, st *teststack.Stack, query string, length int64, he
 	for k, v := range header {
 		h[k] = v
 	}
-	return teststack.Do(t, http.MethodPost, st.APIURL+handler.TusPath+"?"+query, nil, h)
+	return teststack.Do(t, http.MethodPost, st.APIURL+staging.TusPath+"?"+query, nil, h)
 }
 
 func tusOffset(t *testing.T, upload string) int64 {
@@ -136,7 +138,7 @@ func TestTusUploadResumesAfterDroppedConnections(t *testing.T) {
 
 	resp, raw := tusCreate(t, st, "action=tus-test&field=video", file.n, nil)
 	upload := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(upload, st.APIURL+handler.TusPath) {
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(upload, st.APIURL+staging.TusPath) {
 		t.Fatalf("create: status %d, Location %q, body %s", resp.StatusCode, upload, raw)
 	}
 	if resp.Header.Get("Upload-Expires") == "" {
@@ -158,13 +160,13 @@ func TestTusUploadResumesAfterDroppedConnections(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("last PATCH: status %d, body %s", resp.StatusCode, raw)
 	}
-	var done handler.StagedAnswer
+	var done staging.StagedAnswer
 	if err := json.Unmarshal(raw, &done); err != nil || len(done.Uploads) != 1 {
 		t.Fatalf("last PATCH answer %s: %v", raw, err)
 	}
 	up := done.Uploads[0]
-	if up.Ref == "" || resp.Header.Get(handler.HeaderUploadRef) != up.Ref || up.Size != file.n || up.ContentType != "image/png" || up.Filename != "clip.png" || up.Field != "video" {
-		t.Fatalf("completed upload %+v, header ref %q", up, resp.Header.Get(handler.HeaderUploadRef))
+	if up.Ref == "" || resp.Header.Get(staging.HeaderUploadRef) != up.Ref || up.Size != file.n || up.ContentType != "image/png" || up.Filename != "clip.png" || up.Field != "video" {
+		t.Fatalf("completed upload %+v, header ref %q", up, resp.Header.Get(staging.HeaderUploadRef))
 	}
 	if got := tusOffset(t, upload); got != file.n {
 		t.Errorf("offset after completion %d, want %d", got, file.n)
@@ -185,7 +187,7 @@ func TestTusUploadResumesAfterDroppedConnections(t *testing.T) {
 	var final *submission.Status
 	teststack.WaitFor(t, 2*time.Minute, "submission "+id+" to finish", func() bool {
 		resp, raw := teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Authorization": "Bearer " + tusAdminToken})
-		var ans handler.StatusAnswer
+		var ans status.StatusAnswer
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &ans) != nil || ans.Submission == nil {
 			return false
 		}
@@ -252,7 +254,7 @@ func TestTusCreationRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, raw := tusCreate(t, st, tt.query, tt.length, tt.header)
-			var body handler.ErrorBody
+			var body web.ErrorBody
 			if resp.StatusCode != tt.status || json.Unmarshal(raw, &body) != nil || body.Error.Code != tt.code || resp.Header.Get("Location") != "" {
 				t.Errorf("status %d, Location %q, body %s; want %d %s", resp.StatusCode, resp.Header.Get("Location"), raw, tt.status, tt.code)
 			}
@@ -268,7 +270,7 @@ func TestTusCreationRefusals(t *testing.T) {
 		t.Fatalf("with a token: status %d, body %s", resp.StatusCode, raw)
 	}
 	resp, raw = tusPatch(t, resp.Header.Get("Location"), 0, strings.NewReader("hello"))
-	if resp.StatusCode != http.StatusOK || resp.Header.Get(handler.HeaderUploadRef) == "" {
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(staging.HeaderUploadRef) == "" {
 		t.Errorf("completing it: status %d, body %s", resp.StatusCode, raw)
 	}
 }
@@ -285,9 +287,9 @@ func TestTusWrongTypeRefusedOnCompletion(t *testing.T) {
 	}
 	upload := resp.Header.Get("Location")
 	resp, raw = tusPatch(t, upload, 0, bytes.NewReader(html))
-	var body handler.ErrorBody
+	var body web.ErrorBody
 	if resp.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal(raw, &body) != nil || body.Error.Code != "validation_failed" ||
-		!strings.Contains(strings.Join(body.Errors["file"], " "), "text/html") || resp.Header.Get(handler.HeaderUploadRef) != "" {
+		!strings.Contains(strings.Join(body.Errors["file"], " "), "text/html") || resp.Header.Get(staging.HeaderUploadRef) != "" {
 		t.Fatalf("completing an HTML file as a PNG: status %d, body %s", resp.StatusCode, raw)
 	}
 	if keys, _ := st.Store.List(context.Background(), submission.TusPrefix); len(keys) != 0 {

@@ -2,8 +2,8 @@ package actions
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -15,8 +15,87 @@ const (
 	CaptchaReCaptcha = "recaptcha"
 )
 
+// CaptchaProvider is everything formq knows of one captcha service: the
+// field its widget fills in, its siteverify endpoint, what a hosted form
+// loads for its widget. Adding a provider is adding one value to
+// captchaProviders.
+type CaptchaProvider interface {
+	// Name is the provider's name in the actions file.
+	Name() string
+	// ResponseField is the form field the provider's widget fills in.
+	ResponseField() string
+	// VerifyURL is the provider's documented siteverify endpoint.
+	VerifyURL() string
+	// Widget is what a hosted form loads for the provider's widget.
+	Widget() CaptchaWidget
+	// VerifyForm adds what the provider wants beyond secret, response
+	// and remoteip to a siteverify request.
+	VerifyForm(form url.Values, siteKey string)
+}
+
+// CaptchaWidget is what a hosted form loads for a provider's widget: the
+// script, the class of the element it fills, and the origins its
+// documented Content-Security-Policy needs.
+type CaptchaWidget struct {
+	Script, Class string
+	Sources       []string
+}
+
+// siteverify is a provider answering the common siteverify protocol (a
+// form-encoded POST of secret, response and remoteip).
+type siteverify struct {
+	name, field, verifyURL string
+	widget                 CaptchaWidget
+	// sendSiteKey asks for the site key in the request (hCaptcha checks
+	// the answer was made for it).
+	sendSiteKey bool
+}
+
+func (p siteverify) Name() string          { return p.name }
+func (p siteverify) ResponseField() string { return p.field }
+func (p siteverify) VerifyURL() string     { return p.verifyURL }
+func (p siteverify) Widget() CaptchaWidget { return p.widget }
+
+func (p siteverify) VerifyForm(form url.Values, siteKey string) {
+	if p.sendSiteKey {
+		form.Set("sitekey", siteKey)
+	}
+}
+
+// The providers formq knows.
+var (
+	Turnstile CaptchaProvider = siteverify{name: CaptchaTurnstile, field: "cf-turnstile-response",
+		verifyURL: "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+		widget: CaptchaWidget{Script: "https://challenges.cloudflare.com/turnstile/v0/api.js", Class: "cf-turnstile",
+			Sources: []string{"https://challenges.cloudflare.com"}}}
+	HCaptcha CaptchaProvider = siteverify{name: CaptchaHCaptcha, field: "h-captcha-response",
+		verifyURL: "https://api.hcaptcha.com/siteverify", sendSiteKey: true,
+		widget: CaptchaWidget{Script: "https://js.hcaptcha.com/1/api.js", Class: "h-captcha",
+			Sources: []string{"https://hcaptcha.com", "https://*.hcaptcha.com"}}}
+	ReCaptcha CaptchaProvider = siteverify{name: CaptchaReCaptcha, field: "g-recaptcha-response",
+		verifyURL: "https://www.google.com/recaptcha/api/siteverify",
+		widget: CaptchaWidget{Script: "https://www.google.com/recaptcha/api.js", Class: "g-recaptcha",
+			Sources: []string{"https://www.google.com/recaptcha/", "https://www.gstatic.com/recaptcha/", "https://recaptcha.google.com/recaptcha/"}}}
+)
+
+// captchaProviders is every provider by name.
+var captchaProviders = map[string]CaptchaProvider{
+	CaptchaTurnstile: Turnstile,
+	CaptchaHCaptcha:  HCaptcha,
+	CaptchaReCaptcha: ReCaptcha,
+}
+
 // CaptchaProviders lists the providers the actions file accepts.
 var CaptchaProviders = []string{CaptchaTurnstile, CaptchaHCaptcha, CaptchaReCaptcha}
+
+// CaptchaProviderOf is the provider of a name; Turnstile, the default,
+// for a name formq does not know (the actions file refuses those).
+func CaptchaProviderOf(name string) CaptchaProvider {
+	if p, ok := captchaProviders[name]; ok {
+		return p
+	}
+	return Turnstile
+}
 
 // Captcha is an action's challenge: the widget its hosted form shows and
 // the provider's siteverify endpoint that checks the answer before
@@ -31,27 +110,14 @@ type Captcha struct {
 	AllowOnError bool
 }
 
+// Kind is the captcha's provider.
+func (c *Captcha) Kind() CaptchaProvider { return CaptchaProviderOf(c.Provider) }
+
 // ResponseField is the form field the provider's widget fills in.
-func (c *Captcha) ResponseField() string {
-	switch c.Provider {
-	case CaptchaHCaptcha:
-		return "h-captcha-response"
-	case CaptchaReCaptcha:
-		return "g-recaptcha-response"
-	}
-	return "cf-turnstile-response"
-}
+func (c *Captcha) ResponseField() string { return c.Kind().ResponseField() }
 
 // DefaultVerifyURL is the provider's documented siteverify endpoint.
-func (c *Captcha) DefaultVerifyURL() string {
-	switch c.Provider {
-	case CaptchaHCaptcha:
-		return "https://api.hcaptcha.com/siteverify"
-	case CaptchaReCaptcha:
-		return "https://www.google.com/recaptcha/api/siteverify"
-	}
-	return "https://challenges.cloudflare.com/turnstile/v0/siteverify"
-}
+func (c *Captcha) DefaultVerifyURL() string { return c.Kind().VerifyURL() }
 
 // Endpoint is where answers are verified.
 func (c *Captcha) Endpoint() string {
@@ -72,7 +138,7 @@ type rawCaptcha struct {
 func parseCaptcha(rc *rawCaptcha) (*Captcha, []string) {
 	var msgs []string
 	c := &Captcha{Provider: rc.Provider, SecretEnv: rc.SecretEnv, SiteKey: rc.SiteKey, VerifyURL: rc.VerifyURL}
-	if !slices.Contains(CaptchaProviders, c.Provider) {
+	if _, ok := captchaProviders[c.Provider]; !ok {
 		msgs = append(msgs, fmt.Sprintf("captcha provider %q: want one of %s", c.Provider, strings.Join(CaptchaProviders, ", ")))
 	}
 	if !envPattern.MatchString(c.SecretEnv) {

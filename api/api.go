@@ -20,13 +20,22 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/admin"
+	"github.com/formq/formq/actions/captcha"
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/routes"
+	"github.com/formq/formq/actions/staging"
+	statuses "github.com/formq/formq/actions/status"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/redisstate"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/wire"
@@ -68,7 +77,8 @@ type API struct {
 	cfg     formq.Config
 	log     *slog.Logger
 	e       *echo.Echo
-	h       *handler.Handler
+	site    *web.Site
+	metrics *web.Metrics
 	rdb     *redis.Client
 	queue   *asynq.Client
 	hub     *jobs.Hub
@@ -103,11 +113,6 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		}
 		act.Check = check
 	}
-	pages, err := handler.NewPages()
-	if err != nil {
-		return nil, err
-	}
-	pages.Base, pages.Theme = cfg.PublicURL, decl.Theme
 	allowed := cfg.AllowedOrigins
 	if cfg.PublicURL != "" {
 		// Behind a proxy that rewrites Host, the public origin is still
@@ -115,14 +120,17 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		u, _ := url.Parse(cfg.PublicURL)
 		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
 	}
-	if err := handler.CheckRedirects(decl.Actions, allowed); err != nil {
+	if err := web.CheckRedirects(decl.Actions, allowed, allowedOriginsSetting); err != nil {
 		return nil, err
 	}
-	auth, err := handler.NewAuthenticator(ctx, handler.AuthConfig{
+	auth, err := web.NewAuthenticator(ctx, web.AuthConfig{
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
 		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAuth(registry, decl.Profiles, auth != nil); err != nil {
 		return nil, err
 	}
 	newSealer := func() (*seal.Sealer, error) { return seal.New(cfg.Secret) }
@@ -158,7 +166,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// One reader of Redis for every event and status stream.
 	a.hub = jobs.NewHub(a.rdb, log)
 	reg := wire.MetricsRegistry()
-	metrics := handler.NewMetrics(reg)
+	metrics := web.NewMetrics(reg)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "formq_upload_buffers_in_use", Help: "Upload part buffers held by uploads now."},
 			func() float64 { n, _ := store.Buffers(); return float64(n) }),
@@ -168,26 +176,14 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 
 	enqueuer := jobs.NewEnqueuer(a.queue, status, log).WithGroupCommit(a.rdb).
 		WithReplication(a.rdb, jobs.Replication{Replicas: cfg.RedisMinReplicas, Timeout: cfg.RedisReplicaTimeout})
-	h := &handler.Handler{
-		Actions: registry, Files: store, Queue: enqueuer, Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Pages: pages, Log: log, Sealer: sealer,
-		ReaderLimits: uploads.DefaultReaderLimits,
-		Auth:         auth, Idempotency: handler.NewRedisIdempotency(a.rdb), Claims: handler.NewRedisRefClaims(a.rdb), Limiter: handler.NewRedisRateLimiter(a.rdb),
-		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins,
-		Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "",
-		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken,
-		Streams: handler.StreamLimits{PerClient: cfg.StreamsPerClient, Max: cfg.StreamsMax},
-		Fleet:   handler.Fleet{Status: status, Events: a.hub, Done: a.done, Queues: queueDashboard(cfg)},
-	}
-	h.Profiles, h.Objects, h.ReadIdle = decl.Profiles, store, cfg.UploadIdle
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	h.Inbox, h.Links = jobs.NewIndex(a.rdb, store).WithPersonal(actions.PersonalFields(decl.Actions)), store
-	if h.Captchas, err = handler.NewCaptchaVerifier(registry, getenv); err != nil {
+	captchas, err := captcha.New(captcha.Config{Getenv: getenv}, registry, redisstate.NewReplays(a.rdb))
+	if err != nil {
 		return nil, err
 	}
-	h.Captchas.Replays = handler.NewRedisReplays(a.rdb)
 	checks := map[string]wire.Check{
 		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
 		"s3":    store.Ping,
@@ -196,25 +192,52 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// submission is refused at once instead of after its own calls time
 	// out and retry.
 	a.health = wire.NewHealth(checks, log)
-	h.Health = a.health.Err
-	if h.Resumable, err = resumable(cfg, store, h); err != nil {
+	a.site = web.NewSite(web.SiteConfig{Base: cfg.PublicURL, AllowedOrigins: allowed, OriginsSetting: allowedOriginsSetting})
+	gate := web.NewGate(web.GateConfig{
+		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins, OriginsSetting: allowedOriginsSetting, Health: a.health.Err,
+	}, redisstate.NewRateLimiter(a.rdb), auth, metrics, log)
+	index := jobs.NewIndex(a.rdb, store).WithPersonal(actions.PersonalFields(decl.Actions))
+	parts := routes.Parts{Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: wire.Ready(checks)}
+	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
+		Actions: registry, Files: store, Queue: enqueuer, Log: log, Gate: gate, Site: a.site, Sealer: sealer,
+		Objects: store, Claims: redisstate.NewRefClaims(a.rdb), Idempotency: redisstate.NewIdempotency(a.rdb),
+		Captcha: captchas, Inbox: index,
+	}); err != nil {
 		return nil, err
 	}
-	if err := h.Prepare(); err != nil {
+	stagingCfg := staging.Config{Profiles: decl.Profiles, ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle,
+		Tus: tusComposer(cfg, store), TusExpiry: cfg.TusExpiry}
+	if parts.Staging, err = staging.New(stagingCfg, registry, store, sealer, gate, a.site, log); err != nil {
 		return nil, err
 	}
-	a.h = h
+	parts.Status = statuses.New(statuses.Config{
+		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken, StreamsPerClient: cfg.StreamsPerClient, StreamsMax: cfg.StreamsMax,
+	}, statuses.Deps{Actions: registry, Sealer: sealer, Status: status, Events: a.hub, Done: a.done, Site: a.site, Log: log})
+	if parts.Pages, err = pages.New(pages.Config{Theme: decl.Theme}, pages.Deps{
+		Actions: registry, Site: a.site, Sealer: sealer, Gate: gate, Status: parts.Status, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken}, admin.Deps{
+		Actions: registry, Sealer: sealer, Inbox: index, Links: store, Status: status,
+		Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Queues: queueDashboard(cfg), Site: a.site, Log: log,
+	}); err != nil {
+		return nil, err
+	}
+	a.metrics = metrics
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
+	e.HTTPErrorHandler = web.ErrorHandler(log, parts.Pages)
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(middleware.RequestID())
-	e.Use(handler.RequestScopeSampled(a.tracing.Tracer("formq/api"), log, cfg.AccessLogSample))
+	e.Use(web.RequestScopeSampled(a.tracing.Tracer("formq/api"), log, cfg.AccessLogSample))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
 	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
-	e.Use(handler.CORS(registry, h.CORSOrigins()))
-	handler.Routes(e, h, wire.Ready(checks), cfg.AdminToken)
+	e.Use(routes.CORS(registry, corsOrigins(allowed, decl.Profiles)))
+	if err := routes.Register(e, parts); err != nil {
+		return nil, err
+	}
 	a.e = e
 	log.Info("api ready", "actions", registry.Names())
 	return a, nil
@@ -244,7 +267,7 @@ func (a *API) prefix(p string) string {
 		p = ""
 	}
 	if a.cfg.PublicURL == "" {
-		a.h.Pages.Base = p
+		a.site.SetBase(p)
 	}
 	return p
 }
@@ -286,7 +309,7 @@ func (a *API) ListenAndServe(ctx context.Context) error {
 			return err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", a.h.Metrics.Handler())
+		mux.Handle("GET /metrics", a.metrics.Handler())
 		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 		a.log.Info("metrics listening", "addr", ml.Addr().String(), "url", "http://"+ml.Addr().String()+"/metrics")
 		g.Go(func() error { return wire.Serve(gctx, msrv, ml, a.cfg.ShutdownTimeout, a.log) })
@@ -343,4 +366,39 @@ func clientIP(trusted []string) echo.IPExtractor {
 		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: prefix.Addr().AsSlice(), Mask: net.CIDRMask(prefix.Bits(), prefix.Addr().BitLen())}))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// allowedOriginsSetting names the setting of the deployment's allowed
+// origins in the messages that tell how to allow one.
+const allowedOriginsSetting = "FORMQ_ALLOWED_ORIGINS"
+
+// checkAuth refuses, at start, actions and upload profiles with auth when
+// no way to verify users is configured.
+func checkAuth(reg *actions.Registry, profiles actions.UploadProfiles, haveAuth bool) error {
+	if haveAuth {
+		return nil
+	}
+	for _, p := range profiles {
+		if p.Gate.Auth != "" {
+			return fmt.Errorf("upload profile %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", p.Name, p.Gate.Auth)
+		}
+	}
+	for _, name := range reg.Names() {
+		a, _ := reg.Get(name)
+		if a.Auth != "" {
+			return fmt.Errorf("action %q has auth: %s but neither FORMQ_AUTH_HS256_SECRET nor FORMQ_AUTH_JWKS_URL is set", a.Name, a.Auth)
+		}
+	}
+	return nil
+}
+
+// corsOrigins are the origins the CORS middleware answers besides each
+// action's own: the deployment's allowed origins and every upload
+// profile's.
+func corsOrigins(allowed []string, profiles actions.UploadProfiles) []string {
+	out := slices.Clone(allowed)
+	for _, p := range profiles {
+		out = append(out, p.Gate.Origins...)
+	}
+	return out
 }

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/formq/formq"
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/admin"
 	"github.com/formq/formq/internal/wire"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
@@ -25,5 +25,5 @@ func queueDashboard(cfg formq.Config) http.Handler {
 			return nil // LoadConfig checked the URL; go-redis parsed it already
 		}
 	}
-	return asynqmon.New(asynqmon.Options{RootPath: handler.QueuesPath, RedisConnOpt: opt})
+	return asynqmon.New(asynqmon.Options{RootPath: admin.QueuesPath, RedisConnOpt: opt})
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"github.com/formq/formq"
-	"github.com/formq/formq/actions/handler"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
@@ -22,11 +21,11 @@ const (
 	tusMinPart = 5 << 20
 )
 
-// resumable builds tusd's S3 store on formq's bucket and client, under
+// tusComposer builds tusd's S3 store on formq's bucket and client, under
 // submission.TusPrefix. Parts are cut at FORMQ_UPLOAD_PART_SIZE and
 // buffered in files under FORMQ_TUS_TEMP_DIR, never in memory; a process
 // memory locker makes a resumed request wait for the interrupted one.
-func resumable(cfg formq.Config, store *uploads.Store, h *handler.Handler) (*handler.Resumable, error) {
+func tusComposer(cfg formq.Config, store *uploads.Store) *tusd.StoreComposer {
 	s3 := s3store.New(store.Bucket(), store.S3Client())
 	s3.ObjectPrefix = submission.TusPrefix
 	s3.MinPartSize = tusMinPart
@@ -37,5 +36,5 @@ func resumable(cfg formq.Config, store *uploads.Store, h *handler.Handler) (*han
 	composer := tusd.NewStoreComposer()
 	s3.UseIn(composer)
 	memorylocker.New().UseIn(composer)
-	return handler.NewResumable(h, handler.ResumableConfig{Composer: composer, Expiry: cfg.TusExpiry})
+	return composer
 }

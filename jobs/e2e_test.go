@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/status"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
@@ -41,8 +43,8 @@ func avatarPNG(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
-// submit posts a create-user form and returns the submission id.
-func submit(t *testing.T, st *teststack.Stack, name string, avatar []byte) string {
+// submitForm posts a create-user form and returns the submission id.
+func submitForm(t *testing.T, st *teststack.Stack, name string, avatar []byte) string {
 	t.Helper()
 	files := map[string][]byte{}
 	if avatar != nil {
@@ -53,7 +55,7 @@ func submit(t *testing.T, st *teststack.Stack, name string, avatar []byte) strin
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", resp.StatusCode, raw)
 	}
-	var ok handler.Accepted
+	var ok submit.Accepted
 	if err := json.Unmarshal(raw, &ok); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func submit(t *testing.T, st *teststack.Stack, name string, avatar []byte) strin
 // e2eAdminToken reads every submission and event in these tests.
 const e2eAdminToken = "test-admin-token-123"
 
-func getStatus(t *testing.T, st *teststack.Stack, id string) (int, handler.StatusAnswer, []byte) {
+func getStatus(t *testing.T, st *teststack.Stack, id string) (int, status.StatusAnswer, []byte) {
 	t.Helper()
 	// The admin token reads the full status of any submission.
 	req, _ := http.NewRequest(http.MethodGet, st.APIURL+"/submissions/"+id, nil)
@@ -74,14 +76,14 @@ func getStatus(t *testing.T, st *teststack.Stack, id string) (int, handler.Statu
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var ans handler.StatusAnswer
+	var ans status.StatusAnswer
 	_ = json.Unmarshal(raw, &ans)
 	return resp.StatusCode, ans, raw
 }
 
 func waitDone(t *testing.T, st *teststack.Stack, id string) *submission.Status {
 	t.Helper()
-	var last handler.StatusAnswer
+	var last status.StatusAnswer
 	teststack.WaitFor(t, 30*time.Second, "submission "+id+" to finish", func() bool {
 		code, ans, _ := getStatus(t, st, id)
 		last = ans
@@ -92,7 +94,7 @@ func waitDone(t *testing.T, st *teststack.Stack, id string) *submission.Status {
 
 func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
-	id := submit(t, st, "Ada Lovelace", avatarPNG(t, 300, 150))
+	id := submitForm(t, st, "Ada Lovelace", avatarPNG(t, 300, 150))
 
 	code, ans, raw := getStatus(t, st, id)
 	if code != http.StatusOK || !ans.OK || ans.Submission.ID != id || ans.Submission.Action != "create-user" {
@@ -131,7 +133,7 @@ func TestSubmissionStatusThroughTheSteps(t *testing.T) {
 
 	for _, bad := range []string{"01UNKNOWN", "not%20an%20id"} {
 		code, _, raw := getStatus(t, st, bad)
-		var e handler.ErrorBody
+		var e web.ErrorBody
 		_ = json.Unmarshal(raw, &e)
 		if code != http.StatusNotFound || e.Error.Code != "submission_not_found" {
 			t.Errorf("GET /submissions/%s: %d %s", bad, code, raw)
@@ -210,7 +212,7 @@ func receive(t *testing.T, ch <-chan sseEvent) sseEvent {
 
 func TestSubmissionEventsStreamUntilDone(t *testing.T) {
 	st := teststack.Start(t, map[string]string{"FORMQ_ADMIN_TOKEN": e2eAdminToken})
-	id := submit(t, st, "Grace Hopper", avatarPNG(t, 80, 80))
+	id := submitForm(t, st, "Grace Hopper", avatarPNG(t, 80, 80))
 	ch, _ := openSSE(t, st.APIURL+"/submissions/"+id+"/events", "")
 	var last submission.Status
 	n := 0
@@ -231,7 +233,7 @@ func TestEventsFilterAndResumeWithLastEventID(t *testing.T) {
 	users, stopUsers := openSSE(t, st.APIURL+"/events?tag=users", "")
 	others, _ := openSSE(t, st.APIURL+"/events?tag=orders&path=/orders", "")
 
-	first := submit(t, st, "Ada Lovelace", nil)
+	first := submitForm(t, st, "Ada Lovelace", nil)
 	ev := receive(t, users)
 	var body map[string]any
 	if err := json.Unmarshal([]byte(ev.Data), &body); err != nil {
@@ -246,7 +248,7 @@ func TestEventsFilterAndResumeWithLastEventID(t *testing.T) {
 
 	// Disconnect; two submissions complete meanwhile.
 	stopUsers()
-	missed := []string{submit(t, st, "Grace Hopper", nil), submit(t, st, "Alan Turing", nil)}
+	missed := []string{submitForm(t, st, "Grace Hopper", nil), submitForm(t, st, "Alan Turing", nil)}
 	for _, id := range missed {
 		waitDone(t, st, id)
 	}
@@ -266,7 +268,7 @@ func TestEventsFilterAndResumeWithLastEventID(t *testing.T) {
 		t.Errorf("after reconnect got %v, want exactly the missed %v", got, missed)
 	}
 	// Then live again, nothing repeated.
-	live := submit(t, st, "Barbara Liskov", nil)
+	live := submitForm(t, st, "Barbara Liskov", nil)
 	e := receive(t, resumed)
 	if !strings.Contains(e.Data, live) {
 		t.Errorf("next event %s, want the live one of %s", e.Data, live)
@@ -301,7 +303,7 @@ func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := submit(t, st, "Mallory", flood)
+	id := submitForm(t, st, "Mallory", flood)
 	s := waitDone(t, st, id)
 	runtime.ReadMemStats(&after)
 	if s.Status != submission.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "65535x65535") {
@@ -318,7 +320,7 @@ func TestPixelFloodEndsFailedAndWorkerStaysUp(t *testing.T) {
 	t.Logf("allocated %d KiB in API and worker while handling the flood", (after.TotalAlloc-before.TotalAlloc)>>10)
 	teststack.WaitOK(t, st.WorkerURL+"/healthz")
 	// And it keeps working.
-	if s := waitDone(t, st, submit(t, st, "Ada Lovelace", avatarPNG(t, 40, 40))); s.Status != submission.StatusCompleted {
+	if s := waitDone(t, st, submitForm(t, st, "Ada Lovelace", avatarPNG(t, 40, 40))); s.Status != submission.StatusCompleted {
 		t.Errorf("next submission: %+v", s)
 	}
 }
@@ -406,7 +408,7 @@ func TestAttackThumbnailDecodeMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	id := submit(t, st, "Mallory", img)
+	id := submitForm(t, st, "Mallory", img)
 	s := waitDone(t, st, id)
 	runtime.ReadMemStats(&after)
 	if s.Status != submission.StatusFailed || !strings.Contains(s.Error, "step 1 (thumbnail) failed") || !strings.Contains(s.Error, "over the limit of 64 MiB") {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/submit"
 	"github.com/formq/formq/api"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
@@ -294,7 +294,7 @@ func submitPost(t *testing.T, apiURL, title string) string {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", resp.StatusCode, raw)
 	}
-	var ok handler.Accepted
+	var ok submit.Accepted
 	if err := json.Unmarshal(raw, &ok); err != nil {
 		t.Fatal(err)
 	}

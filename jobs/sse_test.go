@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/status"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
 	"github.com/labstack/echo/v4"
@@ -30,7 +30,7 @@ func startEvents(tb testing.TB, heartbeat time.Duration) (srv *httptest.Server, 
 	hub := jobs.NewHub(rdb, log)
 	go hub.Run(ctx)
 	e := echo.New()
-	h := &handler.Handler{Log: log, Fleet: handler.Fleet{Events: hub, Heartbeat: heartbeat, Done: ctx.Done()}}
+	h := status.New(status.Config{Heartbeat: heartbeat}, status.Deps{Events: hub, Done: ctx.Done(), Log: log})
 	e.GET("/events", h.Events)
 	srv = httptest.NewServer(e)
 	tb.Cleanup(srv.Close)

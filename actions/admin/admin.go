@@ -1,51 +1,145 @@
-package handler
+// Package admin serves the admin side of the API behind the admin token:
+// bound arguments (POST /admin/bind), the submissions inbox as JSON and
+// as pages, redelivery of webhooks and the queue dashboard.
+package admin
 
 import (
+	"context"
 	"crypto/subtle"
+	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
-// RequireAdmin guards /admin routes with the bearer FORMQ_ADMIN_TOKEN.
+// Config is what the admin side takes from the deployment.
+type Config struct {
+	// Token is the admin token; empty, the admin routes do not exist.
+	Token string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// StatusReader reads the status of a submission. It returns an error
+// matching submission.ErrNotFound for an unknown id. *jobs.StatusStore is
+// the implementation.
+type StatusReader interface {
+	Status(ctx context.Context, id string) (*submission.Status, error)
+}
+
+// Deps are the parts the admin side calls; a nil Inbox, Redeliveries or
+// Queues answers 404 on its routes.
+type Deps struct {
+	Actions      *actions.Registry
+	Sealer       actions.Sealer
+	Inbox        Inbox
+	Links        FileLinks
+	Status       StatusReader
+	Redeliveries Redeliverer
+	// Queues is the queue dashboard served under QueuesPath.
+	Queues http.Handler
+	Site   *web.Site
+	Log    *slog.Logger
+}
+
+// Handler serves the admin routes.
+type Handler struct {
+	cfg          Config
+	actions      *actions.Registry
+	sealer       actions.Sealer
+	inbox        Inbox
+	links        FileLinks
+	status       StatusReader
+	redeliveries Redeliverer
+	queues       http.Handler
+	site         *web.Site
+	log          *slog.Logger
+	pages        *template.Template
+	sameOrigin   *web.OriginGuard
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// New builds the admin side.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Actions == nil {
+		d.Actions = actions.NewRegistry()
+	}
+	if d.Site == nil {
+		d.Site = web.NewSite(web.SiteConfig{})
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	t, err := template.New("admin").Funcs(template.FuncMap{
+		"add1": func(i int) int { return i + 1 },
+		"size": actions.FormatSize,
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse admin templates: %w", err)
+	}
+	guard, err := web.NewOriginGuard(d.Site.AllowedOrigins(), nil, false, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{
+		cfg: cfg, actions: d.Actions, sealer: d.Sealer, inbox: d.Inbox, links: d.Links, status: d.Status,
+		redeliveries: d.Redeliveries, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard,
+	}, nil
+}
+
+func (h *Handler) now() time.Time {
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
+	}
+	return time.Now()
+}
+
+// Token is the admin token the routes require.
+func (h *Handler) Token() string { return h.cfg.Token }
+
+// RequireAdmin guards /admin routes with the bearer admin token.
 // With no token configured the admin routes do not exist (404).
 func RequireAdmin(token string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if token == "" {
-				return ErrNotFound
+				return web.ErrNotFound
 			}
 			scheme, given, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || given == "" {
-				return ErrUnauthenticated.With(errors.New("no admin token"), "This needs the admin token.")
+				return web.ErrUnauthenticated.With(errors.New("no admin token"), "This needs the admin token.")
 			}
 			if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(given)), []byte(token)) != 1 {
-				return ErrForbidden.With(errors.New("wrong admin token"))
+				return web.ErrForbidden.With(errors.New("wrong admin token"))
 			}
 			return next(c)
 		}
 	}
 }
 
-// AdminOrigin refuses cross-origin requests that change state (anything
+// SameOrigin refuses cross-origin requests that change state (anything
 // but GET, HEAD and OPTIONS) on the admin routes, with the same check as
 // the actions: Sec-Fetch-Site, then Origin against Host; the deployment's
-// allowed origins (FORMQ_ALLOWED_ORIGINS, FORMQ_PUBLIC_URL) are trusted.
-func (h *Handler) AdminOrigin() echo.MiddlewareFunc {
-	guard, err := newOriginGuard(h.AllowedOrigins, nil, false)
+// allowed origins (and its public URL's) are trusted.
+func (h *Handler) SameOrigin() echo.MiddlewareFunc {
+	guard := h.sameOrigin
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if err != nil {
-				return ErrInternal.With(err)
-			}
-			if err := guard.check(c.Request(), "admin"); err != nil {
-				return ErrForbiddenOrigin.With(err, "Admin requests from other sites are not allowed.")
+			if err := guard.Check(c.Request(), "admin"); err != nil {
+				return web.ErrForbiddenOrigin.With(err, "Admin requests from other sites are not allowed.")
 			}
 			return next(c)
 		}
@@ -60,29 +154,29 @@ type bindRequest struct {
 	Subject string         `json:"subject"`
 }
 
-// AdminBind handles POST /admin/bind: it seals bound arguments for an
+// Bind handles POST /admin/bind: it seals bound arguments for an
 // action into a token for the form's _bound field.
-func (h *Handler) AdminBind(c echo.Context) error {
+func (h *Handler) Bind(c echo.Context) error {
 	var req bindRequest
 	dec := newStrictJSON(c.Request().Body)
 	if err := dec.Decode(&req); err != nil {
-		return ErrBadRequest.With(err, "Send JSON like {\"action\":\"...\",\"args\":{...},\"ttl\":\"1h\"}.")
+		return web.ErrBadRequest.With(err, "Send JSON like {\"action\":\"...\",\"args\":{...},\"ttl\":\"1h\"}.")
 	}
-	a, ok := h.Actions.Get(req.Action)
+	a, ok := h.actions.Get(req.Action)
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
 	ttl := time.Hour
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
 		if err != nil {
-			return ErrBadRequest.With(err, "ttl must be a duration like 1h.")
+			return web.ErrBadRequest.With(err, "ttl must be a duration like 1h.")
 		}
 		ttl = d
 	}
-	token, err := actions.Bind(h.Sealer, a, req.Args, req.Subject, ttl)
+	token, err := actions.Bind(h.sealer, a, req.Args, req.Subject, ttl)
 	if err != nil {
-		return ErrBadRequest.With(err, "Cannot bind: "+err.Error()+".")
+		return web.ErrBadRequest.With(err, "Cannot bind: "+err.Error()+".")
 	}
 	return c.JSON(http.StatusOK, map[string]any{"token": token, "expiresAt": h.now().Add(ttl).UTC()})
 }

@@ -1,4 +1,4 @@
-package handler
+package admin
 
 // The submissions inbox of the admin API: list, read, export and erase
 // submissions through the index the worker keeps.
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -39,11 +40,11 @@ type FileLinks interface {
 const DownloadTTL = 15 * time.Minute
 
 // ErrSubmissionBusy answers an erasure of a submission still in the queue.
-var ErrSubmissionBusy = &Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still being processed; erase it once it is done.", RetryAfter: 5 * time.Second}
+var ErrSubmissionBusy = &web.Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still being processed; erase it once it is done.", RetryAfter: 5 * time.Second}
 
-// AdminSubmissions handles GET /admin/submissions: one page of the index,
+// Submissions handles GET /admin/submissions: one page of the index,
 // newest first.
-func (h *Handler) AdminSubmissions(c echo.Context) error {
+func (h *Handler) Submissions(c echo.Context) error {
 	page, _, err := h.listPage(c)
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func (h *Handler) AdminSubmissions(c echo.Context) error {
 // listPage reads the request's filters and cursor and lists that page of
 // the index, for the JSON list and the inbox page alike.
 func (h *Handler) listPage(c echo.Context) (submission.Page, submission.Query, error) {
-	inbox, err := h.inbox()
+	inbox, err := h.index()
 	if err != nil {
 		return submission.Page{}, submission.Query{}, err
 	}
@@ -64,39 +65,39 @@ func (h *Handler) listPage(c echo.Context) (submission.Page, submission.Query, e
 	}
 	page, err := inbox.List(c.Request().Context(), q)
 	if errors.Is(err, submission.ErrBadCursor) {
-		return page, q, ErrBadRequest.With(err, "cursor: use the next value of a previous page.")
+		return page, q, web.ErrBadRequest.With(err, "cursor: use the next value of a previous page.")
 	}
 	if err != nil {
-		return page, q, ErrUnavailable.With(err)
+		return page, q, web.ErrUnavailable.With(err)
 	}
 	return page, q, nil
 }
 
-func (h *Handler) inbox() (Inbox, error) {
-	if h.Inbox == nil {
-		return nil, ErrNotFound.With(errors.New("no submissions inbox"))
+func (h *Handler) index() (Inbox, error) {
+	if h.inbox == nil {
+		return nil, web.ErrNotFound.With(errors.New("no submissions inbox"))
 	}
-	return h.Inbox, nil
+	return h.inbox, nil
 }
 
 // inboxQuery reads the filters of a listing.
 func (h *Handler) inboxQuery(c echo.Context) (submission.Query, error) {
 	q := submission.Query{Action: c.QueryParam("action"), Status: c.QueryParam("status"), Cursor: c.QueryParam("cursor")}
 	if q.Action != "" {
-		if _, ok := h.Actions.Get(q.Action); !ok {
-			return q, ErrActionNotFound
+		if _, ok := h.actions.Get(q.Action); !ok {
+			return q, web.ErrActionNotFound
 		}
 	}
 	switch q.Status {
 	case "", submission.StatusQueued, submission.StatusProcessing, submission.StatusCompleted, submission.StatusFailed, "archived":
 	default:
-		return q, ErrBadRequest.With(nil, "status: want queued, processing, completed, failed or archived.")
+		return q, web.ErrBadRequest.With(nil, "status: want queued, processing, completed, failed or archived.")
 	}
 	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 		if v := c.QueryParam(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return q, ErrBadRequest.With(err, name+": want an RFC 3339 time like 2026-01-02T15:04:05Z.")
+				return q, web.ErrBadRequest.With(err, name+": want an RFC 3339 time like 2026-01-02T15:04:05Z.")
 			}
 			*dst = t
 		}
@@ -104,7 +105,7 @@ func (h *Handler) inboxQuery(c echo.Context) (submission.Query, error) {
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
-			return q, ErrBadRequest.With(err, "limit: want a number from 1 to 500.")
+			return q, web.ErrBadRequest.With(err, "limit: want a number from 1 to 500.")
 		}
 		q.Limit = n
 	}
@@ -126,9 +127,9 @@ type SubmissionDetail struct {
 	Downloads  []DownloadLink         `json:"downloads"`
 }
 
-// AdminSubmission handles GET /admin/submissions/{id}: the record, its
+// Submission handles GET /admin/submissions/{id}: the record, its
 // status and steps, and links to download its files.
-func (h *Handler) AdminSubmission(c echo.Context) error {
+func (h *Handler) Submission(c echo.Context) error {
 	d, err := h.submissionDetail(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
@@ -137,32 +138,32 @@ func (h *Handler) AdminSubmission(c echo.Context) error {
 }
 
 func (h *Handler) submissionDetail(ctx context.Context, id string) (*SubmissionDetail, error) {
-	inbox, err := h.inbox()
+	inbox, err := h.index()
 	if err != nil {
 		return nil, err
 	}
 	sub, err := inbox.Record(ctx, id)
 	if errors.Is(err, submission.ErrNotFound) {
-		return nil, ErrSubmissionMissing.With(err)
+		return nil, web.ErrSubmissionMissing.With(err)
 	}
 	if err != nil {
-		return nil, ErrUnavailable.With(err)
+		return nil, web.ErrUnavailable.With(err)
 	}
 	d := &SubmissionDetail{OK: true, Submission: sub, Downloads: []DownloadLink{}}
-	if h.Status != nil {
-		st, err := h.Status.Status(ctx, id)
+	if h.status != nil {
+		st, err := h.status.Status(ctx, id)
 		switch {
 		case err == nil:
 			d.Status = st
 		case !errors.Is(err, submission.ErrNotFound):
-			return nil, ErrUnavailable.With(err)
+			return nil, web.ErrUnavailable.With(err)
 		}
 	}
-	if h.Links != nil {
+	if h.links != nil {
 		for _, f := range sub.Files {
-			u, err := h.Links.PresignGet(ctx, f.Key, f.Filename, DownloadTTL)
+			u, err := h.links.PresignGet(ctx, f.Key, f.Filename, DownloadTTL)
 			if err != nil {
-				return nil, ErrUnavailable.With(err)
+				return nil, web.ErrUnavailable.With(err)
 			}
 			d.Downloads = append(d.Downloads, DownloadLink{File: f, URL: u, ExpiresAt: h.now().Add(DownloadTTL).UTC()})
 		}
@@ -170,10 +171,10 @@ func (h *Handler) submissionDetail(ctx context.Context, id string) (*SubmissionD
 	return d, nil
 }
 
-// AdminEraseSubmission handles DELETE /admin/submissions/{id}: the
+// EraseSubmission handles DELETE /admin/submissions/{id}: the
 // record, files and variants, status, idempotency and index entries are
 // removed, and the answer comes once none is left.
-func (h *Handler) AdminEraseSubmission(c echo.Context) error {
+func (h *Handler) EraseSubmission(c echo.Context) error {
 	id := c.Param("id")
 	if err := h.erase(c.Request().Context(), id); err != nil {
 		return err
@@ -182,52 +183,52 @@ func (h *Handler) AdminEraseSubmission(c echo.Context) error {
 }
 
 func (h *Handler) erase(ctx context.Context, id string) error {
-	inbox, err := h.inbox()
+	inbox, err := h.index()
 	if err != nil {
 		return err
 	}
 	err = inbox.Erase(ctx, id)
 	switch {
 	case errors.Is(err, submission.ErrNotFound):
-		return ErrSubmissionMissing.With(err)
+		return web.ErrSubmissionMissing.With(err)
 	case errors.Is(err, submission.ErrBusy):
 		return ErrSubmissionBusy.With(err)
 	case err != nil:
-		return ErrUnavailable.With(err, "The submission could not be erased completely; nothing is reported gone. Try again.")
+		return web.ErrUnavailable.With(err, "The submission could not be erased completely; nothing is reported gone. Try again.")
 	}
-	h.Log.InfoContext(ctx, "submission erased", "submission", id)
+	h.log.InfoContext(ctx, "submission erased", "submission", id)
 	return nil
 }
 
-// AdminErasePersonal handles DELETE /admin/submissions?action=&field=&value=:
+// ErasePersonal handles DELETE /admin/submissions?action=&field=&value=:
 // a right-to-erasure request, every submission of the action whose
 // personal field holds the value (compared trimmed, ignoring case).
-func (h *Handler) AdminErasePersonal(c echo.Context) error {
-	inbox, err := h.inbox()
+func (h *Handler) ErasePersonal(c echo.Context) error {
+	inbox, err := h.index()
 	if err != nil {
 		return err
 	}
-	a, ok := h.Actions.Get(c.QueryParam("action"))
+	a, ok := h.actions.Get(c.QueryParam("action"))
 	if !ok {
-		return ErrActionNotFound.With(nil, "action: name a declared action.")
+		return web.ErrActionNotFound.With(nil, "action: name a declared action.")
 	}
 	f := a.Field(c.QueryParam("field"))
 	if f == nil || !f.Personal {
-		return ErrBadRequest.With(nil, "field: name a field the action declares personal: true.")
+		return web.ErrBadRequest.With(nil, "field: name a field the action declares personal: true.")
 	}
 	value := c.QueryParam("value")
 	if strings.TrimSpace(value) == "" {
-		return ErrBadRequest.With(nil, "value: give the value to erase.")
+		return web.ErrBadRequest.With(nil, "value: give the value to erase.")
 	}
 	ctx := c.Request().Context()
 	ids, err := inbox.ByPersonal(ctx, a.Name, f.Name, value)
 	if err != nil {
-		return ErrUnavailable.With(err)
+		return web.ErrUnavailable.With(err)
 	}
 	erased := []string{}
 	for _, id := range ids {
 		err := h.erase(ctx, id)
-		if errors.Is(err, ErrSubmissionMissing) {
+		if errors.Is(err, web.ErrSubmissionMissing) {
 			continue // erased meanwhile
 		}
 		if err != nil {
@@ -238,24 +239,24 @@ func (h *Handler) AdminErasePersonal(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "erased": erased})
 }
 
-// AdminExport handles GET /admin/submissions/export?action=&format=:
+// Export handles GET /admin/submissions/export?action=&format=:
 // every record of an action, newest first, streamed as CSV (one column
 // per declared field and upload) or NDJSON, in constant memory.
-func (h *Handler) AdminExport(c echo.Context) error {
-	inbox, err := h.inbox()
+func (h *Handler) Export(c echo.Context) error {
+	inbox, err := h.index()
 	if err != nil {
 		return err
 	}
-	a, ok := h.Actions.Get(c.QueryParam("action"))
+	a, ok := h.actions.Get(c.QueryParam("action"))
 	if !ok {
-		return ErrActionNotFound.With(nil, "action: name a declared action.")
+		return web.ErrActionNotFound.With(nil, "action: name a declared action.")
 	}
 	format := c.QueryParam("format")
 	if format == "" {
 		format = "csv"
 	}
 	if format != "csv" && format != "ndjson" {
-		return ErrBadRequest.With(nil, "format: want csv or ndjson.")
+		return web.ErrBadRequest.With(nil, "format: want csv or ndjson.")
 	}
 	resp := c.Response()
 	ctx := c.Request().Context()
@@ -310,7 +311,7 @@ func (h *Handler) AdminExport(c echo.Context) error {
 	}
 	if err := inbox.Each(ctx, a.Name, each); err != nil {
 		// The status is sent; a cut-off export ends without its last rows.
-		h.Log.ErrorContext(ctx, "export stopped", "action", a.Name, "rows", rows, "err", err)
+		h.log.ErrorContext(ctx, "export stopped", "action", a.Name, "rows", rows, "err", err)
 		return nil
 	}
 	if cw != nil {

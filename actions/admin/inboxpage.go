@@ -1,4 +1,4 @@
-package handler
+package admin
 
 // The inbox pages under /admin/inbox: server-rendered HTML for people, on
 // the same index as the JSON inbox, with no external assets.
@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -30,8 +32,8 @@ func (h *Handler) InboxPage(c echo.Context) error {
 		return err
 	}
 	d := inboxListData{
-		Base: h.Pages.Base, Action: q.Action, Status: q.Status, Items: page.Items, Next: page.Next, Erased: c.QueryParam("erased"),
-		Actions: h.Actions.Names(), Statuses: []string{"queued", "processing", "completed", "failed", "archived"},
+		Base: h.site.Base(), Action: q.Action, Status: q.Status, Items: page.Items, Next: page.Next, Erased: c.QueryParam("erased"),
+		Actions: h.actions.Names(), Statuses: []string{"queued", "processing", "completed", "failed", "archived"},
 	}
 	if page.Next != "" {
 		v := url.Values{"cursor": {page.Next}}
@@ -41,9 +43,9 @@ func (h *Handler) InboxPage(c echo.Context) error {
 		if q.Status != "" {
 			v.Set("status", q.Status)
 		}
-		d.NextURL = h.Pages.URL(InboxPath + "?" + v.Encode())
+		d.NextURL = h.site.URL(InboxPath + "?" + v.Encode())
 	}
-	return render(c, h.Pages.base, "inbox-list", http.StatusOK, d, policy{})
+	return pages.Plain(c, h.pages, "inbox-list", http.StatusOK, d)
 }
 
 type labelled struct{ Label, Value string }
@@ -63,9 +65,9 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := inboxDetailData{Base: h.Pages.Base, D: d, Redelivered: c.QueryParam("redelivered")}
+	data := inboxDetailData{Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered")}
 	seen := map[string]bool{}
-	if a, ok := h.Actions.Get(d.Submission.Action); ok {
+	if a, ok := h.actions.Get(d.Submission.Action); ok {
 		for _, f := range a.Fields {
 			if v, ok := d.Submission.Values[f.Name]; ok {
 				seen[f.Name] = true
@@ -78,21 +80,21 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 			data.Values = append(data.Values, labelled{k, cellText(v)})
 		}
 	}
-	return render(c, h.Pages.base, "inbox-detail", http.StatusOK, data, policy{})
+	return pages.Plain(c, h.pages, "inbox-detail", http.StatusOK, data)
 }
 
 // InboxConfirmPage handles GET /admin/inbox/{id}/delete: the question
 // before an erasure.
 func (h *Handler) InboxConfirmPage(c echo.Context) error {
-	inbox, err := h.inbox()
+	inbox, err := h.index()
 	if err != nil {
 		return err
 	}
 	id := c.Param("id")
 	if _, err := inbox.Record(c.Request().Context(), id); err != nil {
-		return ErrSubmissionMissing.With(err)
+		return web.ErrSubmissionMissing.With(err)
 	}
-	return render(c, h.Pages.base, "inbox-confirm", http.StatusOK, map[string]string{"Base": h.Pages.Base, "ID": id}, policy{})
+	return pages.Plain(c, h.pages, "inbox-confirm", http.StatusOK, map[string]string{"Base": h.site.Base(), "ID": id})
 }
 
 // InboxErase handles POST /admin/inbox/{id}/delete: it erases the
@@ -100,10 +102,10 @@ func (h *Handler) InboxConfirmPage(c echo.Context) error {
 func (h *Handler) InboxErase(c echo.Context) error {
 	id := c.Param("id")
 	if strings.ContainsAny(id, "/?#") {
-		return ErrBadRequest.With(fmt.Errorf("bad id %q", id))
+		return web.ErrBadRequest.With(fmt.Errorf("bad id %q", id))
 	}
 	if err := h.erase(c.Request().Context(), id); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, h.Pages.URL(InboxPath+"?erased="+url.QueryEscape(id)))
+	return c.Redirect(http.StatusSeeOther, h.site.URL(InboxPath+"?erased="+url.QueryEscape(id)))
 }

@@ -1,23 +1,24 @@
-package handler
+package admin
 
 import (
 	"net/http"
 
+	"github.com/formq/formq/actions/web"
 	"github.com/labstack/echo/v4"
 )
 
 // QueuesPath is where the queue dashboard (asynqmon) is mounted.
 const QueuesPath = "/admin/queues"
 
-// AdminQueues serves the queue dashboard behind the admin token. Browsers
+// Queues serves the queue dashboard behind the admin token. Browsers
 // cannot send a bearer token by themselves, so the admin middleware also
 // takes the token as the password of HTTP Basic authentication here (see
 // BasicAsBearer).
-func (h *Handler) AdminQueues(c echo.Context) error {
-	if h.Fleet.Queues == nil {
-		return ErrNotFound
+func (h *Handler) Queues(c echo.Context) error {
+	if h.queues == nil {
+		return web.ErrNotFound
 	}
-	h.Fleet.Queues.ServeHTTP(c.Response(), c.Request())
+	h.queues.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
 
@@ -31,7 +32,7 @@ func BasicAsBearer(next echo.HandlerFunc) echo.HandlerFunc {
 			req.Header.Set("Authorization", "Bearer "+pass)
 		}
 		err := next(c)
-		if err != nil && AsError(err).Status == http.StatusUnauthorized {
+		if err != nil && web.AsError(err).Status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Basic realm="formq admin", charset="UTF-8"`)
 		}
 		return err

@@ -1,4 +1,4 @@
-package handler
+package admin
 
 // Redelivery: the admin runs a stored submission's webhook steps again,
 // from the JSON API or the inbox page.
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -25,8 +26,8 @@ type Redeliverer interface {
 
 // Errors of a redelivery.
 var (
-	ErrRedeliverBusy    = &Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still queued or being processed; redeliver once it is done.", RetryAfter: 5 * time.Second}
-	ErrNotRedeliverable = &Error{Status: http.StatusUnprocessableEntity, Code: "not_redeliverable", Message: "That step posts no webhook, so it cannot be delivered again."}
+	ErrRedeliverBusy    = &web.Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still queued or being processed; redeliver once it is done.", RetryAfter: 5 * time.Second}
+	ErrNotRedeliverable = &web.Error{Status: http.StatusUnprocessableEntity, Code: "not_redeliverable", Message: "That step posts no webhook, so it cannot be delivered again."}
 )
 
 // Redelivered is the JSON of a queued redelivery (202).
@@ -39,16 +40,16 @@ type Redelivered struct {
 	Steps []int `json:"steps"` // the steps queued, from 1
 }
 
-// AdminRedeliver handles POST /admin/submissions/{id}/redeliver
+// Redeliver handles POST /admin/submissions/{id}/redeliver
 // (?step=N): the webhook step N, or every webhook step, runs again.
-func (h *Handler) AdminRedeliver(c echo.Context) error {
+func (h *Handler) Redeliver(c echo.Context) error {
 	id := c.Param("id")
 	steps, err := h.redeliver(c.Request().Context(), id, c.QueryParam("step"))
 	if err != nil {
 		return err
 	}
 	a := Redelivered{OK: true, Steps: steps}
-	a.Submission.ID, a.Submission.StatusURL = id, h.link(c, "/submissions/"+id)
+	a.Submission.ID, a.Submission.StatusURL = id, h.site.Link(c, "/submissions/"+id)
 	c.Response().Header().Set("Location", a.Submission.StatusURL)
 	return c.JSON(http.StatusAccepted, a)
 }
@@ -58,7 +59,7 @@ func (h *Handler) AdminRedeliver(c echo.Context) error {
 func (h *Handler) InboxRedeliver(c echo.Context) error {
 	id := c.Param("id")
 	if strings.ContainsAny(id, "/?#") {
-		return ErrBadRequest.With(nil, "bad submission id")
+		return web.ErrBadRequest.With(nil, "bad submission id")
 	}
 	step := c.FormValue("step")
 	if _, err := h.redeliver(c.Request().Context(), id, step); err != nil {
@@ -68,33 +69,33 @@ func (h *Handler) InboxRedeliver(c echo.Context) error {
 	if step == "" {
 		v.Set("redelivered", "all")
 	}
-	return c.Redirect(http.StatusSeeOther, h.Pages.URL(InboxPath+"/"+url.PathEscape(id)+"?"+v.Encode()))
+	return c.Redirect(http.StatusSeeOther, h.site.URL(InboxPath+"/"+url.PathEscape(id)+"?"+v.Encode()))
 }
 
 func (h *Handler) redeliver(ctx context.Context, id, rawStep string) ([]int, error) {
-	inbox, err := h.inbox()
+	inbox, err := h.index()
 	if err != nil {
 		return nil, err
 	}
-	if h.Redeliveries == nil {
-		return nil, ErrNotFound.With(errors.New("no redelivery"))
+	if h.redeliveries == nil {
+		return nil, web.ErrNotFound.With(errors.New("no redelivery"))
 	}
 	step := 0
 	if rawStep != "" {
 		n, err := strconv.Atoi(rawStep)
 		if err != nil || n < 1 {
-			return nil, ErrBadRequest.With(err, "step: want the step's number, counted from 1 as in the status.")
+			return nil, web.ErrBadRequest.With(err, "step: want the step's number, counted from 1 as in the status.")
 		}
 		step = n
 	}
 	sub, err := inbox.Record(ctx, id)
 	if errors.Is(err, submission.ErrNotFound) {
-		return nil, ErrSubmissionMissing.With(err)
+		return nil, web.ErrSubmissionMissing.With(err)
 	}
 	if err != nil {
-		return nil, ErrUnavailable.With(err)
+		return nil, web.ErrUnavailable.With(err)
 	}
-	steps, err := h.Redeliveries.Redeliver(ctx, sub, step)
+	steps, err := h.redeliveries.Redeliver(ctx, sub, step)
 	switch {
 	case errors.Is(err, submission.ErrBusy):
 		return nil, ErrRedeliverBusy.With(err)
@@ -103,8 +104,8 @@ func (h *Handler) redeliver(ctx context.Context, id, rawStep string) ([]int, err
 	case errors.Is(err, submission.ErrNotFound):
 		return nil, ErrNotRedeliverable.With(err, "The submission's step history has expired, so its steps cannot be run again.")
 	case err != nil:
-		return nil, ErrUnavailable.With(err)
+		return nil, web.ErrUnavailable.With(err)
 	}
-	h.Log.InfoContext(ctx, "redelivery queued", "submission", id, "steps", steps)
+	h.log.InfoContext(ctx, "redelivery queued", "submission", id, "steps", steps)
 	return steps, nil
 }

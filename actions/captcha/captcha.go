@@ -1,8 +1,6 @@
-package handler
-
-// Captcha verification and the time-to-submit check: both act on a
-// reserved field as soon as it is read, so a bot's post stops before its
-// files are stored.
+// Package captcha checks the answers of captcha widgets with their
+// provider's siteverify endpoint, once each.
+package captcha
 
 import (
 	"context"
@@ -20,43 +18,31 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/submission"
-	"github.com/redis/go-redis/v9"
 )
 
-// FieldRendered carries the sealed time a hosted form was rendered, for
-// actions with min_fill_time.
-const FieldRendered = "_rendered"
-
-// CaptchaErrorKey is the form-level key of captcha errors in errors.
-const CaptchaErrorKey = "_captcha"
-
-// renderedTTL is how long a render stamp proves anything; an older
-// stamp is authentic but old, so it counts as slow enough.
-const renderedTTL = 24 * time.Hour
+// ErrorKey is the form-level key of captcha errors in errors.
+const ErrorKey = "_captcha"
 
 // Captcha failures: the answer was refused (the sender's problem), or
 // the provider could not give one (ours, or the provider's).
 var (
-	ErrCaptchaFailed      = errors.New("captcha: answer refused")
-	ErrCaptchaUnreachable = errors.New("captcha: provider unreachable")
+	ErrFailed      = errors.New("captcha: answer refused")
+	ErrUnreachable = errors.New("captcha: provider unreachable")
 )
 
-// CaptchaVerifier checks captcha answers with each action's provider
+// Verifier checks captcha answers with each action's provider
 // (siteverify: a form-encoded POST of secret, response and remoteip,
 // answered with JSON {"success": bool, "error-codes": [...]}).
-type CaptchaVerifier struct {
-	// Client calls the providers; a client with a 10s timeout when nil.
-	Client *http.Client
-	// Replays, when set, refuses an answer accepted once already, even
-	// if the provider would accept it again.
-	Replays ReplayGuard
+type Verifier struct {
+	client  *http.Client
+	replays ReplayGuard
 	secrets map[string]string // by action name
 }
 
-// CaptchaAnswerTTL is how long a provider's answer is valid (Turnstile,
+// AnswerTTL is how long a provider's answer is valid (Turnstile,
 // hCaptcha and reCAPTCHA all say 300 s): an accepted answer is kept in
 // the replay cache that long.
-const CaptchaAnswerTTL = 300 * time.Second
+const AnswerTTL = 300 * time.Second
 
 // ReplayGuard claims a key once: the first claim within ttl answers true,
 // every later one false.
@@ -64,42 +50,42 @@ type ReplayGuard interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
-// RedisReplays is the ReplayGuard on Redis: SET NX with an expiry.
-type RedisReplays struct{ rdb redis.UniversalClient }
-
-// NewRedisReplays builds the replay cache on a Redis client.
-func NewRedisReplays(rdb redis.UniversalClient) *RedisReplays { return &RedisReplays{rdb: rdb} }
-
-// Claim implements ReplayGuard.
-func (r *RedisReplays) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ok, err := r.rdb.SetNX(ctx, key, 1, ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("captcha replay cache: %w", err)
-	}
-	return ok, nil
-}
-
 // claimAnswer records an accepted answer; one seen before is refused
 // like a duplicate the provider reported.
-func (v *CaptchaVerifier) claimAnswer(ctx context.Context, c *actions.Captcha, response string) error {
-	if v.Replays == nil {
+func (v *Verifier) claimAnswer(ctx context.Context, c *actions.Captcha, response string) error {
+	if v.replays == nil {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(string(c.Provider) + "\x00" + response))
-	ok, err := v.Replays.Claim(ctx, submission.CaptchaKey(hex.EncodeToString(sum[:])), CaptchaAnswerTTL)
+	ok, err := v.replays.Claim(ctx, submission.CaptchaKey(hex.EncodeToString(sum[:])), AnswerTTL)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: %v", ErrCaptchaUnreachable, err)
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
 	case !ok:
-		return &captchaError{msg: "The challenge expired or was already used; complete it again.", code: "replayed (formq)"}
+		return &Refusal{Message: "The challenge expired or was already used; complete it again.", Codes: "replayed (formq)"}
 	}
 	return nil
 }
 
-// NewCaptchaVerifier reads the secret of every action with a captcha
-// from getenv; an action whose secret_env is empty stops the API at start.
-func NewCaptchaVerifier(reg *actions.Registry, getenv func(string) string) (*CaptchaVerifier, error) {
-	v := &CaptchaVerifier{secrets: map[string]string{}}
+// Config builds a Verifier.
+type Config struct {
+	// Client calls the providers; a client with a 10s timeout when nil.
+	Client *http.Client
+	// Getenv reads the secret of every action with a captcha (its
+	// secret_env).
+	Getenv func(string) string
+}
+
+// New reads the secret of every action with a captcha from cfg.Getenv;
+// an action whose secret_env is empty stops the API at start. replays,
+// when not nil, refuses an answer accepted once already, even if the
+// provider would accept it again.
+func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, error) {
+	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	for _, name := range reg.Names() {
 		a, _ := reg.Get(name)
 		if a.Captcha == nil {
@@ -122,181 +108,74 @@ type siteverifyAnswer struct {
 
 // Error codes that mean the secret or the provider is at fault, not the
 // sender: they follow on_error like an unreachable provider.
-var captchaServerCodes = []string{"missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch", "internal-error", "invalid-keys"}
+var serverCodes = []string{"missing-input-secret", "invalid-input-secret", "sitekey-secret-mismatch", "internal-error", "invalid-keys"}
 
 // Verify checks one answer of a's captcha for the client at remoteIP. It
-// returns nil, an error matching ErrCaptchaFailed with a message for the
-// sender, or one matching ErrCaptchaUnreachable.
-func (v *CaptchaVerifier) Verify(ctx context.Context, a *actions.Action, response, remoteIP string) error {
+// returns nil, an error matching ErrFailed with a message for the
+// sender, or one matching ErrUnreachable.
+func (v *Verifier) Verify(ctx context.Context, a *actions.Action, response, remoteIP string) error {
 	c := a.Captcha
 	response = strings.TrimSpace(response)
 	if response == "" {
-		return &captchaError{msg: "Complete the challenge to show you are not a robot.", code: "missing-input-response"}
+		return &Refusal{Message: "Complete the challenge to show you are not a robot.", Codes: "missing-input-response"}
 	}
 	if len(response) > 4096 {
-		return &captchaError{msg: "The challenge answer is not valid; complete it again.", code: "invalid-input-response"}
+		return &Refusal{Message: "The challenge answer is not valid; complete it again.", Codes: "invalid-input-response"}
 	}
 	form := url.Values{"secret": {v.secrets[a.Name]}, "response": {response}}
 	if remoteIP != "" {
 		form.Set("remoteip", remoteIP)
 	}
-	if c.Provider == actions.CaptchaHCaptcha {
-		// hCaptcha checks the answer was made for this site key.
-		form.Set("sitekey", c.SiteKey)
-	}
+	c.Kind().VerifyForm(form, c.SiteKey)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCaptchaUnreachable, err)
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	client := v.Client
+	client := v.client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCaptchaUnreachable, c.Provider, err)
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Provider, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s answered %d", ErrCaptchaUnreachable, c.Provider, resp.StatusCode)
+		return fmt.Errorf("%w: %s answered %d", ErrUnreachable, c.Provider, resp.StatusCode)
 	}
 	var ans siteverifyAnswer
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ans); err != nil {
-		return fmt.Errorf("%w: %s answered no JSON: %v", ErrCaptchaUnreachable, c.Provider, err)
+		return fmt.Errorf("%w: %s answered no JSON: %v", ErrUnreachable, c.Provider, err)
 	}
 	if ans.Success {
 		return v.claimAnswer(ctx, c, response)
 	}
 	for _, code := range ans.ErrorCodes {
-		if slices.Contains(captchaServerCodes, code) {
-			return fmt.Errorf("%w: %s: %s", ErrCaptchaUnreachable, c.Provider, strings.Join(ans.ErrorCodes, ", "))
+		if slices.Contains(serverCodes, code) {
+			return fmt.Errorf("%w: %s: %s", ErrUnreachable, c.Provider, strings.Join(ans.ErrorCodes, ", "))
 		}
 	}
-	e := &captchaError{msg: "The challenge was not passed; try again.", code: strings.Join(ans.ErrorCodes, ", ")}
+	e := &Refusal{Message: "The challenge was not passed; try again.", Codes: strings.Join(ans.ErrorCodes, ", ")}
 	for _, code := range ans.ErrorCodes {
 		switch code {
 		case "timeout-or-duplicate", "already-seen-response", "expired-input-response":
-			e.msg = "The challenge expired or was already used; complete it again."
+			e.Message = "The challenge expired or was already used; complete it again."
 		case "missing-input-response":
-			e.msg = "Complete the challenge to show you are not a robot."
+			e.Message = "Complete the challenge to show you are not a robot."
 		}
 	}
 	return e
 }
 
-// captchaError is a refused answer: the message for the sender and the
-// provider's codes for the log.
-type captchaError struct{ msg, code string }
+// Refusal is a refused answer: the message for the sender and the
+// provider's codes for the log. It matches ErrFailed.
+type Refusal struct{ Message, Codes string }
 
-func (e *captchaError) Error() string        { return "captcha refused: " + e.code }
-func (e *captchaError) Is(target error) bool { return target == ErrCaptchaFailed }
+func (e *Refusal) Error() string { return "captcha refused: " + e.Codes }
 
-// captcha verifies the captcha answer of the submission once: a refused
-// answer is a validation failure under errors._captcha; an unreachable
-// provider is 503 unless the action says on_error: allow.
-func (s *intake) captcha(ctx context.Context, response string) error {
-	if s.captchaDone {
-		return nil
-	}
-	s.captchaDone = true
-	a := s.a
-	if s.spam {
-		// A bot's post already looks accepted; asking the provider adds nothing.
-		return nil
-	}
-	if s.h.Captchas == nil {
-		return ErrInternal.With(fmt.Errorf("action %s has a captcha but the handler has no CaptchaVerifier", a.Name))
-	}
-	err := s.h.Captchas.Verify(ctx, a, response, s.sub.ClientIP)
-	var ce *captchaError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ce):
-		s.h.Metrics.ObserveRejection(a.Name, RejectCaptcha)
-		s.h.Log.InfoContext(ctx, "captcha refused", "action", a.Name, "codes", ce.code)
-		return ErrValidation.withForm(a, actions.FieldErrors{CaptchaErrorKey: {ce.msg}}, echoValues(a, s.form.values))
-	case a.Captcha.AllowOnError:
-		s.h.Log.WarnContext(ctx, "captcha provider unreachable; accepting without a check (on_error: allow)", "action", a.Name, "err", err)
-		return nil
-	default:
-		return ErrUnavailable.With(err, "The spam check is briefly unavailable; nothing was saved. Try again shortly.")
-	}
-}
-
-// renderStamp is what a hosted form of an action with min_fill_time
-// carries in _rendered: its render time, sealed.
-func (h *Handler) renderStamp(a *actions.Action) string {
-	if a.MinFillTime <= 0 || h.Sealer == nil {
-		return ""
-	}
-	tok, err := h.sealRendered(a)
-	if err != nil {
-		h.Log.Error("could not seal a render time", "action", a.Name, "err", err)
-		return ""
-	}
-	return tok
-}
-
-// sealRendered seals the present time as a render stamp of a.
-func (h *Handler) sealRendered(a *actions.Action) (string, error) {
-	return h.Sealer.Seal(renderedPurpose(a.Name), h.now().UnixMilli(), renderedTTL)
-}
-
-func renderedPurpose(action string) string { return "rendered:" + action }
-
-// rendered checks a _rendered stamp: missing, forged or too recent means
-// the post is treated like a filled honeypot.
-func (s *intake) rendered(value string) {
-	if s.renderedSeen || s.a.MinFillTime <= 0 {
-		return
-	}
-	s.renderedSeen = true
-	var at int64
-	err := s.h.Sealer.Open(renderedPurpose(s.a.Name), strings.TrimSpace(value), &at)
-	switch {
-	case errors.Is(err, actions.ErrTokenExpired):
-		// Authentic, and older than any fill time.
-	case err != nil, s.h.now().Sub(time.UnixMilli(at)) < s.a.MinFillTime:
-		s.tooFast()
-	}
-}
-
-// tooFast marks the post as a bot's: it looks accepted, nothing is kept.
-func (s *intake) tooFast() {
-	if !s.spam {
-		s.spam, s.spamReason = true, RejectTooFast
-	}
-}
-
-// captchaField is the response field of the action's captcha, or "".
-func captchaField(a *actions.Action) string {
-	if a.Captcha == nil {
-		return ""
-	}
-	return a.Captcha.ResponseField()
-}
-
-// captchaWidget is what a hosted form loads for a provider's widget: the
-// script, the class of the element it fills, and the origins its
-// documented Content-Security-Policy needs.
-type captchaWidget struct {
-	Script, Class string
-	Sources       []string
-}
-
-var captchaWidgets = map[string]captchaWidget{
-	actions.CaptchaTurnstile: {Script: "https://challenges.cloudflare.com/turnstile/v0/api.js", Class: "cf-turnstile",
-		Sources: []string{"https://challenges.cloudflare.com"}},
-	actions.CaptchaHCaptcha: {Script: "https://js.hcaptcha.com/1/api.js", Class: "h-captcha",
-		Sources: []string{"https://hcaptcha.com", "https://*.hcaptcha.com"}},
-	actions.CaptchaReCaptcha: {Script: "https://www.google.com/recaptcha/api.js", Class: "g-recaptcha",
-		Sources: []string{"https://www.google.com/recaptcha/", "https://www.gstatic.com/recaptcha/", "https://recaptcha.google.com/recaptcha/"}},
-}
-
-// widgetOf is the widget of an action's captcha, for templates.
-func widgetOf(c *actions.Captcha) captchaWidget { return captchaWidgets[c.Provider] }
+// Is makes errors.Is(err, ErrFailed) match every refusal.
+func (e *Refusal) Is(target error) bool { return target == ErrFailed }

@@ -1,49 +1,49 @@
-package handler
+package pages
 
 import (
 	"net/http"
 	"strings"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 
 	"github.com/labstack/echo/v4"
 )
 
 // Form handles GET /forms/{name}: the hosted form of an action, with a
 // fresh idempotency key so a double-clicked submit creates one submission.
-func (h *Handler) Form(c echo.Context) error {
-	a, ok := h.Actions.Get(c.Param("name"))
+func (h *Pages) Form(c echo.Context) error {
+	a, ok := h.actions.Get(c.Param("name"))
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
-	return h.Pages.Form(c, http.StatusOK, &FormData{
-		Action: a, ActionURL: h.Pages.URL("/actions/" + a.Name),
+	return h.renderForm(c, http.StatusOK, &FormData{
+		Action: a, ActionURL: h.site.URL("/actions/" + a.Name),
 		IdempotencyKey: newIdempotencyKey(),
-		Bound:          c.QueryParam(FieldBound),
+		Bound:          c.QueryParam(web.FieldBound),
 	})
 }
 
 // Done handles GET /forms/{name}/done, the default success page.
-func (h *Handler) Done(c echo.Context) error {
-	a, ok := h.Actions.Get(c.Param("name"))
+func (h *Pages) Done(c echo.Context) error {
+	a, ok := h.actions.Get(c.Param("name"))
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
 	id := c.QueryParam("submission")
 	// Like the statusUrl, the page needs the submission's capability (t=)
 	// or the admin token: without them, 404 as for an unknown id.
-	v, err := h.statusViewer(c, id)
-	if err != nil {
-		return err
+	if h.status == nil {
+		return web.ErrSubmissionMissing
 	}
-	st, err := h.viewStatus(c, id, v)
+	st, err := h.status.View(c, id)
 	if err != nil {
 		return err // 404 submission_not_found for an id formq does not know
 	}
 	if st.Action != a.Name {
-		return ErrSubmissionMissing
+		return web.ErrSubmissionMissing
 	}
-	return h.Pages.Done(c, a, id, st.StatusURL, statusText(st.Status))
+	return h.renderDone(c, a, id, st.StatusURL, statusText(st.Status))
 }
 
 // statusText is a status as the done page first shows it.
@@ -54,35 +54,30 @@ func statusText(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// Healthz handles GET /healthz: the process is alive.
-func Healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"ok": true})
-}
-
 // Schema handles GET /actions/{name}/schema: the public part of the
 // action's declaration (fields, rules, messages, upload limits), for
 // client.js and for front ends of your own. Secrets, bound values, auth,
 // origins, rate limits and steps are never in it.
-func (h *Handler) Schema(c echo.Context) error {
-	jsonErrors(c)
-	a, ok := h.Actions.Get(c.Param("name"))
+func (h *Pages) Schema(c echo.Context) error {
+	web.JSONErrors(c)
+	a, ok := h.actions.Get(c.Param("name"))
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
-	ans := schemaAnswer{Public: a.Public(h.link(c, "/actions/"+a.Name), h.Pages.theme(a))}
+	ans := schemaAnswer{Public: a.Public(h.site.Link(c, "/actions/"+a.Name), h.theme(a))}
 	hd := c.Response().Header()
 	if origin := c.Request().Header.Get(echo.HeaderOrigin); origin != "" {
 		// Tell the asking page whether it may post, so client.js can say
 		// why before sending anything.
 		ans.Origin = &originInfo{Allowed: true}
-		guard, err := h.originGuard(a)
+		guard, err := h.gate.Guard(a)
 		if err != nil {
 			return err
 		}
 		probe := c.Request().Clone(c.Request().Context())
 		probe.Method = http.MethodPost
-		if err := guard.check(probe, a.Name); err != nil {
-			ans.Origin = &originInfo{Message: AsError(err).Message}
+		if err := guard.Check(probe, a.Name); err != nil {
+			ans.Origin = &originInfo{Message: web.AsError(err).Message}
 		}
 		hd.Add(echo.HeaderVary, echo.HeaderOrigin)
 		hd.Set("Cache-Control", "private, max-age=60")

@@ -1,42 +1,95 @@
-package handler
+// Package pages serves formq's hosted pages for browsers, with or
+// without JavaScript: each action's form (fresh, or again with its
+// errors), the success page, error pages, client.js, and the public
+// schema and render stamp client.js reads.
+package pages
 
 import (
 	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
-	"mime"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// StatusViewer is the status of a submission as the request may see it;
+// *status.Handler is the implementation.
+type StatusViewer interface {
+	View(c echo.Context, id string) (*submission.Status, error)
+}
+
+// Config is what the pages take from the actions file.
+type Config struct {
+	// Theme is the deployment's theme (the actions file's top-level
+	// theme:); each action's own keys apply over it.
+	Theme *actions.Theme
+	// Now is the clock of render stamps; time.Now when nil.
+	Now func() time.Time
+}
+
+// Deps are the parts the pages call.
+type Deps struct {
+	Actions *actions.Registry
+	// Site makes links and form actions; root-relative when nil.
+	Site *web.Site
+	// Sealer seals render stamps; nil leaves them out.
+	Sealer actions.Sealer
+	// Gate tells the schema's reader whether its origin may post.
+	Gate *web.Gate
+	// Status shows a submission's status on the done page; nil answers
+	// 404 there.
+	Status StatusViewer
+	Log    *slog.Logger
+}
+
 // Pages renders formq's HTML: hosted forms (fresh or re-rendered with
 // errors), success pages and error pages, for browsers without JavaScript.
 type Pages struct {
-	// Base is FORMQ_PUBLIC_URL: links and form actions start with it.
-	// Empty, they are root-relative and the browser resolves them against
-	// the request's own URL.
-	Base string
-	// Theme is the deployment's theme (the actions file's top-level
-	// theme:); each action's own keys apply over it.
-	Theme  *actions.Theme
-	base   *template.Template
-	custom map[string]*template.Template // per-action form templates
-	// stamp seals a form's render time for min_fill_time; set by Prepare.
-	stamp func(*actions.Action) string
+	cfg     Config
+	actions *actions.Registry
+	site    *web.Site
+	sealer  actions.Sealer
+	gate    *web.Gate
+	status  StatusViewer
+	log     *slog.Logger
+	base    *template.Template
+	custom  map[string]*template.Template // per-action form templates
 }
 
-// NewPages parses the built-in templates.
-func NewPages() (*Pages, error) {
+var _ web.ErrorPage = (*Pages)(nil)
+
+// New parses the built-in templates and each action's own form template
+// (its template: file).
+func New(cfg Config, d Deps) (*Pages, error) {
+	if d.Actions == nil {
+		d.Actions = actions.NewRegistry()
+	}
+	if d.Site == nil {
+		d.Site = web.NewSite(web.SiteConfig{})
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Gate == nil {
+		d.Gate = web.NewGate(web.GateConfig{}, nil, nil, nil, d.Log)
+	}
 	funcs := template.FuncMap{
 		"join":  strings.Join,
 		"add1":  func(i int) int { return i + 1 },
@@ -52,7 +105,7 @@ func NewPages() (*Pages, error) {
 			return "text"
 		},
 		"autocomplete":  autocomplete,
-		"captchaWidget": widgetOf,
+		"captchaWidget": func(c *actions.Captcha) actions.CaptchaWidget { return c.Kind().Widget() },
 		"fieldCtx": func(d *FormData, f *actions.Field, errs []string) map[string]any {
 			return map[string]any{"Form": d, "Field": f, "Errors": errs}
 		},
@@ -61,31 +114,35 @@ func NewPages() (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	return &Pages{base: t, custom: map[string]*template.Template{}}, nil
-}
-
-// URL is a path of the API as a link: prefixed with Base when set.
-func (p *Pages) URL(path string) string {
-	if p == nil {
-		return path
+	p := &Pages{cfg: cfg, actions: d.Actions, site: d.Site, sealer: d.Sealer, gate: d.Gate, status: d.Status, log: d.Log,
+		base: t, custom: map[string]*template.Template{}}
+	for _, name := range d.Actions.Names() {
+		a, _ := d.Actions.Get(name)
+		if a.Template == "" {
+			continue
+		}
+		text, err := os.ReadFile(a.Template)
+		if err != nil {
+			return nil, fmt.Errorf("action %q: %w", a.Name, err)
+		}
+		if err := p.setFormTemplate(a.Name, string(text)); err != nil {
+			return nil, err
+		}
 	}
-	return p.Base + path
+	return p, nil
 }
 
 // theme is the theme of an action's pages.
 func (p *Pages) theme(a *actions.Action) *actions.Theme {
-	if p == nil {
-		return a.Theme.Merge(nil)
-	}
-	return p.Theme.Merge(a.Theme)
+	return p.cfg.Theme.Merge(a.Theme)
 }
 
 // script is client.js's URL for formq's own pages.
-func (p *Pages) script() string { return ScriptURL(p.URL("")) }
+func (p *Pages) script() string { return ScriptURL(p.site.URL("")) }
 
-// SetFormTemplate replaces the hosted form of one action with a template
+// setFormTemplate replaces the hosted form of one action with a template
 // that defines "form" and receives *FormData.
-func (p *Pages) SetFormTemplate(action, text string) error {
+func (p *Pages) setFormTemplate(action, text string) error {
 	t, err := template.Must(p.base.Clone()).Parse(text)
 	if err != nil {
 		return fmt.Errorf("form template of %s: %w", action, err)
@@ -98,22 +155,29 @@ func (p *Pages) SetFormTemplate(action, text string) error {
 type FormData struct {
 	Action         *actions.Action
 	ActionURL      string
-	Values         map[string][]string
-	Errors         actions.FieldErrors
-	Message        string
 	IdempotencyKey string
 	Bound          string
 	// Rendered is the sealed render time (_rendered) of an action with
-	// min_fill_time; Form fills it in.
+	// min_fill_time; the form fills it in.
 	Rendered string
+	Theme    *actions.Theme
+	Script   string // client.js's URL
+	// Failed is what a failed submit brings back to the form; empty on a
+	// fresh form. Templates read its fields as the form's own.
+	Failed
+}
+
+// Failed is what a failed submit brings back to its form.
+type Failed struct {
+	Values  map[string][]string
+	Errors  actions.FieldErrors
+	Message string
 	// Kept are files of the failed submit kept as staged uploads, by field.
-	Kept map[string][]KeptFile
+	Kept map[string][]web.KeptFile
 	// Redirect is the _redirect the form came with, carried on.
 	Redirect string
 	// Back is the page the sender came from, when known.
-	Back   string
-	Theme  *actions.Theme
-	Script string // client.js's URL
+	Back string
 }
 
 // HasRequired reports whether the form shows a required field, for the
@@ -198,14 +262,14 @@ func (d *FormData) Checked(name string) bool {
 	return b || v == "on" || v == "yes"
 }
 
-// Form writes a form page with the status.
-func (p *Pages) Form(c echo.Context, status int, d *FormData) error {
+// renderForm writes a form page with the status.
+func (p *Pages) renderForm(c echo.Context, status int, d *FormData) error {
 	t := p.base
 	if ct, ok := p.custom[d.Action.Name]; ok {
 		t = ct
 	}
-	if d.Rendered == "" && p.stamp != nil {
-		d.Rendered = p.stamp(d.Action)
+	if d.Rendered == "" {
+		d.Rendered = p.renderStamp(d.Action)
 	}
 	if d.Theme == nil {
 		d.Theme = p.theme(d.Action)
@@ -216,7 +280,7 @@ func (p *Pages) Form(c echo.Context, status int, d *FormData) error {
 	pol := policyFor(d.Theme, d.Redirect, d.Action.Redirect)
 	if d.Action.Captcha != nil {
 		// The provider's widget: its script, frame, calls and styles.
-		src := captchaWidgets[d.Action.Captcha.Provider].Sources
+		src := d.Action.Captcha.Kind().Widget().Sources
 		pol.script, pol.frame, pol.connect = src, src, src
 		pol.style = append(pol.style, src...)
 	}
@@ -232,14 +296,14 @@ type pageData struct {
 	Script                string
 }
 
-// Done writes the default success page of an action, with the
+// renderDone writes the default success page of an action, with the
 // submission's status (kept live by client.js).
-func (p *Pages) Done(c echo.Context, a *actions.Action, id, statusURL, status string) error {
+func (p *Pages) renderDone(c echo.Context, a *actions.Action, id, statusURL, status string) error {
 	msg := a.Message
 	if msg == "" {
 		msg = "Thank you, your submission was received."
 	}
-	d := pageData{Title: a.Title, Message: msg, Link: p.URL("/forms/" + a.Name), LinkText: "Submit another",
+	d := pageData{Title: a.Title, Message: msg, Link: p.site.URL("/forms/" + a.Name), LinkText: "Submit another",
 		StatusURL: statusURL, StatusText: status, Theme: p.theme(a), Script: p.script()}
 	if id != "" {
 		d.Detail = "Reference: " + id
@@ -249,12 +313,13 @@ func (p *Pages) Done(c echo.Context, a *actions.Action, id, statusURL, status st
 
 // Error writes the HTML answer to a failure: the re-rendered form for a
 // validation failure of a known action, a small page otherwise.
-func (p *Pages) Error(c echo.Context, e *Error) error {
-	if e.Code == ErrValidation.Code && e.Action != nil {
-		return p.Form(c, e.Status, &FormData{
-			Action: e.Action, ActionURL: p.URL("/actions/" + e.Action.Name),
-			Values: echoStrings(e.Values), Errors: e.Fields, Message: e.Message,
-			IdempotencyKey: newIdempotencyKey(), Kept: e.Kept, Redirect: e.Redirect, Back: e.Back,
+func (p *Pages) Error(c echo.Context, e *web.Error) error {
+	if e.Code == web.ErrValidation.Code && e.Action != nil {
+		return p.renderForm(c, e.Status, &FormData{
+			Action: e.Action, ActionURL: p.site.URL("/actions/" + e.Action.Name),
+			IdempotencyKey: newIdempotencyKey(),
+			Failed: Failed{Values: echoStrings(e.Values), Errors: e.Fields, Message: e.Message,
+				Kept: e.Kept, Redirect: e.Redirect, Back: e.Back},
 		})
 	}
 	d := pageData{Title: fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status)), Message: e.Message, Alert: true, Script: p.script()}
@@ -272,7 +337,7 @@ func (p *Pages) Error(c echo.Context, e *Error) error {
 	if e.Action != nil {
 		d.Theme = p.theme(e.Action)
 	} else {
-		d.Theme = p.Theme
+		d.Theme = p.cfg.Theme
 	}
 	return render(c, p.base, "page", e.Status, d, policyFor(d.Theme))
 }
@@ -302,6 +367,12 @@ func (p policy) String() string {
 		s += "; frame-src" + join(p.frame)
 	}
 	return s
+}
+
+// Plain writes a page of formq's own (the admin's inbox) with the
+// strictest policy: nothing but formq's origin.
+func Plain(c echo.Context, t *template.Template, name string, status int, data any) error {
+	return render(c, t, name, status, data, policy{})
 }
 
 // render writes a page with its Content-Security-Policy.
@@ -383,26 +454,9 @@ func autocomplete(f *actions.Field) string {
 	return "off"
 }
 
-// WantsJSON reports whether the client prefers JSON to HTML, from Accept.
-func WantsJSON(r *http.Request) bool {
-	best, bestQ := "", -1.0
-	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if s, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				q = f
-			}
-		}
-		switch mt {
-		case "application/json", "text/html", "application/xhtml+xml":
-			if q > bestQ {
-				best, bestQ = mt, q
-			}
-		}
-	}
-	return best == "application/json"
+// newIdempotencyKey makes the fresh key a hosted form embeds.
+func newIdempotencyKey() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

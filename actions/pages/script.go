@@ -1,4 +1,4 @@
-package handler
+package pages
 
 import (
 	"net/http"

@@ -1,10 +1,11 @@
-package handler
+package routes
 
 import (
 	"net/http"
 	"strings"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/staging"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -28,26 +29,26 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 	// Resumable uploads send tus's methods and headers and read its
 	// answers (offset, upload URL, the reference).
 	tus := middleware.CORSWithConfig(middleware.CORSConfig{
-		Skipper:         func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, TusPath) },
+		Skipper:         func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, staging.TusPath) },
 		AllowOriginFunc: allow,
 		AllowMethods:    []string{http.MethodPost, http.MethodHead, http.MethodPatch},
 		AllowHeaders: []string{"Content-Type", "Authorization", "Tus-Resumable", "Upload-Length", "Upload-Metadata",
 			"Upload-Offset", "X-Requested-With"},
 		ExposeHeaders: []string{"Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Tus-Version",
-			"Tus-Max-Size", "Tus-Extension", HeaderUploadRef, "Retry-After", echo.HeaderXRequestID},
+			"Tus-Max-Size", "Tus-Extension", staging.HeaderUploadRef, "Retry-After", echo.HeaderXRequestID},
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
 	rest := middleware.CORSWithConfig(middleware.CORSConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
-			return strings.HasPrefix(p, "/admin") || strings.HasPrefix(p, TusPath)
+			return strings.HasPrefix(p, "/admin") || strings.HasPrefix(p, staging.TusPath)
 		},
 		AllowOriginFunc: allow,
 		AllowMethods:    []string{http.MethodGet, http.MethodPost},
 		AllowHeaders:    []string{"Accept", "Content-Type", "Idempotency-Key", "Authorization", "Last-Event-ID"},
 		ExposeHeaders:   []string{"Retry-After", "Idempotent-Replayed", "Location", echo.HeaderXRequestID},
-		// Cookie sessions (FORMQ_AUTH_COOKIE) travel with credentials.
+		// Cookie sessions (the auth cookie) travel with credentials.
 		AllowCredentials: true,
 		MaxAge:           600,
 	})

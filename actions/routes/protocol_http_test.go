@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 import (
 	"bytes"
@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/routes"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
@@ -111,7 +114,6 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, _ := handler.NewPages()
 	sealer, _ := seal.New("a-test-secret-that-is-at-least-32-chars")
 	down := "http://127.0.0.1:1" // nothing listens on port 1
 	store, err := uploads.NewStore(context.Background(), uploads.Config{Endpoint: down, Region: "us-east-1", Bucket: "b", AccessKey: "k", SecretKey: "s"})
@@ -124,9 +126,16 @@ func TestUnavailable(t *testing.T) {
 	downRedis := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer downRedis.Close()
 	e := echo.New()
-	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
-	h := &handler.Handler{Actions: actions.NewRegistry(list...), Files: store, Queue: jobs.NewEnqueuer(client, jobs.NewStatusStore(downRedis), log), Pages: pages, Log: log, Sealer: sealer}
-	handler.Routes(e, h, nil, "")
+	reg := actions.NewRegistry(list...)
+	pg, _ := pages.New(pages.Config{}, pages.Deps{Actions: reg, Sealer: sealer, Log: log})
+	e.HTTPErrorHandler = web.ErrorHandler(log, pg)
+	sub, err := submit.New(submit.Config{}, submit.Deps{Actions: reg, Files: store, Queue: jobs.NewEnqueuer(client, jobs.NewStatusStore(downRedis), log), Log: log, Sealer: sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := routes.Register(e, routes.Parts{Submit: sub, Pages: pg}); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(e)
 	defer srv.Close()
 

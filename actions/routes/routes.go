@@ -1,15 +1,45 @@
-package handler
+// Package routes lists every route of formq's HTTP API in one place, and
+// the CORS rules in front of them. The features behind the routes live in
+// their own packages: submit, staging, status, pages and admin.
+package routes
 
 import (
 	"net/http"
 
+	"github.com/formq/formq/actions/admin"
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/staging"
+	"github.com/formq/formq/actions/status"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/openapi"
 	"github.com/labstack/echo/v4"
 )
 
-// Routes lists every route of the API. ready answers GET /readyz (the
-// process's dependency checks); nil answers ready always.
-func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
+// Parts are the features the routes serve. A nil part is built with an
+// empty configuration (its routes answer, mostly 404), so a reader of the
+// route list, like the OpenAPI test, needs none.
+type Parts struct {
+	Submit  *submit.Handler
+	Staging *staging.Handler
+	Status  *status.Handler
+	Pages   *pages.Pages
+	Admin   *admin.Handler
+	// Metrics are served at /metrics, unless MetricsElsewhere: they are
+	// served on an address of their own.
+	Metrics          *web.Metrics
+	MetricsElsewhere bool
+	// Ready answers GET /readyz (the process's dependency checks); nil
+	// answers ready always.
+	Ready http.Handler
+}
+
+// Register adds every route of the API to e.
+func Register(e *echo.Echo, p Parts) error {
+	if err := p.defaults(); err != nil {
+		return err
+	}
+	ready := p.Ready
 	if ready == nil {
 		ready = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -18,46 +48,82 @@ func Routes(e *echo.Echo, h *Handler, ready http.Handler, adminToken string) {
 	}
 	e.GET("/healthz", Healthz)
 	e.GET("/readyz", echo.WrapHandler(ready))
-	if !h.MetricsElsewhere {
-		e.GET("/metrics", echo.WrapHandler(h.Metrics.Handler()))
+	if !p.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(p.Metrics.Handler()))
 	}
 	e.GET(openapi.Path, echo.WrapHandler(openapi.Handler()))
 
-	e.POST("/actions/:name", h.Submit)
-	e.GET("/actions/:name/schema", h.Schema)
-	e.GET("/actions/:name/stamp", h.Stamp)
-	e.GET("/actions/:name/state/:token", h.State)
-	e.GET(ScriptPath, Script)
-	e.GET("/forms/:name", h.Form)
-	e.GET("/forms/:name/done", h.Done)
-	e.POST("/uploads", h.Upload)
-	e.POST("/uploads/presign", h.Presign)
-	e.POST(TusPath, h.TusCreate)
-	e.HEAD(TusPath+":id", h.TusHead)
-	e.PATCH(TusPath+":id", h.TusPatch)
-	e.GET("/submissions/:id", h.SubmissionStatus)
-	e.GET("/submissions/:id/events", h.SubmissionEvents)
-	e.GET("/events", h.Events)
+	e.POST("/actions/:name", p.Submit.Submit)
+	e.GET("/actions/:name/schema", p.Pages.Schema)
+	e.GET("/actions/:name/stamp", p.Pages.Stamp)
+	e.GET("/actions/:name/state/:token", p.Submit.State)
+	e.GET(pages.ScriptPath, pages.Script)
+	e.GET("/forms/:name", p.Pages.Form)
+	e.GET("/forms/:name/done", p.Pages.Done)
+	e.POST("/uploads", p.Staging.Upload)
+	e.POST("/uploads/presign", p.Staging.Presign)
+	e.POST(staging.TusPath, p.Staging.TusCreate)
+	e.HEAD(staging.TusPath+":id", p.Staging.TusHead)
+	e.PATCH(staging.TusPath+":id", p.Staging.TusPatch)
+	e.GET("/submissions/:id", p.Status.SubmissionStatus)
+	e.GET("/submissions/:id/events", p.Status.SubmissionEvents)
+	e.GET("/events", p.Status.Events)
 
 	// Every admin route refuses cross-site requests first: browsers may
 	// hold the dashboard's Basic credentials and send them on their own.
-	sameOrigin := h.AdminOrigin()
-	admin := e.Group("/admin", sameOrigin, RequireAdmin(adminToken))
-	admin.POST("/bind", h.AdminBind)
-	admin.GET("/submissions", h.AdminSubmissions)
-	admin.GET("/submissions/export", h.AdminExport)
-	admin.GET("/submissions/:id", h.AdminSubmission)
-	admin.DELETE("/submissions/:id", h.AdminEraseSubmission)
-	admin.POST("/submissions/:id/redeliver", h.AdminRedeliver)
-	admin.DELETE("/submissions", h.AdminErasePersonal)
+	a := p.Admin
+	sameOrigin := a.SameOrigin()
+	group := e.Group("/admin", sameOrigin, admin.RequireAdmin(a.Token()))
+	group.POST("/bind", a.Bind)
+	group.GET("/submissions", a.Submissions)
+	group.GET("/submissions/export", a.Export)
+	group.GET("/submissions/:id", a.Submission)
+	group.DELETE("/submissions/:id", a.EraseSubmission)
+	group.POST("/submissions/:id/redeliver", a.Redeliver)
+	group.DELETE("/submissions", a.ErasePersonal)
 	// The queue dashboard also takes the token by Basic auth, for browsers.
-	queues := []echo.MiddlewareFunc{sameOrigin, BasicAsBearer, RequireAdmin(adminToken)}
+	queues := []echo.MiddlewareFunc{sameOrigin, admin.BasicAsBearer, admin.RequireAdmin(a.Token())}
 	// The inbox pages, like the dashboard, take the token by Basic auth too.
-	e.GET(InboxPath, h.InboxPage, queues...)
-	e.GET(InboxPath+"/:id", h.InboxDetailPage, queues...)
-	e.GET(InboxPath+"/:id/delete", h.InboxConfirmPage, queues...)
-	e.POST(InboxPath+"/:id/delete", h.InboxErase, queues...)
-	e.POST(InboxPath+"/:id/redeliver", h.InboxRedeliver, queues...)
-	e.Any(QueuesPath, h.AdminQueues, queues...)
-	e.Any(QueuesPath+"/*", h.AdminQueues, queues...)
+	e.GET(admin.InboxPath, a.InboxPage, queues...)
+	e.GET(admin.InboxPath+"/:id", a.InboxDetailPage, queues...)
+	e.GET(admin.InboxPath+"/:id/delete", a.InboxConfirmPage, queues...)
+	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, queues...)
+	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, queues...)
+	e.Any(admin.QueuesPath, a.Queues, queues...)
+	e.Any(admin.QueuesPath+"/*", a.Queues, queues...)
+	return nil
+}
+
+// defaults builds the parts not given, with empty configurations.
+func (p *Parts) defaults() error {
+	var err error
+	if p.Submit == nil {
+		if p.Submit, err = submit.New(submit.Config{}, submit.Deps{}); err != nil {
+			return err
+		}
+	}
+	if p.Staging == nil {
+		if p.Staging, err = staging.New(staging.Config{}, nil, nil, nil, nil, nil, nil); err != nil {
+			return err
+		}
+	}
+	if p.Status == nil {
+		p.Status = status.New(status.Config{}, status.Deps{})
+	}
+	if p.Pages == nil {
+		if p.Pages, err = pages.New(pages.Config{}, pages.Deps{}); err != nil {
+			return err
+		}
+	}
+	if p.Admin == nil {
+		if p.Admin, err = admin.New(admin.Config{}, admin.Deps{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Healthz handles GET /healthz: the process is alive.
+func Healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"ok": true})
 }

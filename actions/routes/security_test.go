@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 // Each test here reproduces one attack over real HTTP against a real API
 // and worker on real Redis and S3, and asserts that it fails.

@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 // Forms on the developer's own page: the schema endpoint, absolute links,
 // explained origin refusals, redirects back to the page, kept files and
@@ -19,7 +19,8 @@ import (
 	"testing"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/client"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/labstack/echo/v4"
@@ -401,9 +402,13 @@ func TestHostedFormTheme(t *testing.T) {
 func TestRefusedOriginIsLogged(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	h := &handler.Handler{Actions: actions.NewRegistry(&actions.Action{Name: "contact"}), Log: log}
+	gate := web.NewGate(web.GateConfig{OriginsSetting: "FORMQ_ALLOWED_ORIGINS"}, nil, nil, nil, log)
+	h, err := submit.New(submit.Config{}, submit.Deps{Actions: actions.NewRegistry(&actions.Action{Name: "contact"}), Log: log, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := echo.New()
-	e.HTTPErrorHandler = handler.ErrorHandler(log, nil)
+	e.HTTPErrorHandler = web.ErrorHandler(log, nil)
 	e.POST("/actions/:name", h.Submit)
 	req := httptest.NewRequest(http.MethodPost, "/actions/contact", strings.NewReader("x=1"))
 	req.Header.Set("Origin", "https://evil.example")
@@ -442,7 +447,7 @@ func TestCheckRedirects(t *testing.T) {
 	for _, tt := range tests {
 		a := &actions.Action{Name: "a", Response: actions.Response{Redirect: tt.redirect, ErrorRedirect: tt.errorRedirect},
 			Protection: actions.Protection{Origins: tt.origins}}
-		err := handler.CheckRedirects([]*actions.Action{a}, []string{"https://everywhere.example"})
+		err := web.CheckRedirects([]*actions.Action{a}, []string{"https://everywhere.example"}, "FORMQ_ALLOWED_ORIGINS")
 		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "FORMQ_ALLOWED_ORIGINS")) {
 			t.Errorf("redirect %q error_redirect %q origins %v: %v", tt.redirect, tt.errorRedirect, tt.origins, err)
 		}

@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/staging"
 	"github.com/formq/formq/uploads"
 )
 
 // postPresign asks for a presigned direct upload.
-func postPresign(t *testing.T, st *upStack, in map[string]string) (*http.Response, handler.PresignAnswer) {
+func postPresign(t *testing.T, st *upStack, in map[string]string) (*http.Response, staging.PresignAnswer) {
 	t.Helper()
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(http.MethodPost, st.url+"/uploads/presign", bytes.NewReader(b))
@@ -28,13 +28,13 @@ func postPresign(t *testing.T, st *upStack, in map[string]string) (*http.Respons
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var a handler.PresignAnswer
+	var a staging.PresignAnswer
 	_ = json.NewDecoder(resp.Body).Decode(&a)
 	return resp, a
 }
 
 // presignRef asks for a presigned direct upload that must be granted.
-func presignRef(t *testing.T, st *upStack, in map[string]string) handler.PresignAnswer {
+func presignRef(t *testing.T, st *upStack, in map[string]string) staging.PresignAnswer {
 	t.Helper()
 	resp, a := postPresign(t, st, in)
 	if resp.StatusCode != http.StatusCreated || a.URL == "" {
@@ -46,7 +46,7 @@ func presignRef(t *testing.T, st *upStack, in map[string]string) handler.Presign
 // postToS3 posts a file straight to S3 with a presign's form fields, as a
 // browser (or an attacker holding the same fields) would. It returns S3's
 // status; it may run outside the test's goroutine.
-func postToS3(p handler.PresignAnswer, data []byte) (int, error) {
+func postToS3(p staging.PresignAnswer, data []byte) (int, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	for k, v := range p.Fields {
@@ -64,7 +64,7 @@ func postToS3(p handler.PresignAnswer, data []byte) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func mustPostToS3(t *testing.T, p handler.PresignAnswer, data []byte) {
+func mustPostToS3(t *testing.T, p staging.PresignAnswer, data []byte) {
 	t.Helper()
 	if code, err := postToS3(p, data); err != nil || code >= 300 {
 		t.Fatalf("S3 refused the presigned upload: %d %v", code, err)

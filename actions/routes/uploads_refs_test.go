@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/staging"
 )
 
 // stage uploads files through POST /uploads and returns the answer.
@@ -125,11 +125,11 @@ func TestStagedUploadRefusals(t *testing.T) {
 
 func TestPresignedDirectUpload(t *testing.T) {
 	st := startUploads(t)
-	presign := func(t *testing.T, in map[string]string) (*http.Response, handler.PresignAnswer) {
+	presign := func(t *testing.T, in map[string]string) (*http.Response, staging.PresignAnswer) {
 		t.Helper()
 		return postPresign(t, st, in)
 	}
-	toS3 := func(t *testing.T, p handler.PresignAnswer, data []byte) int {
+	toS3 := func(t *testing.T, p staging.PresignAnswer, data []byte) int {
 		t.Helper()
 		code, err := postToS3(p, data)
 		if err != nil {

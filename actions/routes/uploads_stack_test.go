@@ -1,4 +1,4 @@
-package handler_test
+package routes_test
 
 import (
 	"bytes"
@@ -18,7 +18,11 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/staging"
+	"github.com/formq/formq/actions/submit"
+	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/redisstate"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
@@ -58,25 +62,32 @@ func startUploads(t *testing.T) *upStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := handler.NewPages()
-	if err != nil {
-		t.Fatal(err)
-	}
 	sealer, err := seal.New("upload-tests-secret-of-at-least-32-chars")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := r.Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := &handler.Handler{
-		Actions: actions.NewRegistry(decl.Actions...), Files: store, Objects: store, Pages: pages, Log: log, Sealer: sealer,
-		Queue:        jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
-		ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles,
-		Claims: handler.NewRedisRefClaims(rdb),
+	reg := actions.NewRegistry(decl.Actions...)
+	pg, err := pages.New(pages.Config{}, pages.Deps{Actions: reg, Sealer: sealer, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles}, submit.Deps{
+		Actions: reg, Files: store, Objects: store, Log: log, Sealer: sealer,
+		Queue:  jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
+		Claims: redisstate.NewRefClaims(rdb),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := staging.New(staging.Config{Profiles: decl.Profiles, ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle}, reg, store, sealer, nil, nil, log)
+	if err != nil {
+		t.Fatal(err)
 	}
 	st := &upStack{store: store}
 	e := echo.New()
-	e.HTTPErrorHandler = handler.ErrorHandler(log, pages)
+	e.HTTPErrorHandler = web.ErrorHandler(log, pg)
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Request().Body = &countingBody{ReadCloser: c.Request().Body, n: &st.read}
@@ -85,8 +96,8 @@ func startUploads(t *testing.T) *upStack {
 		}
 	})
 	e.POST("/actions/:name", h.Submit)
-	e.POST("/uploads", h.Upload)
-	e.POST("/uploads/presign", h.Presign)
+	e.POST("/uploads", up.Upload)
+	e.POST("/uploads/presign", up.Presign)
 	srv := httptest.NewUnstartedServer(e)
 	srv.Config.ReadHeaderTimeout = 5 * time.Second
 	srv.Start()
@@ -123,7 +134,7 @@ func (st *upStack) stored(t *testing.T) (keys []string, unfinished int) {
 
 // assertOnlyKept checks that a refused submission left nothing but the
 // staged copies of the files it answered as kept, then removes those.
-func (st *upStack) assertOnlyKept(t *testing.T, kept map[string][]handler.KeptFile) {
+func (st *upStack) assertOnlyKept(t *testing.T, kept map[string][]web.KeptFile) {
 	t.Helper()
 	keys, n := st.stored(t)
 	var staged []string
@@ -208,8 +219,8 @@ type answer struct {
 		ID    string            `json:"id"`
 		Files []submission.File `json:"files"`
 	} `json:"submission"`
-	Uploads []handler.StagedUpload        `json:"uploads"`
-	Kept    map[string][]handler.KeptFile `json:"kept"`
+	Uploads []staging.StagedUpload    `json:"uploads"`
+	Kept    map[string][]web.KeptFile `json:"kept"`
 }
 
 // post sends a body (chunked when size is unknown) and decodes the answer.

@@ -1,4 +1,4 @@
-package handler
+package staging
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
@@ -31,8 +32,8 @@ const TusPath = "/uploads/tus/"
 const HeaderUploadRef = "Formq-Upload-Ref"
 
 // ErrUploadExpired answers a PATCH to a resumable upload older than its
-// expiry (FORMQ_TUS_EXPIRY): it cannot be resumed, only started again.
-var ErrUploadExpired = &Error{Status: http.StatusGone, Code: "upload_expired", Message: "The upload expired before it was finished; start it again."}
+// expiry: it cannot be resumed, only started again.
+var ErrUploadExpired = &web.Error{Status: http.StatusGone, Code: "upload_expired", Message: "The upload expired before it was finished; start it again."}
 
 // Metadata keys formq writes on a resumable upload, in place of what the
 // client sent: the scope its limits come from and the file's name.
@@ -43,12 +44,12 @@ const (
 	metaFilename = "filename"
 )
 
-// Resumable serves tus 1.0 with tusd's handler: formq checks the scope,
+// resumable serves tus 1.0 with tusd's handler: formq checks the scope,
 // origin, rate limit, auth and Upload-Length before tusd creates the
 // upload, sniffs the file once it is complete and answers a sealed
 // upload reference, as POST /uploads does. The upload's URL is its
 // capability: HEAD and PATCH need nothing else.
-type Resumable struct {
+type resumable struct {
 	h      *Handler
 	tus    *tusd.UnroutedHandler
 	expiry time.Duration
@@ -57,32 +58,24 @@ type Resumable struct {
 	patch  http.Handler
 }
 
-// ResumableConfig builds Resumable.
-type ResumableConfig struct {
-	// Composer holds tusd's S3 store, writing under submission.TusPrefix
-	// of formq's bucket, and a locker, so that a resumed request waits
-	// for the interrupted one to save what it received.
-	Composer *tusd.StoreComposer
-	// Expiry is how long an unfinished upload may be resumed
-	// (FORMQ_TUS_EXPIRY).
-	Expiry time.Duration
-}
-
 type tusScopeKey struct{}
 
-// NewResumable builds the tus side of h; set it as h.Resumable. It reads
-// h's actions and profiles for the largest resumable max_size.
-func NewResumable(h *Handler, c ResumableConfig) (*Resumable, error) {
-	if c.Composer == nil || c.Expiry <= 0 {
+// newResumable builds the tus side of h, on composer: tusd's S3 store,
+// writing under submission.TusPrefix of formq's bucket, and a locker, so
+// that a resumed request waits for the interrupted one to save what it
+// received. It reads h's actions and profiles for the largest resumable
+// max_size.
+func newResumable(h *Handler, composer *tusd.StoreComposer, expiry time.Duration) (*resumable, error) {
+	if composer == nil || expiry <= 0 {
 		return nil, errors.New("resumable uploads: a store composer and an expiry are needed")
 	}
-	t := &Resumable{h: h, expiry: c.Expiry}
-	idle := h.ReadIdle
+	t := &resumable{h: h, expiry: expiry}
+	idle := h.cfg.ReadIdle
 	if idle <= 0 {
 		idle = uploads.DefaultReadIdle
 	}
 	tus, err := tusd.NewUnroutedHandler(tusd.Config{
-		StoreComposer: c.Composer,
+		StoreComposer: composer,
 		BasePath:      TusPath,
 		MaxSize:       h.maxResumable(),
 		// Downloads go through the admin API, uploads end as a
@@ -93,7 +86,7 @@ func NewResumable(h *Handler, c ResumableConfig) (*Resumable, error) {
 		// formq's CORS middleware answers for /uploads/tus/ with the
 		// same origins as every route (see CORS).
 		Cors:                      &tusd.CorsConfig{Disable: true},
-		Logger:                    xslog.New(quiet{h.Log.Handler()}),
+		Logger:                    xslog.New(quiet{h.log.Handler()}),
 		NetworkTimeout:            idle,
 		PreUploadCreateCallback:   t.preCreate,
 		PreFinishResponseCallback: t.finish,
@@ -111,14 +104,14 @@ func NewResumable(h *Handler, c ResumableConfig) (*Resumable, error) {
 // maxResumable is the largest max_size of a resumable profile or field.
 func (h *Handler) maxResumable() int64 {
 	var n int64
-	for _, p := range h.Profiles {
+	for _, p := range h.cfg.Profiles {
 		if p.Resumable {
 			n = max(n, p.MaxSize)
 		}
 	}
-	if h.Actions != nil {
-		for _, name := range h.Actions.Names() {
-			a, _ := h.Actions.Get(name)
+	if h.actions != nil {
+		for _, name := range h.actions.Names() {
+			a, _ := h.actions.Get(name)
 			for _, u := range a.Uploads {
 				if u.Resumable {
 					n = max(n, u.MaxSize)
@@ -134,9 +127,9 @@ func (h *Handler) maxResumable() int64 {
 // limit and auth, and Upload-Length fit the scope's max_size; then tusd
 // creates the upload.
 func (h *Handler) TusCreate(c echo.Context) error {
-	t := h.Resumable
+	t := h.resumable
 	if t == nil {
-		return ErrNotFound.With(nil, "Resumable uploads are not available.")
+		return web.ErrNotFound.With(nil, "Resumable uploads are not available.")
 	}
 	req := c.Request()
 	q := req.URL.Query()
@@ -145,24 +138,24 @@ func (h *Handler) TusCreate(c echo.Context) error {
 		return err
 	}
 	if !sc.limits.Resumable {
-		return ErrNotFound.With(nil, "This upload profile or field does not take resumable uploads; send the file with POST /uploads, or mark it resumable: true.")
+		return web.ErrNotFound.With(nil, "This upload profile or field does not take resumable uploads; send the file with POST /uploads, or mark it resumable: true.")
 	}
 	if err := h.admitUpload(c, sc); err != nil {
 		return err
 	}
 	if req.Header.Get("Upload-Concat") != "" || req.Header.Get("Upload-Defer-Length") != "" {
-		return ErrBadRequest.With(nil, "Send the file's size in Upload-Length; deferred lengths and concatenation are not supported.")
+		return web.ErrBadRequest.With(nil, "Send the file's size in Upload-Length; deferred lengths and concatenation are not supported.")
 	}
 	size, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64)
 	if err != nil || size < 0 {
-		return ErrBadRequest.With(err, "Send the file's size in bytes in Upload-Length.")
+		return web.ErrBadRequest.With(err, "Send the file's size in bytes in Upload-Length.")
 	}
 	if size > sc.limits.MaxSize {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The file is over the limit of %s.", actions.FormatSize(sc.limits.MaxSize)))
+		return web.ErrPayloadTooLarge.With(nil, fmt.Sprintf("The file is over the limit of %s.", actions.FormatSize(sc.limits.MaxSize)))
 	}
 	req.Header.Del("X-HTTP-Method-Override")
 	req = req.WithContext(context.WithValue(req.Context(), tusScopeKey{}, sc))
-	t.create.ServeHTTP(&locationWriter{ResponseWriter: c.Response(), base: h.pagesBase()}, req)
+	t.create.ServeHTTP(&locationWriter{ResponseWriter: c.Response(), base: h.site.Base()}, req)
 	return nil
 }
 
@@ -173,14 +166,14 @@ func (h *Handler) TusHead(c echo.Context) error { return h.tusResume(c, false) }
 func (h *Handler) TusPatch(c echo.Context) error { return h.tusResume(c, true) }
 
 func (h *Handler) tusResume(c echo.Context, patch bool) error {
-	t := h.Resumable
+	t := h.resumable
 	if t == nil {
-		return ErrNotFound.With(nil, "Resumable uploads are not available.")
+		return web.ErrNotFound.With(nil, "Resumable uploads are not available.")
 	}
 	id := c.Param("id")
 	created, ok := tusCreated(id)
 	if !ok {
-		return ErrNotFound.With(nil, "No such upload.")
+		return web.ErrNotFound.With(nil, "No such upload.")
 	}
 	expires := created.Add(t.expiry)
 	if patch && !h.now().Before(expires) {
@@ -218,10 +211,10 @@ func tusCreated(id string) (time.Time, bool) {
 // preCreate names the upload (a ULID from crypto/rand, so the URL cannot
 // be guessed) and replaces the client's metadata with the scope and the
 // sanitized file name.
-func (t *Resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
+func (t *resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
 	sc, ok := ev.Context.Value(tusScopeKey{}).(*uploadScope)
 	if !ok {
-		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(ErrBadRequest.With(nil, "Create resumable uploads with POST "+TusPath+"?profile=NAME or ?action=NAME&field=FIELD."))
+		return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(web.ErrBadRequest.With(nil, "Create resumable uploads with POST "+TusPath+"?profile=NAME or ?action=NAME&field=FIELD."))
 	}
 	id, err := ulid.New(ulid.Now(), rand.Reader)
 	if err != nil {
@@ -244,7 +237,7 @@ func (t *Resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileIn
 // from the object and checked against the scope, and the answer carries
 // the sealed reference (header, and the JSON of POST /uploads on PATCH).
 // A refused file is deleted.
-func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
+func (t *resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	h := t.h
 	ctx := ev.Context
 	info := ev.Upload
@@ -254,30 +247,30 @@ func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	sc, err := h.uploadScope(md[metaProfile], md[metaAction], md[metaField])
 	if err != nil {
 		t.drop(ctx, object)
-		return tusd.HTTPResponse{}, tusError(AsError(err))
+		return tusd.HTTPResponse{}, tusError(web.AsError(err))
 	}
 	field := sc.field
 	if field == "" {
 		field = "file"
 	}
-	snap, err := h.Objects.Snapshot(ctx, key)
+	snap, err := h.store.Snapshot(ctx, key)
 	if err != nil {
-		return tusd.HTTPResponse{}, tusError(ErrUnavailable.With(err))
+		return tusd.HTTPResponse{}, tusError(web.ErrUnavailable.With(err))
 	}
 	sniffed := uploads.Sniff(snap.Head)
 	if !uploads.TypeAllowed(sniffed, sc.limits.Types) {
 		t.drop(ctx, object)
-		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TypeMessage(sniffed)}}, nil))
+		return tusd.HTTPResponse{}, tusError(web.ErrValidation.WithForm(nil, actions.FieldErrors{field: {sc.limits.TypeMessage(sniffed)}}, nil))
 	}
 	if info.Size > sc.limits.MaxSize { // the profile changed since creation
 		t.drop(ctx, object)
-		return tusd.HTTPResponse{}, tusError(ErrValidation.withForm(nil, actions.FieldErrors{field: {sc.limits.TooLargeMessage()}}, nil))
+		return tusd.HTTPResponse{}, tusError(web.ErrValidation.WithForm(nil, actions.FieldErrors{field: {sc.limits.TooLargeMessage()}}, nil))
 	}
 	r := h.ref(sc, key)
 	r.Size, r.ContentType, r.Filename = info.Size, sniffed, md[metaFilename]
-	token, err := h.Sealer.Seal(refPurpose, r, sc.ttl)
+	token, err := SealRef(h.sealer, r, sc.ttl)
 	if err != nil {
-		return tusd.HTTPResponse{}, tusError(ErrInternal.With(err))
+		return tusd.HTTPResponse{}, tusError(web.ErrInternal.With(err))
 	}
 	body, _ := json.Marshal(StagedAnswer{OK: true, Uploads: []StagedUpload{{
 		Ref: token, Field: field, Size: info.Size, ContentType: sniffed, Filename: r.Filename,
@@ -294,24 +287,24 @@ func (t *Resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 }
 
 // drop deletes a refused upload's file and tusd's objects beside it.
-func (t *Resumable) drop(ctx context.Context, object string) {
+func (t *resumable) drop(ctx context.Context, object string) {
 	key := submission.TusKey(object)
-	if err := t.h.Files.Delete(ctx, key, key+submission.TusInfoSuffix, key+submission.TusPartSuffix); err != nil {
-		t.h.Log.WarnContext(ctx, "could not delete a refused resumable upload; the janitor will", "key", key, "err", err)
+	if err := t.h.store.Delete(ctx, key, key+submission.TusInfoSuffix, key+submission.TusPartSuffix); err != nil {
+		t.h.log.WarnContext(ctx, "could not delete a refused resumable upload; the janitor will", "key", key, "err", err)
 	}
 }
 
 // tusError turns a contract error into the tusd error that answers it,
 // with the contract's JSON body.
-func tusError(e *Error) error {
-	body, _ := json.Marshal(errorBody(e))
+func tusError(e *web.Error) error {
+	body, _ := json.Marshal(web.Body(e))
 	return tusd.Error{ErrorCode: e.Code, Message: e.Message, HTTPResponse: tusd.HTTPResponse{
 		StatusCode: e.Status, Body: string(body) + "\n",
 		Header: tusd.HTTPHeader{"Content-Type": echo.MIMEApplicationJSON},
 	}}
 }
 
-// locationWriter puts the API's base (FORMQ_PUBLIC_URL, or the prefix it
+// locationWriter puts the API's base (its public URL, or the prefix it
 // is mounted under) into the Location tusd answers on creation.
 type locationWriter struct {
 	http.ResponseWriter
@@ -386,10 +379,3 @@ func (q quiet) WithAttrs(as []xslog.Attr) xslog.Handler {
 }
 
 func (q quiet) WithGroup(n string) xslog.Handler { return quiet{q.h.WithGroup(n)} }
-
-func (h *Handler) pagesBase() string {
-	if h.Pages == nil {
-		return ""
-	}
-	return h.Pages.Base
-}

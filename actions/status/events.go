@@ -1,4 +1,4 @@
-package handler
+package status
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -19,22 +20,6 @@ import (
 // DefaultHeartbeat is how often an idle event stream sends a comment line,
 // so proxies and browsers keep the connection open.
 const DefaultHeartbeat = 15 * time.Second
-
-// Fleet is what the API shows of the worker side: submission status,
-// revalidation events and the queue dashboard. The Handler embeds it; a
-// nil part answers 404.
-type Fleet struct {
-	Status StatusReader
-	Events EventFeed
-	// Queues is the queue dashboard served under /admin/queues/.
-	Queues http.Handler
-	// Heartbeat is the interval of comment lines on idle streams;
-	// DefaultHeartbeat when zero.
-	Heartbeat time.Duration
-	// Done is closed when the process shuts down: open streams end so the
-	// server can stop.
-	Done <-chan struct{}
-}
 
 // EventFeed is the one fan-out of an API process: it hands out
 // subscriptions to revalidation events (GET /events) and watches of
@@ -55,13 +40,13 @@ var streamIDPattern = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
 // Events handles GET /events: revalidation events as server-sent events,
 // filtered by ?tag= and ?path= (repeatable; an event matches when it has
 // any of them), resumed after the Last-Event-ID header. Every event needs
-// the bearer FORMQ_EVENTS_TOKEN (or the admin token); without it only the
+// the bearer events token (or the admin token); without it only the
 // events of actions declaring `revalidate: {public: true}` are sent, and
 // without their submission ids.
 func (h *Handler) Events(c echo.Context) error {
-	jsonErrors(c)
-	if h.Fleet.Events == nil {
-		return ErrNotFound
+	web.JSONErrors(c)
+	if h.events == nil {
+		return web.ErrNotFound
 	}
 	req := c.Request()
 	full, err := h.eventsReader(c)
@@ -72,17 +57,17 @@ func (h *Handler) Events(c echo.Context) error {
 	tags, paths := q["tag"], q["path"]
 	after := strings.TrimSpace(req.Header.Get("Last-Event-ID"))
 	if after != "" && !streamIDPattern.MatchString(after) {
-		return ErrBadRequest.With(nil, "Last-Event-ID must be an event id like 1732400000000-0.")
+		return web.ErrBadRequest.With(nil, "Last-Event-ID must be an event id like 1732400000000-0.")
 	}
 	ctx := req.Context()
-	release, err := h.Streams.acquire(c.RealIP())
+	release, err := h.streams.acquire(c.RealIP())
 	if err != nil {
 		return err
 	}
 	defer release()
-	sub, err := h.Fleet.Events.Subscribe(ctx, after)
+	sub, err := h.events.Subscribe(ctx, after)
 	if err != nil {
-		return ErrUnavailable.With(err)
+		return web.ErrUnavailable.With(err)
 	}
 	defer sub.Close()
 	sse, err := startSSE(c)
@@ -130,21 +115,21 @@ func (h *Handler) eventsReader(c echo.Context) (bool, error) {
 	scheme, given, ok := strings.Cut(auth, " ")
 	given = strings.TrimSpace(given)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || given == "" {
-		return false, ErrUnauthenticated.With(errors.New("events: not a bearer token"), "Send the events token as Authorization: Bearer.")
+		return false, web.ErrUnauthenticated.With(errors.New("events: not a bearer token"), "Send the events token as Authorization: Bearer.")
 	}
-	for _, tok := range []string{h.EventsToken, h.AdminToken} {
+	for _, tok := range []string{h.cfg.EventsToken, h.cfg.AdminToken} {
 		if tok != "" && subtle.ConstantTimeCompare([]byte(given), []byte(tok)) == 1 {
 			return true, nil
 		}
 	}
-	return false, ErrForbidden.With(errors.New("events: wrong token"))
+	return false, web.ErrForbidden.With(errors.New("events: wrong token"))
 }
 
 // publicEvent is what a subscriber without a token receives of an event:
 // nothing unless its action declares public revalidation, and never the
 // submission id.
 func (h *Handler) publicEvent(ev *submission.Published) []byte {
-	a, ok := h.Actions.Get(ev.Action)
+	a, ok := h.actions.Get(ev.Action)
 	if !ok || !a.Revalidate.Public {
 		return nil
 	}
@@ -176,14 +161,14 @@ func matches(ev *submission.Published, tags, paths []string) bool {
 }
 
 func (h *Handler) heartbeat() time.Duration {
-	if h.Fleet.Heartbeat > 0 {
-		return h.Fleet.Heartbeat
+	if h.cfg.Heartbeat > 0 {
+		return h.cfg.Heartbeat
 	}
 	return DefaultHeartbeat
 }
 
 // stopping is closed when the process shuts down; never when unset.
-func (h *Handler) stopping() <-chan struct{} { return h.Fleet.Done }
+func (h *Handler) stopping() <-chan struct{} { return h.done }
 
 // sseStream writes server-sent events and flushes each one.
 type sseStream struct {

@@ -1,15 +1,21 @@
-package handler
+// Package status serves what a sender and the sites behind formq follow
+// after a post: a submission's status (GET /submissions/{id}), its
+// changes as server-sent events, and the revalidation events of every
+// submission (GET /events).
+package status
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -19,6 +25,75 @@ import (
 // the implementation.
 type StatusReader interface {
 	Status(ctx context.Context, id string) (*submission.Status, error)
+}
+
+// Config is what the status endpoints take from the deployment.
+type Config struct {
+	// AdminToken reads every submission's full status; EventsToken (or
+	// the admin token) reads every revalidation event.
+	AdminToken, EventsToken string
+	// Heartbeat is the interval of comment lines on idle streams;
+	// DefaultHeartbeat when zero.
+	Heartbeat time.Duration
+	// StreamsPerClient and StreamsMax cap the open event streams per
+	// client address and in all; the defaults when zero.
+	StreamsPerClient, StreamsMax int
+}
+
+// Deps are the parts the status endpoints read; a nil Status or Events
+// answers 404 for what it would show.
+type Deps struct {
+	Actions *actions.Registry
+	Sealer  actions.Sealer
+	Status  StatusReader
+	Events  EventFeed
+	// Done is closed when the process shuts down: open streams end so
+	// the server can stop.
+	Done <-chan struct{}
+	Site *web.Site
+	Log  *slog.Logger
+}
+
+// Handler serves the status and event endpoints.
+type Handler struct {
+	cfg     Config
+	actions *actions.Registry
+	sealer  actions.Sealer
+	status  StatusReader
+	events  EventFeed
+	done    <-chan struct{}
+	site    *web.Site
+	log     *slog.Logger
+	streams *streamLimits
+}
+
+// New builds the status endpoints.
+func New(cfg Config, d Deps) *Handler {
+	if d.Actions == nil {
+		d.Actions = actions.NewRegistry()
+	}
+	if d.Site == nil {
+		d.Site = web.NewSite(web.SiteConfig{})
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		cfg: cfg, actions: d.Actions, sealer: d.Sealer, status: d.Status, events: d.Events, done: d.Done,
+		site: d.Site, log: d.Log, streams: newStreamLimits(cfg.StreamsPerClient, cfg.StreamsMax),
+	}
+}
+
+// View is the status of a submission as the request may see it: all of
+// it with the admin token, the submitter's view with the statusUrl's
+// capability (t=), and 404 submission_not_found without either, as for an
+// unknown id. The hosted done page shows it.
+func (h *Handler) View(c echo.Context, id string) (*submission.Status, error) {
+	v, err := h.statusViewer(c, id)
+	if err != nil {
+		return nil, err
+	}
+	return h.viewStatus(c, id, v)
 }
 
 // StatusAnswer is the JSON of GET /submissions/{id} as the admin sees it.
@@ -35,7 +110,7 @@ var submissionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // capability (?t=) or the admin token; without them a submission does not
 // exist (404 submission_not_found, as for an unknown id).
 func (h *Handler) SubmissionStatus(c echo.Context) error {
-	jsonErrors(c)
+	web.JSONErrors(c)
 	id := c.Param("id")
 	v, err := h.statusViewer(c, id)
 	if err != nil {
@@ -56,25 +131,25 @@ func (h *Handler) SubmissionStatus(c echo.Context) error {
 // process's event feed; the status is also read again at every heartbeat,
 // in case a notice was lost while Redis reconnected.
 func (h *Handler) SubmissionEvents(c echo.Context) error {
-	jsonErrors(c)
+	web.JSONErrors(c)
 	ctx := c.Request().Context()
 	id := c.Param("id")
-	if h.Fleet.Events == nil || !submissionIDPattern.MatchString(id) {
-		return ErrSubmissionMissing
+	if h.events == nil || !submissionIDPattern.MatchString(id) {
+		return web.ErrSubmissionMissing
 	}
 	v, err := h.statusViewer(c, id)
 	if err != nil {
 		return err
 	}
-	release, err := h.Streams.acquire(c.RealIP())
+	release, err := h.streams.acquire(c.RealIP())
 	if err != nil {
 		return err
 	}
 	defer release()
 	// Watch before the first read, so no change falls between the two.
-	watch, err := h.Fleet.Events.WatchStatus(id)
+	watch, err := h.events.WatchStatus(id)
 	if err != nil {
-		return ErrUnavailable.With(err)
+		return web.ErrUnavailable.With(err)
 	}
 	defer watch.Close()
 	if v.cap.Decoy {
@@ -129,28 +204,19 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	}
 }
 
-// jsonErrors makes the failures of a JSON or event-stream endpoint JSON
-// too, unless the client asks for HTML (a browser opening the URL).
-func jsonErrors(c echo.Context) {
-	req := c.Request()
-	if !strings.Contains(req.Header.Get("Accept"), "html") {
-		req.Header.Set("Accept", echo.MIMEApplicationJSON)
-	}
-}
-
 func (h *Handler) readStatus(c echo.Context, id string) (*submission.Status, error) {
 	ctx := c.Request().Context()
-	if h.Fleet.Status == nil || !submissionIDPattern.MatchString(id) {
-		return nil, ErrSubmissionMissing
+	if h.status == nil || !submissionIDPattern.MatchString(id) {
+		return nil, web.ErrSubmissionMissing
 	}
-	st, err := h.Fleet.Status.Status(ctx, id)
+	st, err := h.status.Status(ctx, id)
 	switch {
 	case errors.Is(err, submission.ErrNotFound):
-		return nil, ErrSubmissionMissing
+		return nil, web.ErrSubmissionMissing
 	case err != nil:
-		return nil, ErrUnavailable.With(err)
+		return nil, web.ErrUnavailable.With(err)
 	}
-	st.StatusURL = h.link(c, "/submissions/"+st.ID)
+	st.StatusURL = h.site.Link(c, "/submissions/"+st.ID)
 	return st, nil
 }
 
@@ -169,7 +235,7 @@ func (h *Handler) viewStatus(c echo.Context, id string, v viewer) (*submission.S
 			st = forSubmitter(st)
 		}
 	}
-	st.StatusURL = h.link(c, "/submissions/"+id)
+	st.StatusURL = h.site.Link(c, "/submissions/"+id)
 	if v.token != "" {
 		st.StatusURL += "?t=" + url.QueryEscape(v.token)
 	}

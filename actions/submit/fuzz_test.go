@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/pages"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
@@ -77,12 +79,13 @@ func FuzzSubmit(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	pages, err := NewPages()
+	sealer, _ := seal.New("fuzz-secret-that-is-at-least-32-characters")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := actions.NewRegistry(list...)
+	pg, err := pages.New(pages.Config{}, pages.Deps{Actions: reg, Sealer: sealer, Log: log})
 	if err != nil {
 		f.Fatal(err)
 	}
-	sealer, _ := seal.New("fuzz-secret-that-is-at-least-32-characters")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 	f.Add("create-user", "application/x-www-form-urlencoded", []byte("name=Ada&email=a%40example.com"))
@@ -96,9 +99,12 @@ func FuzzSubmit(f *testing.F) {
 		files := &memFiles{objs: map[string][]byte{}}
 		queue := &memQueue{}
 		e := echo.New()
-		e.HTTPErrorHandler = ErrorHandler(log, pages)
-		h := &Handler{Actions: actions.NewRegistry(list...), Files: files, Queue: queue, Pages: pages, Log: log, Sealer: sealer}
-		Routes(e, h, nil, "")
+		e.HTTPErrorHandler = web.ErrorHandler(log, pg)
+		h, err := New(Config{}, Deps{Actions: reg, Files: files, Queue: queue, Log: log, Sealer: sealer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.POST("/actions/:name", h.Submit)
 		req := httptest.NewRequest(http.MethodPost, "/actions/create-user", bytes.NewReader(body))
 		if action != "" && len(action) < 40 && echoSafe(action) {
 			req = httptest.NewRequest(http.MethodPost, "/actions/"+action, bytes.NewReader(body))

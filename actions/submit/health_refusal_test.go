@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"bytes"
@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/wire"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestOutageIsLoggedOnceAndRefusalsCounted: while Redis is down, every
@@ -31,10 +31,15 @@ func TestOutageIsLoggedOnceAndRefusalsCounted(t *testing.T) {
 	health.Probe(context.Background())
 	health.Probe(context.Background())
 
-	m := NewMetrics(prometheus.NewRegistry())
-	h := &Handler{Actions: actions.NewRegistry(&actions.Action{Name: "contact"}), Log: log, Health: health.Err, Metrics: m}
+	reg := prometheus.NewRegistry()
+	m := web.NewMetrics(reg)
+	gate := web.NewGate(web.GateConfig{Health: health.Err}, nil, nil, m, log)
+	h, err := New(Config{}, Deps{Actions: actions.NewRegistry(&actions.Action{Name: "contact"}), Log: log, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := echo.New()
-	e.HTTPErrorHandler = ErrorHandler(log, nil)
+	e.HTTPErrorHandler = web.ErrorHandler(log, nil)
 	e.Use(m.Middleware(func(name string) bool { return name == "contact" }))
 	e.POST("/actions/:name", h.Submit)
 	const posts = 5
@@ -59,7 +64,31 @@ func TestOutageIsLoggedOnceAndRefusalsCounted(t *testing.T) {
 	if len(lines) != 1 || lines[0]["level"] != "WARN" || lines[0]["dependency"] != "redis" || lines[0]["err"] != "connection refused" {
 		t.Fatalf("log of the outage and %d refusals:\n%s\nwant one WARN line naming redis and its error", posts, logs.String())
 	}
-	if got := testutil.ToFloat64(m.rejected.WithLabelValues("contact", RejectDependencyDown)); got != posts {
+	if got := rejections(t, reg, "contact", web.RejectDependencyDown); got != posts {
 		t.Errorf("rejections{reason=dependency_down} = %v, want %d", got, posts)
 	}
+}
+
+// rejections reads formq_rejections_total of an action and a reason.
+func rejections(t *testing.T, reg *prometheus.Registry, action, reason string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "formq_rejections_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["action"] == action && labels["reason"] == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
-	"github.com/redis/go-redis/v9"
 )
 
 // Answer is what an accepted submission answered, kept so that a repeat
@@ -27,92 +27,50 @@ type Answer struct {
 	Fingerprint string `json:"fp,omitempty"`
 }
 
-// Idempotency remembers accepted submissions by idempotency key. Claim is
-// atomic: of any number of concurrent requests with one key, exactly one
-// claims it; the others wait for and replay its answer.
+// Idempotency remembers accepted submissions by idempotency key: the
+// answer, as the JSON of Answer. Claim is atomic: of any number of
+// concurrent requests with one key, exactly one claims it; the others
+// wait for and replay its answer. *redisstate.Idempotency is the
+// implementation.
 type Idempotency interface {
 	// Claim takes the key for holder, or returns the answer already kept
-	// for it. It waits while another holder's claim is pending.
-	Claim(ctx context.Context, key, holder string) (*Answer, error)
+	// for it. It waits while another holder's claim is pending; when
+	// that takes too long, the error matches submission.ErrBusy.
+	Claim(ctx context.Context, key, holder string) ([]byte, error)
 	// Complete keeps the answer for the window.
-	Complete(ctx context.Context, key string, a Answer, window time.Duration) error
+	Complete(ctx context.Context, key string, answer []byte, window time.Duration) error
 	// Release gives the key back when the holder's submission was refused.
 	Release(ctx context.Context, key, holder string) error
 }
 
-// ErrIdempotencyBusy means the first request with a key did not finish in
-// time; the client may retry.
-var ErrIdempotencyBusy = errors.New("actions: idempotency key in use")
-
-// RedisIdempotency keeps keys in Redis under formq:idem:{action}:{hash}.
-type RedisIdempotency struct {
-	rdb redis.UniversalClient
-	// Pending is how long a claim lasts before its answer is kept; a
-	// crashed holder's claim frees itself after it.
-	Pending time.Duration
-	// Wait is how long a repeat waits for the first request's answer.
-	Wait time.Duration
+// IdempotencyNotes notes the idempotency key of a submission, so that
+// erasing the submission erases the key too; *jobs.Index is the
+// implementation.
+type IdempotencyNotes interface {
+	NoteIdempotency(ctx context.Context, id, key string, ttl time.Duration) error
 }
 
-// NewRedisIdempotency builds the Redis-backed store.
-func NewRedisIdempotency(rdb redis.UniversalClient) *RedisIdempotency {
-	return &RedisIdempotency{rdb: rdb, Pending: 2 * time.Minute, Wait: 30 * time.Second}
-}
-
-var _ Idempotency = (*RedisIdempotency)(nil)
-
-const pendingPrefix = "pending:"
-
-// releaseScript deletes the key only while it is still the holder's claim.
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-
-// Claim implements Idempotency.
-func (r *RedisIdempotency) Claim(ctx context.Context, key, holder string) (*Answer, error) {
-	deadline := time.Now().Add(r.Wait)
-	for {
-		ok, err := r.rdb.SetNX(ctx, key, pendingPrefix+holder, r.Pending).Result()
-		if err != nil {
-			return nil, fmt.Errorf("idempotency claim: %w", err)
-		}
-		if ok {
-			return nil, nil
-		}
-		v, err := r.rdb.Get(ctx, key).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("idempotency read: %w", err)
-		}
-		if v != "" && !strings.HasPrefix(v, pendingPrefix) {
-			var a Answer
-			if err := json.Unmarshal([]byte(v), &a); err != nil {
-				return nil, fmt.Errorf("idempotency answer: %w", err)
-			}
-			return &a, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, ErrIdempotencyBusy
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+// claimIdempotency claims a key: the first answer kept for it, when there
+// is one.
+func (h *Handler) claimIdempotency(ctx context.Context, key, holder string) (*Answer, error) {
+	b, err := h.idem.Claim(ctx, key, holder)
+	if err != nil || b == nil {
+		return nil, err
 	}
+	var a Answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("idempotency answer: %w", err)
+	}
+	return &a, nil
 }
 
-// Complete implements Idempotency.
-func (r *RedisIdempotency) Complete(ctx context.Context, key string, a Answer, window time.Duration) error {
+// completeIdempotency keeps the answer for the key.
+func (h *Handler) completeIdempotency(ctx context.Context, key string, a Answer, window time.Duration) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return r.rdb.Set(ctx, key, b, window).Err()
-}
-
-// Release implements Idempotency.
-func (r *RedisIdempotency) Release(ctx context.Context, key, holder string) error {
-	return releaseScript.Run(ctx, r.rdb, []string{key}, pendingPrefix+holder).Err()
+	return h.idem.Complete(ctx, key, b, window)
 }
 
 // idempotencyKey scopes a client's key to the action and, when signed in,
@@ -167,10 +125,10 @@ func (s *intake) fingerprint() string {
 // (a forged one was refused while reading).
 func (s *intake) decideReplay() error {
 	if len(s.a.Bound) > 0 && s.sub.Bound == nil {
-		return ErrInvalidBoundArgs.With(errors.New("no _bound field in a repeat"))
+		return web.ErrInvalidBoundArgs.With(errors.New("no _bound field in a repeat"))
 	}
 	if fp := s.replay.Fingerprint; fp != "" && fp != s.fingerprint() {
-		return ErrIdemConflict.With(errors.New("idempotency key reused with other content"))
+		return web.ErrIdemConflict.With(errors.New("idempotency key reused with other content"))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ import (
 // next. Every id must carry fresh entropy.
 func TestAttackGuessNextSubmissionID(t *testing.T) {
 	at := time.UnixMilli(1_700_000_000_000)
-	h := &Handler{Now: func() time.Time { return at }}
+	h, _ := New(Config{Now: func() time.Time { return at }}, Deps{})
 	prev := ulid.MustParse(h.newID())
 	same := 0
 	for range 1000 {

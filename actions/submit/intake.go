@@ -1,4 +1,4 @@
-package handler
+package submit
 
 // The state of one submission while its body is read: parts in order,
 // reserved fields acted on as they arrive, files streamed to the store.
@@ -15,10 +15,15 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 )
+
+// maxURLEncodedBytes bounds an application/x-www-form-urlencoded body,
+// which is read whole: it carries no files, only values and references.
+const maxURLEncodedBytes = 4 << 20
 
 // intake is the state of one Submit while its body is read.
 type intake struct {
@@ -51,7 +56,7 @@ type intake struct {
 func (s *intake) read(c echo.Context, mediaType string) error {
 	req := c.Request()
 	if key := req.Header.Get("Idempotency-Key"); key != "" {
-		if err := s.reserved(req.Context(), FieldIdempotency, key); err != nil {
+		if err := s.reserved(req.Context(), web.FieldIdempotency, key); err != nil {
 			return err
 		}
 	}
@@ -70,8 +75,8 @@ func (s *intake) read(c echo.Context, mediaType string) error {
 // reserved handles a reserved field's value as soon as it is read.
 func (s *intake) reserved(ctx context.Context, name, value string) error {
 	switch name {
-	case FieldIdempotency:
-		if s.idemKey != "" || s.replay != nil || s.h.Idempotency == nil || s.a.Idempotency <= 0 {
+	case web.FieldIdempotency:
+		if s.idemKey != "" || s.replay != nil || s.h.idem == nil || s.a.Idempotency <= 0 {
 			return nil
 		}
 		value = strings.TrimSpace(value)
@@ -79,49 +84,49 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 			return nil
 		}
 		key := idempotencyKey(s.a.Name, s.subject, value)
-		ans, err := s.h.Idempotency.Claim(ctx, key, s.sub.ID)
+		ans, err := s.h.claimIdempotency(ctx, key, s.sub.ID)
 		switch {
-		case errors.Is(err, ErrIdempotencyBusy):
-			return ErrUnavailable.With(err, "An earlier submission with the same key is still being processed; try again shortly.")
+		case errors.Is(err, submission.ErrBusy):
+			return web.ErrUnavailable.With(err, "An earlier submission with the same key is still being processed; try again shortly.")
 		case err != nil:
-			return ErrUnavailable.With(err)
+			return web.ErrUnavailable.With(err)
 		case ans != nil:
 			s.replay = ans
 		default:
 			s.idemKey = key
 		}
-	case FieldBound:
+	case web.FieldBound:
 		if s.boundSet {
-			return ErrInvalidBoundArgs.With(errors.New("_bound sent more than once"))
+			return web.ErrInvalidBoundArgs.With(errors.New("_bound sent more than once"))
 		}
 		s.boundSet = true
-		args, err := openBound(s.h.Sealer, s.a, value, s.subject)
+		args, err := openBound(s.h.sealer, s.a, value, s.subject)
 		if err != nil {
 			return err
 		}
 		s.sub.Bound = args
-	case FieldRendered:
+	case web.FieldRendered:
 		s.rendered(value)
 	case captchaField(s.a):
 		if s.replay != nil {
 			return nil // the first request's answer was checked; its token is spent
 		}
 		return s.captcha(ctx, value)
-	case FieldRedirect:
-		t, err := s.h.redirectTarget(s.c, s.a, FieldRedirect, value)
+	case web.FieldRedirect:
+		t, err := s.h.site.RedirectTarget(s.c, s.a, web.FieldRedirect, value)
 		if err != nil {
 			return err
 		}
 		s.redirect = t
-	case FieldErrorRedirect:
-		t, err := s.h.redirectTarget(s.c, s.a, FieldErrorRedirect, value)
+	case web.FieldErrorRedirect:
+		t, err := s.h.site.RedirectTarget(s.c, s.a, web.FieldErrorRedirect, value)
 		if err != nil {
 			return err
 		}
 		s.errorRedirect = t
 	default:
 		if name == s.a.Honeypot && strings.TrimSpace(value) != "" && !s.spam {
-			s.spam, s.spamReason = true, RejectHoneypot
+			s.spam, s.spamReason = true, web.RejectHoneypot
 		}
 	}
 	return nil
@@ -143,7 +148,7 @@ func (s *intake) finish(ctx context.Context) error {
 		}
 	}
 	if len(a.Bound) > 0 && s.sub.Bound == nil {
-		return ErrInvalidBoundArgs.With(errors.New("no _bound field"))
+		return web.ErrInvalidBoundArgs.With(errors.New("no _bound field"))
 	}
 	if err := s.h.attachKept(ctx, s); err != nil {
 		return err
@@ -163,7 +168,7 @@ func (s *intake) finish(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return ErrValidation.withForm(a, errs, echoValues(a, f.values))
+		return web.ErrValidation.WithForm(a, errs, echoValues(a, f.values))
 	}
 	for _, fl := range a.Fields {
 		if fl.Sensitive() {
@@ -177,20 +182,20 @@ func (s *intake) finish(ctx context.Context) error {
 		sub.Files = []submission.File{}
 	}
 	sub.Revalidate = expandRevalidate(a.Revalidate, sub)
-	if err := s.h.Queue.Enqueue(ctx, sub); err != nil {
-		return ErrUnavailable.With(err)
+	if err := s.h.queue.Enqueue(ctx, sub); err != nil {
+		return web.ErrUnavailable.With(err)
 	}
 	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect, false)
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
 		s.accepted.Fingerprint = s.fingerprint()
-		if err := s.h.Idempotency.Complete(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
+		if err := s.h.completeIdempotency(context.WithoutCancel(ctx), s.idemKey, s.accepted, a.Idempotency); err != nil {
 			// The submission is queued; only a repeat could now be
 			// queued twice. Say so, but answer the accepted submission.
-			s.h.Log.ErrorContext(ctx, "could not keep the idempotent answer", "submission", sub.ID, "err", err)
-		} else if s.h.Inbox != nil {
-			if err := s.h.Inbox.NoteIdempotency(context.WithoutCancel(ctx), sub.ID, s.idemKey, a.Idempotency); err != nil {
-				s.h.Log.WarnContext(ctx, "could not note the idempotency key for erasure; it expires with its window", "submission", sub.ID, "err", err)
+			s.h.log.ErrorContext(ctx, "could not keep the idempotent answer", "submission", sub.ID, "err", err)
+		} else if s.h.inbox != nil {
+			if err := s.h.inbox.NoteIdempotency(context.WithoutCancel(ctx), sub.ID, s.idemKey, a.Idempotency); err != nil {
+				s.h.log.WarnContext(ctx, "could not note the idempotency key for erasure; it expires with its window", "submission", sub.ID, "err", err)
 			}
 		}
 		s.idemKey = ""
@@ -208,8 +213,8 @@ func (s *intake) abandon(ctx context.Context) {
 	if s.idemKey != "" {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := s.h.Idempotency.Release(rctx, s.idemKey, s.sub.ID); err != nil {
-			s.h.Log.WarnContext(ctx, "could not release an idempotency key; it frees itself", "err", err)
+		if err := s.h.idem.Release(rctx, s.idemKey, s.sub.ID); err != nil {
+			s.h.log.WarnContext(ctx, "could not release an idempotency key; it frees itself", "err", err)
 		}
 		s.idemKey = ""
 	}
@@ -220,12 +225,12 @@ func (s *intake) abandon(ctx context.Context) {
 // errors and the rest of that file is skipped; a broken body ends the read.
 func (h *Handler) readMultipart(ctx context.Context, s *intake, req *http.Request) error {
 	a := s.a
-	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.ReaderLimits)
+	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.cfg.ReaderLimits)
 	if err == nil {
 		mr.SetLength(req.ContentLength)
 	}
 	if err != nil {
-		return ErrBadRequest.With(err, "The multipart body has no boundary.")
+		return web.ErrBadRequest.With(err, "The multipart body has no boundary.")
 	}
 	for {
 		p, err := mr.Next()
@@ -304,22 +309,22 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 		return skip()
 	}
 	key := submission.UploadKey(a.Name, sub.ID, u.Name, n)
-	obj, err := h.Files.Put(ctx, key, p, uploads.PutOptions{MaxSize: u.MaxSize, Types: u.Types, Filename: p.Filename})
+	obj, err := h.files.Put(ctx, key, p, uploads.PutOptions{MaxSize: u.MaxSize, Types: u.Types, Filename: p.Filename})
 	var typeErr *uploads.TypeError
 	switch {
 	case err == nil:
 	case errors.Is(err, uploads.ErrTooLarge):
-		h.Metrics.ObserveRejection(a.Name, RejectSize)
+		h.metrics.ObserveRejection(a.Name, web.RejectSize)
 		f.errs.Add(u.Name, u.TooLargeMessage())
 		return h.skipRefused(s, p)
 	case errors.As(err, &typeErr):
-		h.Metrics.ObserveRejection(a.Name, RejectType)
+		h.metrics.ObserveRejection(a.Name, web.RejectType)
 		f.errs.Add(u.Name, u.TypeMessage(typeErr.Sniffed))
 		return h.skipRefused(s, p)
 	default:
 		return err
 	}
-	h.Metrics.ObserveUpload(a.Name, obj.Size)
+	h.metrics.ObserveUpload(a.Name, obj.Size)
 	f.fileCount[u.Name]++
 	f.files = append(f.files, submission.File{Field: u.Name, Object: obj})
 	f.marks = append(f.marks, fileMark{field: u.Name, kind: "sha256", value: obj.SHA256})
@@ -330,7 +335,7 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 // reserved ones. Unknown fields are read past and dropped.
 func wanted(a *actions.Action, name string) bool {
 	switch name {
-	case FieldIdempotency, FieldBound, FieldRendered, FieldRedirect, FieldErrorRedirect:
+	case web.FieldIdempotency, web.FieldBound, web.FieldRendered, web.FieldRedirect, web.FieldErrorRedirect:
 		return true
 	case captchaField(a):
 		return name != ""
@@ -342,7 +347,7 @@ func wanted(a *actions.Action, name string) bool {
 
 // value keeps a plain value, acting on reserved ones at once.
 func (s *intake) value(ctx context.Context, name, v string) error {
-	if name == FieldIdempotency || name == FieldBound || name == FieldRendered || name == FieldRedirect || name == FieldErrorRedirect || name == s.a.Honeypot || name == captchaField(s.a) {
+	if name == web.FieldIdempotency || name == web.FieldBound || name == web.FieldRendered || name == web.FieldRedirect || name == web.FieldErrorRedirect || name == s.a.Honeypot || name == captchaField(s.a) {
 		return s.reserved(ctx, name, v)
 	}
 	s.form.values[name] = append(s.form.values[name], v)
@@ -355,17 +360,17 @@ func (s *intake) readURLEncoded(ctx context.Context, body io.Reader) error {
 		return err
 	}
 	if len(data) > maxURLEncodedBytes {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", actions.FormatSize(maxURLEncodedBytes)))
+		return web.ErrPayloadTooLarge.With(nil, fmt.Sprintf("A form without files is limited to %s.", actions.FormatSize(maxURLEncodedBytes)))
 	}
 	if bytes.Count(data, []byte("&")) >= maxURLEncodedFields {
-		return ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
+		return web.ErrBadRequest.With(uploads.ErrTooManyParts, fmt.Sprintf("The request has more than %d fields.", maxURLEncodedFields))
 	}
 	vals, err := url.ParseQuery(string(data))
 	if err != nil {
-		return ErrBadRequest.With(err, "The form body is not valid URL encoding.")
+		return web.ErrBadRequest.With(err, "The form body is not valid URL encoding.")
 	}
 	// Reserved fields first, as a multipart body from a hosted form has them.
-	for _, k := range []string{FieldIdempotency, FieldBound, FieldRedirect, FieldErrorRedirect, s.a.Honeypot, FieldRendered} {
+	for _, k := range []string{web.FieldIdempotency, web.FieldBound, web.FieldRedirect, web.FieldErrorRedirect, s.a.Honeypot, web.FieldRendered} {
 		if v, ok := vals[k]; ok && k != "" {
 			for _, one := range v {
 				if err := s.reserved(ctx, k, one); err != nil {
@@ -409,13 +414,13 @@ func openBound(s actions.Sealer, a *actions.Action, token, subject string) (map[
 		if errors.Is(err, actions.ErrTokenExpired) {
 			msg = "This form has expired; reload it and submit again."
 		}
-		return nil, ErrInvalidBoundArgs.With(err, msg)
+		return nil, web.ErrInvalidBoundArgs.With(err, msg)
 	}
 	if b.Action != a.Name {
-		return nil, ErrInvalidBoundArgs.With(errors.New("token of another action"))
+		return nil, web.ErrInvalidBoundArgs.With(errors.New("token of another action"))
 	}
 	if b.Subject != "" && b.Subject != subject {
-		return nil, ErrForbidden.With(errors.New("bound token issued to another subject"), "This form was issued to another user.")
+		return nil, web.ErrForbidden.With(errors.New("bound token issued to another subject"), "This form was issued to another user.")
 	}
 	return b.Args, nil
 }

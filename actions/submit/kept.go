@@ -1,4 +1,4 @@
-package handler
+package submit
 
 // Files kept across a failed submit, and the sealed state an error
 // redirect carries back to the sender's page.
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/staging"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 	"github.com/oklog/ulid/v2"
@@ -31,20 +33,11 @@ const (
 	maxStateValues = 4000
 )
 
-// KeptFile is a file of a failed submission kept as a staged upload: send
-// Ref as the upload field's value to attach it without sending it again.
-type KeptFile struct {
-	Ref         string `json:"ref"`
-	Filename    string `json:"filename"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"contentType"`
-}
-
 // keptRef is a reference sent back in a form, not yet attached: it is
 // attached once the body is read, and only if no new file took its place.
 type keptRef struct {
 	upload *actions.Upload
-	ref    uploadRef
+	ref    staging.Ref
 	token  string
 }
 
@@ -52,11 +45,11 @@ type keptRef struct {
 // staged uploads: files streamed in this request are copied under a
 // staged key; files that came by reference still have theirs. Kept
 // references that were not attached are handed back as they came.
-func (h *Handler) keep(ctx context.Context, s *intake) map[string][]KeptFile {
-	if h.Objects == nil || h.Sealer == nil {
+func (h *Handler) keep(ctx context.Context, s *intake) map[string][]web.KeptFile {
+	if h.objects == nil || h.sealer == nil {
 		return nil
 	}
-	kept := map[string][]KeptFile{}
+	kept := map[string][]web.KeptFile{}
 	ctx = context.WithoutCancel(ctx)
 	for _, file := range s.form.files {
 		u := s.a.Upload(file.Field)
@@ -68,22 +61,22 @@ func (h *Handler) keep(ctx context.Context, s *intake) map[string][]KeptFile {
 			staged = submission.StagedKey(ulid.Make().String())
 			obj := file.Object
 			obj.Key = staged
-			if err := h.Objects.Copy(ctx, file.Key, obj); err != nil {
-				h.Log.WarnContext(ctx, "could not keep a file of a refused submission", "key", file.Key, "err", err)
+			if err := h.objects.Copy(ctx, file.Key, obj); err != nil {
+				h.log.WarnContext(ctx, "could not keep a file of a refused submission", "key", file.Key, "err", err)
 				continue
 			}
 		}
-		r := uploadRef{Key: staged, Action: s.a.Name, Field: u.Name, MaxSize: u.MaxSize, Types: u.Types,
+		r := staging.Ref{Key: staged, Action: s.a.Name, Field: u.Name, MaxSize: u.MaxSize, Types: u.Types,
 			Size: file.Size, ContentType: file.ContentType, SHA256: file.SHA256, Filename: file.Filename, Kept: true,
 			Expires: h.now().Add(KeptTTL).Unix()}
-		token, err := h.Sealer.Seal(refPurpose, r, KeptTTL)
+		token, err := staging.SealRef(h.sealer, r, KeptTTL)
 		if err != nil {
 			continue
 		}
-		kept[u.Name] = append(kept[u.Name], KeptFile{Ref: token, Filename: file.Filename, Size: file.Size, ContentType: file.ContentType})
+		kept[u.Name] = append(kept[u.Name], web.KeptFile{Ref: token, Filename: file.Filename, Size: file.Size, ContentType: file.ContentType})
 	}
 	for _, k := range s.form.pendingKept {
-		kept[k.upload.Name] = append(kept[k.upload.Name], KeptFile{Ref: k.token, Filename: k.ref.Filename, Size: k.ref.Size, ContentType: k.ref.ContentType})
+		kept[k.upload.Name] = append(kept[k.upload.Name], web.KeptFile{Ref: k.token, Filename: k.ref.Filename, Size: k.ref.Size, ContentType: k.ref.ContentType})
 	}
 	if len(kept) == 0 {
 		return nil
@@ -108,11 +101,11 @@ func (h *Handler) attachKept(ctx context.Context, s *intake) error {
 
 // formState is what a formq_state token carries: the 422's JSON.
 type formState struct {
-	Action  string                `json:"a"`
-	Message string                `json:"m"`
-	Errors  actions.FieldErrors   `json:"e"`
-	Values  map[string]any        `json:"v,omitempty"`
-	Kept    map[string][]KeptFile `json:"k,omitempty"`
+	Action  string                    `json:"a"`
+	Message string                    `json:"m"`
+	Errors  actions.FieldErrors       `json:"e"`
+	Values  map[string]any            `json:"v,omitempty"`
+	Kept    map[string][]web.KeptFile `json:"k,omitempty"`
 }
 
 // StatePurpose is the seal purpose of an action's formq_state tokens.
@@ -120,7 +113,7 @@ func StatePurpose(action string) string { return "state:" + action }
 
 // sealState seals a validation failure for an error redirect. Sensitive
 // values are never in e.Values; long values are left out.
-func (h *Handler) sealState(a *actions.Action, e *Error) (string, error) {
+func (h *Handler) sealState(a *actions.Action, e *web.Error) (string, error) {
 	st := formState{Action: a.Name, Message: e.Message, Errors: e.Fields, Values: map[string]any{}, Kept: e.Kept}
 	total := 0
 	for _, f := range a.Fields {
@@ -143,53 +136,53 @@ func (h *Handler) sealState(a *actions.Action, e *Error) (string, error) {
 		total += n
 		st.Values[f.Name] = v
 	}
-	return h.Sealer.Seal(StatePurpose(a.Name), st, StateTTL)
+	return h.sealer.Seal(StatePurpose(a.Name), st, StateTTL)
 }
 
 // State handles GET /actions/{name}/state/{token}: the validation failure
 // an error redirect carried, as the same JSON the 422 answered, for the
 // page's server or script to show the errors and kept values again.
 func (h *Handler) State(c echo.Context) error {
-	jsonErrors(c)
-	a, ok := h.Actions.Get(c.Param("name"))
+	web.JSONErrors(c)
+	a, ok := h.actions.Get(c.Param("name"))
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
 	var st formState
-	err := h.Sealer.Open(StatePurpose(a.Name), c.Param("token"), &st)
+	err := h.sealer.Open(StatePurpose(a.Name), c.Param("token"), &st)
 	switch {
 	case errors.Is(err, actions.ErrTokenExpired):
-		return ErrBadRequest.With(err, "The form state has expired (it opens for 10 minutes); show the form empty.")
+		return web.ErrBadRequest.With(err, "The form state has expired (it opens for 10 minutes); show the form empty.")
 	case err != nil || st.Action != a.Name:
-		return ErrBadRequest.With(err, "The form state token is not valid for this action.")
+		return web.ErrBadRequest.With(err, "The form state token is not valid for this action.")
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	e := ErrValidation.withForm(a, st.Errors, st.Values)
+	e := web.ErrValidation.WithForm(a, st.Errors, st.Values)
 	e.Message, e.Kept = st.Message, st.Kept
-	return c.JSON(http.StatusOK, errorBody(e))
+	return c.JSON(http.StatusOK, web.Body(e))
 }
 
 // invalid answers a validation failure of a submission: files kept, and
 // for browsers an error redirect back to the sender's page when the form
 // or the action asks for one.
-func (h *Handler) invalid(c echo.Context, s *intake, e *Error, kept map[string][]KeptFile) error {
+func (h *Handler) invalid(c echo.Context, s *intake, e *web.Error, kept map[string][]web.KeptFile) error {
 	e.Kept, e.Redirect = kept, s.redirect
 	e.Back = h.backLink(c, s.a)
 	target := s.errorRedirect
 	if target == "" && s.a.ErrorRedirect != "" {
-		target = h.absolute(c, s.a.ErrorRedirect)
+		target = h.site.Absolute(c, s.a.ErrorRedirect)
 	}
-	if target == "" || WantsJSON(c.Request()) {
+	if target == "" || web.WantsJSON(c.Request()) {
 		return e
 	}
 	token, err := h.sealState(s.a, e)
 	if err != nil {
-		return ErrInternal.With(err)
+		return web.ErrInternal.With(err)
 	}
 	for k, v := range e.Header {
 		c.Response().Header().Set(k, v)
 	}
-	return c.Redirect(http.StatusSeeOther, withState(target, token))
+	return c.Redirect(http.StatusSeeOther, web.WithState(target, token))
 }
 
 // backLink is the page the sender came from, when the browser said and
@@ -199,8 +192,8 @@ func (h *Handler) backLink(c echo.Context, a *actions.Action) string {
 	if ref == "" {
 		return ""
 	}
-	if t, err := h.redirectTarget(c, a, "Referer", ref); err == nil && t != "" {
-		if len(t) > len(h.origin(c)) && t[:len(h.origin(c))] == h.origin(c) {
+	if t, err := h.site.RedirectTarget(c, a, "Referer", ref); err == nil && t != "" {
+		if len(t) > len(h.site.Origin(c)) && t[:len(h.site.Origin(c))] == h.site.Origin(c) {
 			return "" // formq's own page: the form is right here
 		}
 		return t

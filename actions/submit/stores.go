@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"context"
@@ -20,4 +20,16 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, s *submission.Submission) error
 }
 
-var _ FileStore = (*uploads.Store)(nil)
+// ObjectStore is what upload references and kept files need of the
+// store, beyond FileStore.
+type ObjectStore interface {
+	FileStore
+	Snapshot(ctx context.Context, key string) (uploads.Snapshot, error)
+	Copy(ctx context.Context, from string, obj uploads.Object) error
+	CopyChecked(ctx context.Context, from, etag string, obj uploads.Object) error
+}
+
+var (
+	_ FileStore   = (*uploads.Store)(nil)
+	_ ObjectStore = (*uploads.Store)(nil)
+)

@@ -1,4 +1,4 @@
-package handler
+package submit
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
@@ -22,86 +22,99 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// Reserved form fields.
-const (
-	FieldIdempotency = "_idempotency"
-	FieldBound       = "_bound"
-)
-
 // maxURLEncodedFields bounds the fields of an urlencoded body.
 const maxURLEncodedFields = 1000
 
-// Handler serves the action endpoints.
-type Handler struct {
-	Actions *actions.Registry
-	Files   FileStore
-	Queue   Enqueuer
-	Pages   *Pages
-	Log     *slog.Logger
-	// Sealer seals and opens bound arguments and upload references.
-	Sealer actions.Sealer
-	// Auth verifies users of actions with an auth option; nil if none.
-	Auth *Authenticator
-	// Idempotency keeps answers by idempotency key; nil turns keys off.
-	Idempotency Idempotency
-	// Limiter enforces rate_limit options; nil turns them off.
-	Limiter RateLimiter
-	// AllowedOrigins may post cross-site to every action
-	// (FORMQ_ALLOWED_ORIGINS); StrictOrigins refuses posts without any
-	// origin information (FORMQ_STRICT_ORIGINS).
-	AllowedOrigins []string
-	StrictOrigins  bool
-
-	guardsMu sync.Mutex
-	guards   map[string]*originGuard
+// Config is what the submit endpoint takes from the deployment and the
+// actions file.
+type Config struct {
+	// ReaderLimits bound multipart bodies beyond max_body.
+	ReaderLimits uploads.ReaderLimits
+	// ReadIdle is how long a request body may send nothing;
+	// uploads.DefaultReadIdle when 0.
+	ReadIdle time.Duration
+	// Profiles are the actions file's upload_profiles, for how long a
+	// reference's claim lasts.
+	Profiles actions.UploadProfiles
 	// NewID makes submission ids; ULIDs when nil.
 	NewID func() string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// ReaderLimits bound multipart bodies beyond max_body.
-	ReaderLimits uploads.ReaderLimits
-	// ReadIdle is how long a request body may send nothing
-	// (FORMQ_UPLOAD_IDLE_TIMEOUT); uploads.DefaultReadIdle when 0.
-	ReadIdle time.Duration
-	// Profiles are the actions file's upload_profiles, for POST /uploads.
-	Profiles actions.UploadProfiles
-	// Objects stages uploads and checks upload references; nil turns
-	// presigned uploads and references off.
+}
+
+// Deps are the parts the submit endpoint calls. Actions, Files, Queue
+// and Log are needed; a nil optional part turns its feature off.
+type Deps struct {
+	Actions *actions.Registry
+	Files   FileStore
+	Queue   Enqueuer
+	Log     *slog.Logger
+	// Gate runs the checks before a body is read; one with no limits
+	// when nil.
+	Gate *web.Gate
+	// Site makes links; the request's own origin when nil.
+	Site *web.Site
+	// Sealer seals and opens bound arguments, upload references and
+	// status capabilities.
+	Sealer actions.Sealer
+	// Objects checks and copies upload references; nil turns them off.
 	Objects ObjectStore
 	// Claims makes upload references single-use; nil leaves them usable
 	// by every submission until they expire.
 	Claims RefClaims
-	// Fleet shows the worker side: submission status, revalidation
-	// events and the queue dashboard.
-	Fleet
-	// Metrics counts uploads and rejections; nil records nothing.
-	Metrics *Metrics
-	// Captchas verifies the answers of actions with a captcha.
-	Captchas *CaptchaVerifier
-	// Health says whether Redis and S3 answered their last background
-	// probe; while it returns an error, submissions and uploads are
-	// refused with 503 before their first call to either. Nil refuses
-	// nothing.
-	Health func() error
-	// Inbox lists, reads and erases stored submissions for the admin
-	// API; nil leaves those routes answering 404.
-	Inbox Inbox
-	// Links makes download links of files for the admin detail.
-	Links FileLinks
-	// Redeliveries runs webhook steps again for the admin; nil leaves
-	// the redeliver routes answering 404.
-	Redeliveries Redeliverer
-	// MetricsElsewhere leaves /metrics off the API's routes: it is served
-	// on an address of its own (FORMQ_METRICS_ADDR).
-	MetricsElsewhere bool
-	// AdminToken (FORMQ_ADMIN_TOKEN) reads every submission's full
-	// status; EventsToken (FORMQ_EVENTS_TOKEN) or the admin token reads
-	// every revalidation event.
-	AdminToken, EventsToken string
-	// Streams caps open event streams per client and in all.
-	Streams StreamLimits
-	// Resumable serves tus uploads at TusPath; nil answers 404 there.
-	Resumable *Resumable
+	// Idempotency keeps answers by idempotency key; nil turns keys off.
+	Idempotency Idempotency
+	// Captcha verifies the answers of actions with a captcha.
+	Captcha CaptchaVerifier
+	// Inbox notes idempotency keys for erasure; nil notes nothing.
+	Inbox IdempotencyNotes
+}
+
+// Handler serves POST /actions/{name} and the form state an error
+// redirect carries (GET /actions/{name}/state/{token}).
+type Handler struct {
+	cfg     Config
+	actions *actions.Registry
+	files   FileStore
+	queue   Enqueuer
+	log     *slog.Logger
+	gate    *web.Gate
+	site    *web.Site
+	sealer  actions.Sealer
+	objects ObjectStore
+	claims  RefClaims
+	idem    Idempotency
+	captcha CaptchaVerifier
+	inbox   IdempotencyNotes
+	metrics *web.Metrics
+}
+
+// New builds the submit endpoint. It refuses an actions file that asks
+// for what the parts cannot do: an action with a captcha and no verifier.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Actions == nil {
+		d.Actions = actions.NewRegistry()
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Gate == nil {
+		d.Gate = web.NewGate(web.GateConfig{}, nil, nil, nil, d.Log)
+	}
+	if d.Site == nil {
+		d.Site = web.NewSite(web.SiteConfig{})
+	}
+	for _, name := range d.Actions.Names() {
+		a, _ := d.Actions.Get(name)
+		if a.Captcha != nil && d.Captcha == nil {
+			return nil, fmt.Errorf("action %q has a captcha but the submit endpoint has no captcha verifier", a.Name)
+		}
+	}
+	return &Handler{
+		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
+		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, idem: d.Idempotency, captcha: d.Captcha,
+		inbox: d.Inbox, metrics: d.Gate.Metrics(),
+	}, nil
 }
 
 // form is what a request body held, before validation.
@@ -126,28 +139,28 @@ type form struct {
 // at once. Cheap refusals (origin, rate limit, media type, declared size,
 // auth) come before a byte of the body is read.
 func (h *Handler) Submit(c echo.Context) error {
-	a, ok := h.Actions.Get(c.Param("name"))
+	a, ok := h.actions.Get(c.Param("name"))
 	if !ok {
-		return ErrActionNotFound
+		return web.ErrActionNotFound
 	}
 	req := c.Request()
 	ctx := req.Context()
-	if err := h.admit(c, a); err != nil {
+	if err := h.gate.Admit(c, a); err != nil {
 		return err
 	}
 	mediaType, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || (mediaType != echo.MIMEMultipartForm && mediaType != echo.MIMEApplicationForm) {
-		return ErrUnsupportedMedia
+		return web.ErrUnsupportedMedia
 	}
 	if req.ContentLength > a.MaxBody {
-		return ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(a.MaxBody)))
+		return web.ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(a.MaxBody)))
 	}
-	subject, err := h.authenticate(a, req)
+	subject, err := h.gate.Authenticate(a, req)
 	if err != nil {
 		return err
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
-	req.Body = uploads.NewBodyReaderSize(c.Response(), req.Body, h.ReadIdle, req.ContentLength)
+	req.Body = uploads.NewBodyReaderSize(c.Response(), req.Body, h.cfg.ReadIdle, req.ContentLength)
 
 	s := &intake{
 		c: c, h: h, a: a, subject: subject,
@@ -163,12 +176,12 @@ func (h *Handler) Submit(c echo.Context) error {
 	if err == nil && s.replay == nil {
 		err = s.finish(ctx)
 	}
-	var kept map[string][]KeptFile
-	var failed *Error
+	var kept map[string][]web.KeptFile
+	var failed *web.Error
 	invalid := false
 	if err != nil {
-		failed = AsError(err)
-		invalid = failed.Code == ErrValidation.Code && failed.Action != nil
+		failed = web.AsError(err)
+		invalid = failed.Code == web.ErrValidation.Code && failed.Action != nil
 	}
 	if invalid {
 		kept = h.keep(ctx, s)
@@ -185,21 +198,14 @@ func (h *Handler) Submit(c echo.Context) error {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 		return h.answer(c, *s.replay)
 	case s.spam:
-		h.Metrics.ObserveRejection(a.Name, s.spamReason)
-		h.Log.WarnContext(ctx, "spam: nothing kept", "action", a.Name, "reason", s.spamReason, "client", s.sub.ClientIP)
+		h.metrics.ObserveRejection(a.Name, s.spamReason)
+		h.log.WarnContext(ctx, "spam: nothing kept", "action", a.Name, "reason", s.spamReason, "client", s.sub.ClientIP)
 		body, redirect := h.acceptedAnswer(c, a, s.sub, s.redirect, true)
 		return h.answer(c, Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect})
 	}
 	h.dropStaged(ctx, s.form)
-	h.Log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
+	h.log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
 	return h.answer(c, s.accepted)
-}
-
-// withForm is a validation failure that carries what the form needs.
-func (e *Error) withForm(a *actions.Action, fields actions.FieldErrors, values map[string]any) *Error {
-	c := *e
-	c.Action, c.Fields, c.Values = a, fields, values
-	return &c
 }
 
 // Accepted is the JSON answer to an accepted submission.
@@ -227,12 +233,12 @@ type SubmissionInfo struct {
 func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string, decoy bool) (json.RawMessage, string) {
 	// The done page shows the live status: it gets the same capability
 	// as the statusUrl, sealed once.
-	tok := h.capabilityToken(sub, decoy)
+	tok := web.SealCapability(h.sealer, sub, decoy)
 	done := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
 	if tok != "" {
 		done += "&t=" + url.QueryEscape(tok)
 	}
-	redirect := h.link(c, done)
+	redirect := h.site.Link(c, done)
 	switch {
 	case override != "":
 		redirect = expand(override, sub, url.QueryEscape)
@@ -240,7 +246,7 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 		// The action names its own done page: the default link, which
 		// carries the capability the page needs.
 	case a.Redirect != "":
-		redirect = h.absolute(c, expand(a.Redirect, sub, url.QueryEscape))
+		redirect = h.site.Absolute(c, expand(a.Redirect, sub, url.QueryEscape))
 	}
 	files := sub.Files
 	if files == nil {
@@ -251,7 +257,7 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 		OK: true, Message: a.Message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
-			StatusURL: h.statusURL(c, sub, tok), Files: files,
+			StatusURL: h.site.StatusURL(c, sub, tok), Files: files,
 		},
 	})
 	return body, redirect
@@ -260,7 +266,7 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 // answer writes an accepted (or replayed) answer: JSON for scripts, a 303
 // to the redirect for browsers.
 func (h *Handler) answer(c echo.Context, a Answer) error {
-	if !WantsJSON(c.Request()) {
+	if !web.WantsJSON(c.Request()) {
 		return c.Redirect(http.StatusSeeOther, a.Redirect)
 	}
 	return c.JSONBlob(a.Status, a.Body)
@@ -278,8 +284,8 @@ func (h *Handler) discard(ctx context.Context, files []submission.File) {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := h.Files.Delete(dctx, keys...); err != nil {
-		h.Log.ErrorContext(ctx, "could not delete the files of a refused submission; the janitor will", "keys", keys, "err", err)
+	if err := h.files.Delete(dctx, keys...); err != nil {
+		h.log.ErrorContext(ctx, "could not delete the files of a refused submission; the janitor will", "keys", keys, "err", err)
 	}
 }
 
@@ -369,16 +375,16 @@ func expandRevalidate(r submission.Revalidate, sub *submission.Submission) submi
 }
 
 func (h *Handler) newID() string {
-	if h.NewID != nil {
-		return h.NewID()
+	if h.cfg.NewID != nil {
+		return h.cfg.NewID()
 	}
 	// crypto/rand entropy: ids cannot be guessed from the start time.
 	return ulid.MustNew(ulid.Timestamp(h.now()), rand.Reader).String()
 }
 
 func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
+	if h.cfg.Now != nil {
+		return h.cfg.Now()
 	}
 	return time.Now()
 }
@@ -388,66 +394,4 @@ func newIdempotencyKey() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// originGuard returns the action's origin guard, built on first use.
-func (h *Handler) originGuard(a *actions.Action) (*originGuard, error) {
-	h.guardsMu.Lock()
-	defer h.guardsMu.Unlock()
-	if g, ok := h.guards[a.Name]; ok {
-		return g, nil
-	}
-	g, err := newOriginGuard(h.AllowedOrigins, a.Origins, h.StrictOrigins || a.StrictOrigin)
-	if err != nil {
-		return nil, ErrInternal.With(err)
-	}
-	if h.guards == nil {
-		h.guards = map[string]*originGuard{}
-	}
-	h.guards[a.Name] = g
-	return g, nil
-}
-
-// admit runs the checks that come before any byte of a body is read: the
-// health of Redis and S3, the origin of the request and the client's rate
-// limit.
-func (h *Handler) admit(c echo.Context, a *actions.Action) error {
-	if h.Health != nil {
-		if err := h.Health(); err != nil {
-			// The outage was logged once when it began; each refusal
-			// is counted, not logged.
-			h.Metrics.ObserveRejection(a.Name, RejectDependencyDown)
-			e := ErrUnavailable.With(err)
-			e.Quiet = true
-			return e
-		}
-	}
-	guard, err := h.originGuard(a)
-	if err != nil {
-		return err
-	}
-	if err := guard.check(c.Request(), a.Name); err != nil {
-		h.Log.WarnContext(c.Request().Context(), "cross-origin post refused",
-			"origin", c.Request().Header.Get("Origin"), "action", a.Name,
-			"allow_with", "FORMQ_ALLOWED_ORIGINS or the action's origins")
-		return err
-	}
-	return h.rateLimit(c.Request().Context(), a, c.RealIP())
-}
-
-// rateLimit applies the action's rate_limit to the client.
-func (h *Handler) rateLimit(ctx context.Context, a *actions.Action, client string) error {
-	if a.RateLimit == nil || h.Limiter == nil {
-		return nil
-	}
-	wait, err := h.Limiter.Allow(ctx, a.Name, client, *a.RateLimit)
-	if err != nil {
-		return ErrUnavailable.With(err)
-	}
-	if wait > 0 {
-		e := ErrRateLimited.With(nil)
-		e.RetryAfter = wait
-		return e
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package handler_test
+package web_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/web"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -21,7 +21,7 @@ func TestAccessLogSamplesSuccessesOnly(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&out, nil))
 	e := echo.New()
 	e.Use(middleware.RequestID())
-	e.Use(handler.RequestScopeSampled(noop.NewTracerProvider().Tracer("test"), log, 3))
+	e.Use(web.RequestScopeSampled(noop.NewTracerProvider().Tracer("test"), log, 3))
 	e.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/bad", func(c echo.Context) error { return echo.NewHTTPError(http.StatusUnprocessableEntity, "no") })
 	get := func(path string) {

@@ -1,4 +1,4 @@
-package handler
+package web
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
-	"github.com/formq/formq/actions"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -106,25 +105,4 @@ func (a *Authenticator) Subject(r *http.Request) (string, error) {
 		return "", fmt.Errorf("%w: no sub claim", ErrBadToken)
 	}
 	return sub, nil
-}
-
-// authenticate applies the action's auth option to the request.
-func (h *Handler) authenticate(a *actions.Action, r *http.Request) (string, error) {
-	if a.Auth == "" {
-		return "", nil
-	}
-	if h.Auth == nil {
-		return "", ErrInternal.With(errors.New("action requires auth but no authenticator is configured"))
-	}
-	sub, err := h.Auth.Subject(r)
-	switch {
-	case err == nil:
-		return sub, nil
-	case errors.Is(err, ErrNoCredentials) && a.Auth == "optional":
-		return "", nil
-	case errors.Is(err, ErrNoCredentials):
-		return "", ErrUnauthenticated.With(err)
-	default:
-		return "", ErrUnauthenticated.With(err, "Your sign-in is invalid or expired; sign in again.")
-	}
 }

@@ -1,12 +1,12 @@
-package handler
+package web
 
 import (
 	"crypto/subtle"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -18,138 +18,57 @@ const CapabilityTTL = 30 * 24 * time.Hour
 // capabilityPurpose separates status tokens from every other sealed token.
 const capabilityPurpose = "status"
 
-// capability is what a statusUrl's t= token carries, sealed: only the
+// Capability is what a statusUrl's t= token carries, sealed: only the
 // submitter receives it, so only the submitter (and the admin) can read
 // the submission's status. A decoy is the fake success of a filled
 // honeypot: it answers like a real submission and nothing is stored.
-type capability struct {
+type Capability struct {
 	ID     string    `json:"id"`
 	Action string    `json:"a"`
 	Decoy  bool      `json:"d,omitempty"`
 	At     time.Time `json:"at"`
 }
 
-// statusURL is the statusUrl of a submission: its path with the sealed
-// capability tok (from capabilityToken) that opens it.
-func (h *Handler) statusURL(c echo.Context, sub *submission.Submission, tok string) string {
-	u := h.link(c, "/submissions/"+sub.ID)
+// StatusURL is the statusUrl of a submission: its path with the sealed
+// capability tok (from SealCapability) that opens it.
+func (s *Site) StatusURL(c echo.Context, sub *submission.Submission, tok string) string {
+	u := s.Link(c, "/submissions/"+sub.ID)
 	if tok != "" {
 		u += "?t=" + url.QueryEscape(tok)
 	}
 	return u
 }
 
-// capabilityToken seals the capability of a submission; empty when it
+// SealCapability seals the capability of a submission; empty when it
 // cannot (no sealer).
-func (h *Handler) capabilityToken(sub *submission.Submission, decoy bool) string {
-	if h.Sealer == nil {
+func SealCapability(sealer actions.Sealer, sub *submission.Submission, decoy bool) string {
+	if sealer == nil {
 		return ""
 	}
-	tok, err := h.Sealer.Seal(capabilityPurpose, capability{ID: sub.ID, Action: sub.Action, Decoy: decoy, At: sub.ReceivedAt}, CapabilityTTL)
+	tok, err := sealer.Seal(capabilityPurpose, Capability{ID: sub.ID, Action: sub.Action, Decoy: decoy, At: sub.ReceivedAt}, CapabilityTTL)
 	if err != nil {
 		return ""
 	}
 	return tok
 }
 
-// viewer is who reads a submission's status: the admin sees all, the
-// holder of the capability the submitter's view.
-type viewer struct {
-	admin bool
-	cap   capability
-	token string
+// OpenCapability opens a statusUrl's token for the submission id; false
+// when it is missing, forged, expired or another submission's.
+func OpenCapability(sealer actions.Sealer, tok, id string) (Capability, bool) {
+	var cp Capability
+	if tok == "" || sealer == nil || sealer.Open(capabilityPurpose, tok, &cp) != nil || cp.ID != id {
+		return Capability{}, false
+	}
+	return cp, true
 }
 
-// statusViewer checks the request for the admin token or the submission's
-// capability. Without either it answers exactly as for an unknown id.
-func (h *Handler) statusViewer(c echo.Context, id string) (viewer, error) {
-	if h.isAdmin(c) {
-		return viewer{admin: true, token: c.QueryParam("t")}, nil
-	}
-	tok := c.QueryParam("t")
-	var cp capability
-	if tok == "" || h.Sealer == nil || h.Sealer.Open(capabilityPurpose, tok, &cp) != nil || cp.ID != id {
-		return viewer{}, ErrSubmissionMissing
-	}
-	return viewer{cap: cp, token: tok}, nil
-}
-
-// isAdmin reports whether the request carries the admin token as a bearer.
-func (h *Handler) isAdmin(c echo.Context) bool {
-	if h.AdminToken == "" {
+// Bearer reports whether the request carries token as a bearer; never
+// when token is empty.
+func Bearer(c echo.Context, token string) bool {
+	if token == "" {
 		return false
 	}
 	scheme, given, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
 	return ok && strings.EqualFold(scheme, "Bearer") &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(given)), []byte(h.AdminToken)) == 1
-}
-
-// forSubmitter is what the submitter sees of a status: the state, the
-// steps and their states, a user-facing error; never file names, storage
-// keys, hashes or the internal errors of steps.
-func forSubmitter(st *submission.Status) *submission.Status {
-	out := *st
-	out.Files = make([]submission.File, len(st.Files))
-	for i, f := range st.Files {
-		out.Files[i] = submission.File{Field: f.Field, Object: submission.Object{Size: f.Size, ContentType: f.ContentType}}
-	}
-	out.Steps = make([]submission.StepStatus, len(st.Steps))
-	failed := ""
-	for i, s := range st.Steps {
-		out.Steps[i] = submission.StepStatus{Type: s.Type, State: s.State, Attempts: s.Attempts}
-		if s.State == submission.StepFailed && failed == "" {
-			failed = fmt.Sprintf("Step %d (%s) failed.", i+1, s.Type)
-		}
-	}
-	if out.Error != "" {
-		out.Error = "Your submission was received, but its follow-up work failed."
-		if failed != "" {
-			out.Error += " " + failed
-		}
-	}
-	return &out
-}
-
-// submitterStatus is the JSON of the submitter's view: its files show the
-// field, size and type only.
-type submitterStatus struct {
-	*submission.Status
-	Files []submitterFile `json:"files"`
-}
-
-type submitterFile struct {
-	Field       string `json:"field"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"contentType"`
-}
-
-// render is the JSON value of a status for the viewer.
-func (v viewer) render(st *submission.Status) any {
-	if v.admin {
-		return st
-	}
-	out := submitterStatus{Status: st, Files: make([]submitterFile, len(st.Files))}
-	for i, f := range st.Files {
-		out.Files[i] = submitterFile{Field: f.Field, Size: f.Size, ContentType: f.ContentType}
-	}
-	return out
-}
-
-// decoyStatus is the status of a honeypot's fake success: completed, with
-// the action's steps done, like a real submission that went through.
-func (h *Handler) decoyStatus(cp capability) *submission.Status {
-	st := &submission.Status{
-		ID: cp.ID, Action: cp.Action, Status: submission.StatusCompleted, Files: []submission.File{},
-		Steps: []submission.StepStatus{}, UpdatedAt: cp.At, Version: 1,
-	}
-	if a, ok := h.Actions.Get(cp.Action); ok {
-		for _, s := range a.Steps {
-			st.Steps = append(st.Steps, submission.StepStatus{Type: s.Type, State: submission.StepCompleted, Attempts: 1})
-		}
-		st.Version = int64(2 + 2*len(a.Steps))
-		if len(a.Revalidate.Paths)+len(a.Revalidate.Tags) > 0 {
-			st.Event = fmt.Sprintf("%d-0", cp.At.UnixMilli())
-		}
-	}
-	return st
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(given)), []byte(token)) == 1
 }

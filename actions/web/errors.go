@@ -1,4 +1,8 @@
-package handler
+// Package web holds what every HTTP feature of formq shares: the
+// contract's errors and their central handler, the request scope
+// (logs, traces, metrics), the origin gate of posts, links to formq's own
+// pages and the status capability of a submission.
+package web
 
 import (
 	"context"
@@ -6,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,22 +25,38 @@ import (
 // status, the stable code scripts match on, and a message for people.
 // Handlers return it; ErrorHandler renders it as JSON or HTML.
 type Error struct {
-	Status     int
-	Code       string
-	Message    string
-	Fields     actions.FieldErrors   // validation_failed only
-	Values     map[string]any        // validation_failed only: what to echo back
-	Action     *actions.Action       // the action, to re-render its form
-	Kept       map[string][]KeptFile // validation_failed only: files kept as staged uploads
-	Redirect   string                // validation_failed only: the form's _redirect, carried on
-	Back       string                // validation_failed only: the page the sender came from
-	RetryAfter time.Duration         // 429 and 503
-	Header     map[string]string     // extra response headers
-	Err        error                 // the cause, logged, never shown
+	Status  int
+	Code    string
+	Message string
+	// Invalid is what a validation_failed error carries back to its form.
+	Invalid
+	RetryAfter time.Duration     // 429 and 503
+	Header     map[string]string // extra response headers
+	Err        error             // the cause, logged, never shown
 	// Quiet marks an expected refusal whose cause is reported elsewhere
 	// (a dependency's outage is logged once when it starts): it is
 	// logged at DEBUG, not as a failed request.
 	Quiet bool
+}
+
+// Invalid is the part of a validation failure its form needs to be shown
+// again: the errors, the values to echo, the files kept.
+type Invalid struct {
+	Fields   actions.FieldErrors   // validation_failed only
+	Values   map[string]any        // validation_failed only: what to echo back
+	Action   *actions.Action       // the action, to re-render its form
+	Kept     map[string][]KeptFile // validation_failed only: files kept as staged uploads
+	Redirect string                // validation_failed only: the form's _redirect, carried on
+	Back     string                // validation_failed only: the page the sender came from
+}
+
+// KeptFile is a file of a failed submission kept as a staged upload: send
+// Ref as the upload field's value to attach it without sending it again.
+type KeptFile struct {
+	Ref         string `json:"ref"`
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"contentType"`
 }
 
 func (e *Error) Error() string {
@@ -77,6 +98,21 @@ func (e *Error) With(cause error, message ...string) *Error {
 		c.Message = message[0]
 	}
 	return &c
+}
+
+// WithForm returns a copy of a validation failure that carries what the
+// form needs to be shown again.
+func (e *Error) WithForm(a *actions.Action, fields actions.FieldErrors, values map[string]any) *Error {
+	c := *e
+	c.Action, c.Fields, c.Values = a, fields, values
+	return &c
+}
+
+// Closing marks an answer sent before the body was read to its end: the
+// connection closes after it.
+func Closing(e *Error) *Error {
+	e.Header = map[string]string{echo.HeaderConnection: "close"}
+	return e
 }
 
 // Is makes errors.Is(err, ErrX) match any copy made with With.
@@ -153,10 +189,16 @@ func publicReason(err error) string {
 	}
 }
 
+// ErrorPage renders the HTML answer to a failure, for browsers;
+// *pages.Pages is the implementation.
+type ErrorPage interface {
+	Error(c echo.Context, e *Error) error
+}
+
 // ErrorHandler is echo's central error handler: every failure leaves
-// through it as the contract's JSON, or as HTML for browsers. Unexpected
-// errors are logged; users never see Go error strings.
-func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
+// through it as the contract's JSON, or as HTML for browsers (from pages).
+// Unexpected errors are logged; users never see Go error strings.
+func ErrorHandler(log *slog.Logger, pages ErrorPage) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -194,8 +236,8 @@ func ErrorHandler(log *slog.Logger, pages *Pages) echo.HTTPErrorHandler {
 		var werr error
 		if req.Method == http.MethodHead {
 			werr = c.NoContent(e.Status)
-		} else if WantsJSON(req) {
-			werr = c.JSON(e.Status, errorBody(e))
+		} else if WantsJSON(req) || pages == nil {
+			werr = c.JSON(e.Status, Body(e))
 		} else {
 			werr = pages.Error(c, e)
 		}
@@ -222,7 +264,8 @@ type ErrorInfo struct {
 	Message string `json:"message"`
 }
 
-func errorBody(e *Error) ErrorBody {
+// Body is the JSON of a failure.
+func Body(e *Error) ErrorBody {
 	b := ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message}, Errors: e.Fields}
 	if e.Code == ErrValidation.Code {
 		b.Values, b.Kept = e.Values, e.Kept
@@ -231,4 +274,37 @@ func errorBody(e *Error) ErrorBody {
 		}
 	}
 	return b
+}
+
+// WantsJSON reports whether the client prefers JSON to HTML, from Accept.
+func WantsJSON(r *http.Request) bool {
+	best, bestQ := "", -1.0
+	for part := range strings.SplitSeq(r.Header.Get("Accept"), ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "application/json", "text/html", "application/xhtml+xml":
+			if q > bestQ {
+				best, bestQ = mt, q
+			}
+		}
+	}
+	return best == "application/json"
+}
+
+// JSONErrors makes the failures of a JSON or event-stream endpoint JSON
+// too, unless the client asks for HTML (a browser opening the URL).
+func JSONErrors(c echo.Context) {
+	req := c.Request()
+	if !strings.Contains(req.Header.Get("Accept"), "html") {
+		req.Header.Set("Accept", echo.MIMEApplicationJSON)
+	}
 }

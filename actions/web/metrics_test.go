@@ -1,4 +1,4 @@
-package handler
+package web
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ func TestMetricsMiddlewareLabels(t *testing.T) {
 		{"too large", "contact", ErrPayloadTooLarge, "413", RejectSize},
 		{"body over limit", "contact", &http.MaxBytesError{Limit: 10}, "413", RejectSize},
 		{"media type", "contact", ErrUnsupportedMedia, "415", RejectType},
-		{"validation", "contact", ErrValidation.withForm(a, actions.FieldErrors{"email": {"bad"}, "_bound": {"x"}}, nil), "422", ""},
+		{"validation", "contact", ErrValidation.WithForm(a, actions.FieldErrors{"email": {"bad"}, "_bound": {"x"}}, nil), "422", ""},
 		{"unknown action", "no-such-action-" + strings.Repeat("x", 10), ErrActionNotFound, "404", ""},
 	}
 	for _, tc := range cases {

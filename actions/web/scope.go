@@ -1,4 +1,4 @@
-package handler
+package web
 
 import (
 	"log/slog"
@@ -30,8 +30,8 @@ func RequestScope(tracer trace.Tracer, log *slog.Logger) echo.MiddlewareFunc {
 }
 
 // RequestScopeSampled is RequestScope writing the request line of one in
-// every sampleOK answers below 400 (all of them at 1, the default of
-// FORMQ_ACCESS_LOG_SAMPLE); answers of 400 and above are always logged,
+// every sampleOK answers below 400 (all of them at 1, the default);
+// answers of 400 and above are always logged,
 // and so are the other lines of a request.
 func RequestScopeSampled(tracer trace.Tracer, log *slog.Logger, sampleOK int) echo.MiddlewareFunc {
 	sampleOK = max(sampleOK, 1)

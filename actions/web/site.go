@@ -1,4 +1,4 @@
-package handler
+package web
 
 // Links in answers: absolute, so a page on another origin can follow
 // them; and the redirect targets a form may ask for, held to the
@@ -9,13 +9,17 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/formq/formq/actions"
 	"github.com/labstack/echo/v4"
 )
 
-// Reserved fields of the no-JavaScript path back to the sender's page.
+// Reserved form fields: the idempotency key and bound arguments a hosted
+// form embeds, and the no-JavaScript path back to the sender's page.
 const (
+	FieldIdempotency   = "_idempotency"
+	FieldBound         = "_bound"
 	FieldRedirect      = "_redirect"
 	FieldErrorRedirect = "_error_redirect"
 )
@@ -23,43 +27,100 @@ const (
 // StateParam is the query parameter an error redirect adds.
 const StateParam = "formq_state"
 
-// origin is the scheme and host formq is reached at: FORMQ_PUBLIC_URL's,
+// SiteConfig says where formq is reached and which other origins its
+// visitors may be sent to.
+type SiteConfig struct {
+	// Base is the public URL (with any path prefix) links and form
+	// actions start with. Empty, they are root-relative or built from the
+	// request's own scheme and host.
+	Base string
+	// AllowedOrigins are the deployment's origins, beside each action's
+	// own, that a form's redirect may go to.
+	AllowedOrigins []string
+	// OriginsSetting names the setting that holds AllowedOrigins, for
+	// messages.
+	OriginsSetting string
+}
+
+// Site makes the links of formq's answers and pages, and checks the
+// redirect targets forms ask for. One is shared by every feature, so a
+// prefix set when the API is mounted reaches them all.
+type Site struct {
+	base    atomic.Pointer[string]
+	allowed []string
+	setting string
+}
+
+// NewSite builds the site from its configuration.
+func NewSite(cfg SiteConfig) *Site {
+	s := &Site{allowed: cfg.AllowedOrigins, setting: cfg.OriginsSetting}
+	if s.setting == "" {
+		s.setting = "the deployment's allowed origins"
+	}
+	s.SetBase(cfg.Base)
+	return s
+}
+
+// SetBase changes the base links start with; the API sets it to the
+// prefix it is mounted under, before serving.
+func (s *Site) SetBase(base string) { s.base.Store(&base) }
+
+// Base is what links start with: the public URL, a mount prefix, or "".
+func (s *Site) Base() string {
+	if s == nil {
+		return ""
+	}
+	return *s.base.Load()
+}
+
+// URL is a path of the API as a link: prefixed with Base when set.
+func (s *Site) URL(path string) string { return s.Base() + path }
+
+// AllowedOrigins are the deployment's allowed origins.
+func (s *Site) AllowedOrigins() []string {
+	if s == nil {
+		return nil
+	}
+	return s.allowed
+}
+
+// Origin is the scheme and host formq is reached at: the public URL's,
 // else the request's.
-func (h *Handler) origin(c echo.Context) string {
-	if h.Pages != nil && h.Pages.Base != "" {
-		if u, err := url.Parse(h.Pages.Base); err == nil {
+func (s *Site) Origin(c echo.Context) string {
+	if base := s.Base(); base != "" {
+		if u, err := url.Parse(base); err == nil {
 			return u.Scheme + "://" + u.Host
 		}
 	}
 	return c.Scheme() + "://" + c.Request().Host
 }
 
-// link is an absolute URL of one of formq's own paths: FORMQ_PUBLIC_URL
+// Link is an absolute URL of one of formq's own paths: the public URL
 // (with its path prefix) when set, else the request's scheme and host.
-func (h *Handler) link(c echo.Context, path string) string {
-	if h.Pages != nil && h.Pages.Base != "" {
-		return h.Pages.Base + path
+func (s *Site) Link(c echo.Context, path string) string {
+	if base := s.Base(); base != "" {
+		return base + path
 	}
-	return h.origin(c) + path
+	return s.Origin(c) + path
 }
 
-// absolute makes a redirect absolute: root-relative paths are resolved
+// Absolute makes a redirect absolute: root-relative paths are resolved
 // against formq's origin.
-func (h *Handler) absolute(c echo.Context, target string) string {
+func (s *Site) Absolute(c echo.Context, target string) string {
 	if strings.HasPrefix(target, "//") {
 		return c.Scheme() + ":" + target
 	}
 	if strings.HasPrefix(target, "/") {
-		return h.origin(c) + target
+		return s.Origin(c) + target
 	}
 	return target
 }
 
-// redirectTarget checks a target sent in a reserved field: a path on
+// RedirectTarget checks a target sent in a reserved field: a path on
 // formq's origin, or an absolute http(s) URL on formq's own origin or on
-// one the action allows (its origins and FORMQ_ALLOWED_ORIGINS). Anything
+// one the action allows (its origins and the deployment's). Anything
 // else is 400 bad_request naming the field.
-func (h *Handler) redirectTarget(c echo.Context, a *actions.Action, field, target string) (string, error) {
+func (s *Site) RedirectTarget(c echo.Context, a *actions.Action, field, target string) (string, error) {
 	target = strings.TrimSpace(target)
 	if target == "" {
 		return "", nil
@@ -77,14 +138,14 @@ func (h *Handler) redirectTarget(c echo.Context, a *actions.Action, field, targe
 		return "", bad("may hold placeholders like {id} only in its path, query or fragment.")
 	}
 	if strings.HasPrefix(target, "/") {
-		return h.absolute(c, target), nil
+		return s.Absolute(c, target), nil
 	}
 	u, _ := url.Parse(target)
 	o := u.Scheme + "://" + u.Host
-	if o == h.origin(c) || slices.Contains(h.AllowedOrigins, o) || slices.Contains(trimmed(a.Origins), o) {
+	if o == s.Origin(c) || slices.Contains(s.allowed, o) || slices.Contains(trimmed(a.Origins), o) {
 		return target, nil
 	}
-	return "", bad("points to " + o + ", which may not receive this action's visitors: add it to FORMQ_ALLOWED_ORIGINS or to the action's origins.")
+	return "", bad("points to " + o + ", which may not receive this action's visitors: add it to " + s.setting + " or to the action's origins.")
 }
 
 func trimmed(origins []string) []string {
@@ -95,8 +156,8 @@ func trimmed(origins []string) []string {
 	return out
 }
 
-// withState adds formq_state to an error redirect's query.
-func withState(target, token string) string {
+// WithState adds formq_state to an error redirect's query.
+func WithState(target, token string) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		return target
@@ -109,10 +170,11 @@ func withState(target, token string) string {
 
 // CheckRedirects refuses, at start, an action whose redirect or
 // error_redirect is an absolute URL on an origin the action does not
-// allow (allowed holds FORMQ_ALLOWED_ORIGINS and FORMQ_PUBLIC_URL's
-// origin): people would be sent to a site that may not receive them.
-// Paths stay on formq's origin and are always fine.
-func CheckRedirects(list []*actions.Action, allowed []string) error {
+// allow (allowed holds the deployment's allowed origins, named by setting
+// in the error, and the public URL's origin): people would be sent to a
+// site that may not receive them. Paths stay on formq's origin and are
+// always fine.
+func CheckRedirects(list []*actions.Action, allowed []string, setting string) error {
 	for _, a := range list {
 		ok := append(trimmed(allowed), trimmed(a.Origins)...)
 		for _, key := range []string{"redirect", "error_redirect"} {
@@ -124,8 +186,8 @@ func CheckRedirects(list []*actions.Action, allowed []string) error {
 			if len(origins) == 0 || slices.ContainsFunc(origins, func(o string) bool { return slices.Contains(ok, o) }) {
 				continue
 			}
-			return fmt.Errorf("action %q: %s %q goes to %s, which is not an allowed origin of the action: add it to the action's origins or to FORMQ_ALLOWED_ORIGINS, or use a path",
-				a.Name, key, target, origins[0])
+			return fmt.Errorf("action %q: %s %q goes to %s, which is not an allowed origin of the action: add it to the action's origins or to %s, or use a path",
+				a.Name, key, target, origins[0], setting)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/routes"
 	"github.com/formq/formq/internal/openapi"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/labstack/echo/v4"
@@ -664,7 +664,9 @@ func docPath(route string) string {
 func TestEveryRouteIsDocumented(t *testing.T) {
 	d := loadDoc(t)
 	e := echo.New()
-	handler.Routes(e, &handler.Handler{}, nil, "")
+	if err := routes.Register(e, routes.Parts{}); err != nil {
+		t.Fatal(err)
+	}
 	registered := map[string]bool{}
 	for _, r := range e.Routes() {
 		method := strings.ToLower(r.Method)

@@ -1,4 +1,4 @@
-package handler
+package redisstate
 
 import (
 	"context"
@@ -11,25 +11,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RateLimiter decides whether a client may submit to an action now.
-type RateLimiter interface {
-	// Allow returns 0 when allowed, else how long to wait.
-	Allow(ctx context.Context, action, client string, l actions.RateLimit) (time.Duration, error)
-}
-
-// RedisRateLimiter shares limits across API replicas through Redis, with
+// RateLimiter shares limits across API replicas through Redis, with
 // the GCRA limiter of go-redis/redis_rate.
-type RedisRateLimiter struct{ l *redis_rate.Limiter }
+type RateLimiter struct{ l *redis_rate.Limiter }
 
-// NewRedisRateLimiter builds the Redis-backed limiter.
-func NewRedisRateLimiter(rdb *redis.Client) *RedisRateLimiter {
-	return &RedisRateLimiter{l: redis_rate.NewLimiter(rdb)}
+// NewRateLimiter builds the limiter on a Redis client.
+func NewRateLimiter(rdb *redis.Client) *RateLimiter {
+	return &RateLimiter{l: redis_rate.NewLimiter(rdb)}
 }
 
-var _ RateLimiter = (*RedisRateLimiter)(nil)
-
-// Allow implements RateLimiter.
-func (r *RedisRateLimiter) Allow(ctx context.Context, action, client string, l actions.RateLimit) (time.Duration, error) {
+// Allow returns 0 when the client may submit to the action now, else how
+// long to wait.
+func (r *RateLimiter) Allow(ctx context.Context, action, client string, l actions.RateLimit) (time.Duration, error) {
 	res, err := r.l.Allow(ctx, submission.RateLimitKey(action, client), redis_rate.Limit{Rate: l.Limit, Burst: l.Limit, Period: l.Period})
 	if err != nil {
 		return 0, fmt.Errorf("rate limit: %w", err)

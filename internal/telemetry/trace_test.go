@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/formq/formq/actions/handler"
+	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/jobs"
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // TestOneTraceFromRequestToStep follows one submission through the pieces
 // formq's processes are built from, on a real Redis, with an in-memory
-// exporter: the API's request span (handler.RequestScope), the task enqueued by
+// exporter: the API's request span (web.RequestScope), the task enqueued by
 // jobs.Enqueuer with the trace context in its headers, the worker's task
 // span (engine.Middleware) and a step's span (engine.Traced) all share one
 // trace, each a child of the one before.
@@ -44,7 +44,7 @@ func TestOneTraceFromRequestToStep(t *testing.T) {
 	enqueuer := jobs.NewEnqueuer(client, nil, log)
 	e := echo.New()
 	e.Use(middleware.RequestID())
-	e.Use(handler.RequestScope(tp.Tracer("formq/api"), log))
+	e.Use(web.RequestScope(tp.Tracer("formq/api"), log))
 	e.POST("/actions/:name", func(c echo.Context) error {
 		sub := &submission.Submission{ID: "01TRACE", Action: c.Param("name"), Queue: submission.DefaultQueue}
 		if err := enqueuer.Enqueue(c.Request().Context(), sub); err != nil {

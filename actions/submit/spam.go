@@ -1,0 +1,87 @@
+package submit
+
+// Captcha verification and the time-to-submit check: both act on a
+// reserved field as soon as it is read, so a bot's post stops before its
+// files are stored.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/captcha"
+	"github.com/formq/formq/actions/web"
+)
+
+// CaptchaVerifier checks one captcha answer of an action; *captcha.Verifier
+// is the implementation. A refused answer is a *captcha.Refusal.
+type CaptchaVerifier interface {
+	Verify(ctx context.Context, a *actions.Action, response, remoteIP string) error
+}
+
+var _ CaptchaVerifier = (*captcha.Verifier)(nil)
+
+// captcha verifies the captcha answer of the submission once: a refused
+// answer is a validation failure under errors._captcha; an unreachable
+// provider is 503 unless the action says on_error: allow.
+func (s *intake) captcha(ctx context.Context, response string) error {
+	if s.captchaDone {
+		return nil
+	}
+	s.captchaDone = true
+	a := s.a
+	if s.spam {
+		// A bot's post already looks accepted; asking the provider adds nothing.
+		return nil
+	}
+	if s.h.captcha == nil {
+		return web.ErrInternal.With(fmt.Errorf("action %s has a captcha but the handler has no captcha verifier", a.Name))
+	}
+	err := s.h.captcha.Verify(ctx, a, response, s.sub.ClientIP)
+	var ce *captcha.Refusal
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		s.h.metrics.ObserveRejection(a.Name, web.RejectCaptcha)
+		s.h.log.InfoContext(ctx, "captcha refused", "action", a.Name, "codes", ce.Codes)
+		return web.ErrValidation.WithForm(a, actions.FieldErrors{captcha.ErrorKey: {ce.Message}}, echoValues(a, s.form.values))
+	case a.Captcha.AllowOnError:
+		s.h.log.WarnContext(ctx, "captcha provider unreachable; accepting without a check (on_error: allow)", "action", a.Name, "err", err)
+		return nil
+	default:
+		return web.ErrUnavailable.With(err, "The spam check is briefly unavailable; nothing was saved. Try again shortly.")
+	}
+}
+
+// rendered checks a _rendered stamp: missing, forged or too recent means
+// the post is treated like a filled honeypot.
+func (s *intake) rendered(value string) {
+	if s.renderedSeen || s.a.MinFillTime <= 0 {
+		return
+	}
+	s.renderedSeen = true
+	at, err := web.OpenRendered(s.h.sealer, s.a, value)
+	switch {
+	case errors.Is(err, actions.ErrTokenExpired):
+		// Authentic, and older than any fill time.
+	case err != nil, s.h.now().Sub(at) < s.a.MinFillTime:
+		s.tooFast()
+	}
+}
+
+// tooFast marks the post as a bot's: it looks accepted, nothing is kept.
+func (s *intake) tooFast() {
+	if !s.spam {
+		s.spam, s.spamReason = true, web.RejectTooFast
+	}
+}
+
+// captchaField is the response field of the action's captcha, or "".
+func captchaField(a *actions.Action) string {
+	if a.Captcha == nil {
+		return ""
+	}
+	return a.Captcha.ResponseField()
+}
