@@ -78,7 +78,7 @@ func newLoggedStore(t *testing.T, partSize, memory int64) (*Store, *s3Log) {
 	st, err := NewStore(context.Background(), Config{
 		Endpoint: srv.URL, Region: s.Region, Bucket: s.Bucket,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, PartSize: partSize, Memory: memory,
-		BufferWait: time.Minute,
+		Admission: Admission{BufferWait: time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)

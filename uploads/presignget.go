@@ -11,7 +11,7 @@ import (
 
 // PresignGet makes a short-lived link that downloads a stored object,
 // offered as an attachment under filename.
-func (s *Store) PresignGet(ctx context.Context, key, filename string, ttl time.Duration) (string, error) {
+func (s *Objects) PresignGet(ctx context.Context, key, filename string, ttl time.Duration) (string, error) {
 	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
 	if filename != "" {
 		cd := mime.FormatMediaType("attachment", map[string]string{"filename": filename})

@@ -33,7 +33,7 @@ type Snapshot struct {
 // GET, with its total size and ETag: enough to check its size and sniff
 // its type without downloading it, and to copy exactly that version
 // afterwards (CopyChecked).
-func (s *Store) Snapshot(ctx context.Context, key string) (Snapshot, error) {
+func (s *Objects) Snapshot(ctx context.Context, key string) (Snapshot, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: &s.bucket, Key: &key, Range: aws.String(fmt.Sprintf("bytes=0-%d", SniffLen-1)),
 	})
@@ -99,7 +99,7 @@ func (s *Store) copy(ctx context.Context, from, etag string, obj Object) error {
 		Key:               &obj.Key,
 		CopySource:        aws.String(s.bucket + "/" + from),
 		ContentType:       &obj.ContentType,
-		Metadata:          s.metadata(obj),
+		Metadata:          metadata(obj),
 		MetadataDirective: types.MetadataDirectiveReplace,
 	}
 	if etag != "" {
@@ -133,7 +133,7 @@ type PresignedPost struct {
 // PresignPost signs an S3 POST policy for one object at key: its size
 // between 1 byte and maxSize, its Content-Type exactly contentType,
 // valid for ttl.
-func (s *Store) PresignPost(ctx context.Context, key, contentType string, maxSize int64, ttl time.Duration) (PresignedPost, error) {
+func (s *Objects) PresignPost(ctx context.Context, key, contentType string, maxSize int64, ttl time.Duration) (PresignedPost, error) {
 	out, err := s.presign.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, func(o *s3.PresignPostOptions) {
 		o.Expires = ttl
 		o.Conditions = []any{

@@ -5,15 +5,12 @@
 package uploads
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,11 +21,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 )
 
-// Config says which S3 bucket the Store uses and how to reach it.
+// Config says which S3 bucket the Store uses and how to reach it, and
+// how much memory its uploads may hold.
 type Config struct {
 	Endpoint  string // empty for AWS; else path-style addressing
 	Region    string
@@ -39,6 +35,22 @@ type Config struct {
 	PartSize int64
 	// Memory caps the bytes all in-flight uploads may hold in buffers.
 	Memory int64
+	// PartsInFlight is how many parts of one multipart upload are sent
+	// at once while the next one is read (each holds a part buffer of
+	// the budget, taken only when one is free); DefaultPartsInFlight
+	// when 0.
+	PartsInFlight int
+	// StallTimeout bounds every S3 request of an upload: one that makes
+	// no progress for this long (takes no body bytes, gives no answer)
+	// fails the upload with ErrUnavailable; DefaultStallTimeout when 0.
+	StallTimeout time.Duration
+	Admission
+}
+
+// Admission says which uploads get a part buffer of the Config's Memory
+// and how long they may keep it, so that slow or greedy clients cannot
+// hold every buffer.
+type Admission struct {
 	// BufferWait is how long an upload may wait for a buffer before it
 	// is refused with ErrBusy; DefaultBufferWait when 0.
 	BufferWait time.Duration
@@ -50,15 +62,6 @@ type Config struct {
 	// with ErrTooSlow. No minimum when MinRate is 0.
 	MinRate    int64
 	RatePeriod time.Duration
-	// PartsInFlight is how many parts of one multipart upload are sent
-	// at once while the next one is read (each holds a part buffer of
-	// the budget, taken only when one is free); DefaultPartsInFlight
-	// when 0.
-	PartsInFlight int
-	// StallTimeout bounds every S3 request of an upload: one that makes
-	// no progress for this long (takes no body bytes, gives no answer)
-	// fails the upload with ErrUnavailable; DefaultStallTimeout when 0.
-	StallTimeout time.Duration
 }
 
 // Admission defaults.
@@ -74,11 +77,12 @@ const (
 // Larger files grow by chunks of this size.
 const HeadSize = 256 << 10
 
-// Store puts and removes objects in one bucket.
+// Store streams uploads into one bucket within a memory budget (Put),
+// and copies staged uploads into place (Copy). The bucket's other
+// objects, submission records and listings, are read and written through
+// its embedded Objects.
 type Store struct {
-	client   *s3.Client
-	presign  *s3.PresignClient
-	bucket   string
+	Objects
 	partSize int64
 	buffers  *budget
 	minRate  int64
@@ -152,10 +156,8 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		}
 	}
 	return &Store{
+		Objects:   Objects{client: client, presign: s3.NewPresignClient(client), bucket: c.Bucket},
 		streaming: streaming,
-		client:    client,
-		presign:   s3.NewPresignClient(client),
-		bucket:    c.Bucket,
 		partSize:  c.PartSize,
 		buffers:   newBudget(int(c.Memory/c.PartSize), c.BufferWait, c.ClientBuffers),
 		minRate:   c.MinRate,
@@ -181,186 +183,4 @@ func plainHTTP(endpoint string) bool {
 // wait for one, for the gauges.
 func (s *Store) Buffers() (inUse, waiting int64) {
 	return s.buffers.inUse.Load(), s.buffers.waiting.Load()
-}
-
-// Bucket names the Store's bucket.
-func (s *Store) Bucket() string { return s.bucket }
-
-// Ping checks that the bucket is reachable, for readiness probes: one
-// attempt, no SDK retries, so the caller's deadline is the whole answer
-// time and a refused connection is reported at once.
-func (s *Store) Ping(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}, noRetry)
-	if err != nil {
-		return fmt.Errorf("%w: head bucket %s: %w", ErrUnavailable, s.bucket, err)
-	}
-	return nil
-}
-
-// EnsureBucket creates the bucket when it does not exist yet.
-func (s *Store) EnsureBucket(ctx context.Context) error {
-	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err == nil {
-		return nil
-	}
-	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
-	var owned *types.BucketAlreadyOwnedByYou
-	if err != nil && !errors.As(err, &owned) {
-		return fmt.Errorf("%w: create bucket %s: %w", ErrUnavailable, s.bucket, err)
-	}
-	return nil
-}
-
-// PutJSON stores a small document, such as a submission record.
-func (s *Store) PutJSON(ctx context.Context, key string, body []byte) error {
-	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        &s.bucket,
-		Key:           &key,
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
-		ContentType:   aws.String("application/json"),
-	})
-	if err != nil {
-		return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
-	}
-	return nil
-}
-
-// Get reads a whole object; for small documents and tests.
-func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
-	if err != nil {
-		return nil, s.classify("get", key, err)
-	}
-	defer out.Body.Close()
-	return io.ReadAll(out.Body)
-}
-
-// Head describes a stored object.
-func (s *Store) Head(ctx context.Context, key string) (Object, error) {
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
-	if err != nil {
-		return Object{}, s.classify("head", key, err)
-	}
-	obj := Object{
-		Key:         key,
-		Size:        aws.ToInt64(out.ContentLength),
-		ContentType: aws.ToString(out.ContentType),
-		SHA256:      out.Metadata[metaSHA256],
-	}
-	if name, err := url.PathUnescape(out.Metadata[metaFilename]); err == nil {
-		obj.Filename = name
-	}
-	if obj.SHA256 == "" {
-		// Multipart objects carry their hash as a tag (see putMultipart).
-		if tags, err := s.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.bucket, Key: &key}); err == nil {
-			for _, t := range tags.TagSet {
-				if aws.ToString(t.Key) == metaSHA256 {
-					obj.SHA256 = aws.ToString(t.Value)
-				}
-			}
-		}
-	}
-	return obj, nil
-}
-
-// Delete removes objects; missing ones are not an error.
-func (s *Store) Delete(ctx context.Context, keys ...string) error {
-	var errs []error
-	for _, k := range keys {
-		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(k)})
-		if err != nil && !errors.Is(s.classify("delete", k, err), ErrNotFound) {
-			errs = append(errs, fmt.Errorf("%w: delete %s: %w", ErrUnavailable, k, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// List returns the keys under a prefix, for tests.
-func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	err := s.Walk(ctx, prefix, func(o Listed) error {
-		keys = append(keys, o.Key)
-		return nil
-	})
-	return keys, err
-}
-
-// Listed is one object of a listing.
-type Listed struct {
-	Key          string
-	Size         int64
-	LastModified time.Time
-}
-
-// Walk calls fn for every object under prefix, page by page, so that a
-// bucket of any size is listed in constant memory. An error of fn stops
-// the walk and is returned as it is.
-func (s *Store) Walk(ctx context.Context, prefix string, fn func(Listed) error) error {
-	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: list %s: %w", ErrUnavailable, prefix, err)
-		}
-		for _, o := range page.Contents {
-			if err := fn(Listed{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), LastModified: aws.ToTime(o.LastModified)}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// Unfinished is a multipart upload that was neither completed nor aborted.
-type Unfinished struct {
-	Key       string
-	UploadID  string
-	Initiated time.Time
-}
-
-// MultipartUploads lists the unfinished multipart uploads under a prefix.
-func (s *Store) MultipartUploads(ctx context.Context, prefix string) ([]Unfinished, error) {
-	var list []Unfinished
-	in := &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &prefix}
-	for {
-		out, err := s.client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("%w: list multipart uploads: %w", ErrUnavailable, err)
-		}
-		for _, u := range out.Uploads {
-			list = append(list, Unfinished{Key: aws.ToString(u.Key), UploadID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
-		}
-		if !aws.ToBool(out.IsTruncated) || (out.NextKeyMarker == nil && out.NextUploadIdMarker == nil) {
-			return list, nil
-		}
-		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
-	}
-}
-
-// AbortMultipart ends an unfinished multipart upload and frees its parts.
-func (s *Store) AbortMultipart(ctx context.Context, u Unfinished) error {
-	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &u.Key, UploadId: &u.UploadID})
-	if err != nil && !errors.Is(s.classify("abort", u.Key, err), ErrNotFound) {
-		return fmt.Errorf("%w: abort multipart upload %s: %w", ErrUnavailable, u.Key, err)
-	}
-	return nil
-}
-
-func (s *Store) classify(op, key string, err error) error {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchUpload":
-			return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
-		case "PreconditionFailed":
-			return fmt.Errorf("%w: %s %s", ErrChanged, op, key)
-		}
-	}
-	if strings.Contains(err.Error(), "StatusCode: 404") {
-		return fmt.Errorf("%w: %s %s", ErrNotFound, op, key)
-	}
-	if strings.Contains(err.Error(), "StatusCode: 412") {
-		return fmt.Errorf("%w: %s %s", ErrChanged, op, key)
-	}
-	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, op, key, err)
 }

@@ -28,7 +28,7 @@ func newTestStore(t *testing.T, partSize, memory int64) *Store {
 	st, err := NewStore(context.Background(), Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, PartSize: partSize, Memory: memory,
-		BufferWait: time.Minute, // these tests bound memory; admission has its own
+		Admission: Admission{BufferWait: time.Minute}, // these tests bound memory; admission has its own
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -186,7 +186,7 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 		Body:          body,
 		ContentLength: aws.Int64(size),
 		ContentType:   &obj.ContentType,
-		Metadata:      s.metadata(obj),
+		Metadata:      metadata(obj),
 	}, s.streaming)
 	switch {
 	case body.err != nil:
@@ -261,7 +261,7 @@ func (s *Store) rewrite(ctx context.Context, obj Object, keep int64, more *chunk
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.completeTimeout(obj.Size))
 	defer cancel()
 	created, err := s.client.CreateMultipartUpload(tctx, &s3.CreateMultipartUploadInput{
-		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: s.metadata(obj),
+		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: metadata(obj),
 	})
 	if err != nil {
 		return s.putError(ctx, obj.Key, err)
@@ -410,7 +410,7 @@ func (s *Store) putOne(ctx context.Context, obj Object, data *chunks, h hash.Has
 		Body:          body,
 		ContentLength: aws.Int64(obj.Size),
 		ContentType:   &obj.ContentType,
-		Metadata:      s.metadata(obj),
+		Metadata:      metadata(obj),
 	})
 	if err != nil {
 		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
@@ -418,7 +418,7 @@ func (s *Store) putOne(ctx context.Context, obj Object, data *chunks, h hash.Has
 	return obj, nil
 }
 
-func (s *Store) metadata(o Object) map[string]string {
+func metadata(o Object) map[string]string {
 	m := map[string]string{}
 	if o.SHA256 != "" {
 		m[metaSHA256] = o.SHA256
@@ -462,7 +462,7 @@ type sending struct {
 func (s *Store) putMultipart(ctx context.Context, obj *Object, first *chunks, src io.Reader, h hash.Hash, maxSize int64) (int64, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.stall)
 	created, err := s.client.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{
-		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: s.metadata(*obj),
+		Bucket: &s.bucket, Key: &obj.Key, ContentType: &obj.ContentType, Metadata: metadata(*obj),
 	})
 	cancel()
 	if err != nil {

@@ -100,10 +100,11 @@ func Store(ctx context.Context, cfg formq.Config) (*uploads.Store, error) {
 	store, err := uploads.NewStore(ctx, uploads.Config{
 		Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
-		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory),
-		BufferWait: cfg.UploadBufferWait, ClientBuffers: cfg.UploadClientBuffers,
-		MinRate: int64(cfg.UploadMinRate), RatePeriod: cfg.UploadRatePeriod,
-		StallTimeout: cfg.S3StallTimeout,
+		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory), StallTimeout: cfg.S3StallTimeout,
+		Admission: uploads.Admission{
+			BufferWait: cfg.UploadBufferWait, ClientBuffers: cfg.UploadClientBuffers,
+			MinRate: int64(cfg.UploadMinRate), RatePeriod: cfg.UploadRatePeriod,
+		},
 	})
 	if err != nil {
 		return nil, err
