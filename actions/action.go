@@ -8,7 +8,6 @@ package actions
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -96,17 +95,6 @@ type Field struct {
 	// Rules are extra ozzo-validation rules from Go code, applied to the
 	// normalised value after the declared ones.
 	Rules []validation.Rule
-}
-
-// FieldRules are the rules a field declares in the actions file; see
-// rules.go for what each checks.
-type FieldRules struct {
-	Required  bool
-	MinLength *int
-	MaxLength *int
-	Pattern   *regexp.Regexp
-	Min, Max  *float64
-	Options   []Option
 }
 
 // InputHints shape the hosted form's input of a field and are served in

@@ -145,16 +145,10 @@ type rawAction struct {
 	Theme       *Theme                      `yaml:"theme"`
 }
 
+// rawField is a field's keys besides its rules, which fieldRules read.
 type rawField struct {
 	Type         string            `yaml:"type"`
 	Label        string            `yaml:"label"`
-	Required     bool              `yaml:"required"`
-	MinLength    *int              `yaml:"min_length"`
-	MaxLength    *int              `yaml:"max_length"`
-	Pattern      string            `yaml:"pattern"`
-	Min          *float64          `yaml:"min"`
-	Max          *float64          `yaml:"max"`
-	Options      []any             `yaml:"options"`
 	Multiple     bool              `yaml:"multiple"`
 	Messages     map[string]string `yaml:"messages"`
 	Placeholder  string            `yaml:"placeholder"`
@@ -369,6 +363,15 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				}
 			}
 		}
+		for _, f := range a.Fields {
+			for _, r := range fieldRules {
+				if r.checkAction != nil {
+					for _, m := range r.checkAction(a, f) {
+						add(node.Line, name, f.Name, "%s", m)
+					}
+				}
+			}
+		}
 		if ra.Uploads.Kind != 0 {
 			for uname, unode := range pairs(&ra.Uploads) {
 				u, msgs := parseUpload(uname, unode)
@@ -417,8 +420,20 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 	if !namePattern.MatchString(name) {
 		msgs = append(msgs, "field name must be letters, digits, - or _, starting with a letter")
 	}
+	// The rules' keys go to their fieldRules entries, the rest to rawField.
+	rest, settings := *node, map[*fieldRule]*yaml.Node{}
+	if node.Kind == yaml.MappingNode {
+		rest.Content = nil
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if r := ruleKey(node.Content[i].Value); r != nil {
+				settings[r] = node.Content[i+1]
+			} else {
+				rest.Content = append(rest.Content, node.Content[i], node.Content[i+1])
+			}
+		}
+	}
 	var rf rawField
-	unknown, err := decodeStrict(node, &rf)
+	unknown, err := decodeStrict(&rest, &rf)
 	if unknown != nil {
 		msgs = append(msgs, unknown.Error())
 	}
@@ -427,7 +442,6 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 	}
 	f := &Field{
 		Name: name, Type: rf.Type, Label: rf.Label, Multiple: rf.Multiple, Messages: rf.Messages, Personal: rf.Personal,
-		FieldRules: FieldRules{Required: rf.Required, MinLength: rf.MinLength, MaxLength: rf.MaxLength, Min: rf.Min, Max: rf.Max},
 		InputHints: InputHints{Placeholder: rf.Placeholder, Help: rf.Help, Autocomplete: rf.Autocomplete, Default: rf.Default},
 	}
 	if f.Type == "" {
@@ -439,43 +453,15 @@ func parseField(name string, node *yaml.Node) (*Field, []string) {
 	if !slices.Contains(FieldTypes, f.Type) {
 		msgs = append(msgs, fmt.Sprintf("type %q: want one of %s", f.Type, strings.Join(FieldTypes, ", ")))
 	}
-	if f.MinLength != nil && *f.MinLength < 0 {
-		msgs = append(msgs, "min_length must not be negative")
-	}
-	if f.MaxLength != nil && *f.MaxLength <= 0 {
-		msgs = append(msgs, "max_length must be positive")
-	}
-	if f.MinLength != nil && f.MaxLength != nil && *f.MinLength > *f.MaxLength {
-		msgs = append(msgs, "min_length is over max_length")
-	}
-	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
-		msgs = append(msgs, "min is over max")
-	}
-	if (f.Min != nil || f.Max != nil) && f.Type != "number" && f.Type != "integer" {
-		msgs = append(msgs, "min and max apply to number and integer fields")
-	}
-	if rf.Pattern != "" {
-		re, err := regexp.Compile("^(?:" + rf.Pattern + ")$")
-		if err != nil {
-			msgs = append(msgs, fmt.Sprintf("pattern: %v", err))
-		}
-		f.Pattern = re
-	}
-	for _, o := range rf.Options {
-		switch v := o.(type) {
-		case map[string]any:
-			val := fmt.Sprint(v["value"])
-			lbl, _ := v["label"].(string)
-			if lbl == "" {
-				lbl = val
-			}
-			f.Options = append(f.Options, Option{Value: val, Label: lbl})
-		default:
-			f.Options = append(f.Options, Option{Value: fmt.Sprint(v), Label: fmt.Sprint(v)})
+	for i := range fieldRules {
+		if n, ok := settings[&fieldRules[i]]; ok {
+			msgs = append(msgs, fieldRules[i].parse(f, n)...)
 		}
 	}
-	if f.Type == "select" && len(f.Options) == 0 {
-		msgs = append(msgs, "a select field needs options")
+	for _, r := range fieldRules {
+		if r.check != nil {
+			msgs = append(msgs, r.check(f)...)
+		}
 	}
 	for rule := range f.Messages {
 		if !slices.Contains(messageRules, rule) {

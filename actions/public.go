@@ -36,6 +36,9 @@ type PublicField struct {
 	Sensitive bool `json:"sensitive,omitempty"`
 	InputHints
 	Messages map[string]string `json:"messages"` // by rule, filled in as the server would say them
+	// Checks are the rules without a key of their own, each with the
+	// hint a browser checks it by.
+	Checks []PublicCheck `json:"checks,omitempty"`
 }
 
 // PublicRules are a field's rules as the public declaration states them.
@@ -76,13 +79,13 @@ func (a *Action) Public(url string, theme *Theme) Public {
 	for _, f := range a.Fields {
 		pf := PublicField{
 			Name: f.Name, Type: f.Type, Label: f.Label,
-			PublicRules: PublicRules{Required: f.Required, MinLength: f.MinLength, MaxLength: f.MaxLength,
-				Min: f.Min, Max: f.Max, Options: f.Options},
 			Multiple: f.Multiple, Sensitive: f.Sensitive(), InputHints: f.InputHints,
 			Messages: f.publicMessages(),
 		}
-		if f.Pattern != nil {
-			pf.Pattern = f.Pattern.String()
+		for _, r := range fieldRules {
+			if r.public != nil && r.declared(f) {
+				r.public(f, &pf)
+			}
 		}
 		p.Fields = append(p.Fields, pf)
 	}
@@ -101,24 +104,11 @@ func (a *Action) Public(url string, theme *Theme) Public {
 
 // publicMessages are the field's messages by rule, as Validate says them.
 func (f *Field) publicMessages() map[string]string {
-	m := map[string]string{"required": f.msg("required", "{label} is required", nil)}
-	if f.MinLength != nil {
-		m["min_length"] = f.msg("min_length", "{label} must be at least {min_length} characters", map[string]string{"min_length": strconv.Itoa(*f.MinLength)})
-	}
-	if f.MaxLength != nil {
-		m["max_length"] = f.msg("max_length", "{label} must be at most {max_length} characters", map[string]string{"max_length": strconv.Itoa(*f.MaxLength)})
-	}
-	if f.Pattern != nil {
-		m["pattern"] = f.msg("pattern", "{label} has the wrong format", nil)
-	}
-	if len(f.Options) > 0 {
-		m["options"] = f.msg("options", "{label} must be one of the listed choices", nil)
-	}
-	if f.Min != nil {
-		m["min"] = f.msg("min", "{label} must be at least {min}", map[string]string{"min": fmtNum(*f.Min)})
-	}
-	if f.Max != nil {
-		m["max"] = f.msg("max", "{label} must be at most {max}", map[string]string{"max": fmtNum(*f.Max)})
+	m := map[string]string{}
+	for i := range fieldRules {
+		if fieldRules[i].declared(f) {
+			m[fieldRules[i].key] = f.ruleMessage(&fieldRules[i])
+		}
 	}
 	switch f.Type {
 	case "email":

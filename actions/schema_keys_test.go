@@ -22,15 +22,16 @@ func TestSchemaHasEveryKeyOfTheParser(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name string
-		raw  any
-		keys map[string]json.RawMessage
+		name  string
+		raw   any
+		keys  map[string]json.RawMessage
+		rules []fieldRule // keys the parser reads through fieldRules
 	}{
-		{"file", rawFile{}, schema.Properties},
-		{"action", rawAction{}, schema.Defs["action"].Properties},
-		{"field", rawField{}, schema.Defs["field"].Properties},
-		{"upload", rawUpload{}, schema.Defs["upload"].Properties},
-		{"upload profile", rawProfile{}, schema.Defs["uploadProfile"].Properties},
+		{"file", rawFile{}, schema.Properties, nil},
+		{"action", rawAction{}, schema.Defs["action"].Properties, nil},
+		{"field", rawField{}, schema.Defs["field"].Properties, fieldRules},
+		{"upload", rawUpload{}, schema.Defs["upload"].Properties, nil},
+		{"upload profile", rawProfile{}, schema.Defs["uploadProfile"].Properties, nil},
 	}
 	for _, tc := range cases {
 		var parser []string
@@ -38,6 +39,9 @@ func TestSchemaHasEveryKeyOfTheParser(t *testing.T) {
 		for i := range typ.NumField() {
 			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
 			parser = append(parser, tag)
+		}
+		for _, r := range tc.rules {
+			parser = append(parser, r.key)
 		}
 		var declared []string
 		for k := range tc.keys {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,9 +13,6 @@ import (
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 )
-
-// Rules whose messages a field may replace in the actions file.
-var messageRules = []string{"required", "min_length", "max_length", "pattern", "min", "max", "options", "format"}
 
 // Rules whose messages an upload may replace.
 var uploadMessageRules = []string{"required", "max_size", "max_files", "types"}
@@ -49,7 +45,7 @@ func (a *Action) Validate(raw map[string][]string) (map[string]any, FieldErrors)
 	values := make(map[string]any, len(a.Fields))
 	errs := FieldErrors{}
 	for _, f := range a.Fields {
-		v, problems := f.validate(raw[f.Name])
+		v, problems := f.validate(raw[f.Name], raw)
 		if len(problems) == 0 && v != nil && len(f.Rules) > 0 {
 			if err := validation.Validate(v, f.Rules...); err != nil {
 				problems = append(problems, err.Error())
@@ -69,12 +65,20 @@ func (f *Field) msg(rule, def string, params map[string]string) string {
 	return message(f.Messages, rule, def, f.Label, params)
 }
 
-// validate checks one field's raw values and normalises them.
-func (f *Field) validate(raw []string) (any, []string) {
+// trim is how the field's values are read: without surrounding spaces,
+// but for textarea and password fields, kept as typed.
+func (f *Field) trim(v string) string {
+	if f.Type == "textarea" || f.Type == "password" {
+		return v
+	}
+	return strings.TrimSpace(v)
+}
+
+// validate checks one field's raw values and normalises them; form is
+// the whole post, for rules that compare fields.
+func (f *Field) validate(raw []string, form map[string][]string) (any, []string) {
 	for i := range raw {
-		if f.Type != "textarea" && f.Type != "password" {
-			raw[i] = strings.TrimSpace(raw[i])
-		}
+		raw[i] = f.trim(raw[i])
 	}
 	var nonEmpty []string
 	for _, v := range raw {
@@ -95,7 +99,7 @@ func (f *Field) validate(raw []string) (any, []string) {
 		var problems []string
 		out := make([]string, 0, len(nonEmpty))
 		for _, v := range nonEmpty {
-			n, p := f.validateOne(v)
+			n, p := f.validateOne(v, form)
 			problems = append(problems, p...)
 			if s, ok := n.(string); ok {
 				out = append(out, s)
@@ -118,7 +122,7 @@ func (f *Field) validate(raw []string) (any, []string) {
 		}
 		return nil, nil
 	}
-	return f.validateOne(v)
+	return f.validateOne(v, form)
 }
 
 func (f *Field) validateBool(vals []string) (any, []string) {
@@ -141,32 +145,13 @@ func (f *Field) validateBool(vals []string) (any, []string) {
 	return b, nil
 }
 
-// validateOne checks one non-empty value with ozzo rules built from the
-// declaration and returns its normalised form.
-func (f *Field) validateOne(v string) (any, []string) {
+// validateOne checks one non-empty value against the declared rules
+// (fieldRules) and the type's format, and returns its normalised form.
+func (f *Field) validateOne(v string, form map[string][]string) (any, []string) {
 	if !utf8.ValidString(v) {
 		return nil, []string{f.msg("format", "{label} must be valid text", nil)}
 	}
-	// The declared rules, checked directly: a message is made only for a
-	// rule that fails (ozzo's rules with .Error(msg) built every message
-	// for every value). Same order and meaning as ozzo's RuneLength (0 is
-	// no bound), Match, In and Date.
-	var problems []string
-	if f.MinLength != nil || f.MaxLength != nil {
-		n := utf8.RuneCountInString(v)
-		if f.MinLength != nil && n < *f.MinLength {
-			problems = append(problems, f.msg("min_length", "{label} must be at least {min_length} characters", map[string]string{"min_length": strconv.Itoa(*f.MinLength)}))
-		}
-		if f.MaxLength != nil && *f.MaxLength > 0 && n > *f.MaxLength {
-			problems = append(problems, f.msg("max_length", "{label} must be at most {max_length} characters", map[string]string{"max_length": strconv.Itoa(*f.MaxLength)}))
-		}
-	}
-	if f.Pattern != nil && !f.Pattern.MatchString(v) {
-		problems = append(problems, f.msg("pattern", "{label} has the wrong format", nil))
-	}
-	if len(f.Options) > 0 && !slices.ContainsFunc(f.Options, func(o Option) bool { return o.Value == v }) {
-		problems = append(problems, f.msg("options", "{label} must be one of the listed choices", nil))
-	}
+	problems := f.checkRules(false, v, 0, form)
 	switch f.Type {
 	case "email":
 		a, err := mail.ParseAddress(v)
@@ -210,14 +195,7 @@ func (f *Field) validateNumber(v string, problems []string) (any, []string) {
 		}
 		return nil, append(problems, f.msg("format", "{label} must be "+what, nil))
 	}
-	var rules []validation.Rule
-	if f.Min != nil {
-		rules = append(rules, validation.Min(*f.Min).Error(f.msg("min", "{label} must be at least {min}", map[string]string{"min": fmtNum(*f.Min)})))
-	}
-	if f.Max != nil {
-		rules = append(rules, validation.Max(*f.Max).Error(f.msg("max", "{label} must be at most {max}", map[string]string{"max": fmtNum(*f.Max)})))
-	}
-	problems = append(problems, check(n, rules)...)
+	problems = append(problems, f.checkRules(true, v, n, nil)...)
 	if f.Type == "integer" {
 		return int64(n), problems
 	}

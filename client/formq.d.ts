@@ -34,8 +34,20 @@ export interface SchemaField {
   help?: string;
   autocomplete?: string;
   default?: string;
-  /** Messages by rule (required, min_length, max_length, pattern, options, min, max, format). */
+  /** Messages by rule (required, min_length, max_length, pattern, options, min, max, format, and each check's rule). */
   messages: Record<string, string>;
+  /** The rules without a key of their own (not_in, equals_field), with the hint a browser checks them by. */
+  checks?: SchemaCheck[];
+}
+
+/** A rule of a field with one hint: a value fails when it matches refuse, or differs from field sameAs's value. */
+export interface SchemaCheck {
+  rule: string;
+  setting: unknown;
+  /** A JavaScript RegExp source, for the u flag (and i with ignoreCase). */
+  refuse?: string;
+  ignoreCase?: boolean;
+  sameAs?: string;
 }
 
 export interface SchemaUpload {

@@ -87,6 +87,7 @@ export function check(form, s, fd = new FormData(form)) {
         } catch (_) {}
       }
       if (f.options && !f.options.some((o) => o.value == v)) add(f.name, m.options);
+      for (const c of f.checks || []) if (c.refuse ? new RegExp(c.refuse, c.ignoreCase ? "iu" : "u").test(v) : v != values(fd, c.sameAs, f.type != "textarea" && f.type != "password")[0]) add(f.name, m[c.rule]);
       let bad = false;
       if (f.type == "email") bad = !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v);
       if (f.type == "url") bad = !/^https?:\/\/[^\s/]+/i.test(v);
@@ -303,13 +304,11 @@ function where(form, attr, tag) {
   return el;
 }
 
-// Resumable uploads (tus 1.0) for upload fields the action marks
-// resumable: each file goes to formq's /uploads/tus/ before the form, its
-// upload URL kept in localStorage (by action, field, file name, size and
-// mtime) so that a dropped connection or a reloaded page goes on from the
-// offset the server holds; the form then sends the file's reference. The
-// few requests tus needs (POST, HEAD, PATCH) are made here rather than by
-// tus-js-client, so formq.js stays one file without dependencies.
+// Resumable uploads (tus 1.0) for fields marked resumable: each file goes
+// to /uploads/tus/ before the form, its upload URL kept in localStorage (by
+// action, field, name, size, mtime) so a dropped connection or a reload
+// goes on from the server's offset; the form sends the file's reference.
+// POST, HEAD and PATCH are made here, not by tus-js-client, to stay one file.
 const TUS = { "Tus-Resumable": "1.0.0" };
 
 function tusRequest(method, url, headers, body, onProgress) {
@@ -325,7 +324,7 @@ function tusRequest(method, url, headers, body, onProgress) {
   });
 }
 
-/** Where a field's resumable uploads are created, and the localStorage key of one file's upload. */
+/** A field's tus endpoint, and the localStorage key of one file's upload. */
 function tusPlace(form, field, file) {
   const u = new URL(form.action, location.href);
   const m = u.pathname.match(/\/actions\/([^/]+)\/?$/);

@@ -105,6 +105,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 			return "text"
 		},
 		"autocomplete":  autocomplete,
+		"ruleAttrs":     func(f *actions.Field) template.HTMLAttr { return template.HTMLAttr(f.InputAttrs()) },
 		"captchaWidget": func(c *actions.Captcha) actions.CaptchaWidget { return c.Kind().Widget() },
 		"fieldCtx": func(d *FormData, f *actions.Field, errs []string) map[string]any {
 			return map[string]any{"Form": d, "Field": f, "Errors": errs}
