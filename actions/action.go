@@ -77,6 +77,10 @@ type Response struct {
 	Template string
 	// Theme is the action's own theme keys; the deployment's apply under it.
 	Theme *Theme
+	// Wait is how long the API holds a submission's answer for its
+	// steps to finish (completed with their data, or rejected); 0
+	// answers at once.
+	Wait time.Duration
 }
 
 // Field is one declared form value. Its rules and its hosted-form hints

@@ -139,6 +139,7 @@ type rawAction struct {
 	StrictOrig  bool                        `yaml:"strict_origin"`
 	Template    string                      `yaml:"template"`
 	Captcha     *rawCaptcha                 `yaml:"captcha"`
+	Wait        string                      `yaml:"wait"`
 	MinFillTime string                      `yaml:"min_fill_time"`
 	Retention   string                      `yaml:"retention"`
 	ErrorRedir  string                      `yaml:"error_redirect"`
@@ -351,6 +352,16 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				}
 				a.Steps = append(a.Steps, step)
 			}
+		}
+		if ra.Wait != "" {
+			d, msg := parseWait(ra.Wait)
+			if msg != "" {
+				add(node.Line, name, "", "%s", msg)
+			}
+			a.Wait = d
+		}
+		for _, m := range checkAnswers(a) {
+			add(node.Line, name, "", "%s", m)
 		}
 		if ra.Fields.Kind != 0 {
 			for fname, fnode := range pairs(&ra.Fields) {

@@ -32,7 +32,7 @@ import (
 // ended it ("1") or found it ended ("0").
 var completePlain = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
-if st == 'completed' or st == 'failed' then
+if st == 'completed' or st == 'failed' or st == 'rejected' then
   return {st, redis.call('HGET', KEYS[1], 'event') or '', '0'}
 end
 if #KEYS >= 6 then

@@ -356,7 +356,7 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 
 // queueOf finds the queue a submission's finished task is kept in.
 func queueOf(ctx context.Context, x *Index, id string) string {
-	for _, q := range submission.Queues {
+	for _, q := range submission.AllQueues {
 		if n, err := x.rdb.Exists(ctx, taskKey(q, id)).Result(); err == nil && n > 0 {
 			return q
 		}

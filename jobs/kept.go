@@ -29,7 +29,7 @@ func SubmissionKept(records RecordHeader, insp *asynq.Inspector) func(context.Co
 		if !errors.Is(err, uploads.ErrNotFound) {
 			return false, err
 		}
-		for _, q := range submission.Queues {
+		for _, q := range submission.AllQueues {
 			_, err := insp.GetTaskInfo(q, sub)
 			switch {
 			case err == nil:

@@ -54,7 +54,7 @@ return 1
 // starts at version 2: a stream that sent the derived one sends this.
 var beginStatus = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'completed' and st ~= 'failed' then
+if st ~= 'completed' and st ~= 'failed' and st ~= 'rejected' then
   if not st then redis.call('HSET', KEYS[1], 'v', 1) end
   redis.call('HSET', KEYS[1], 'status', 'processing', 'action', ARGV[2], 'files', ARGV[3], 'steps', ARGV[4], 'updated', ARGV[5])
   redis.call('HINCRBY', KEYS[1], 'v', 1)
@@ -251,9 +251,9 @@ return {'none'}
 // queued, version 1, with the files and declared steps of the task's
 // submission. Accepting a submission thus writes only its task.
 func (s *StatusStore) Status(ctx context.Context, id string) (*submission.Status, error) {
-	keys := make([]string, 0, 1+len(submission.Queues))
+	keys := make([]string, 0, 1+len(submission.AllQueues))
 	keys = append(keys, submission.StatusKey(id))
-	for _, q := range submission.Queues {
+	for _, q := range submission.AllQueues {
 		keys = append(keys, taskKey(q, id))
 	}
 	res, err := readStatus.Run(ctx, s.rdb, keys).Slice()
@@ -310,7 +310,7 @@ func decodeStatus(id string, flat any) (*submission.Status, error) {
 		}
 		st.Steps = append(st.Steps, step)
 	}
-	return st, nil
+	return st, decodeAnswer(st, h)
 }
 
 func encodeBasics(sub *submission.Submission, steps []submission.Step) (files, types string, err error) {

@@ -11,6 +11,10 @@ const (
 	StatusProcessing = "processing"
 	StatusCompleted  = "completed"
 	StatusFailed     = "failed"
+	// StatusRejected is a submission the app refused (a step answered
+	// with field errors): final, like a validation failure that came
+	// later. Its files are kept as staged uploads for the resend.
+	StatusRejected = "rejected"
 )
 
 // States of one step within a submission's status.
@@ -23,6 +27,8 @@ const (
 	// StepSkipped is a step that chose not to act (an autoresponder over
 	// its recipient's limit); like completed, it is never run again.
 	StepSkipped = "skipped"
+	// StepRejected is the step whose app refused the submission.
+	StepRejected = "rejected"
 )
 
 // StepFinished reports whether a step in this state is done for good
@@ -48,16 +54,59 @@ type Status struct {
 	// Version grows with every change; the status stream sends a new
 	// message when it does.
 	Version int64 `json:"version"`
+	Answer
+}
+
+// Answer is what the app's steps answered the person who submitted: the
+// named steps' data once completed; the field errors, form message and
+// kept files once rejected.
+type Answer struct {
+	// Data holds, by step name, what named steps answered.
+	Data map[string]map[string]string `json:"data,omitempty"`
+	// Errors are the app's field errors of a rejected submission, by
+	// declared field name.
+	Errors map[string][]string `json:"errors,omitempty"`
+	// Message is the form-level message of a rejected submission; of a
+	// completed one, the action's message with the data filled in (set
+	// by the API).
+	Message string `json:"message,omitempty"`
+	// Redirect is where a completed submission sends the person, with
+	// the data filled in (set by the API).
+	Redirect string `json:"redirect,omitempty"`
+	// Kept are a rejected submission's files, sealed for the resend by
+	// the API from Staged.
+	Kept map[string][]KeptFile `json:"kept,omitempty"`
+	// Staged are the staged copies of a rejected submission's files,
+	// as the worker kept them; never shown.
+	Staged []StagedFile `json:"-"`
+}
+
+// KeptFile is a file of a refused submission kept as a staged upload:
+// sent as the upload field's value, Ref attaches it again.
+type KeptFile struct {
+	Ref         string `json:"ref"`
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"contentType"`
+}
+
+// StagedFile is a file of a rejected submission copied to a staged key
+// (StagedKey) so a reference can attach it to the resend.
+type StagedFile struct {
+	File
+	Staged string `json:"staged"`
 }
 
 // Done reports whether the submission reached a final state.
 func (s *Status) Done() bool {
-	return s.Status == StatusCompleted || s.Status == StatusFailed
+	return s.Status == StatusCompleted || s.Status == StatusFailed || s.Status == StatusRejected
 }
 
 // StepStatus is the progress of one follow-up step.
 type StepStatus struct {
-	Type      string `json:"type"`
+	Type string `json:"type"`
+	// Name is the step's name: name: in the actions file.
+	Name      string `json:"name,omitempty"`
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"lastError,omitempty"`

@@ -93,3 +93,13 @@ var QueueWeights = map[string]int{"critical": 6, "default": 3, "low": 1}
 
 // DefaultQueue is the queue of an action that names none.
 const DefaultQueue = "default"
+
+// WaitQueue carries the submissions of actions whose answer waits for
+// their steps (wait:): someone is waiting, so they go ahead of every
+// other queue, and workers look for them every few milliseconds instead
+// of every 100 ms.
+const WaitQueue = "waiting"
+
+// AllQueues are every queue formq's workers take submissions from:
+// WaitQueue, then Queues.
+var AllQueues = append([]string{WaitQueue}, Queues...)

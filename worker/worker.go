@@ -45,6 +45,12 @@ import (
 // taskCheckInterval is how often an idle worker looks for new tasks.
 const taskCheckInterval = 100 * time.Millisecond
 
+// waitCheckInterval is how often an idle worker looks for submissions
+// someone waits for (submission.WaitQueue), when an action declares
+// wait:. asynq polls rather than blocks: this costs an idle worker about
+// 1000/5 = 200 Redis script calls per second (docs/operations.md).
+const waitCheckInterval = 5 * time.Millisecond
+
 // Options change what New builds beyond the Config.
 type Options struct {
 	// Logger receives the worker's logs; JSON on os.Stdout at the
@@ -72,6 +78,7 @@ type Worker struct {
 	rdb     *redis.Client
 	store   *uploads.Store
 	srv     *asynq.Server
+	fast    *asynq.Server // the waiting queue's, when an action waits
 	mux     *asynq.ServeMux
 	reg     *prometheus.Registry
 	tracing *telemetry.Tracing
@@ -140,7 +147,7 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		return w, err
 	}
 	tracer := w.tracing.Tracer("formq/jobs")
-	w.reg.MustRegister(engine.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.Queues, 5*time.Second))
+	w.reg.MustRegister(engine.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.AllQueues, 5*time.Second))
 
 	index := jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
 	periods := map[string]time.Duration{}
@@ -153,6 +160,7 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	w.retain = engine.NewRetention(index, periods, w.reg, log.With("component", "retention"))
 	w.mux = engine.NewMux(engine.Deps{
 		Records:   w.store,
+		Files:     w.store,
 		Index:     index,
 		Publisher: jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
 		Status:    jobs.NewStatusStore(w.rdb),
@@ -162,16 +170,14 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		Log:       log,
 	})
 	w.mux.Use(engine.Middleware(metrics, tracer))
-	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
-		Concurrency:              cfg.WorkerConcurrency,
-		Queues:                   submission.QueueWeights,
-		TaskCheckInterval:        taskCheckInterval,
-		DelayedTaskCheckInterval: time.Second, // retries wait their step's backoff, not 5 s more
-		RetryDelayFunc:           engine.RetryDelay,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		Logger:                   asynqLogger{log.With("component", "asynq")},
-		LogLevel:                 asynq.WarnLevel,
-	})
+	w.srv = w.newServer(queueWeights(), taskCheckInterval)
+	for _, a := range declared {
+		if a.Wait > 0 {
+			// Someone waits for these: look for them every few ms.
+			w.fast = w.newServer(map[string]int{submission.WaitQueue: 1}, waitCheckInterval)
+			break
+		}
+	}
 	if cfg.JanitorInterval > 0 {
 		w.janitor = &uploads.Janitor{
 			Store:     w.store,
@@ -183,6 +189,33 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		}
 	}
 	return w, nil
+}
+
+// newServer builds an asynq server taking tasks from the queues, polling
+// them every check when they are empty.
+func (w *Worker) newServer(queues map[string]int, check time.Duration) *asynq.Server {
+	return asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:              w.cfg.WorkerConcurrency,
+		Queues:                   queues,
+		TaskCheckInterval:        check,
+		DelayedTaskCheckInterval: time.Second, // retries wait their step's backoff, not 5 s more
+		RetryDelayFunc:           engine.RetryDelay,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		Logger:                   asynqLogger{w.log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+	})
+}
+
+// queueWeights are the priorities of the main server: the queues actions
+// choose, and the waiting queue first (the fast server's, taken here too
+// when that one is busy).
+func queueWeights() map[string]int {
+	q := make(map[string]int, len(submission.QueueWeights)+1)
+	for name, weight := range submission.QueueWeights {
+		q[name] = weight
+	}
+	q[submission.WaitQueue] = 2 * q["critical"]
+	return q
 }
 
 // Handler answers the worker's /healthz, /readyz and /metrics.
@@ -214,6 +247,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.srv.Start(runners.Handler(w.mux)); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
+	if w.fast != nil {
+		if err := w.fast.Start(runners.Handler(w.mux)); err != nil {
+			w.srv.Shutdown()
+			return fmt.Errorf("worker: start the waiting queue's server: %w", err)
+		}
+	}
 	w.log.Info("processing", "concurrency", w.cfg.WorkerConcurrency)
 	// The recoverer keeps working until the server has stopped, so tasks
 	// of workers that died meanwhile are not left waiting.
@@ -223,7 +262,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops.Go(func() error {
 		// asynq reclaims a dead worker's tasks only 60-120 s after the
 		// kill; this brings it down to about 7-14 s (see jobs.Recoverer).
-		jobs.NewRecoverer(w.rdb, submission.Queues, w.log).Run(rctx)
+		jobs.NewRecoverer(w.rdb, submission.AllQueues, w.log).Run(rctx)
 		return nil
 	})
 	if w.janitor != nil {
@@ -251,6 +290,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	// Stop taking tasks; in-flight ones finish or go back to the queue.
+	if w.fast != nil {
+		w.fast.Shutdown()
+	}
 	w.srv.Shutdown()
 	runners.Close()
 	stopRecoverer()

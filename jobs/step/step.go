@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,11 @@ type Run struct {
 	// LogDelivery records a webhook delivery attempt in the step's
 	// delivery log; steps that post webhooks hand it to their client.
 	LogDelivery func(submission.DeliveryAttempt)
+	// Answer records data for the person who submitted, when the step
+	// completes (call it, then return nil); only a step with a name
+	// keeps it. Never nil when the worker runs a step. To refuse the
+	// submission instead, return Reject(...).
+	Answer func(Data)
 }
 
 // DeliveryID names this step of this submission, the same on every
@@ -105,7 +111,13 @@ type Options struct {
 	Timeout     time.Duration
 	MaxAttempts int
 	Backoff     time.Duration // before the first retry; it doubles after
+	// Name names the step (name:), so its answered data can fill
+	// {steps.NAME.KEY} placeholders; empty when unnamed.
+	Name string
 }
+
+// stepName is the form of a step's name:.
+var stepName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
 
 // Options splits a declaration into the common options, over the type's
 // defaults, and the rest (the step's own configuration).
@@ -133,6 +145,12 @@ func (t Type) Options(cfg map[string]any) (Options, map[string]any, error) {
 			} else {
 				o.Backoff = d
 			}
+		case "name":
+			n, ok := v.(string)
+			if !ok || !stepName.MatchString(n) {
+				errs = append(errs, fmt.Errorf("name %v: want letters, digits, - or _, starting with a letter", v))
+			}
+			o.Name = n
 		case "max_attempts":
 			n, err := strconv.Atoi(fmt.Sprint(v))
 			if err != nil || n < 1 || n > 100 {

@@ -23,6 +23,8 @@ const (
 	OutcomeRetry = "retry" // failed; asynq tries again later
 	OutcomeFail  = "fail"  // failed for good (SkipRetry)
 	OutcomeSkip  = "skip"  // a step that chose not to act (an autoresponder over its limit)
+	// OutcomeRejected is a step whose app refused the submission.
+	OutcomeRejected = "rejected"
 )
 
 // Metrics are the worker's Prometheus series. Labels are bounded: task
@@ -54,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"type", "queue"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "formq_steps_total",
-			Help: "Follow-up steps run, by step type and outcome (ok, retry, fail).",
+			Help: "Follow-up steps run, by step type and outcome (ok, retry, fail, skip, rejected).",
 		}, []string{"step", "outcome"}),
 		stepDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "formq_step_duration_seconds", Help: "Time to run one step, by step type.", Buckets: buckets,
@@ -74,11 +76,18 @@ func outcome(err error) string {
 		return OutcomeOK
 	case isSkip(err):
 		return OutcomeSkip
+	case isRejection(err):
+		return OutcomeRejected
 	case errors.Is(err, asynq.SkipRetry):
 		return OutcomeFail
 	default:
 		return OutcomeRetry
 	}
+}
+
+func isRejection(err error) bool {
+	_, ok := step.Rejected(err)
+	return ok
 }
 
 // ObserveStep records one run of a step.

@@ -41,6 +41,9 @@ type Deps struct {
 	// own after the declared steps, in this order (the revalidation
 	// webhook, CDN purges, app routes).
 	Sinks []step.Sink
+	// Files keeps a rejected submission's files for the resend; nil
+	// keeps none.
+	Files FileKeeper
 	// Metrics records steps; nil records nothing.
 	Metrics *Metrics
 	Log     *slog.Logger
@@ -141,6 +144,9 @@ func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Sub
 			continue
 		}
 		if err := d.runStep(ctx, log, sub, i, decl); err != nil {
+			if errors.Is(err, errRejected) {
+				return nil // done: the steps after it do not run, no event
+			}
 			return err
 		}
 	}
@@ -264,15 +270,24 @@ func (d Deps) attemptStep(ctx context.Context, log *slog.Logger, sub *submission
 			log.WarnContext(ctx, "could not log a webhook delivery", "step_index", i, "err", err)
 		}
 	}
-	err = typ.Run(sctx, step.Run{Submission: sub, Config: cfg, Index: i, Attempt: attempt, LogDelivery: logDelivery})
+	var answered step.Data
+	answer := func(data step.Data) { answered = data }
+	err = typ.Run(sctx, step.Run{Submission: sub, Config: cfg, Index: i, Attempt: attempt, LogDelivery: logDelivery, Answer: answer})
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
+	err = checkAnswer(err, answered)
 	d.Metrics.ObserveStep(decl.Type, time.Since(start), err)
 	// Record the outcome even when the worker is shutting down and ctx
 	// has ended: the next attempt must see it.
 	ctx = context.WithoutCancel(ctx)
 	if err == nil {
+		if opts.Name != "" {
+			return d.Status.StepAnswered(ctx, sub.ID, i, opts.Name, answered)
+		}
 		return d.Status.StepEnded(ctx, sub.ID, i, submission.StepCompleted, "")
+	}
+	if rej, ok := step.Rejected(err); ok {
+		return d.reject(ctx, log, sub, i, opts.Name, rej)
 	}
 	if why, ok := step.Skipped(err); ok {
 		log.InfoContext(ctx, "step skipped", "step", decl.Type, "step_index", i, "why", why)

@@ -119,8 +119,36 @@ type Delivery struct {
 // 2xx answer succeeds. Refused addresses, redirects and 410 Gone are
 // permanent failures; other failures are retried.
 func (c *Client) Deliver(ctx context.Context, d Delivery) error {
+	_, err := c.exchange(ctx, d, false)
+	return err
+}
+
+// Exchange posts a delivery as Deliver does and returns the receiver's
+// answer when it is one the sender reads: a 2xx, or a 422 (the app's
+// refusal, which is then not an error here).
+func (c *Client) Exchange(ctx context.Context, d Delivery) (*Reply, error) {
+	return c.exchange(ctx, d, true)
+}
+
+// Reply is a receiver's answer: its status, content type and body (at
+// most MaxReply bytes; Truncated when there was more).
+type Reply struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	Truncated   bool
+}
+
+// MaxReply is the most of a receiver's answer formq reads.
+const MaxReply = 64 << 10
+
+func (c *Client) exchange(ctx context.Context, d Delivery, answers bool) (*Reply, error) {
 	start := time.Now()
-	status, err := c.deliver(ctx, d)
+	reply, err := c.deliver(ctx, d, answers)
+	status := 0
+	if reply != nil {
+		status = reply.Status
+	}
 	if d.Log == nil {
 		d.Log = step.DeliveryLog(ctx)
 	}
@@ -131,14 +159,16 @@ func (c *Client) Deliver(ctx context.Context, d Delivery) error {
 		}
 		d.Log(a)
 	}
-	return err
+	return reply, err
 }
 
-// deliver makes one attempt; status is the answer's, 0 when none came.
-func (c *Client) deliver(ctx context.Context, d Delivery) (status int, err error) {
+// deliver makes one attempt; the reply is nil when no answer came. With
+// answers, a 422 is the receiver's refusal for the caller to read, not an
+// error.
+func (c *Client) deliver(ctx context.Context, d Delivery, answers bool) (*Reply, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return 0, step.Permanent("bad webhook URL: %v", err)
+		return nil, step.Permanent("bad webhook URL: %v", err)
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
@@ -149,22 +179,34 @@ func (c *Client) deliver(ctx context.Context, d Delivery) (status int, err error
 	resp, err := c.client.Do(req)
 	if err != nil {
 		if errors.Is(err, ErrForbiddenAddress) {
-			return 0, step.Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", step.RedactURL(d.URL), forbiddenAddr(err))
+			return nil, step.Permanent("webhook to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", step.RedactURL(d.URL), forbiddenAddr(err))
 		}
-		return 0, fmt.Errorf("webhook to %s: %w", step.RedactURL(d.URL), unwrapURLError(err))
+		return nil, fmt.Errorf("webhook to %s: %w", step.RedactURL(d.URL), unwrapURLError(err))
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	status = resp.StatusCode
+	reply := &Reply{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	status := reply.Status
+	if answers && (status == http.StatusUnprocessableEntity || status >= 200 && status < 300) {
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxReply+1))
+		if rerr != nil {
+			return reply, fmt.Errorf("webhook to %s answered %d, then the answer broke off: %w", step.RedactURL(d.URL), status, rerr)
+		}
+		reply.Body, reply.Truncated = body, len(body) > MaxReply
+		if reply.Truncated {
+			reply.Body = body[:MaxReply]
+		}
+		return reply, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxReply))
 	switch {
 	case status >= 200 && status < 300:
-		return status, nil
+		return reply, nil
 	case status >= 300 && status < 400:
-		return status, step.Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", step.RedactURL(d.URL), status)
+		return reply, step.Permanent("webhook to %s answered %d: redirects are not followed; configure the final URL", step.RedactURL(d.URL), status)
 	case status == http.StatusGone:
-		return status, step.Permanent("webhook to %s answered 410 Gone", step.RedactURL(d.URL))
+		return reply, step.Permanent("webhook to %s answered 410 Gone", step.RedactURL(d.URL))
 	default:
-		return status, fmt.Errorf("webhook to %s answered %d", step.RedactURL(d.URL), status)
+		return reply, fmt.Errorf("webhook to %s answered %d", step.RedactURL(d.URL), status)
 	}
 }
 
@@ -218,7 +260,11 @@ func Step(client *Client, getenv func(string) string) step.Type {
 			if err != nil {
 				return err
 			}
-			return client.Deliver(ctx, Delivery{URL: c.URL, ID: "msg_" + r.DeliveryID(), Secret: secret, Body: body, Log: r.LogDelivery})
+			reply, err := client.Exchange(ctx, Delivery{URL: c.URL, ID: "msg_" + r.DeliveryID(), Secret: secret, Body: body, Log: r.LogDelivery})
+			if err != nil {
+				return err
+			}
+			return readAnswer(r, c.URL, reply)
 		},
 	}
 }
