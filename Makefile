@@ -12,25 +12,26 @@ run:
 install:
 	@deployments/local/install.sh
 
-# deployments/ is its own module (its checks need k8s.io/api and compose-go,
-# which formq itself does not), so ./... does not reach it: test it too. It
-# requires formq through a replace, so a dependency added to formq's go.mod
-# needs `cd deployments && go mod tidy` as well.
+# Every test (deployments/ is its own module, with checks needing k8s.io/api
+# and compose-go, which formq itself does not, so ./... does not reach it:
+# it is tested too; it requires formq through a replace, so a dependency
+# added to formq's go.mod needs `cd deployments && go mod tidy` as well),
+# then the fuzzing run; the last line counts what passed, failed and was
+# skipped (deployments/local/test.sh).
 test: install
-	@set -o pipefail; $(GO) test -count=1 -timeout 40m -v ./... 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT|NAME))' 
-	@cd deployments && $(GO) mod tidy -diff >/dev/null || { echo "deployments/go.mod lags formq's go.mod: run 'cd deployments && go mod tidy' and commit it"; exit 1; }
-	@set -o pipefail; cd deployments && $(GO) test -count=1 -timeout 10m -v ./... 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT|NAME))' 
-	@$(MAKE) --no-print-directory fuzz
+	@GO="$(GO)" deployments/local/test.sh
 
 fuzz:
-	@set -o pipefail; for p in ./actions/handler/ ./uploads/; do \
-		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
-			echo "fuzz: $$t ($$p) for $(FUZZTIME)"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p 2>&1); rc=$$?; \
+	@set -o pipefail; for p in $$(git ls-files '*_test.go' | xargs grep -lE '^func Fuzz' | xargs -n1 dirname | sort -u); do \
+		p=./$$p; \
+		list=$$($(GO) test -list '^Fuzz' $$p/) || { echo "$$list"; exit 1; }; \
+		for t in $$(echo "$$list" | grep '^Fuzz'); do \
+			echo "fuzz: $$t ($$p/) for $(FUZZTIME)"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p/ 2>&1); rc=$$?; \
 			echo "$$out" | grep -v '^fuzz: elapsed'; \
 			if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
 				echo "fuzz: $$t: the fuzzing engine timed out at the deadline without a failing input (a Go toolchain flake); running it once more"; \
-				$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
+				$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p/ 2>&1 | grep -v '^fuzz: elapsed' || exit 1; \
 			elif [ $$rc -ne 0 ]; then exit 1; fi; \
 		done; \
 	done
