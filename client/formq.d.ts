@@ -12,6 +12,8 @@ export interface Schema {
   fields: SchemaField[];
   uploads: SchemaUpload[];
   theme?: { accent?: string; logo?: string; stylesheet?: string };
+  /** The action's wait in milliseconds: its answers wait for its steps (completed or rejected). */
+  wait?: number;
   /** Whether the page asking (its Origin) may post to the action. */
   origin?: { allowed: boolean; message?: string };
 }
@@ -91,15 +93,78 @@ export interface Progress {
   files: FileProgress[];
 }
 
+/** One attempt to deliver a webhook step (the admin's view of a status only). */
+export interface DeliveryAttempt {
+  at: string;
+  url: string;
+  webhookId: string;
+  /** The answer's HTTP status; 0 when none came. */
+  status: number;
+  latencyMs: number;
+  error?: string;
+}
+
+/** One follow-up step of a submission. */
+export interface Step {
+  type: string;
+  /** The step's name in the actions file: its data is steps.NAME in the status's data. */
+  name?: string;
+  /** retrying: failed, waits for its next attempt; skipped: chose not to act; rejected: the app refused the submission. */
+  state: "pending" | "running" | "retrying" | "completed" | "failed" | "skipped" | "rejected";
+  attempts: number;
+  lastError?: string;
+  /** Why the step was skipped. */
+  note?: string;
+  deliveries?: DeliveryAttempt[];
+}
+
+/** A stored file of a submission. */
+export interface SubmissionFile {
+  field: string;
+  key: string;
+  size: number;
+  contentType: string;
+  sha256: string;
+  filename?: string;
+}
+
 /** A submission's status (GET /submissions/{id} under "submission"); detail of formq:status. */
 export interface Status {
   id: string;
   action: string;
-  status: "queued" | "processing" | "completed" | "failed";
+  /** rejected: the app refused it (its webhook answered 422); final like completed and failed. */
+  status: "queued" | "processing" | "completed" | "failed" | "rejected";
   statusUrl: string;
-  steps?: { type: string; state: "pending" | "running" | "completed" | "failed"; attempts: number; lastError?: string }[];
+  files?: SubmissionFile[];
+  steps?: Step[];
+  /** Why it failed, for people. */
   error?: string;
+  /** Completed: what named steps answered, by step name then key ({steps.NAME.KEY}). */
+  data?: Record<string, Record<string, string>>;
+  /** Completed: the action's message with the data filled in; rejected: the app's form-level message. */
+  message?: string;
+  /** Completed: the action's redirect with the data filled in. */
+  redirect?: string;
+  /** Rejected: the app's errors for declared fields. */
+  errors?: FieldErrors;
+  /** Rejected: the files of the submission, kept to be sent again by reference. */
+  kept?: Record<string, KeptFile[]>;
+  /** The revalidation event's stream id, once published. */
+  event?: string;
+  updatedAt?: string;
   version: number;
+}
+
+/** detail of formq:success: the JSON answer, with the submission's status and data. */
+export interface Success {
+  ok: true;
+  message?: string;
+  redirect?: string;
+  submission: Status;
+  /** The submission's status: completed when the action waited for its steps and they answered. */
+  status: Status["status"];
+  /** Completed: what named steps answered (see Status.data). */
+  data?: Record<string, Record<string, string>>;
 }
 
 export interface SubmitOptions {
@@ -110,6 +175,12 @@ export interface SubmitOptions {
   /** false: stay on the page instead of following the answer's redirect. */
   redirect?: boolean;
   onProgress?: (p: Progress) => void;
+  /**
+   * For an action with wait whose answer came before its steps finished
+   * (202): how long to stay on the page following the status before the
+   * redirect, in milliseconds (default 60000).
+   */
+  follow?: number;
 }
 
 export interface SubmitResult {
@@ -120,6 +191,8 @@ export interface SubmitResult {
   body?: any;
   /** Field errors found in the browser before sending. */
   errors?: FieldErrors;
+  /** The final status that followed a 202, when submit() waited for it (a refusal). */
+  submission?: Status;
   error?: string;
 }
 
@@ -150,8 +223,9 @@ declare global {
   interface HTMLElementEventMap {
     "formq:submit": CustomEvent<{ formData: FormData }>;
     "formq:progress": CustomEvent<Progress>;
-    "formq:success": CustomEvent<any>;
-    "formq:invalid": CustomEvent<{ errors: FieldErrors; kept?: Record<string, KeptFile[]>; source: "client" | "server" }>;
+    "formq:success": CustomEvent<Success>;
+    /** source: client (checks in the browser), server (formq's validation), app (the app refused it, at once or later). */
+    "formq:invalid": CustomEvent<{ errors: FieldErrors; kept?: Record<string, KeptFile[]>; message?: string; source: "client" | "server" | "app" }>;
     "formq:error": CustomEvent<{ status: number; code?: string; message: string }>;
     "formq:status": CustomEvent<Status>;
   }

@@ -1,4 +1,5 @@
-// formq.js: enhances forms that post to formq. One ES module, no
+// formq.js: enhances forms that post to formq. One ES module (it loads
+// formq-tus.js from beside itself only for resumable uploads), no
 // dependencies, no build step. Without it (or when it fails to load) the
 // same forms post natively and formq answers with pages and redirects.
 //
@@ -260,19 +261,23 @@ function progress(e, files) {
   });
 }
 
-const STATUS = { queued: "Queued", processing: "Processing", completed: "Completed", failed: "Failed" };
+const STATUS = { queued: "Queued", processing: "Processing", completed: "Completed", failed: "Failed", rejected: "Rejected" };
+
+/** Whether a submission's status is final: nothing more happens to it. */
+const final = (status) => status == "completed" || status == "failed" || status == "rejected";
 
 /** Text for a submission's status: "Processing (step 1 of 2: thumbnail)". */
 export function describeStatus(s) {
   let t = STATUS[s.status] || s.status;
   const steps = s.steps || [];
-  const i = steps.findIndex((x) => x.state == "running" || x.state == "pending");
-  if (s.status == "processing" && i >= 0) t += ` (step ${i + 1} of ${steps.length}: ${steps[i].type})`;
+  const i = steps.findIndex((x) => x.state == "running" || x.state == "pending" || x.state == "retrying");
+  if (s.status == "processing" && i >= 0) t += ` (step ${i + 1} of ${steps.length}: ${steps[i].name || steps[i].type})`;
   if (s.status == "failed" && s.error) t += ": " + s.error;
+  if (s.status == "rejected" && s.message) t += ": " + s.message;
   return t;
 }
 
-/** Follows a submission's status stream; onStatus gets each status until it is done. */
+/** Follows a submission's status stream; onStatus gets each status until it is final. */
 export function watch(statusUrl, onStatus) {
   const u = new URL(statusUrl, location.href);
   u.pathname = u.pathname.replace(/\/?$/, "/events"); // keeps ?t=, the capability
@@ -280,17 +285,46 @@ export function watch(statusUrl, onStatus) {
   es.onmessage = (e) => {
     const s = JSON.parse(e.data);
     onStatus(s);
-    if (s.status == "completed" || s.status == "failed") es.close();
+    if (final(s.status)) es.close();
   };
   return { close: () => es.close() };
 }
 
-function showStatus(el, url) {
+function showStatus(el, url, onStatus) {
   return watch(url, (s) => {
     el.textContent = describeStatus(s);
     el.dataset.status = s.status;
     fire(el, "status", s);
+    if (onStatus) onStatus(s);
   });
+}
+
+/**
+ * Waits for a submission to be final: resolves with its last status, or
+ * with null when the stream cannot be followed for ms milliseconds.
+ */
+function outcome(statusUrl, ms) {
+  return new Promise((resolve) => {
+    let w = null;
+    const timer = setTimeout(() => (w && w.close(), resolve(null)), ms);
+    w = watch(statusUrl, (s) => {
+      if (final(s.status)) clearTimeout(timer), resolve(s);
+    });
+  });
+}
+
+/**
+ * Shows the app's refusal of a submission (its webhook answered 422):
+ * errors beside the fields, the form-level message, the kept files ready
+ * to be sent again with the next submit.
+ */
+function refused(form, s) {
+  const errors = s.errors || {};
+  const msg = where(form, "data-formq-message");
+  if (msg) msg.textContent = "";
+  showErrors(form, errors, s.message || SUMMARY);
+  keep(form, s.kept);
+  fire(form, "invalid", { errors, kept: s.kept, message: s.message, source: "app" });
 }
 
 function where(form, attr, tag) {
@@ -304,172 +338,16 @@ function where(form, attr, tag) {
   return el;
 }
 
-// Resumable uploads (tus 1.0) for fields marked resumable: each file goes
-// to /uploads/tus/ before the form, its upload URL kept in localStorage (by
-// action, field, name, size, mtime) so a dropped connection or a reload
-// goes on from the server's offset; the form sends the file's reference.
-// POST, HEAD and PATCH are made here, not by tus-js-client, to stay one file.
-const TUS = { "Tus-Resumable": "1.0.0" };
-
-function tusRequest(method, url, headers, body, onProgress) {
-  return new Promise((resolve, reject) => {
-    const x = new XMLHttpRequest();
-    x.open(method, url);
-    x.withCredentials = true;
-    for (const k in headers) x.setRequestHeader(k, headers[k]);
-    if (onProgress) x.upload.onprogress = onProgress;
-    x.onload = () => resolve(x);
-    x.onerror = x.ontimeout = x.onabort = () => reject(new Error("network"));
-    x.send(body === undefined ? null : body);
-  });
-}
-
-/** A field's tus endpoint, and the localStorage key of one file's upload. */
-function tusPlace(form, field, file) {
-  const u = new URL(form.action, location.href);
-  const m = u.pathname.match(/\/actions\/([^/]+)\/?$/);
-  u.pathname = u.pathname.slice(0, m.index) + "/uploads/tus/";
-  u.search = "?action=" + m[1] + "&field=" + encodeURIComponent(field);
-  return { endpoint: u.href, key: "formq:tus:" + [u.href, file.name, file.size, file.lastModified].join("|") };
-}
-
-const stored = {
-  get: (k) => {
-    try {
-      return JSON.parse(localStorage.getItem(k));
-    } catch (_) {
-      return null;
-    }
-  },
-  set: (k, v) => {
-    try {
-      localStorage.setItem(k, JSON.stringify(v));
-    } catch (_) {}
-  },
-  drop: (k) => {
-    try {
-      localStorage.removeItem(k);
-    } catch (_) {}
-  },
-};
-
-/** An answer that ends the upload: formq refused it (limits, type, auth, origin). */
-function tusRefusal(x) {
-  let body = null;
-  try {
-    body = JSON.parse(x.responseText);
-  } catch (_) {}
-  const err = new Error((body && body.error && body.error.message) || `The server answered ${x.status}.`);
-  return Object.assign(err, { refused: true, status: x.status, body, retryAfter: x.getResponseHeader("Retry-After") });
-}
+// Resumable uploads (tus 1.0) are in formq-tus.js, beside this module,
+// loaded only for actions with resumable fields.
+const tus = () => import(new URL("formq-tus.js", import.meta.url).href);
 
 /**
  * Sends one file of a resumable upload field over tus, resuming an upload
  * of the same file begun earlier (in this page or before a reload).
  * Resolves with the upload reference to send as the field's value.
  */
-export async function resumableUpload(form, field, file, options = {}) {
-  const { endpoint, key } = tusPlace(form, field, file);
-  const report = (n) => options.onProgress && options.onProgress(n);
-  const saved = stored.get(key) || {};
-  if (saved.ref && Date.parse(saved.expiresAt) > Date.now() + 60e3) {
-    report(file.size);
-    return saved.ref;
-  }
-  const retries = options.retries ?? 5;
-  let url = saved.url;
-  let offset = 0;
-  let verified = false; // offset comes from the server, not a guess
-  for (let i = 0; ; i++) {
-    try {
-      if (url && !verified) {
-        const h = await tusRequest("HEAD", url, TUS);
-        offset = h.status == 200 ? Number(h.getResponseHeader("Upload-Offset")) : -1;
-        if (!(offset >= 0 && offset < file.size)) {
-          // Gone (expired, refused, used) or finished without the
-          // reference reaching this page: start again.
-          stored.drop(key);
-          url = null;
-        }
-      }
-      if (!url) {
-        const meta = "filename " + btoa(String.fromCharCode(...new TextEncoder().encode(file.name)));
-        const c = await tusRequest("POST", endpoint, { ...TUS, "Upload-Length": String(file.size), "Upload-Metadata": meta, Accept: "application/json" });
-        if (c.status != 201) throw tusRefusal(c);
-        const ref = c.getResponseHeader("Formq-Upload-Ref"); // an empty file is complete at once
-        if (ref) {
-          report(file.size);
-          return ref;
-        }
-        url = new URL(c.getResponseHeader("Location"), endpoint).href;
-        stored.set(key, { url });
-        offset = 0;
-      }
-      verified = true;
-      report(offset);
-      const from = offset;
-      const p = await tusRequest(
-        "PATCH",
-        url,
-        { ...TUS, "Upload-Offset": String(from), "Content-Type": "application/offset+octet-stream", Accept: "application/json" },
-        file.slice(from),
-        (e) => report(from + e.loaded)
-      );
-      if (p.status == 200) {
-        const up = JSON.parse(p.responseText).uploads[0];
-        stored.set(key, { ref: up.ref, expiresAt: up.expiresAt });
-        report(file.size);
-        return up.ref;
-      }
-      if (p.status == 204 || p.status == 409) {
-        // Part of the rest was taken, or the offset moved: ask again.
-        verified = false;
-        if (i >= retries) throw new Error("network");
-        continue;
-      }
-      if (p.status == 404 || p.status == 410) {
-        stored.drop(key);
-        url = null;
-        if (i >= retries) throw tusRefusal(p);
-        continue;
-      }
-      throw tusRefusal(p);
-    } catch (err) {
-      if (err.refused || i >= retries || navigator.onLine === false) throw err;
-      verified = false; // a dropped connection: the server kept what arrived
-      await sleep(500 * 2 ** Math.min(i, 4));
-    }
-  }
-}
-
-/**
- * Uploads the files of the form's resumable fields over tus, one after
- * another, and puts their references in fd in place of the files.
- * Returns the localStorage keys to forget once the form is accepted.
- */
-async function sendResumable(form, decl, fd, emit) {
-  const fields = ((decl && decl.uploads) || []).filter((u) => u.resumable).map((u) => u.name);
-  const jobs = [];
-  for (const name of fields) for (const v of fd.getAll(name)) if (v instanceof File && v.name) jobs.push({ field: name, file: v, loaded: 0 });
-  if (!jobs.length) return [];
-  const total = jobs.reduce((n, j) => n + j.file.size, 0);
-  const tick = () =>
-    emit({
-      loaded: jobs.reduce((n, j) => n + j.loaded, 0),
-      total,
-      files: jobs.map((j) => ({ field: j.field, name: j.file.name, size: j.file.size, loaded: j.loaded })),
-    });
-  for (const j of jobs) {
-    j.ref = await resumableUpload(form, j.field, j.file, { onProgress: (n) => ((j.loaded = n), tick()) });
-  }
-  for (const name of fields) {
-    const rest = fd.getAll(name).filter((v) => typeof v == "string"); // kept references
-    fd.delete(name);
-    for (const v of rest) fd.append(name, v);
-  }
-  for (const j of jobs) fd.append(j.field, j.ref);
-  return jobs.map((j) => tusPlace(form, j.field, j.file).key);
-}
+export const resumableUpload = (form, field, file, options) => tus().then((m) => m.resumableUpload(form, field, file, options));
 
 /** Shows why a resumable upload stopped; the answer of submit(). */
 function tusFailed(form, err) {
@@ -521,11 +399,13 @@ export async function submit(form, options = {}) {
       fire(form, "progress", d);
       if (options.onProgress) options.onProgress(d);
     };
-    let resumed;
-    try {
-      resumed = await sendResumable(form, decl, fd, emit);
-    } catch (err) {
-      return tusFailed(form, err);
+    let resumed = () => {};
+    if (((decl && decl.uploads) || []).some((u) => u.resumable)) {
+      try {
+        resumed = await (await tus()).sendResumable(form, decl, fd, emit);
+      } catch (err) {
+        return tusFailed(form, err);
+      }
     }
     const files = [];
     for (const [k, v] of fd) if (v instanceof File && v.name) files.push({ field: k, name: v.name, size: v.size });
@@ -554,27 +434,53 @@ export async function submit(form, options = {}) {
       body = JSON.parse(x.responseText);
     } catch (_) {}
     const status = x.status;
+    // An answer about a submission spends the key: the next submit is a new one.
+    if (body && body.submission) s.key = newKey();
     if (body && body.ok) {
-      resumed.forEach(stored.drop); // the references are used
-      s.key = newKey();
+      resumed(); // the references are used
       s.stamp = stamp(form);
       clear(form);
-      fire(form, "success", body);
+      form.querySelectorAll("[data-formq-kept],[data-formq-kept-note]").forEach((e) => e.remove());
+      let sub = body.submission;
       const statusEl = form.hasAttribute("data-formq-status") && where(form, "data-formq-status-text", "p");
       const inPlace = form.dataset.formqSuccess == "message" || statusEl || options.redirect === false;
+      if (!inPlace && !final(sub.status) && decl && decl.wait > 0) {
+        // The action waits for its steps' answer and the wait ran out:
+        // stay on the page until the outcome, which may be a refusal.
+        const end = await outcome(sub.statusUrl, options.follow ?? 60e3);
+        if (end && end.status == "rejected") {
+          refused(form, end);
+          return { ok: false, status, body, submission: end };
+        }
+        if (end) body = { ...body, message: end.message || body.message, redirect: end.redirect || body.redirect, submission: (sub = end) };
+      }
+      fire(form, "success", { ...body, status: sub.status, data: sub.data });
       if (inPlace) {
         const msg = where(form, "data-formq-message", "p");
         if (msg) msg.textContent = body.message || "Thank you, your submission was received.";
-        if (statusEl) showStatus(statusEl, body.submission.statusUrl);
-        form.reset();
-        form.querySelectorAll("[data-formq-kept],[data-formq-kept-note]").forEach((e) => e.remove());
+        // The values stay until the submission is final: a refusal of the
+        // app's shows beside them, ready to be fixed and sent again.
+        let open = !final(sub.status);
+        const onStatus = (st) => {
+          if (!open || !final(st.status)) return;
+          open = false;
+          if (st.status == "rejected") return refused(form, st);
+          if (msg && st.message) msg.textContent = st.message;
+          form.reset();
+        };
+        if (statusEl) showStatus(statusEl, sub.statusUrl, onStatus);
+        else if (open) watch(sub.statusUrl, onStatus);
+        if (!open) form.reset();
       } else if (body.redirect) location.assign(body.redirect);
       return { ok: true, status, body };
     }
-    if (status == 422 && body && body.errors) {
-      showErrors(form, body.errors, body.error.message);
+    if (status == 422 && body && (body.errors || body.submission)) {
+      // A validation failure, or the app's refusal within the action's wait.
+      const errors = body.errors || {};
+      const message = body.error && body.error.message;
+      showErrors(form, errors, message);
       keep(form, body.kept);
-      fire(form, "invalid", { errors: body.errors, kept: body.kept, source: "server" });
+      fire(form, "invalid", { errors, kept: body.kept, message, source: body.submission ? "app" : "server" });
       return { ok: false, status, body };
     }
     let message = (body && body.error && body.error.message) || `The server answered ${status}.`;

@@ -58,6 +58,8 @@ func Register(e *echo.Echo, p Parts) error {
 	e.GET("/actions/:name/stamp", p.Pages.Stamp)
 	e.GET("/actions/:name/state/:token", p.Submit.State)
 	e.GET(pages.ScriptPath, pages.Script)
+	e.GET(pages.TusPath, pages.TusScript)
+	e.GET(pages.ReactPath, pages.ReactScript)
 	e.GET("/forms/:name", p.Pages.Form)
 	e.GET("/forms/:name/done", p.Pages.Done)
 	e.POST("/uploads", p.Staging.Upload)

@@ -1,0 +1,1 @@
+import{b as t,c as o}from"./chunk-GG2B5RCH.js";var e=t(o()),s=e,{useActionState:a,useEffect:f,useRef:r,useState:u,version:c}=e;export{s as default,a as useActionState,f as useEffect,r as useRef,u as useState,c as version};
