@@ -3,7 +3,6 @@ package submit
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -387,11 +386,4 @@ func (h *Handler) now() time.Time {
 		return h.cfg.Now()
 	}
 	return time.Now()
-}
-
-// newIdempotencyKey makes the fresh key a hosted form embeds.
-func newIdempotencyKey() string {
-	b := make([]byte, 18)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -124,7 +124,7 @@ func TestSinkSpansOnLocalServers(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		parent := byID[s.Parent().SpanID()]
 		if parent == nil || byID[parent.Parent().SpanID()] == nil || byID[parent.Parent().SpanID()].Name() != "task" {

@@ -77,7 +77,7 @@ func (t *Thumbnailer) Thumbnails(ctx context.Context, key string, sizes []int, m
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return step.Permanent("not an image formq can read (PNG, JPEG, GIF, WebP): %v", err)
 	}
