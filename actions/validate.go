@@ -202,18 +202,6 @@ func (f *Field) validateNumber(v string, problems []string) (any, []string) {
 	return n, problems
 }
 
-// check applies each rule on its own, so that a value breaking several
-// rules hears about all of them at once.
-func check(v any, rules []validation.Rule) []string {
-	var problems []string
-	for _, r := range rules {
-		if err := validation.Validate(v, r); err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
-	return problems
-}
-
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func dedupe(list []string) []string {
