@@ -129,6 +129,9 @@ type EventsConfig struct {
 	// client address and in all, per API process; more answer 429.
 	StreamsPerClient int `env:"FORMQ_STREAMS_PER_CLIENT"`
 	StreamsMax       int `env:"FORMQ_STREAMS_MAX"`
+	// WaitMax caps the answers one API process holds for actions with
+	// wait:; past it they are answered at once (202).
+	WaitMax int `env:"FORMQ_WAIT_MAX"`
 }
 
 // WorkerConfig is the worker process: where it answers probes, how many
@@ -206,7 +209,7 @@ func DefaultConfig() Config {
 			UploadBufferWait: 3 * time.Second, UploadClientBuffers: 4, UploadMinRate: 16 << 10, UploadRatePeriod: 5 * time.Second,
 			TusExpiry: 24 * time.Hour,
 		},
-		EventsConfig: EventsConfig{EventsMaxLen: 100_000, StreamsPerClient: 16, StreamsMax: 10_000},
+		EventsConfig: EventsConfig{EventsMaxLen: 100_000, StreamsPerClient: 16, StreamsMax: 10_000, WaitMax: 1000},
 		WorkerConfig: WorkerConfig{
 			WorkerAddr:        ":9090",
 			WorkerConcurrency: 4 * runtime.NumCPU(), // tasks wait on S3 and Redis far more than they compute
@@ -476,6 +479,9 @@ func (c *Config) check() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		fail("FORMQ_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.WaitMax < 0 {
+		fail("FORMQ_WAIT_MAX", "must be 0 (answer every wait: action at once) or more")
 	}
 	if len(problems) > 0 {
 		return problems[0]

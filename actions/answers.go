@@ -78,6 +78,11 @@ func stepPlaceholders(tmpl string) []string {
 	}
 }
 
+// UsesStepData reports whether a message or redirect template has
+// {steps.NAME.KEY} placeholders: it is complete only once its steps
+// answered.
+func UsesStepData(tmpl string) bool { return strings.Contains(tmpl, "{steps.") }
+
 // StepValue is the value of a {steps.NAME.KEY} placeholder (name is
 // "steps.NAME.KEY" without braces) in data, the named steps' answers.
 func StepValue(name string, data map[string]map[string]string) (string, bool) {

@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: store, Queue: enqueuer, Log: log, Gate: gate, Site: a.site, Sealer: sealer,
 		Objects: store, Claims: redisstate.NewRefClaims(a.rdb), Idempotency: redisstate.NewIdempotency(a.rdb),
-		Captcha: captchas, Inbox: index,
+		Captcha: captchas, Inbox: index, Waiter: jobs.NewWaiter(a.hub, status, cfg.WaitMax),
 	}); err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	}
 	parts.Status = statuses.New(statuses.Config{
 		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken, StreamsPerClient: cfg.StreamsPerClient, StreamsMax: cfg.StreamsMax,
-	}, statuses.Deps{Actions: registry, Sealer: sealer, Status: status, Events: a.hub, Done: a.done, Site: a.site, Log: log})
+	}, statuses.Deps{Actions: registry, Sealer: sealer, Status: status, Events: a.hub, Done: a.done, Site: a.site, Log: log, Records: store})
 	if parts.Pages, err = pages.New(pages.Config{Theme: decl.Theme}, pages.Deps{
 		Actions: registry, Site: a.site, Sealer: sealer, Gate: gate, Status: parts.Status, Log: log,
 	}); err != nil {

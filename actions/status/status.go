@@ -52,6 +52,9 @@ type Deps struct {
 	Done <-chan struct{}
 	Site *web.Site
 	Log  *slog.Logger
+	// Records reads stored records, for the field placeholders of a
+	// completed submission's message and redirect; nil leaves them.
+	Records RecordReader
 }
 
 // Handler serves the status and event endpoints.
@@ -65,6 +68,7 @@ type Handler struct {
 	site    *web.Site
 	log     *slog.Logger
 	streams *streamLimits
+	records RecordReader
 }
 
 // New builds the status endpoints.
@@ -80,7 +84,7 @@ func New(cfg Config, d Deps) *Handler {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, sealer: d.Sealer, status: d.Status, events: d.Events, done: d.Done,
-		site: d.Site, log: d.Log, streams: newStreamLimits(cfg.StreamsPerClient, cfg.StreamsMax),
+		site: d.Site, log: d.Log, streams: newStreamLimits(cfg.StreamsPerClient, cfg.StreamsMax), records: d.Records,
 	}
 }
 
@@ -231,6 +235,7 @@ func (h *Handler) viewStatus(c echo.Context, id string, v viewer) (*submission.S
 		if st, err = h.readStatus(c, id); err != nil {
 			return nil, err
 		}
+		h.present(c, st)
 		if !v.admin {
 			st = forSubmitter(st)
 		}

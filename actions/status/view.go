@@ -42,7 +42,7 @@ func forSubmitter(st *submission.Status) *submission.Status {
 	out.Steps = make([]submission.StepStatus, len(st.Steps))
 	failed := ""
 	for i, s := range st.Steps {
-		out.Steps[i] = submission.StepStatus{Type: s.Type, State: s.State, Attempts: s.Attempts}
+		out.Steps[i] = submission.StepStatus{Type: s.Type, Name: s.Name, State: s.State, Attempts: s.Attempts}
 		if s.State == submission.StepFailed && failed == "" {
 			failed = fmt.Sprintf("Step %d (%s) failed.", i+1, s.Type)
 		}

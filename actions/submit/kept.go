@@ -20,7 +20,7 @@ import (
 // Lifetimes of what a failed submit hands back.
 const (
 	// KeptTTL is how long a kept file's reference opens.
-	KeptTTL = 30 * time.Minute
+	KeptTTL = staging.KeptTTL
 	// StateTTL is how long a formq_state token opens.
 	StateTTL = 10 * time.Minute
 )

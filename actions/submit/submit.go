@@ -67,6 +67,9 @@ type Deps struct {
 	Captcha CaptchaVerifier
 	// Inbox notes idempotency keys for erasure; nil notes nothing.
 	Inbox IdempotencyNotes
+	// Waiter holds the answers of actions with wait: until their steps
+	// end; nil answers them at once.
+	Waiter Waiter
 }
 
 // Handler serves POST /actions/{name} and the form state an error
@@ -85,6 +88,7 @@ type Handler struct {
 	idem    Idempotency
 	captcha CaptchaVerifier
 	inbox   IdempotencyNotes
+	waiter  Waiter
 	metrics *web.Metrics
 }
 
@@ -112,7 +116,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	return &Handler{
 		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
 		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, idem: d.Idempotency, captcha: d.Captcha,
-		inbox: d.Inbox, metrics: d.Gate.Metrics(),
+		inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
 	}, nil
 }
 
@@ -204,6 +208,11 @@ func (h *Handler) Submit(c echo.Context) error {
 	}
 	h.dropStaged(ctx, s.form)
 	h.log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
+	if a.Wait > 0 && h.waiter != nil {
+		if done, err := h.waitAnswer(c, s); done {
+			return err
+		}
+	}
 	return h.answer(c, s.accepted)
 }
 
@@ -222,6 +231,8 @@ type SubmissionInfo struct {
 	Status    string            `json:"status"`
 	StatusURL string            `json:"statusUrl"`
 	Files     []submission.File `json:"files"`
+	// Data is what the named steps answered, once completed (wait:).
+	Data map[string]map[string]string `json:"data,omitempty"`
 }
 
 // acceptedAnswer is the JSON body and browser redirect of an accepted
@@ -244,6 +255,9 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 	case strings.HasPrefix(a.Redirect, "/forms/"+a.Name+"/done"):
 		// The action names its own done page: the default link, which
 		// carries the capability the page needs.
+	case actions.UsesStepData(a.Redirect):
+		// Not known before the steps answer: the done page follows the
+		// status, which carries the redirect once completed.
 	case a.Redirect != "":
 		redirect = h.site.Absolute(c, expand(a.Redirect, sub, url.QueryEscape))
 	}
@@ -252,8 +266,12 @@ func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submiss
 		// A honeypot's answer must look like any other: "files": [], not null.
 		files = []submission.File{}
 	}
+	message := a.Message
+	if actions.UsesStepData(message) {
+		message = "" // the status carries it once the steps answered
+	}
 	body, _ := json.Marshal(Accepted{
-		OK: true, Message: a.Message, Redirect: redirect,
+		OK: true, Message: message, Redirect: redirect,
 		Submission: SubmissionInfo{
 			ID: sub.ID, Action: a.Name, Status: "queued",
 			StatusURL: h.site.StatusURL(c, sub, tok), Files: files,
@@ -306,59 +324,10 @@ func echoValues(a *actions.Action, raw map[string][]string) map[string]any {
 	return out
 }
 
-// expand fills {id}, {action} and {field} placeholders from a
-// submission: {id} and {action} first, then fields with a single value;
-// an unknown placeholder and one of a list field stay as they are. One
-// pass over the template, without building a replacer per request.
+// expand fills {id}, {action} and {field} placeholders from a submission
+// (see actions.Expand).
 func expand(tmpl string, sub *submission.Submission, escape func(string) string) string {
-	if !strings.Contains(tmpl, "{") {
-		return tmpl
-	}
-	var b strings.Builder
-	b.Grow(len(tmpl) + 32)
-	for {
-		open := strings.IndexByte(tmpl, '{')
-		if open < 0 {
-			b.WriteString(tmpl)
-			return b.String()
-		}
-		b.WriteString(tmpl[:open])
-		end := strings.IndexByte(tmpl[open:], '}')
-		if end < 0 {
-			b.WriteString(tmpl[open:])
-			return b.String()
-		}
-		if v, ok := placeholder(tmpl[open+1:open+end], sub); ok {
-			b.WriteString(escape(v))
-			tmpl = tmpl[open+end+1:]
-			continue
-		}
-		// Not a placeholder: keep the brace and look on after it.
-		b.WriteByte('{')
-		tmpl = tmpl[open+1:]
-	}
-}
-
-// placeholder is the value of {name} in a submission's templates.
-func placeholder(name string, sub *submission.Submission) (string, bool) {
-	switch name {
-	case "id":
-		return sub.ID, true
-	case "action":
-		return sub.Action, true
-	}
-	v, ok := sub.Values[name]
-	if !ok {
-		return "", false
-	}
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case []string:
-		return "", false
-	default:
-		return fmt.Sprint(v), true
-	}
+	return actions.Expand(tmpl, sub, nil, escape)
 }
 
 func expandRevalidate(r submission.Revalidate, sub *submission.Submission) submission.Revalidate {

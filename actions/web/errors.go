@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	"github.com/labstack/echo/v4"
 )
@@ -48,16 +49,22 @@ type Invalid struct {
 	Kept     map[string][]KeptFile // validation_failed only: files kept as staged uploads
 	Redirect string                // validation_failed only: the form's _redirect, carried on
 	Back     string                // validation_failed only: the page the sender came from
+	// Submission is the submission the app refused (a rejected one): the
+	// answer names it beside the errors.
+	Submission *Refused
+}
+
+// Refused names a submission the app refused, in a validation failure's
+// answer.
+type Refused struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	StatusURL string `json:"statusUrl"`
 }
 
 // KeptFile is a file of a failed submission kept as a staged upload: send
 // Ref as the upload field's value to attach it without sending it again.
-type KeptFile struct {
-	Ref         string `json:"ref"`
-	Filename    string `json:"filename"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"contentType"`
-}
+type KeptFile = submission.KeptFile
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -256,6 +263,8 @@ type ErrorBody struct {
 	// Kept lists, by upload field, the files of a failed submission kept
 	// as staged uploads; send a ref as the field's value to attach it.
 	Kept map[string][]KeptFile `json:"kept,omitempty"`
+	// Submission names the submission when the app refused it.
+	Submission *Refused `json:"submission,omitempty"`
 }
 
 // ErrorInfo is the code and message of a failure.
@@ -268,7 +277,7 @@ type ErrorInfo struct {
 func Body(e *Error) ErrorBody {
 	b := ErrorBody{Error: ErrorInfo{Code: e.Code, Message: e.Message}, Errors: e.Fields}
 	if e.Code == ErrValidation.Code {
-		b.Values, b.Kept = e.Values, e.Kept
+		b.Values, b.Kept, b.Submission = e.Values, e.Kept, e.Submission
 		if b.Values == nil {
 			b.Values = map[string]any{}
 		}
