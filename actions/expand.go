@@ -65,4 +65,3 @@ func placeholder(name string, sub *submission.Submission, data map[string]map[st
 		return fmt.Sprint(v), true
 	}
 }
-
