@@ -55,6 +55,7 @@ func Register(e *echo.Echo, p Parts) error {
 
 	e.POST("/actions/:name", p.Submit.Submit)
 	e.GET("/actions/:name/schema", p.Pages.Schema)
+	e.GET("/actions/:name/schema.json", p.Pages.JSONSchema)
 	e.GET("/actions/:name/stamp", p.Pages.Stamp)
 	e.GET("/actions/:name/state/:token", p.Submit.State)
 	e.GET(pages.ScriptPath, pages.Script)

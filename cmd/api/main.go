@@ -3,6 +3,7 @@
 //	api [serve]                 serve the API (the default)
 //	api bind -action NAME ...   print a sealed token of bound arguments
 //	api check FILE              check an actions file
+//	api schema FILE [ACTION]    print an action's values as a JSON Schema
 //	api --help | --version
 package main
 
@@ -28,6 +29,10 @@ const usage = `Usage:
                      (api bind -h lists its flags)
   api check FILE     check an actions file and its steps' settings: print every
                      problem with its file:line and exit 1, or a summary
+  api schema FILE [ACTION]
+                     print the JSON Schema (draft 2020-12) of an action's values,
+                     as served at /actions/ACTION/schema.json; without ACTION,
+                     every action's by name
   api --help         print this help and every setting
   api --version      print the version, commit and Go version
 `
@@ -78,6 +83,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("%w: api check takes one actions file, got %q", api.ErrUsage, rest)
 		}
 		return api.CheckFile(rest[0], getenv, stdout)
+	case "schema":
+		if len(rest) < 1 || len(rest) > 2 || strings.HasPrefix(rest[0], "-") {
+			return fmt.Errorf("%w: api schema takes an actions file and optionally an action name, got %q", api.ErrUsage, rest)
+		}
+		action := ""
+		if len(rest) == 2 {
+			action = rest[1]
+		}
+		return api.SchemaFile(rest[0], action, stdout)
 	default:
 		return fmt.Errorf("%w: unknown subcommand or flag %q", api.ErrUsage, command)
 	}

@@ -8,7 +8,8 @@ import addFormats from "ajv-formats";
 import { readFileSync } from "node:fs";
 
 const cases = JSON.parse(readFileSync(0, "utf8"));
-const out = cases.map(({ name, schema, values = [] }) => {
+const out = cases.map(({ name, schema, values }) => {
+  values = values || [];
   const ajv = new Ajv2020({ strict: true, allErrors: true });
   addFormats(ajv);
   let validate;

@@ -318,6 +318,8 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		d.call(t, api, request{method: "GET", path: "/actions/contact/schema", doc: "/actions/{name}/schema", want: 200})
 		d.call(t, api, request{method: "GET", path: "/actions/contact/schema", doc: "/actions/{name}/schema", header: map[string]string{"Origin": "https://elsewhere.example"}, want: 200})
 		d.call(t, api, request{method: "GET", path: "/actions/nope/schema", doc: "/actions/{name}/schema", want: 404})
+		d.call(t, api, request{method: "GET", path: "/actions/contact/schema.json", doc: "/actions/{name}/schema.json", want: 200})
+		d.call(t, api, request{method: "GET", path: "/actions/nope/schema.json", doc: "/actions/{name}/schema.json", want: 404})
 		d.call(t, api, request{method: "GET", path: "/actions/contact/stamp", doc: "/actions/{name}/stamp", want: 200})
 		d.call(t, api, request{method: "GET", path: "/actions/nope/stamp", doc: "/actions/{name}/stamp", want: 404})
 		d.call(t, api, request{method: "GET", path: "/actions/contact/state/not-a-token", doc: "/actions/{name}/state/{token}", want: 400})
