@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode"
 )
 
 // JSONSchemaDialect is the JSON Schema draft that JSONSchema writes.
@@ -89,12 +90,20 @@ func (a *Action) JSONSchema(id string) map[string]any {
 }
 
 // jsonSchema is one field's value schema and what it cannot say, if
-// anything.
+// anything. Its rules come from fieldRules, as the public declaration
+// states them; the type gives the rest.
 func (f *Field) jsonSchema() (map[string]any, string) {
 	label := f.Label
 	if label == "" {
 		label = f.Name
 	}
+	var p PublicField
+	for i := range fieldRules {
+		if r := &fieldRules[i]; r.public != nil && r.declared(f) {
+			r.public(f, &p)
+		}
+	}
+	var notes []string
 	switch f.Type {
 	case "boolean":
 		s := map[string]any{"title": label, "type": "boolean"}
@@ -105,26 +114,25 @@ func (f *Field) jsonSchema() (map[string]any, string) {
 	case "number", "integer":
 		if f.Multiple {
 			// The server keeps each of many numbers as the text sent.
-			num := `^[+-]?[0-9]+$`
+			num := `^[+-]?[0-9]{1,18}$`
 			if f.Type == "number" {
-				num = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`
+				num = `^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$`
 			}
-			note := ""
-			if f.Min != nil || f.Max != nil {
-				note = f.Name + ": each number is also held to the field's min and max, which this schema, holding them as text, does not."
+			if p.Min != nil || p.Max != nil {
+				notes = append(notes, f.Name+": each number is also held to the field's min and max, which this schema, holding them as text, does not.")
 			}
-			return f.many(map[string]any{"type": "string", "pattern": num}, label), note
+			return f.many(map[string]any{"type": "string", "pattern": num}, label), strings.Join(notes, " ")
 		}
 		s := map[string]any{"title": label, "type": f.Type}
 		lo, hi := math.Inf(-1), math.Inf(1)
 		if f.Type == "integer" {
 			lo, hi = -maxSafeInteger, maxSafeInteger
 		}
-		if f.Min != nil && *f.Min > lo {
-			lo = *f.Min
+		if p.Min != nil && *p.Min > lo {
+			lo = *p.Min
 		}
-		if f.Max != nil && *f.Max < hi {
-			hi = *f.Max
+		if p.Max != nil && *p.Max < hi {
+			hi = *p.Max
 		}
 		if !math.IsInf(lo, 0) {
 			s["minimum"] = lo
@@ -139,26 +147,39 @@ func (f *Field) jsonSchema() (map[string]any, string) {
 	if f.Type != "textarea" && f.Type != "password" {
 		all = append(all, map[string]any{"pattern": trimmed})
 	}
-	if f.MinLength != nil && *f.MinLength > 1 {
-		s["minLength"] = *f.MinLength
+	if p.MinLength != nil && *p.MinLength > 1 {
+		s["minLength"] = *p.MinLength
 	}
-	if f.MaxLength != nil && *f.MaxLength > 0 {
-		s["maxLength"] = *f.MaxLength
+	if p.MaxLength != nil && *p.MaxLength > 0 {
+		s["maxLength"] = *p.MaxLength
 	}
-	note := ""
-	if f.Pattern != nil {
-		if p, ok := ecmaPattern(f.Pattern.String()); ok {
-			all = append(all, map[string]any{"pattern": p})
+	if p.Pattern != "" {
+		if re, ok := ecmaPattern(p.Pattern); ok {
+			all = append(all, map[string]any{"pattern": re})
 		} else {
-			note = fmt.Sprintf("%s: the server also matches the pattern %s, written for Go's regular expressions, which this schema does not hold.", f.Name, f.Pattern)
+			notes = append(notes, fmt.Sprintf("%s: the server also matches the pattern %s, written for Go's regular expressions, which this schema does not hold.", f.Name, p.Pattern))
 		}
 	}
-	if len(f.Options) > 0 {
-		values := make([]any, 0, len(f.Options))
-		for _, o := range f.Options {
+	if len(p.Options) > 0 {
+		values := make([]any, 0, len(p.Options))
+		for _, o := range p.Options {
 			values = append(values, o.Value)
 		}
 		s["enum"] = values
+	}
+	for _, c := range p.Checks {
+		switch {
+		case c.Refuse != "":
+			re := c.Refuse
+			if c.IgnoreCase {
+				re = foldCase(re)
+			}
+			all = append(all, map[string]any{"not": map[string]any{"pattern": re}})
+		case c.SameAs != "":
+			notes = append(notes, fmt.Sprintf("%s: must be the same as %s (%s), which JSON Schema cannot say.", f.Name, c.SameAs, c.Rule))
+		default:
+			notes = append(notes, fmt.Sprintf("%s: also checked by the rule %s, which this schema does not hold.", f.Name, c.Rule))
+		}
 	}
 	switch f.Type {
 	case "email":
@@ -180,7 +201,37 @@ func (f *Field) jsonSchema() (map[string]any, string) {
 		s["allOf"] = all
 	}
 	s["title"] = label
-	return f.many(s, label), note
+	return f.many(s, label), strings.Join(notes, " ")
+}
+
+// foldCase writes a regular expression's letters outside escapes and
+// classes as classes of every case Go's strings.EqualFold takes as the
+// same letter, so that JSON Schema, which has no flags, matches whatever
+// the case. A source with classes of its own is left as it is (the
+// Refuse hints hold quoted values only).
+func foldCase(re string) string {
+	var b strings.Builder
+	escaped := false
+	for _, r := range re {
+		if escaped || r == '\\' {
+			escaped = !escaped && r == '\\'
+			b.WriteRune(r)
+			continue
+		}
+		if r == '[' {
+			return re
+		}
+		orbit := []rune{r}
+		for o := unicode.SimpleFold(r); o != r; o = unicode.SimpleFold(o) {
+			orbit = append(orbit, o)
+		}
+		if len(orbit) == 1 {
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteString("[" + string(orbit) + "]")
+	}
+	return b.String()
 }
 
 // many wraps a value's schema in a list for a multiple field: at least one
