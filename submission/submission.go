@@ -4,6 +4,16 @@
 // it is kept in S3 and Redis. It imports nothing but the standard library,
 // so the API, the worker and code embedding formq share it without pulling
 // in each other's dependencies.
+//
+// A Submission is what the API accepted: the form's values, its stored
+// Files, the Request it came in, the Steps its action declares and the
+// Revalidate paths and tags. The worker keeps it as JSON under RecordKey
+// and reports its progress as a Status (one StepStatus per step), which
+// GET /submissions/{id} answers. When it is done, an Event is published
+// on the events stream and told to every sink. The ...Key functions are
+// the storage layout: where uploads, records, staged and resumable
+// uploads live in S3, and the Redis keys of status, idempotency, rate
+// limits and the inbox index (IndexEntry, Query, Page).
 package submission
 
 import "time"

@@ -1,7 +1,27 @@
 // Package uploads streams files from multipart request bodies into S3 with
 // constant memory, checking size, type and integrity as the bytes pass. It
-// is the only package that talks to the S3 SDK: the Store also keeps the
-// submission records and answers readiness checks.
+// is the only package that talks to the S3 SDK.
+//
+// The parts, in the order a request meets them:
+//   - NewBodyReader cuts a request body that stops sending (per-read
+//     deadlines instead of one timeout for the whole body).
+//   - MultipartReader reads the body's parts; Sniff and TypeAllowed check
+//     a file's real type from its first bytes, SanitizeFilename its name.
+//   - Store.Put streams one file to S3: small files in one PUT, large ones
+//     as a multipart upload whose part buffers come from a memory budget
+//     shared by every upload of the process (Config.Memory), admitted by
+//     Config.Admission; a hung S3 fails the upload after StallTimeout.
+//   - Snapshot and Store.CopyChecked move a staged upload (one a
+//     browser sent straight to S3 with a PresignPost, or a resumable one)
+//     into a submission's place, exactly the version that was checked.
+//   - Objects, embedded in Store, reads and writes everything else in the
+//     bucket: submission records (PutJSON, Get), image variants, presigned
+//     download links, listings, and Ping for readiness.
+//   - Janitor sweeps what crashes leave behind: uploads of submissions
+//     never accepted, staged uploads nobody used, unfinished multipart
+//     uploads.
+//
+// NewStore does not contact S3; Ping and EnsureBucket do.
 package uploads
 
 import (
