@@ -286,7 +286,9 @@ func NewHealth(checks map[string]Check, log *slog.Logger) *Health {
 	return &Health{checks: checks, interval: HealthInterval, log: log, failures: map[string]int{}}
 }
 
-// Run probes until ctx ends.
+// Run probes until ctx ends. Health opens nothing of its own (its checks
+// use their owners' clients, under a context that ends with ctx), so it
+// has no Close: ending ctx is its whole shutdown.
 func (h *Health) Run(ctx context.Context) {
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
