@@ -48,7 +48,10 @@ type ServerConfig struct {
 	Addr        string `env:"FORMQ_ADDR"`
 	MetricsAddr string `env:"FORMQ_METRICS_ADDR"` // serve the API's /metrics here instead of FORMQ_ADDR
 	Actions     string `env:"FORMQ_ACTIONS"`
-	PublicURL   string `env:"FORMQ_PUBLIC_URL"`
+	// ActionsWatch is how often the processes look for a changed actions
+	// file to reload; 0: only on SIGHUP.
+	ActionsWatch time.Duration `env:"FORMQ_ACTIONS_WATCH"`
+	PublicURL    string        `env:"FORMQ_PUBLIC_URL"`
 	// ShutdownTimeout bounds the API's drain and the worker's last tasks
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `env:"FORMQ_SHUTDOWN_TIMEOUT"`
@@ -201,7 +204,7 @@ type NextConfig struct {
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	return Config{
-		ServerConfig: ServerConfig{Env: "production", Addr: ":8080", Actions: "actions.yaml", ShutdownTimeout: 25 * time.Second},
+		ServerConfig: ServerConfig{Env: "production", Addr: ":8080", Actions: "actions.yaml", ActionsWatch: 2 * time.Second, ShutdownTimeout: 25 * time.Second},
 		RedisConfig:  RedisConfig{RedisURL: "redis://127.0.0.1:6379/0", RedisReplicaTimeout: time.Second},
 		S3Config:     S3Config{S3Region: "us-east-1", S3StallTimeout: 15 * time.Second},
 		UploadConfig: UploadConfig{

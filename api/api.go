@@ -20,32 +20,27 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
-	"github.com/formq/formq/actions/admin"
-	"github.com/formq/formq/actions/captcha"
-	"github.com/formq/formq/actions/pages"
-	"github.com/formq/formq/actions/routes"
-	"github.com/formq/formq/actions/staging"
-	statuses "github.com/formq/formq/actions/status"
-	"github.com/formq/formq/actions/submit"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/redisstate"
+	"github.com/formq/formq/internal/reload"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/jobs/step/builtin"
-	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -76,14 +71,17 @@ type Options struct {
 type API struct {
 	cfg     formq.Config
 	log     *slog.Logger
-	e       *echo.Echo
-	site    *web.Site
-	metrics *web.Metrics
-	rdb     *redis.Client
-	queue   *asynq.Client
-	hub     *jobs.Hub
-	health  *wire.Health
-	tracing *telemetry.Tracing
+	routes  atomic.Pointer[echo.Echo] // of the actions file in service
+	builder *builder
+	// reloader reloads the actions file on a change or SIGHUP.
+	reloader *reload.Reloader
+	site     *web.Site
+	metrics  *web.Metrics
+	rdb      *redis.Client
+	queue    *asynq.Client
+	hub      *jobs.Hub
+	health   *wire.Health
+	tracing  *telemetry.Tracing
 
 	done     chan struct{} // closed when Run's context ends: streams end
 	doneOnce sync.Once
@@ -91,7 +89,8 @@ type API struct {
 
 // New builds the API from a configuration: it reads the actions file,
 // connects to Redis and S3 (checking both answer) and registers every
-// route. Close releases what it opened.
+// route. Close releases what it opened. Run reloads the actions file when
+// it changes (FORMQ_ACTIONS_WATCH), Reload on demand (SIGHUP).
 func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	log := o.Logger
 	if log == nil {
@@ -101,17 +100,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
-	decl, err := actions.Load(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()})
+	version, err := reload.ReadVersion(cfg.Actions)
 	if err != nil {
 		return nil, err
-	}
-	registry := actions.NewRegistry(decl.Actions...)
-	for name, check := range o.Checks {
-		act, ok := registry.Get(name)
-		if !ok {
-			return nil, fmt.Errorf("api: a check is given for action %q, which %s does not declare", name, cfg.Actions)
-		}
-		act.Check = check
 	}
 	allowed := cfg.AllowedOrigins
 	if cfg.PublicURL != "" {
@@ -120,17 +111,21 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		u, _ := url.Parse(cfg.PublicURL)
 		allowed = append([]string{u.Scheme + "://" + u.Host}, allowed...)
 	}
-	if err := web.CheckRedirects(decl.Actions, allowed, allowedOriginsSetting); err != nil {
+	b := &builder{cfg: cfg, log: log, steps: steps.Checks(), checks: o.Checks, allowed: allowed}
+	// The file is checked before anything is dialled: a bad file says so
+	// at once.
+	decl, err := b.declare()
+	if err != nil {
 		return nil, err
 	}
-	auth, err := web.NewAuthenticator(ctx, web.AuthConfig{
+	b.auth, err = web.NewAuthenticator(ctx, web.AuthConfig{
 		HS256Secret: cfg.AuthHS256Key, JWKSURL: cfg.AuthJWKSURL, Cookie: cfg.AuthCookie,
 		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAuth(registry, decl.Profiles, auth != nil); err != nil {
+	if err := checkAuth(decl.registry, decl.Profiles, b.auth != nil); err != nil {
 		return nil, err
 	}
 	newSealer := func() (*seal.Sealer, error) { return seal.New(cfg.Secret) }
@@ -139,8 +134,7 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 		log.Warn("FORMQ_SECRET is unset: bound arguments and upload references are sealed with a random key of this process; " +
 			"they stop working when it restarts and other API processes cannot open them. Set FORMQ_SECRET (32+ characters) to keep them")
 	}
-	sealer, err := newSealer()
-	if err != nil {
+	if b.sealer, err = newSealer(); err != nil {
 		return nil, err
 	}
 	built := &API{cfg: cfg, log: log, done: make(chan struct{})}
@@ -158,15 +152,20 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.store = store
 	if a.tracing, err = telemetry.NewTracing(ctx, cfg.OTelEndpoint, "formq-api"); err != nil {
 		return nil, err
 	}
+	b.tracer = a.tracing.Tracer("formq/api")
+	b.rdb = a.rdb
 	a.queue = asynq.NewClientFromRedisClient(a.rdb)
-	status := jobs.NewStatusStore(a.rdb)
+	b.status = jobs.NewStatusStore(a.rdb)
+	b.queue = a.queue
 	// One reader of Redis for every event and status stream.
 	a.hub = jobs.NewHub(a.rdb, log)
+	b.hub, b.done = a.hub, a.done
 	reg := wire.MetricsRegistry()
-	metrics := web.NewMetrics(reg)
+	b.metrics = web.NewMetrics(reg)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "formq_upload_buffers_in_use", Help: "Upload part buffers held by uploads now."},
 			func() float64 { n, _ := store.Buffers(); return float64(n) }),
@@ -174,15 +173,11 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 			func() float64 { _, n := store.Buffers(); return float64(n) }),
 	)
 
-	enqueuer := jobs.NewEnqueuer(a.queue, status, log).WithGroupCommit(a.rdb).
+	b.enqueuer = jobs.NewEnqueuer(a.queue, b.status, log).WithGroupCommit(a.rdb).
 		WithReplication(a.rdb, jobs.Replication{Replicas: cfg.RedisMinReplicas, Timeout: cfg.RedisReplicaTimeout})
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	captchas, err := captcha.New(captcha.Config{Getenv: getenv}, registry, redisstate.NewReplays(a.rdb))
-	if err != nil {
-		return nil, err
+	b.getenv = o.Getenv
+	if b.getenv == nil {
+		b.getenv = os.Getenv
 	}
 	checks := map[string]wire.Check{
 		"redis": func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() },
@@ -193,58 +188,59 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// out and retry.
 	a.health = wire.NewHealth(checks, log)
 	a.site = web.NewSite(web.SiteConfig{Base: cfg.PublicURL, AllowedOrigins: allowed, OriginsSetting: allowedOriginsSetting})
-	gate := web.NewGate(web.GateConfig{
+	b.site = a.site
+	b.gate = web.NewGate(web.GateConfig{
 		AllowedOrigins: allowed, StrictOrigins: cfg.StrictOrigins, OriginsSetting: allowedOriginsSetting, Health: a.health.Err,
-	}, redisstate.NewRateLimiter(a.rdb), auth, metrics, log)
-	index := jobs.NewIndex(a.rdb, store).WithPersonal(actions.PersonalFields(decl.Actions))
-	parts := routes.Parts{Metrics: metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: wire.Ready(checks)}
-	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
-		Actions: registry, Files: store, Queue: enqueuer, Log: log, Gate: gate, Site: a.site, Sealer: sealer,
-		Objects: store, Claims: redisstate.NewRefClaims(a.rdb), Idempotency: redisstate.NewIdempotency(a.rdb),
-		Captcha: captchas, Inbox: index, Waiter: jobs.NewWaiter(a.hub, status, cfg.WaitMax),
-	}); err != nil {
+	}, redisstate.NewRateLimiter(a.rdb), b.auth, b.metrics, log)
+	b.waiter = jobs.NewWaiter(a.hub, b.status, cfg.WaitMax)
+	a.reloader = reload.New(cfg.Actions, version, a.load, reg, log)
+	b.ready = wire.ReadyWith(checks, func() map[string]any { return map[string]any{"actions": a.reloader.Status()} })
+	a.metrics = b.metrics
+	a.builder = b
+	routes, err := b.routes(decl)
+	if err != nil {
 		return nil, err
 	}
-	stagingCfg := staging.Config{Profiles: decl.Profiles, ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle,
-		Tus: tusComposer(cfg, store), TusExpiry: cfg.TusExpiry}
-	if parts.Staging, err = staging.New(stagingCfg, registry, store, sealer, gate, a.site, log); err != nil {
-		return nil, err
-	}
-	parts.Status = statuses.New(statuses.Config{
-		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken, StreamsPerClient: cfg.StreamsPerClient, StreamsMax: cfg.StreamsMax,
-	}, statuses.Deps{Actions: registry, Sealer: sealer, Status: status, Events: a.hub, Done: a.done, Site: a.site, Log: log, Records: store})
-	if parts.Pages, err = pages.New(pages.Config{Theme: decl.Theme}, pages.Deps{
-		Actions: registry, Site: a.site, Sealer: sealer, Gate: gate, Status: parts.Status, Log: log,
-	}); err != nil {
-		return nil, err
-	}
-	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken}, admin.Deps{
-		Actions: registry, Sealer: sealer, Inbox: index, Links: store, Status: status,
-		Redeliveries: jobs.NewRedeliverer(a.queue, status, log), Queues: queueDashboard(cfg), Site: a.site, Log: log,
-	}); err != nil {
-		return nil, err
-	}
-	a.metrics = metrics
-
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = web.ErrorHandler(log, parts.Pages)
-	e.IPExtractor = clientIP(cfg.TrustedProxies)
-	e.Use(middleware.RequestID())
-	e.Use(web.RequestScopeSampled(a.tracing.Tracer("formq/api"), log, cfg.AccessLogSample))
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false}))
-	e.Use(metrics.Middleware(func(name string) bool { _, ok := registry.Get(name); return ok }))
-	e.Use(routes.CORS(registry, corsOrigins(allowed, decl.Profiles)))
-	if err := routes.Register(e, parts); err != nil {
-		return nil, err
-	}
-	a.e = e
-	log.Info("api ready", "actions", registry.Names())
+	a.routes.Store(routes)
+	log.Info("api ready", "actions", decl.registry.Names(), "version", version)
 	return a, nil
 }
 
-// ServeHTTP serves the API's routes at the root of the path.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.e.ServeHTTP(w, r) }
+// load builds the routes of the actions file as it is now and puts them
+// in service: requests already running finish on the routes they began
+// with. A file that does not load, or whose actions the deployment cannot
+// serve (auth without a verifier, a redirect to a foreign origin), is
+// refused and the routes in service stay.
+func (a *API) load(ctx context.Context, version string) error {
+	decl, err := a.builder.declare()
+	if err != nil {
+		return err
+	}
+	if err := checkAuth(decl.registry, decl.Profiles, a.builder.auth != nil); err != nil {
+		return err
+	}
+	routes, err := a.builder.routes(decl)
+	if err != nil {
+		return err
+	}
+	a.routes.Store(routes)
+	return nil
+}
+
+// Reload loads the actions file again (what SIGHUP does); an error says
+// why it was refused, and the version in service stays.
+func (a *API) Reload(ctx context.Context) error { return a.reloader.Reload(ctx) }
+
+// ActionsVersion names the actions file in service: the first 12 hex
+// digits of its SHA-256, as /readyz and formq_actions_version_info show.
+func (a *API) ActionsVersion() string {
+	v, _ := a.reloader.Version()
+	return v
+}
+
+// ServeHTTP serves the API's routes at the root of the path, those of the
+// actions file in service when the request arrives.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.routes.Load().ServeHTTP(w, r) }
 
 // Mount serves the API under prefix (like "/forms") on mux. Links the
 // API writes (redirects, status URLs, hosted forms) carry the prefix,
@@ -280,6 +276,9 @@ func (a *API) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.hub.Run(ctx) })
 	wg.Go(func() { a.health.Run(ctx) })
+	if a.cfg.ActionsWatch > 0 {
+		wg.Go(func() { a.reloader.Run(ctx, a.cfg.ActionsWatch) })
+	}
 	<-ctx.Done()
 	a.doneOnce.Do(func() { close(a.done) })
 	wg.Wait()
@@ -351,7 +350,17 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	return a.ListenAndServe(ctx)
+	// SIGHUP reloads the actions file instead of stopping the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.reloader.OnSignal(hctx, hup) })
+	err = a.ListenAndServe(ctx)
+	stop()
+	wg.Wait()
+	return err
 }
 
 // clientIP picks the client address: X-Forwarded-For only from the

@@ -21,11 +21,16 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/internal/reload"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/jobs"
@@ -73,17 +78,23 @@ type Options struct {
 
 // Worker is one worker process's parts.
 type Worker struct {
-	cfg     formq.Config
-	log     *slog.Logger
-	rdb     *redis.Client
-	store   *uploads.Store
-	srv     *asynq.Server
-	fast    *asynq.Server // the waiting queue's, when an action waits
-	mux     *asynq.ServeMux
+	cfg   formq.Config
+	log   *slog.Logger
+	rdb   *redis.Client
+	store *uploads.Store
+	srv   *asynq.Server
+	fast  *asynq.Server // the waiting queue's, when an action waits
+	// mux runs tasks with the index of the actions file in service; a
+	// task keeps the one it started with.
+	mux     atomic.Pointer[asynq.ServeMux]
+	newMux  func(*jobs.Index) *asynq.ServeMux
+	steps   map[string]submission.StepCheck
 	reg     *prometheus.Registry
 	tracing *telemetry.Tracing
 	janitor *uploads.Janitor
 	retain  *engine.RetentionSweep
+	// reloader reloads the actions file on a change or SIGHUP.
+	reloader *reload.Reloader
 
 	closeOnce sync.Once
 }
@@ -136,7 +147,12 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	for name, t := range o.Steps {
 		steps.Register(name, t)
 	}
-	declared, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: steps.Checks()})
+	w.steps = steps.Checks()
+	version, err := reload.ReadVersion(cfg.Actions)
+	if err != nil {
+		return w, err
+	}
+	declared, err := actions.LoadFileWith(cfg.Actions, actions.ParseOptions{Steps: w.steps})
 	if err != nil {
 		return w, err
 	}
@@ -149,27 +165,26 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	tracer := w.tracing.Tracer("formq/jobs")
 	w.reg.MustRegister(engine.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.AllQueues, 5*time.Second))
 
-	index := jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
-	periods := map[string]time.Duration{}
-	for _, a := range declared {
-		periods[a.Name] = a.Retention
-		if a.Retention == 0 {
-			periods[a.Name] = time.Duration(cfg.Retention)
-		}
+	index := w.index(declared)
+	w.retain = engine.NewRetention(index, w.periods(declared), w.reg, log.With("component", "retention"))
+	publisher, status, traced := jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen), jobs.NewStatusStore(w.rdb), engine.Traced(steps, tracer)
+	w.newMux = func(index *jobs.Index) *asynq.ServeMux {
+		mux := engine.NewMux(engine.Deps{
+			Records:   w.store,
+			Files:     w.store,
+			Index:     index,
+			Publisher: publisher,
+			Status:    status,
+			Steps:     traced,
+			Sinks:     sinks,
+			Metrics:   metrics,
+			Log:       log,
+		})
+		mux.Use(engine.Middleware(metrics, tracer))
+		return mux
 	}
-	w.retain = engine.NewRetention(index, periods, w.reg, log.With("component", "retention"))
-	w.mux = engine.NewMux(engine.Deps{
-		Records:   w.store,
-		Files:     w.store,
-		Index:     index,
-		Publisher: jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen),
-		Status:    jobs.NewStatusStore(w.rdb),
-		Steps:     engine.Traced(steps, tracer),
-		Sinks:     sinks,
-		Metrics:   metrics,
-		Log:       log,
-	})
-	w.mux.Use(engine.Middleware(metrics, tracer))
+	w.mux.Store(w.newMux(index))
+	w.reloader = reload.New(cfg.Actions, version, w.load, w.reg, log)
 	w.srv = w.newServer(queueWeights(), taskCheckInterval)
 	for _, a := range declared {
 		if a.Wait > 0 {
@@ -189,6 +204,55 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		}
 	}
 	return w, nil
+}
+
+// index is the submissions index of a declaration: its personal fields.
+func (w *Worker) index(declared []*actions.Action) *jobs.Index {
+	return jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
+}
+
+// periods are the retention periods of a declaration's actions, each
+// action's own or FORMQ_RETENTION.
+func (w *Worker) periods(declared []*actions.Action) map[string]time.Duration {
+	periods := map[string]time.Duration{}
+	for _, a := range declared {
+		periods[a.Name] = a.Retention
+		if a.Retention == 0 {
+			periods[a.Name] = time.Duration(w.cfg.Retention)
+		}
+	}
+	return periods
+}
+
+// load checks the actions file as it is now against the worker's step
+// types and secrets and puts its index and retention periods in service;
+// tasks running finish with those they began with. A file the worker
+// could not serve is refused and the version in service stays. (A
+// submission carries its steps, so a changed step applies to submissions
+// accepted after the API reloaded.)
+func (w *Worker) load(ctx context.Context, version string) error {
+	declared, err := actions.LoadFileWith(w.cfg.Actions, actions.ParseOptions{Steps: w.steps})
+	if err != nil {
+		return err
+	}
+	index := w.index(declared)
+	w.mux.Store(w.newMux(index))
+	w.retain.Set(index, w.periods(declared))
+	if w.fast == nil && slices.ContainsFunc(declared, func(a *actions.Action) bool { return a.Wait > 0 }) {
+		w.log.Warn("an action now declares wait:; until the worker restarts, the main server takes its submissions, polling every second instead of every few ms")
+	}
+	return nil
+}
+
+// Reload loads the actions file again (what SIGHUP does); an error says
+// why it was refused, and the version in service stays.
+func (w *Worker) Reload(ctx context.Context) error { return w.reloader.Reload(ctx) }
+
+// ActionsVersion names the actions file in service, as /readyz and
+// formq_actions_version_info show it.
+func (w *Worker) ActionsVersion() string {
+	v, _ := w.reloader.Version()
+	return v
 }
 
 // newServer builds an asynq server taking tasks from the queues, polling
@@ -222,10 +286,10 @@ func queueWeights() map[string]int {
 func (w *Worker) Handler() http.Handler {
 	hm := http.NewServeMux()
 	hm.Handle("GET /healthz", wire.Healthz(w.srv.Ping))
-	hm.Handle("GET /readyz", wire.Ready(map[string]wire.Check{
+	hm.Handle("GET /readyz", wire.ReadyWith(map[string]wire.Check{
 		"redis": func(ctx context.Context) error { return w.rdb.Ping(ctx).Err() },
 		"s3":    w.store.Ping,
-	}))
+	}, func() map[string]any { return map[string]any{"actions": w.reloader.Status()} }))
 	hm.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
 	return hm
 }
@@ -244,11 +308,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Tasks run on long-lived goroutines (see engine.Runners).
 	runners := engine.NewRunners(w.cfg.WorkerConcurrency)
 	defer runners.Close()
-	if err := w.srv.Start(runners.Handler(w.mux)); err != nil {
+	// Each task runs on the mux in service when it starts.
+	mux := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return w.mux.Load().ProcessTask(ctx, t) })
+	if err := w.srv.Start(runners.Handler(mux)); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	if w.fast != nil {
-		if err := w.fast.Start(runners.Handler(w.mux)); err != nil {
+		if err := w.fast.Start(runners.Handler(mux)); err != nil {
 			w.srv.Shutdown()
 			return fmt.Errorf("worker: start the waiting queue's server: %w", err)
 		}
@@ -259,6 +325,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	rctx, stopRecoverer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRecoverer()
 	var loops errgroup.Group
+	if w.cfg.ActionsWatch > 0 {
+		loops.Go(func() error { w.reloader.Run(ctx, w.cfg.ActionsWatch); return nil })
+	}
 	loops.Go(func() error {
 		// asynq reclaims a dead worker's tasks only 60-120 s after the
 		// kill; this brings it down to about 7-14 s (see jobs.Recoverer).
@@ -274,7 +343,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err == nil && ok
 		}
 		loops.Go(func() error { w.janitor.Run(ctx, interval, claim); return nil })
-		if w.retain.Active() {
+		// Always: a reloaded file may declare a retention.
+		{
 			claimRetention := func(ctx context.Context) bool {
 				ok, err := w.rdb.SetNX(ctx, submission.RetentionLock, owner, interval*9/10).Result()
 				return err == nil && ok
@@ -349,7 +419,17 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	return w.Run(ctx)
+	// SIGHUP reloads the actions file instead of stopping the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { w.reloader.OnSignal(hctx, hup) })
+	err = w.Run(ctx)
+	stop()
+	wg.Wait()
+	return err
 }
 
 // asynqLogger sends asynq's logs to slog.

@@ -84,7 +84,7 @@ start() {
 }
 cleanup() {
   stopping=1
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   echo
   echo "stopping formq demo"
   # The API and the worker first, so they finish in-flight work while Redis
@@ -94,7 +94,7 @@ cleanup() {
   for p in "${pids[@]:0:2}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 
 start redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA/redis" \
   --appendonly yes --maxmemory-policy noeviction --daemonize no --protected-mode yes
@@ -164,6 +164,8 @@ cat <<MSG
   API reference:  $URL/openapi.json
   metrics:        $URL/metrics (API), http://$WORKER_ADDR/metrics (worker)
   sealing key:    $SECRET_NOTE
+  actions file:   edit $FORMQ_ACTIONS and the API and the worker load it again within 2 s
+                  (.data/logs/api.log says "actions file reloaded", or why it kept the previous one)
 
 MSG
 

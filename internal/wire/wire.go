@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -187,7 +188,11 @@ const ReadyTimeout = 750 * time.Millisecond
 // dependency answers, 503 with the failing ones "unavailable" otherwise.
 // The checks run at once, each within ReadyTimeout; a check that has not
 // answered by then counts as unavailable and is left to end on its own.
-func Ready(checks map[string]Check) http.Handler {
+func Ready(checks map[string]Check) http.Handler { return ReadyWith(checks, nil) }
+
+// ReadyWith is Ready whose answer also carries the fields extra returns
+// (the actions file's version in service).
+func ReadyWith(checks map[string]Check, extra func() map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status, ok := runChecks(r.Context(), checks, ReadyTimeout)
 		w.Header().Set("Content-Type", "application/json")
@@ -195,7 +200,11 @@ func Ready(checks map[string]Check) http.Handler {
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": ok, "checks": status})
+		answer := map[string]any{"ok": ok, "checks": status}
+		if extra != nil {
+			maps.Copy(answer, extra())
+		}
+		_ = json.NewEncoder(w).Encode(answer)
 	})
 }
 

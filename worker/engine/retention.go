@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/formq/formq/jobs"
@@ -21,6 +22,7 @@ const (
 
 // RetentionSweep erases submissions older than their action's retention.
 type RetentionSweep struct {
+	mu      sync.Mutex // guards index and periods, which Set replaces
 	index   *jobs.Index
 	periods map[string]time.Duration // by action; only actions with one
 	erased  *prometheus.CounterVec
@@ -32,37 +34,55 @@ type RetentionSweep struct {
 // (action name to how long its submissions are kept). It registers
 // formq_retention_erased_total on reg when reg is not nil.
 func NewRetention(index *jobs.Index, periods map[string]time.Duration, reg prometheus.Registerer, log *slog.Logger) *RetentionSweep {
-	r := &RetentionSweep{index: index, periods: map[string]time.Duration{}, log: log, now: time.Now,
+	r := &RetentionSweep{log: log, now: time.Now,
 		erased: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "formq_retention_erased_total",
 			Help: "Submissions erased because they outlived their action's retention.",
 		}, []string{"action"}),
 	}
-	for a, p := range periods {
-		if p > 0 {
-			r.periods[a] = p
-			r.erased.WithLabelValues(a)
-		}
-	}
+	r.Set(index, periods)
 	if reg != nil {
 		reg.MustRegister(r.erased)
 	}
 	return r
 }
 
+// Set replaces the index and the periods the sweeps read: those of a
+// reloaded actions file. A sweep under way finishes with the ones it
+// began with.
+func (r *RetentionSweep) Set(index *jobs.Index, periods map[string]time.Duration) {
+	kept := map[string]time.Duration{}
+	for a, p := range periods {
+		if p > 0 {
+			kept[a] = p
+			r.erased.WithLabelValues(a)
+		}
+	}
+	r.mu.Lock()
+	r.index, r.periods = index, kept
+	r.mu.Unlock()
+}
+
 // Active reports whether any action has a retention.
-func (r *RetentionSweep) Active() bool { return len(r.periods) > 0 }
+func (r *RetentionSweep) Active() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.periods) > 0
+}
 
 // Sweep erases expired submissions, oldest first, in bounded batches. A
 // submission still being processed is left for the next sweep.
 func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	index, periods := r.index, r.periods
+	r.mu.Unlock()
 	total := 0
 	var errs []error
-	for action, keep := range r.periods {
+	for action, keep := range periods {
 		cutoff := r.now().Add(-keep)
 		skipped := map[string]bool{}
 		for range RetentionRounds {
-			entries, err := r.index.Expired(ctx, action, cutoff, RetentionBatch+len(skipped))
+			entries, err := index.Expired(ctx, action, cutoff, RetentionBatch+len(skipped))
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -73,11 +93,11 @@ func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
 				if skipped[id] {
 					continue
 				}
-				err := r.index.Erase(ctx, id)
+				err := index.Erase(ctx, id)
 				switch {
 				case errors.Is(err, submission.ErrNotFound):
 					// An entry left by an interrupted erasure.
-					if err := r.index.Drop(ctx, action, entry); err != nil {
+					if err := index.Drop(ctx, action, entry); err != nil {
 						errs = append(errs, err)
 						skipped[id] = true
 					}
