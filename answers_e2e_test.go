@@ -49,20 +49,23 @@ const answersActions = `actions:
 // field the form does not have), "slow" answers after a delay, anything
 // else gets a new id.
 type postsApp struct {
-	mu    sync.Mutex
-	calls map[string][]string // webhook-ids by title
-	delay time.Duration
-	next  int
+	mu     sync.Mutex
+	calls  map[string][]string // webhook-ids by title
+	queues []string            // the queue of each delivered record
+	delay  time.Duration
+	next   int
 }
 
 func (p *postsApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rec struct {
 		Values map[string]any `json:"values"`
+		Queue  string         `json:"queue"`
 	}
 	_ = json.NewDecoder(r.Body).Decode(&rec)
 	title, _ := rec.Values["title"].(string)
 	p.mu.Lock()
 	p.calls[title] = append(p.calls[title], r.Header.Get("webhook-id"))
+	p.queues = append(p.queues, rec.Queue)
 	p.next++
 	id := fmt.Sprintf("p%d", p.next)
 	delay := p.delay
@@ -225,6 +228,12 @@ func TestAppAnswersTheForm(t *testing.T) {
 		id := a.Submission.Data["save"]["id"]
 		if id == "" || a.Message != "Post "+id+" created: Hello" || !strings.HasSuffix(a.Redirect, "/posts/"+id) || !strings.HasPrefix(a.Redirect, "http") {
 			t.Errorf("data %v, message %q, redirect %q", a.Submission.Data, a.Message, a.Redirect)
+		}
+		st.app.mu.Lock()
+		queues := append([]string(nil), st.app.queues...)
+		st.app.mu.Unlock()
+		if len(queues) == 0 || queues[0] != submission.WaitQueue {
+			t.Errorf("queues %v: a submission someone waits for goes to the %q queue", queues, submission.WaitQueue)
 		}
 		// The status says the same later.
 		s := getStatus(t, a.Submission.StatusURL)

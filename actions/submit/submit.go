@@ -168,7 +168,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	s := &intake{
 		c: c, h: h, a: a, subject: subject,
 		sub: &submission.Submission{
-			ID: h.newID(), Action: a.Name, Queue: a.Queue, Steps: a.Steps, Subject: subject,
+			ID: h.newID(), Action: a.Name, Queue: queueOf(a), Steps: a.Steps, Subject: subject,
 			Request:    submission.Request{ClientIP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID)},
 			ReceivedAt: h.now().UTC(),
 		},

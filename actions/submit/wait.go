@@ -94,5 +94,15 @@ func (h *Handler) redirect(c echo.Context, a *actions.Action, sub *submission.Su
 	return fallback
 }
 
+// queueOf is the queue of an action's submissions: the waiting queue when
+// someone waits for the answer (workers look at it every few ms, ahead of
+// the others), else the action's own.
+func queueOf(a *actions.Action) string {
+	if a.Wait > 0 {
+		return submission.WaitQueue
+	}
+	return a.Queue
+}
+
 // plain leaves a value as it is: messages are text, escaped where shown.
 func plain(s string) string { return s }
