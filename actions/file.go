@@ -121,29 +121,29 @@ type rawFile struct {
 }
 
 type rawAction struct {
-	Title       string                      `yaml:"title"`
-	Fields      yaml.Node                   `yaml:"fields"`
-	Uploads     yaml.Node                   `yaml:"uploads"`
-	Steps       []map[string]map[string]any `yaml:"steps"`
-	Revalidate  submission.Revalidate       `yaml:"revalidate"`
-	Redirect    string                      `yaml:"redirect"`
-	Message     string                      `yaml:"message"`
-	MaxBody     string                      `yaml:"max_body"`
-	Queue       string                      `yaml:"queue"`
-	Origins     []string                    `yaml:"origins"`
-	Auth        string                      `yaml:"auth"`
-	RateLimit   string                      `yaml:"rate_limit"`
-	Honeypot    yaml.Node                   `yaml:"honeypot"`
-	Idempotency string                      `yaml:"idempotency"`
-	Bound       []string                    `yaml:"bound"`
-	StrictOrig  bool                        `yaml:"strict_origin"`
-	Template    string                      `yaml:"template"`
-	Captcha     *rawCaptcha                 `yaml:"captcha"`
-	Wait        string                      `yaml:"wait"`
-	MinFillTime string                      `yaml:"min_fill_time"`
-	Retention   string                      `yaml:"retention"`
-	ErrorRedir  string                      `yaml:"error_redirect"`
-	Theme       *Theme                      `yaml:"theme"`
+	Title       string                `yaml:"title"`
+	Fields      yaml.Node             `yaml:"fields"`
+	Uploads     yaml.Node             `yaml:"uploads"`
+	Steps       yaml.Node             `yaml:"steps"`
+	Revalidate  submission.Revalidate `yaml:"revalidate"`
+	Redirect    string                `yaml:"redirect"`
+	Message     string                `yaml:"message"`
+	MaxBody     string                `yaml:"max_body"`
+	Queue       string                `yaml:"queue"`
+	Origins     []string              `yaml:"origins"`
+	Auth        string                `yaml:"auth"`
+	RateLimit   string                `yaml:"rate_limit"`
+	Honeypot    yaml.Node             `yaml:"honeypot"`
+	Idempotency string                `yaml:"idempotency"`
+	Bound       []string              `yaml:"bound"`
+	StrictOrig  bool                  `yaml:"strict_origin"`
+	Template    string                `yaml:"template"`
+	Captcha     *rawCaptcha           `yaml:"captcha"`
+	Wait        string                `yaml:"wait"`
+	MinFillTime string                `yaml:"min_fill_time"`
+	Retention   string                `yaml:"retention"`
+	ErrorRedir  string                `yaml:"error_redirect"`
+	Theme       *Theme                `yaml:"theme"`
 }
 
 // rawField is a field's keys besides its rules, which fieldRules read.
@@ -227,16 +227,24 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 	}
 	var list []*Action
 	for name, node := range pairs(&raw.Actions) {
+		// Problems point at the line of the key they are about, else at
+		// the action's name.
+		nameLine := keyLine(&raw.Actions, name, node.Line)
+		at := func(key string) int { return keyLine(node, key, nameLine) }
 		if !namePattern.MatchString(name) {
-			add(node.Line, name, "", "action name must be letters, digits, - or _, starting with a letter")
+			add(nameLine, name, "", "action name must be letters, digits, - or _, starting with a letter")
 		}
 		var ra rawAction
 		unknown, err := decodeStrict(node, &ra)
 		if unknown != nil {
-			add(node.Line, name, "", "%v", unknown)
+			line := nameLine
+			if u, ok := unknown.(unknownKeys); ok {
+				line = at(u[0])
+			}
+			add(line, name, "", "%v", unknown)
 		}
 		if err != nil {
-			add(node.Line, name, "", "%v", err)
+			add(nameLine, name, "", "%v", err)
 			continue
 		}
 		a := &Action{
@@ -255,37 +263,37 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				a.Template = filepath.Join(filepath.Dir(file), a.Template)
 			}
 			if _, err := os.Stat(a.Template); err != nil {
-				add(node.Line, name, "", "template %q: %v", ra.Template, err)
+				add(at("template"), name, "", "template %q: %v", ra.Template, err)
 			}
 		}
 		if a.Queue == "" {
 			a.Queue = submission.DefaultQueue
 		} else if !slices.Contains(submission.Queues, a.Queue) {
-			add(node.Line, name, "", "queue %q: want one of %s", a.Queue, strings.Join(submission.Queues, ", "))
+			add(at("queue"), name, "", "queue %q: want one of %s", a.Queue, strings.Join(submission.Queues, ", "))
 		}
 		switch a.Auth {
 		case "", "required", "optional":
 		default:
-			add(node.Line, name, "", "auth %q: want required or optional", a.Auth)
+			add(at("auth"), name, "", "auth %q: want required or optional", a.Auth)
 		}
 		if ra.MaxBody != "" {
 			n, err := bytesize.Parse(ra.MaxBody)
 			if err != nil || n <= 0 {
-				add(node.Line, name, "", "max_body %q: want a size like 12MB", ra.MaxBody)
+				add(at("max_body"), name, "", "max_body %q: want a size like 12MB", ra.MaxBody)
 			}
 			a.MaxBody = n
 		}
 		if ra.Idempotency != "" {
 			d, err := time.ParseDuration(ra.Idempotency)
 			if err != nil || d <= 0 {
-				add(node.Line, name, "", "idempotency %q: want a duration like 24h", ra.Idempotency)
+				add(at("idempotency"), name, "", "idempotency %q: want a duration like 24h", ra.Idempotency)
 			}
 			a.Idempotency = d
 		}
 		if ra.RateLimit != "" {
 			rl, err := parseRateLimit(ra.RateLimit)
 			if err != nil {
-				add(node.Line, name, "", "rate_limit %q: %v", ra.RateLimit, err)
+				add(at("rate_limit"), name, "", "rate_limit %q: %v", ra.RateLimit, err)
 			}
 			a.RateLimit = rl
 		}
@@ -306,68 +314,73 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			add(ra.Honeypot.Line, name, "", "honeypot: want true, false or a field name")
 		}
 		if placeholderBeforePath(a.Redirect) {
-			add(node.Line, name, "", "redirect %q: placeholders may only stand in the path, query or fragment, never in the scheme or host (a value could send people to another site)", a.Redirect)
+			add(at("redirect"), name, "", "redirect %q: placeholders may only stand in the path, query or fragment, never in the scheme or host (a value could send people to another site)", a.Redirect)
 		}
 		if ra.Captcha != nil {
 			c, msgs := parseCaptcha(ra.Captcha)
 			for _, m := range msgs {
-				add(node.Line, name, "", "%s", m)
+				add(at("captcha"), name, "", "%s", m)
 			}
 			a.Captcha = c
 		}
 		if ra.Retention != "" {
 			d, err := period.Parse(ra.Retention)
 			if err != nil {
-				add(node.Line, name, "", "retention %q: %v", ra.Retention, err)
+				add(at("retention"), name, "", "retention %q: %v", ra.Retention, err)
 			}
 			a.Retention = d
 		}
 		if ra.MinFillTime != "" {
 			d, msg := parseMinFillTime(ra.MinFillTime)
 			if msg != "" {
-				add(node.Line, name, "", "%s", msg)
+				add(at("min_fill_time"), name, "", "%s", msg)
 			}
 			a.MinFillTime = d
 		}
 		for _, m := range a.Theme.problems() {
-			add(node.Line, name, "", "%s", m)
+			add(at("theme"), name, "", "%s", m)
 		}
 		if a.ErrorRedirect != "" && !LinkTarget(a.ErrorRedirect) {
-			add(node.Line, name, "", "error_redirect %q: want an http(s) URL or a path starting with /", a.ErrorRedirect)
+			add(at("error_redirect"), name, "", "error_redirect %q: want an http(s) URL or a path starting with /", a.ErrorRedirect)
 		}
 		for _, o := range a.Origins {
 			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-				add(node.Line, name, "", "origin %q: want scheme://host[:port]", o)
+				add(at("origins"), name, "", "origin %q: want scheme://host[:port]", o)
 			}
 		}
-		for _, s := range ra.Steps {
-			if len(s) != 1 {
-				add(node.Line, name, "", "each step is one mapping like '- webhook: {url: ...}'")
+		// Each step's problems point at its own line.
+		for _, item := range ra.Steps.Content {
+			var s map[string]map[string]any
+			if err := item.Decode(&s); err != nil || len(s) != 1 {
+				add(item.Line, name, "", "each step is one mapping like '- webhook: {url: ...}'")
 				continue
 			}
 			for typ, cfg := range s {
 				step := submission.Step{Type: typ, Config: cfg}
 				if msg := o.checkStep(step); msg != "" {
-					add(node.Line, name, "", "%s", msg)
+					add(item.Line, name, "", "%s", msg)
 				}
 				a.Steps = append(a.Steps, step)
 			}
 		}
+		if ra.Steps.Kind != 0 && ra.Steps.Kind != yaml.SequenceNode {
+			add(at("steps"), name, "", "steps: want a list like '- webhook: {url: ...}'")
+		}
 		if ra.Wait != "" {
 			d, msg := parseWait(ra.Wait)
 			if msg != "" {
-				add(node.Line, name, "", "%s", msg)
+				add(at("wait"), name, "", "%s", msg)
 			}
 			a.Wait = d
 		}
 		for _, m := range checkAnswers(a) {
-			add(node.Line, name, "", "%s", m)
+			add(nameLine, name, "", "%s", m)
 		}
 		if ra.Fields.Kind != 0 {
 			for fname, fnode := range pairs(&ra.Fields) {
 				f, msgs := parseField(fname, fnode)
 				for _, m := range msgs {
-					add(fnode.Line, name, fname, "%s", m)
+					add(keyLine(&ra.Fields, fname, fnode.Line), name, fname, "%s", m)
 				}
 				if f != nil {
 					a.Fields = append(a.Fields, f)
@@ -378,7 +391,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 			for _, r := range fieldRules {
 				if r.checkAction != nil {
 					for _, m := range r.checkAction(a, f) {
-						add(node.Line, name, f.Name, "%s", m)
+						add(keyLine(&ra.Fields, f.Name, nameLine), name, f.Name, "%s", m)
 					}
 				}
 			}
@@ -386,26 +399,27 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		if ra.Uploads.Kind != 0 {
 			for uname, unode := range pairs(&ra.Uploads) {
 				u, msgs := parseUpload(uname, unode)
+				uline := keyLine(&ra.Uploads, uname, unode.Line)
 				for _, m := range msgs {
-					add(unode.Line, name, uname, "%s", m)
+					add(uline, name, uname, "%s", m)
 				}
 				if u != nil {
 					if a.Field(uname) != nil {
-						add(unode.Line, name, uname, "declared both as a field and as an upload")
+						add(uline, name, uname, "declared both as a field and as an upload")
 					}
 					a.Uploads = append(a.Uploads, u)
 				}
 			}
 		}
 		for _, m := range checkSubmitterMail(a) {
-			add(node.Line, name, "", "%s", m)
+			add(at("steps"), name, "", "%s", m)
 		}
 		for _, p := range checkThumbnailTypes(a) {
-			add(node.Line, name, p[0], "%s", p[1])
+			add(at("steps"), name, p[0], "%s", p[1])
 		}
 		for _, b := range a.Bound {
 			if a.Field(b) != nil || a.Upload(b) != nil {
-				add(node.Line, name, b, "bound argument has the name of a form field")
+				add(at("bound"), name, b, "bound argument has the name of a form field")
 			}
 		}
 		if ra.MaxBody == "" {
@@ -415,7 +429,7 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 		// the whole request), but one file at its max_size must fit.
 		for _, u := range a.Uploads {
 			if u.MaxSize > a.MaxBody {
-				add(node.Line, name, u.Name, "max_size %s is over the action's max_body %s: raise max_body or leave it out (the default fits the uploads)", FormatSize(u.MaxSize), FormatSize(a.MaxBody))
+				add(keyLine(&ra.Uploads, u.Name, at("max_body")), name, u.Name, "max_size %s is over the action's max_body %s: raise max_body or leave it out (the default fits the uploads)", FormatSize(u.MaxSize), FormatSize(a.MaxBody))
 			}
 		}
 		list = append(list, a)
@@ -544,6 +558,19 @@ func parseRateLimit(s string) (*RateLimit, error) {
 	return &RateLimit{Limit: limit, Period: d}, nil
 }
 
+// keyLine is the line of key in mapping m, or fallback when m has no
+// such key.
+func keyLine(m *yaml.Node, key string, fallback int) int {
+	if m.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i].Line
+			}
+		}
+	}
+	return fallback
+}
+
 // pairs iterates a mapping node's keys and values in file order.
 func pairs(n *yaml.Node) func(func(string, *yaml.Node) bool) {
 	return func(yield func(string, *yaml.Node) bool) {
@@ -575,7 +602,7 @@ func decodeStrict(n *yaml.Node, v any) (unknown, err error) {
 				for _, k := range m {
 					keys = append(keys, k[1])
 				}
-				unknown = fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+				unknown = unknownKeys(keys)
 			}
 		}
 	}
@@ -586,6 +613,11 @@ func decodeStrict(n *yaml.Node, v any) (unknown, err error) {
 }
 
 var unknownKey = regexp.MustCompile(`field (\S+) not found in type`)
+
+// unknownKeys are the keys of a mapping its type has no place for.
+type unknownKeys []string
+
+func (u unknownKeys) Error() string { return "unknown key " + strings.Join(u, ", ") }
 
 // placeholderBeforePath says whether a {placeholder} of a redirect stands
 // where a posted value could choose the scheme or the host: at the very
