@@ -93,8 +93,8 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	parts := routes.Parts{Metrics: b.metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: b.ready}
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,
-		Objects: b.store, Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb),
-		Captcha: captchas, Inbox: index, Waiter: b.waiter,
+		Objects: b.store, Captcha: captchas, Waiter: b.waiter,
+		Memory: submit.Memory{Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb), Inbox: index},
 	}); err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func startUploads(t *testing.T) *upStack {
 	h, err := submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: testIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: reg, Files: store, Objects: store, Log: log, Sealer: sealer,
 		Queue:  jobs.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), jobs.NewStatusStore(rdb), log),
-		Claims: redisstate.NewRefClaims(rdb),
+		Memory: submit.Memory{Claims: redisstate.NewRefClaims(rdb)},
 	})
 	if err != nil {
 		t.Fatal(err)

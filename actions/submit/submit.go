@@ -58,18 +58,26 @@ type Deps struct {
 	Sealer actions.Sealer
 	// Objects checks and copies upload references; nil turns them off.
 	Objects ObjectStore
+	// Captcha verifies the answers of actions with a captcha.
+	Captcha CaptchaVerifier
+	// Waiter holds the answers of actions with wait: until their steps
+	// end; nil answers them at once.
+	Waiter Waiter
+	// Memory is what the endpoint keeps in Redis between requests.
+	Memory
+}
+
+// Memory is what the submit endpoint keeps between requests: reference
+// claims, idempotency answers and their notes for erasure. A nil part
+// turns its feature off.
+type Memory struct {
 	// Claims makes upload references single-use; nil leaves them usable
 	// by every submission until they expire.
 	Claims RefClaims
 	// Idempotency keeps answers by idempotency key; nil turns keys off.
 	Idempotency Idempotency
-	// Captcha verifies the answers of actions with a captcha.
-	Captcha CaptchaVerifier
 	// Inbox notes idempotency keys for erasure; nil notes nothing.
 	Inbox IdempotencyNotes
-	// Waiter holds the answers of actions with wait: until their steps
-	// end; nil answers them at once.
-	Waiter Waiter
 }
 
 // Handler serves POST /actions/{name} and the form state an error
