@@ -243,6 +243,16 @@ document.addEventListener("formq:progress", (e) => { window.seen.progress.push([
 <button data-pending-label="Sending…">Sign up</button>
 <p data-formq-message></p><p data-formq-status-text></p>
 </form></main></body></html>`, s.api, status, s.page, formFields(nil, nil, nil))
+	case "/static":
+		// A static page: formq.js alone shows what an error redirect
+		// brought back (formq_state); the page's server does nothing.
+		fmt.Fprintf(w, pageHead, "Sign up (static)")
+		fmt.Fprintf(w, `<script type="module" src="%[1]s/formq.js"></script>
+<form data-formq method="post" enctype="multipart/form-data" action="%[1]s/actions/signup">
+<input type="hidden" name="_error_redirect" value="%[2]s/static">
+%[3]s
+<button>Sign up</button>
+</form></main></body></html>`, s.api, s.page, formFields(nil, nil, nil))
 	case "/nojs":
 		// A server-rendered page: with ?formq_state= it asks formq for the
 		// errors, values and kept files and shows them.

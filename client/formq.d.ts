@@ -203,6 +203,23 @@ export function check(form: HTMLFormElement, schema: Schema, data?: FormData): F
 export function showErrors(form: HTMLFormElement, errors: FieldErrors, message?: string): void;
 export function clear(form: HTMLFormElement): void;
 export function keep(form: HTMLFormElement, kept: Record<string, KeptFile[]>): void;
+/**
+ * Shows again the errors, values and kept files an error redirect brought
+ * back (?formq_state=...), and drops formq_state from the address. enhance()
+ * calls it. Fields named in `omitted` had values too long to carry back.
+ */
+export function restore(form: HTMLFormElement): Promise<RestoredState | null>;
+
+/** The failed submission an error redirect brought back (GET /actions/{name}/state/{token}). */
+export interface RestoredState {
+  ok: false;
+  error: { code: string; message: string };
+  errors: FieldErrors;
+  values?: Record<string, string | string[]>;
+  kept?: Record<string, KeptFile[]>;
+  /** Fields whose values were too long to carry back; not in values. */
+  omitted?: string[];
+}
 export function watch(statusUrl: string, onStatus: (s: Status) => void): { close(): void };
 export function describeStatus(s: Status): string;
 /**

@@ -498,6 +498,53 @@ export async function submit(form, options = {}) {
   return s.busy;
 }
 
+const OMITTED = "Too long to bring back: please enter it again.";
+
+/** Puts values back in a form's fields (never files or passwords). */
+function fill(form, values) {
+  for (const name in values || {}) {
+    const v = values[name];
+    const list = [].concat(v).map(String);
+    const el = form.elements.namedItem(name);
+    const els = !el ? [] : el.tagName ? [el] : [...el];
+    for (const e of els) {
+      if (e.type == "file" || e.type == "password") continue;
+      if (e.type == "checkbox" || e.type == "radio") e.checked = list.includes(e.value) || (e.type == "checkbox" && list.includes("true") && els.length == 1);
+      else if (e.multiple && e.options) for (const o of e.options) o.selected = list.includes(o.value);
+      else e.value = list[0] ?? "";
+    }
+  }
+}
+
+/**
+ * Shows again, on the page an error redirect came back to
+ * (?formq_state=...), the errors, values and kept files of the failed
+ * submission, and drops formq_state from the address. Resolves to the
+ * state, or null when the page has none for this form's action.
+ */
+export async function restore(form) {
+  const token = new URLSearchParams(location.search).get("formq_state");
+  const url = token && schemaURL(form);
+  if (!url) return null;
+  let body = null;
+  try {
+    const r = await fetch(url.replace(/\/schema$/, "/state/" + encodeURIComponent(token)), { headers: { Accept: "application/json" }, credentials: "omit" });
+    if (r.ok) body = await r.json();
+  } catch {}
+  if (!body || !body.errors) return null;
+  const errors = { ...body.errors };
+  for (const name of body.omitted || []) errors[name] = (errors[name] || []).concat(OMITTED);
+  fill(form, body.values);
+  const message = body.error && body.error.message;
+  showErrors(form, errors, message);
+  keep(form, body.kept);
+  const u = new URL(location.href);
+  u.searchParams.delete("formq_state");
+  history.replaceState(history.state, "", u.href);
+  fire(form, "invalid", { errors, kept: body.kept, message, omitted: body.omitted || [], source: "state" });
+  return body;
+}
+
 /** Enhances one form: submits go through submit(); the schema is fetched ahead. */
 export function enhance(form) {
   const s = st(form);
@@ -505,6 +552,7 @@ export function enhance(form) {
   s.on = true;
   form.noValidate = true;
   s.stamp = stamp(form);
+  restore(form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     submit(form, { submitter: e.submitter });

@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/formq/formq/internal/teststack"
 )
 
 // submissionFiles reads what the API stored for a submission, as the
@@ -353,4 +355,53 @@ func TestThemedHostedForm(t *testing.T) {
 	}
 	screenshot(t, ctx, "hosted-form-themed")
 	noAxeViolations(t, ctx, "the themed hosted form")
+}
+
+// TestStaticPageRestoresState: a browser without JavaScript posted a
+// static page's form and failed validation; formq's error redirect brings
+// it back with ?formq_state=. With JavaScript on that page, formq.js shows
+// the errors, values and kept file again by itself, says which value was
+// too long to carry back, and drops formq_state from the address.
+func TestStaticPageRestoresState(t *testing.T) {
+	s := startSite(t)
+	// The post a browser without JavaScript makes: a name too long to
+	// carry back (and over its max_length), the terms not accepted.
+	body, ctype := teststack.MultipartBody(t, map[string]string{
+		"name": strings.Repeat("x", 1200), "email": "ada@example.com", "plan": "pro", "_error_redirect": s.page + "/static",
+	}, map[string][]byte{"avatar": teststack.PNGLike(4096, 1)})
+	req, err := http.NewRequest(http.MethodPost, s.api+"/actions/signup", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, s.page+"/static?formq_state=") {
+		t.Fatalf("the failed post answered %d to %q, want 303 to the static page with formq_state", resp.StatusCode, loc)
+	}
+
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(loc))
+	waitJS(t, ctx, "the errors brought back", `!!document.querySelector("[data-formq-summary]")`)
+	for expr, want := range map[string]string{
+		`document.querySelector("#email").value`:                                           "ada@example.com",
+		`document.querySelector("#plan").value`:                                            "pro",
+		`document.querySelector("#name").value`:                                            "",
+		`document.querySelector("#name-error").textContent`:                                "Too long to bring back: please enter it again.",
+		`document.querySelector("#agree-error").textContent`:                               "Please accept the terms",
+		`document.querySelector("[data-formq-kept-note=avatar]").textContent`:              "kept — choose another to replace it",
+		`String(!!document.querySelector('input[type=hidden][data-formq-kept="avatar"]'))`: "true",
+		`location.search`: "",
+		`document.activeElement.dataset.formqSummary === "" ? "summary" : document.activeElement.tagName`: "summary",
+	} {
+		if got := evalString(t, ctx, expr); !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Errorf("%s = %q, want %q", expr, got, want)
+		}
+	}
+	screenshot(t, ctx, "static-page-restored-state")
 }

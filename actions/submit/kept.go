@@ -106,6 +106,16 @@ type formState struct {
 	Errors  actions.FieldErrors       `json:"e"`
 	Values  map[string]any            `json:"v,omitempty"`
 	Kept    map[string][]web.KeptFile `json:"k,omitempty"`
+	// Omitted names the fields whose values were too long to carry.
+	Omitted []string `json:"o,omitempty"`
+}
+
+// stateAnswer is the answer of GET /actions/{name}/state/{token}: the
+// 422's JSON, and the fields whose values it could not carry, so the page
+// can say so instead of showing them silently empty.
+type stateAnswer struct {
+	web.ErrorBody
+	Omitted []string `json:"omitted,omitempty"`
 }
 
 // StatePurpose is the seal purpose of an action's formq_state tokens.
@@ -131,6 +141,7 @@ func (h *Handler) sealState(a *actions.Action, e *web.Error) (string, error) {
 			}
 		}
 		if n > maxStateValue || total+n > maxStateValues {
+			st.Omitted = append(st.Omitted, f.Name)
 			continue
 		}
 		total += n
@@ -159,7 +170,7 @@ func (h *Handler) State(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	e := web.ErrValidation.WithForm(a, st.Errors, st.Values)
 	e.Message, e.Kept = st.Message, st.Kept
-	return c.JSON(http.StatusOK, web.Body(e))
+	return c.JSON(http.StatusOK, stateAnswer{ErrorBody: web.Body(e), Omitted: st.Omitted})
 }
 
 // invalid answers a validation failure of a submission: files kept, and
