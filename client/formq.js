@@ -222,7 +222,11 @@ export function keep(form, kept) {
   }
 }
 
+// Progress bars show only while files upload.
+const bars = (form, show) => form.querySelectorAll("progress[data-formq-progress]").forEach((p) => (p.hidden = !show));
+
 function pending(form, on) {
+  if (!on) bars(form, false);
   on ? form.setAttribute("data-pending", "") : form.removeAttribute("data-pending");
   form.setAttribute("aria-busy", on);
   form.querySelectorAll("button:not([type]),button[type=submit],input[type=submit]").forEach((b) => {
@@ -391,6 +395,7 @@ export async function submit(form, options = {}) {
     if (r) fd.set("_rendered", r);
     if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
     const emit = (d) => {
+      bars(form, true);
       form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
         const one = d.files.filter((f) => f.field == p.dataset.formqProgress);
         p.max = one.length ? one.reduce((n, f) => n + f.size, 0) : d.total;
@@ -552,6 +557,7 @@ export function enhance(form) {
   s.on = true;
   form.noValidate = true;
   s.stamp = stamp(form);
+  bars(form, false);
   restore(form);
   form.addEventListener("submit", (e) => {
     e.preventDefault();

@@ -405,3 +405,28 @@ func TestStaticPageRestoresState(t *testing.T) {
 	}
 	screenshot(t, ctx, "static-page-restored-state")
 }
+
+// TestProgressOnlyWhileUploading: the page's <progress data-formq-progress>
+// is hidden until files upload, shown while they do, and hidden again
+// when the answer came.
+func TestProgressOnlyWhileUploading(t *testing.T) {
+	s := startSite(t)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/js"), chromedp.WaitVisible(chromedp.CSS("#name")))
+	waitJS(t, ctx, "client.js to enhance the form", `document.querySelector("form").noValidate === true`)
+	if got := evalString(t, ctx, `String(document.querySelector("progress").hidden)`); got != "true" {
+		t.Fatalf("the progress bar before any upload: hidden=%s, want true", got)
+	}
+	// Stay on the page: the bar's state at each progress event and after.
+	evalString(t, ctx, `(() => { const f = document.querySelector("form"); f.dataset.formqSuccess = "message";
+		window.bar = []; f.addEventListener("formq:progress", () => window.bar.push(document.querySelector("progress").hidden)); return "" })()`)
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"), chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+		chromedp.SetValue(chromedp.CSS("#plan"), "pro"), chromedp.Click(chromedp.CSS("#agree")),
+		chromedp.SetUploadFiles(chromedp.CSS("#avatar"), []string{pngFile(t, "me.png", 3<<20)}),
+		chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the answer", `document.querySelector("[data-formq-message]").textContent != ""`)
+	if got := evalString(t, ctx, `JSON.stringify([...new Set(window.bar)]) + " " + document.querySelector("progress").hidden`); got != "[false] true" {
+		t.Errorf("the bar while uploading and after: %s, want [false] true (shown during every progress event, hidden after)", got)
+	}
+}
