@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type Index struct {
 	rdb   redis.UniversalClient
 	store IndexStore
 	tasks *asynq.Inspector
+	salt  *Salt
 	// personal lists the personal fields of each action.
 	personal map[string][]string
 }
@@ -88,7 +90,7 @@ func (x *Index) ByPersonal(ctx context.Context, action, field, value string) ([]
 
 // NewIndex builds the index on Redis and the record store.
 func NewIndex(rdb redis.UniversalClient, store IndexStore) *Index {
-	return &Index{rdb: rdb, store: store, tasks: asynq.NewInspectorFromRedisClient(rdb)}
+	return &Index{rdb: rdb, store: store, tasks: asynq.NewInspectorFromRedisClient(rdb), salt: NewSalt(rdb)}
 }
 
 // Add puts a stored submission in the index; adding it again changes
@@ -281,9 +283,12 @@ func (x *Index) Each(ctx context.Context, action string, fn func(*submission.Sub
 }
 
 // Erase removes every trace of a submission: its record, its files and
-// their variants, its status, event and idempotency entries, its finished
-// task and its index entries; then it checks that none is left. A
-// submission still queued or processing is submission.ErrBusy.
+// their variants, the staged copies kept of them when an app refused it,
+// its status, its revalidation event (the stream entry and its dedupe
+// key), its idempotency entry, its finished task and its redeliveries'
+// tasks, its place in the autoresponder's counts and its index entries;
+// then it checks that none is left. A submission still queued or
+// processing is submission.ErrBusy.
 func (x *Index) Erase(ctx context.Context, id string) error {
 	entry, err := x.Lookup(ctx, id)
 	if err != nil {
@@ -297,15 +302,16 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 	if s := st["status"]; s == submission.StatusQueued || s == submission.StatusProcessing {
 		return submission.ErrBusy
 	}
-	if q := queueOf(ctx, x, id); q != "" {
-		if err := x.tasks.DeleteTask(q, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return fmt.Errorf("jobs: delete the task of %s: %w", id, err)
-		}
+	if err := x.deleteTasks(ctx, id); err != nil {
+		return err
 	}
-	var personal []string
+	var personal, mailed []string
 	switch sub, err := x.record(ctx, action, id); {
 	case err == nil:
 		personal = x.personalKeys(sub)
+		if mailed, err = x.recipientKeys(ctx, sub); err != nil {
+			return err
+		}
 	case !errors.Is(err, submission.ErrNotFound):
 		return err
 	}
@@ -315,6 +321,17 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 		return err
 	}
 	keys = append(keys, submission.RecordKey(action, id))
+	var staged []submission.StagedFile
+	if raw := st["kept"]; raw != "" && raw != "null" {
+		if err := json.Unmarshal([]byte(raw), &staged); err != nil {
+			return fmt.Errorf("jobs: read the kept files of %s: %w", id, err)
+		}
+	}
+	for _, f := range staged {
+		if _, ok := submission.ParseStagedKey(f.Staged); ok {
+			keys = append(keys, f.Staged)
+		}
+	}
 	if err := x.store.Delete(ctx, keys...); err != nil {
 		return err
 	}
@@ -323,8 +340,20 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 	if idem, err := x.rdb.Get(ctx, idemOf).Result(); err == nil && strings.HasPrefix(idem, "formq:idem:") {
 		redisKeys = append(redisKeys, idem)
 	}
+	var events []string
+	for _, ev := range []string{st["event"], x.rdb.Get(ctx, submission.EventKey(id)).Val()} {
+		if ev != "" && !slices.Contains(events, ev) {
+			events = append(events, ev)
+		}
+	}
 	_, err = x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, redisKeys...)
+		if len(events) > 0 {
+			p.XDel(ctx, submission.EventsStream, events...)
+		}
+		for _, k := range mailed {
+			p.ZRem(ctx, k, id)
+		}
 		p.ZRem(ctx, submission.IndexAll, entry)
 		p.ZRem(ctx, submission.IndexActionKey(action), entry)
 		p.HDel(ctx, submission.IndexIDs, id)
@@ -354,14 +383,84 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 	return nil
 }
 
-// queueOf finds the queue a submission's finished task is kept in.
-func queueOf(ctx context.Context, x *Index, id string) string {
+// deleteTasks deletes a submission's finished task and the tasks of its
+// redeliveries ({id}-redeliver-{n}), whose payloads hold the record.
+func (x *Index) deleteTasks(ctx context.Context, id string) error {
 	for _, q := range submission.AllQueues {
+		var ids []string
 		if n, err := x.rdb.Exists(ctx, taskKey(q, id)).Result(); err == nil && n > 0 {
-			return q
+			ids = append(ids, id)
+		}
+		prefix := taskKey(q, id+"-redeliver-")
+		iter := x.rdb.Scan(ctx, 0, redisPattern(prefix)+"*", 200).Iterator()
+		for iter.Next(ctx) {
+			ids = append(ids, strings.TrimPrefix(iter.Val(), taskKey(q, "")))
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("jobs: find the redeliveries of %s: %w", id, err)
+		}
+		for _, t := range ids {
+			if err := x.tasks.DeleteTask(q, t); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+				return fmt.Errorf("jobs: delete the task %s: %w", t, err)
+			}
 		}
 	}
-	return ""
+	return nil
+}
+
+// redisPattern escapes the glob characters of a key for SCAN MATCH.
+func redisPattern(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// recipientKeys are the autoresponder limit keys a record's addresses
+// may be counted under: every value that looks like an address (which
+// field an autoresponder mailed is the actions file's business, and it
+// may have changed since).
+func (x *Index) recipientKeys(ctx context.Context, sub *submission.Submission) ([]string, error) {
+	var keys []string
+	add := func(v string) error {
+		if !strings.Contains(v, "@") || len(v) > 320 {
+			return nil
+		}
+		k, err := RecipientKey(ctx, x.salt, v)
+		if err == nil {
+			keys = append(keys, k)
+		}
+		return err
+	}
+	for _, v := range sub.Values {
+		var err error
+		switch v := v.(type) {
+		case string:
+			err = add(v)
+		case []string:
+			for _, e := range v {
+				if err = add(e); err != nil {
+					break
+				}
+			}
+		case []any:
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					if err = add(s); err != nil {
+						break
+					}
+				}
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // Expired answers up to limit index entries of an action received

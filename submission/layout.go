@@ -32,6 +32,7 @@ import (
 //	formq:captcha:{digest}     a captcha answer already accepted (replay cache)
 //	formq:replicated           the last write an API waited on replicas for
 //	formq:ar:{digest}          the submissions an autoresponder mailed to one address
+//	formq:salt                 the key of the digests in key names (ar, rl)
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
@@ -52,6 +53,10 @@ const (
 	// ReplicatedMark is the key the API writes just before it waits for
 	// replicas (FORMQ_REDIS_MIN_REPLICAS); its value is the submission.
 	ReplicatedMark = "formq:replicated"
+	// SaltKey holds the random key of the keyed digests of personal
+	// values in Redis key names (autoresponder recipients, rate limited
+	// clients); see jobs.Salt.
+	SaltKey = "formq:salt"
 
 	statusKeyPrefix = "formq:submission:"
 	eventKeyPrefix  = "formq:event:"
@@ -169,7 +174,8 @@ func EventKey(id string) string { return eventKeyPrefix + id }
 // action; hash is a digest of the client's key and subject.
 func IdempotencyKey(action, hash string) string { return idemKeyPrefix + action + ":" + hash }
 
-// RateLimitKey is the Redis key of an action's rate limit for a client.
+// RateLimitKey is the Redis key of an action's rate limit for a client;
+// client is a keyed digest of the client's address, never the address.
 func RateLimitKey(action, client string) string { return rateKeyPrefix + action + ":" + client }
 
 // RefClaimKey is the Redis key claiming the staged upload id for the one
@@ -181,5 +187,5 @@ func RefClaimKey(id string) string { return refClaimPrefix + id }
 func CaptchaKey(digest string) string { return captchaPrefix + digest }
 
 // AutoresponderKey counts an autoresponder's messages to one address;
-// digest is a hash of the address.
+// digest is a keyed digest of the address as NormalizeAddress spells it.
 func AutoresponderKey(digest string) string { return autoPrefix + digest }

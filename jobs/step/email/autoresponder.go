@@ -2,14 +2,13 @@ package email
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/mail"
 	"strings"
 	"time"
 
 	"github.com/formq/formq/internal/period"
+	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/submission"
@@ -40,22 +39,26 @@ func submitters(to []string, sub *submission.Submission) ([]string, error) {
 
 // RecipientLimiter counts the messages an autoresponder sends to one
 // address. Allow admits the message of one submission (member) unless n
-// others went to key within per; a retry of the same submission is
-// admitted again without counting twice.
+// others went to the address within per; a retry of the same submission
+// is admitted again without counting twice.
 type RecipientLimiter interface {
-	Allow(ctx context.Context, key, member string, n int, per time.Duration) (bool, error)
+	Allow(ctx context.Context, address, member string, n int, per time.Duration) (bool, error)
 }
 
 // RedisRecipients is the RecipientLimiter on Redis: a sorted set per
-// recipient of the submissions mailed, scored by time (a sliding window).
+// mailbox (the address as submission.NormalizeAddress spells it, under a
+// keyed digest: jobs.Salt) of the submissions mailed, scored by time (a
+// sliding window). Erasing a submission removes it from the set
+// (jobs.Index.Erase).
 type RedisRecipients struct {
-	rdb redis.UniversalClient
-	now func() time.Time
+	rdb  redis.UniversalClient
+	salt *jobs.Salt
+	now  func() time.Time
 }
 
 // NewRedisRecipients builds the autoresponder's limiter on a Redis client.
 func NewRedisRecipients(rdb redis.UniversalClient) *RedisRecipients {
-	return &RedisRecipients{rdb: rdb, now: time.Now}
+	return &RedisRecipients{rdb: rdb, salt: jobs.NewSalt(rdb), now: time.Now}
 }
 
 // allowRecipient: KEYS[1] the recipient's set; ARGV member, now (ms),
@@ -71,7 +74,11 @@ return 1
 `)
 
 // Allow implements RecipientLimiter.
-func (r *RedisRecipients) Allow(ctx context.Context, key, member string, n int, per time.Duration) (bool, error) {
+func (r *RedisRecipients) Allow(ctx context.Context, address, member string, n int, per time.Duration) (bool, error) {
+	key, err := jobs.RecipientKey(ctx, r.salt, address)
+	if err != nil {
+		return false, err
+	}
 	ok, err := allowRecipient.Run(ctx, r.rdb, []string{key}, member, r.now().UnixMilli(), per.Milliseconds(), n).Int()
 	if err != nil {
 		return false, fmt.Errorf("jobs: autoresponder limit: %w", err)
@@ -90,8 +97,7 @@ func limitRecipients(ctx context.Context, limiter RecipientLimiter, lim builtin.
 		if _, ok := builtin.SubmitterPlaceholder(t); !ok || i >= len(to) {
 			continue
 		}
-		sum := sha256.Sum256([]byte(strings.ToLower(to[i])))
-		ok, err := limiter.Allow(ctx, submission.AutoresponderKey(hex.EncodeToString(sum[:])), sub.ID, lim.N, lim.Per)
+		ok, err := limiter.Allow(ctx, to[i], sub.ID, lim.N, lim.Per)
 		if err != nil {
 			return err
 		}
