@@ -15,6 +15,7 @@ import (
 //	uploads/{action}/{id}/{field}/{n}        the n-th file of a field
 //	uploads/{action}/{id}/{field}/{n}.{var}  a variant of it (thumbnails)
 //	uploads/_staged/{id}                     a file uploaded before its submission
+//	uploads/_partial/{action}/{id}/{field}/{n}  a file's streamed PUT, before its copy into place
 //	uploads/_tus/{id}                        a resumable (tus) upload, once complete
 //	uploads/_tus/{id}.info, {id}.part        tusd's state of it: metadata, an unfinished part
 //
@@ -45,6 +46,10 @@ const (
 	// file under its id, tusd's .info and .part objects beside it. Like
 	// _staged, no action can be named _tus.
 	TusPrefix = UploadsPrefix + "_tus/"
+	// PartialPrefix holds the streamed PUT of a file until it was read
+	// whole and copied to its own key: an object here is never a stored
+	// file, only one on its way or the remains of a cut upload.
+	PartialPrefix = UploadsPrefix + "_partial/"
 
 	StatusChannel = "formq:status"
 	EventsStream  = "formq:events"
@@ -120,6 +125,12 @@ func ParseUploadKey(key string) (UploadPlace, bool) {
 		return UploadPlace{}, false
 	}
 	return UploadPlace{Action: parts[0], ID: parts[1], Field: parts[2], N: n, Variant: variant}, true
+}
+
+// PartialKey is where the file of key is streamed before it is copied to
+// key (see PartialPrefix).
+func PartialKey(key string) string {
+	return PartialPrefix + strings.TrimPrefix(key, UploadsPrefix)
 }
 
 // StagedKey is the S3 key of a file uploaded before its submission.

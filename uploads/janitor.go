@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,11 @@ type Janitor struct {
 	// and .part objects are deleted. A completed one is kept StagedAge
 	// more, for the references to it. MinAge when 0.
 	TusExpiry time.Duration
+	// PartialAge is how long a partial object (submission.PartialPrefix)
+	// is kept: one only lives from the end of its PUT to the end of its
+	// copy into place, so an older one is the remains of a cut upload.
+	// The smaller of MinAge and DefaultPartialAge when 0.
+	PartialAge time.Duration
 	// Keep reports whether a submission's files must stay: its record
 	// exists, or its task is still queued (the worker writes the record
 	// only when it runs the task). An error keeps the files this time.
@@ -36,6 +42,10 @@ type Janitor struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
+
+// DefaultPartialAge is the age after which the janitor removes a partial
+// object, unless Janitor.MinAge is smaller.
+const DefaultPartialAge = 10 * time.Minute
 
 // Sweep is what one pass of the janitor did.
 type Sweep struct {
@@ -77,6 +87,7 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	}
 	cutoff := now().Add(-j.MinAge)
 	stagedCutoff := now().Add(-max(j.StagedAge, j.MinAge))
+	partialCutoff := now().Add(-cmp.Or(j.PartialAge, min(j.MinAge, DefaultPartialAge)))
 	// Objects are listed in key order, so a submission's files come
 	// together: one Keep call per submission.
 	var lastSub string
@@ -86,6 +97,12 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 		s.Checked++
 		if strings.HasPrefix(o.Key, submission.TusPrefix) {
 			if tus.expired(o) {
+				j.remove(ctx, o.Key, &s)
+			}
+			return nil
+		}
+		if strings.HasPrefix(o.Key, submission.PartialPrefix) {
+			if o.LastModified.Before(partialCutoff) {
 				j.remove(ctx, o.Key, &s)
 			}
 			return nil

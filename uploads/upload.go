@@ -173,7 +173,16 @@ var ErrSizeMismatch = fmt.Errorf("%w: file size differs from its declared Conten
 // head, then the rest of src. The file must end exactly at size, unless
 // size is only the most it can be (pad): then a file that ends sooner is
 // padded to size and cut back to its own length afterwards.
+//
+// The PUT goes to the file's partial key (submission.PartialKey), never
+// to its own: an S3 server may store a PUT whose connection closed early
+// (a crash, the shutdown drain) as far as it got, and such an object must
+// not look like a stored file. Once the whole body was read, one
+// server-side copy makes the final object (cut to the file's length, or
+// with the bytes that followed the prediction) and the partial one goes;
+// a partial object left by a cut is removed by the Janitor.
 func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.Reader, size int64, h hash.Hash, pad bool) (Object, error) {
+	partial := submission.PartialKey(obj.Key)
 	// Not cut when the client goes away: its body fails, which ends the
 	// PUT as well. A request cut by its context, some S3 servers still
 	// store as far as it got, after the delete below.
@@ -182,29 +191,25 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 	body := &sourceReader{r: io.MultiReader(bytes.NewReader(head), src), h: h, size: size, pad: pad, tick: w.progress}
 	_, err := s.client.PutObject(wctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
-		Key:           &obj.Key,
+		Key:           &partial,
 		Body:          body,
 		ContentLength: aws.Int64(size),
 		ContentType:   &obj.ContentType,
-		Metadata:      metadata(obj),
 	}, s.streaming)
+	defer s.cleanup(ctx, partial)
 	switch {
 	case body.err != nil:
-		s.cleanup(ctx, obj.Key)
 		return Object{}, &SourceError{Err: body.err}
 	case body.n != size && !body.short:
-		s.cleanup(ctx, obj.Key)
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	case err != nil:
-		s.cleanup(ctx, obj.Key)
 		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
 	}
 	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
 	if body.short {
 		// More parts followed the file: keep only its own bytes.
 		obj.Size = body.n
-		if err := s.truncate(ctx, obj); err != nil {
-			s.cleanup(ctx, obj.Key)
+		if err := s.rewrite(ctx, obj, partial, obj.Size, nil); err != nil {
 			return Object{}, err
 		}
 		return obj, nil
@@ -217,47 +222,34 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 	if pad {
 		limit = HeadSize
 	}
-	if k, eof, err := more.fill(src, limit); k > 0 || !eof || err != nil {
-		if err == nil && eof && pad {
-			more.hash(h)
-			obj.SHA256 = hex.EncodeToString(h.Sum(nil))
-			obj.Size = size + int64(k)
-			if err := s.extend(ctx, obj, size, more); err != nil {
-				s.cleanup(ctx, obj.Key)
-				return Object{}, err
-			}
-			return obj, nil
-		}
-		s.cleanup(ctx, obj.Key)
-		if err != nil {
-			return Object{}, &SourceError{Err: err}
-		}
+	k, eof, err := more.fill(src, limit)
+	switch {
+	case err != nil:
+		return Object{}, &SourceError{Err: err}
+	case !eof || k > 0 && !pad:
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
+	case k > 0:
+		// The file went on past the prediction: append what followed.
+		more.hash(h)
+		obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+		obj.Size = size + int64(k)
+		if err := s.rewrite(ctx, obj, partial, size, more); err != nil {
+			return Object{}, err
+		}
+		return obj, nil
 	}
 	obj.Size = size
-	if err := s.tagSHA256(ctx, obj); err != nil {
+	if err := s.rewrite(ctx, obj, partial, size, nil); err != nil {
 		return Object{}, err
 	}
 	return obj, nil
 }
 
-// truncate cuts a padded object back to obj.Size bytes with one
-// server-side copy of that range onto itself, which also gives it its
-// SHA-256 as metadata.
-func (s *Store) truncate(ctx context.Context, obj Object) error {
-	return s.rewrite(ctx, obj, obj.Size, nil)
-}
-
-// extend appends the bytes of more to an object of size bytes (at least
-// S3's minimum part), as the server-side copy of the object and one more
-// part, which also gives it its SHA-256 as metadata.
-func (s *Store) extend(ctx context.Context, obj Object, size int64, more *chunks) error {
-	return s.rewrite(ctx, obj, size, more)
-}
-
-// rewrite replaces the object by the first keep bytes of itself, then
-// more (nil: nothing), in one multipart upload of a copied part.
-func (s *Store) rewrite(ctx context.Context, obj Object, keep int64, more *chunks) error {
+// rewrite makes the object obj.Key of the first keep bytes of the object
+// from, then more (nil: nothing), in one multipart upload of a copied
+// part, with obj's metadata (its SHA-256 included). Nothing is at
+// obj.Key before it completes.
+func (s *Store) rewrite(ctx context.Context, obj Object, from string, keep int64, more *chunks) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.completeTimeout(obj.Size))
 	defer cancel()
 	created, err := s.client.CreateMultipartUpload(tctx, &s3.CreateMultipartUploadInput{
@@ -269,7 +261,7 @@ func (s *Store) rewrite(ctx context.Context, obj Object, keep int64, more *chunk
 	var parts []types.CompletedPart
 	copied, err := s.client.UploadPartCopy(tctx, &s3.UploadPartCopyInput{
 		Bucket: &s.bucket, Key: &obj.Key, UploadId: created.UploadId, PartNumber: aws.Int32(1),
-		CopySource:      aws.String(s.bucket + "/" + obj.Key),
+		CopySource:      aws.String(s.bucket + "/" + from),
 		CopySourceRange: aws.String(fmt.Sprintf("bytes=0-%d", keep-1)),
 	})
 	if err == nil {

@@ -237,7 +237,7 @@ func (h *Handler) Upload(c echo.Context) error {
 	if req.ContentLength > maxBody {
 		return web.ErrPayloadTooLarge.With(nil, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(maxBody)))
 	}
-	req.Body = uploads.NewBodyReader(c.Response(), http.MaxBytesReader(c.Response(), req.Body, maxBody), h.cfg.ReadIdle)
+	req.Body = uploads.NewBodyReader(req.Context(), c.Response(), http.MaxBytesReader(c.Response(), req.Body, maxBody), h.cfg.ReadIdle)
 	mr, err := uploads.NewMultipartReader(req.Body, req.Header.Get(echo.HeaderContentType), h.cfg.ReaderLimits)
 	if err == nil {
 		mr.SetLength(req.ContentLength)

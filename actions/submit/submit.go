@@ -171,7 +171,7 @@ func (h *Handler) Submit(c echo.Context) error {
 		return err
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, a.MaxBody)
-	req.Body = uploads.NewBodyReaderSize(c.Response(), req.Body, h.cfg.ReadIdle, req.ContentLength)
+	req.Body = uploads.NewBodyReaderSize(ctx, c.Response(), req.Body, h.cfg.ReadIdle, req.ContentLength)
 
 	s := &intake{
 		c: c, h: h, a: a, subject: subject,

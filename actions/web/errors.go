@@ -140,6 +140,9 @@ func AsError(err error) *Error {
 		return e
 	case errors.As(err, &tooBig):
 		return ErrPayloadTooLarge.With(err, fmt.Sprintf("The request is over the limit of %s.", actions.FormatSize(tooBig.Limit)))
+	case errors.Is(err, uploads.ErrDraining):
+		// The body is unread: close rather than read the rest of it.
+		return Closing(ErrUnavailable.With(err, "The server is restarting; nothing was saved. Try again shortly."))
 	case errors.Is(err, uploads.ErrBusy):
 		e := ErrUnavailable.With(err, "Too many uploads are in progress; nothing was saved. Try again shortly.")
 		e.RetryAfter = 2 * time.Second

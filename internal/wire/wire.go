@@ -135,6 +135,13 @@ func Listen(addr, setting string) (net.Listener, error) {
 
 // Serve runs srv on l until ctx ends, then shuts it down within timeout.
 func Serve(ctx context.Context, srv *http.Server, l net.Listener, timeout time.Duration, log *slog.Logger) error {
+	// Requests live in base, which the drain cancels with
+	// uploads.ErrDraining shortly before its end: bodies still being read
+	// fail at once and their requests are answered 503 while their
+	// connections are open, instead of being cut without an answer.
+	base, cut := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cut(nil)
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -143,9 +150,14 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener, timeout time.D
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "addr", l.Addr().String(), "timeout", timeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	grace := min(timeout/4, 2*time.Second) // to answer the requests cut
+	err := shutdown(ctx, srv, timeout-grace)
+	if err != nil {
+		log.Warn("requests still running at the end of the drain: cutting them", "addr", l.Addr().String())
+		cut(uploads.ErrDraining)
+		err = shutdown(ctx, srv, grace)
+	}
+	if err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("shutdown %s: %w", l.Addr(), err)
 	}
@@ -153,6 +165,13 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener, timeout time.D
 		return err
 	}
 	return nil
+}
+
+// shutdown is srv.Shutdown within d.
+func shutdown(ctx context.Context, srv *http.Server, d time.Duration) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	return srv.Shutdown(sctx)
 }
 
 // MetricsRegistry is one process's Prometheus registry with the Go
