@@ -23,6 +23,10 @@ type Public struct {
 	// MinFillTime is the action's min_fill_time in milliseconds: its
 	// posts need a _rendered stamp (GET /actions/{name}/stamp) that old.
 	MinFillTime int64 `json:"minFillTime,omitempty"`
+	// Wait is the action's wait in milliseconds: its answers wait for the
+	// steps, so client.js follows a 202 to the outcome (a refusal of the
+	// app's shows beside the fields) before it follows the redirect.
+	Wait int64 `json:"wait,omitempty"`
 }
 
 // PublicField is one field of Public: its rules, its hosted-form hints
@@ -75,7 +79,8 @@ type PublicUpload struct {
 // posts.
 func (a *Action) Public(url string, theme *Theme) Public {
 	p := Public{Name: a.Name, Title: a.Title, URL: url, MaxBody: a.MaxBody, Honeypot: a.Honeypot,
-		Fields: []PublicField{}, Uploads: []PublicUpload{}, Theme: theme, MinFillTime: a.MinFillTime.Milliseconds()}
+		Fields: []PublicField{}, Uploads: []PublicUpload{}, Theme: theme, MinFillTime: a.MinFillTime.Milliseconds(),
+		Wait: a.Wait.Milliseconds()}
 	for _, f := range a.Fields {
 		pf := PublicField{
 			Name: f.Name, Type: f.Type, Label: f.Label,

@@ -107,7 +107,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken, StreamsPerClient: cfg.StreamsPerClient, StreamsMax: cfg.StreamsMax,
 	}, statuses.Deps{Actions: registry, Sealer: b.sealer, Status: b.status, Events: b.hub, Done: b.done, Site: b.site, Log: log, Records: b.store})
 	if parts.Pages, err = pages.New(pages.Config{Theme: decl.Theme}, pages.Deps{
-		Actions: registry, Site: b.site, Sealer: b.sealer, Gate: b.gate, Status: parts.Status, Log: log,
+		Actions: registry, Site: b.site, Sealer: b.sealer, Gate: b.gate, Status: parts.Status, Records: b.store, Log: log,
 	}); err != nil {
 		return nil, err
 	}

@@ -572,7 +572,11 @@ function init() {
   document.querySelectorAll("form[data-formq]").forEach(enhance);
   document.querySelectorAll("[data-formq-status]:not(form)").forEach((el) => {
     const url = el.getAttribute("data-formq-status");
-    if (url) showStatus(el, url);
+    // formq's done page asks to be shown again when the submission ends
+    // so (a refusal is then the filled form with the app's errors).
+    const again = (el.dataset.formqReload || "").split(" ");
+    let open = false;
+    if (url) showStatus(el, url, (s) => (final(s.status) ? open && again.includes(s.status) && location.reload() : (open = true)));
   });
 }
 

@@ -1,11 +1,16 @@
 package pages
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/submission"
 
 	"github.com/labstack/echo/v4"
 )
@@ -43,7 +48,58 @@ func (h *Pages) Done(c echo.Context) error {
 	if st.Action != a.Name {
 		return web.ErrSubmissionMissing
 	}
-	return h.renderDone(c, a, id, st.StatusURL, statusText(st.Status))
+	if st.Status == submission.StatusRejected {
+		// The app refused it: the filled form again, with the app's errors
+		// and the files kept, to fix and send again.
+		return h.renderForm(c, http.StatusOK, &FormData{
+			Action: a, ActionURL: h.site.URL("/actions/" + a.Name), IdempotencyKey: newIdempotencyKey(),
+			Failed: Failed{Values: h.sentValues(c.Request().Context(), a, st.ID), Errors: st.Errors, Message: st.Message, Kept: st.Kept},
+		})
+	}
+	return h.renderDone(c, a, st)
+}
+
+// sentValues are the values a stored submission was sent with, as a
+// re-rendered form shows them: declared fields only, never sensitive ones;
+// none when the record cannot be read.
+func (h *Pages) sentValues(ctx context.Context, a *actions.Action, id string) map[string][]string {
+	out := map[string][]string{}
+	if h.records == nil {
+		return out
+	}
+	b, err := h.records.Get(ctx, submission.RecordKey(a.Name, id))
+	var rec struct {
+		Values map[string]any `json:"values"`
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		h.log.DebugContext(ctx, "no record for a refused submission's values", "submission", id, "err", err)
+		return out
+	}
+	for _, f := range a.Fields {
+		v, ok := rec.Values[f.Name]
+		if !ok || f.Sensitive() {
+			continue
+		}
+		list, many := v.([]any)
+		if !many {
+			list = []any{v}
+		}
+		for _, x := range list {
+			switch x := x.(type) {
+			case nil:
+			case string:
+				out[f.Name] = append(out[f.Name], x)
+			case float64:
+				out[f.Name] = append(out[f.Name], strconv.FormatFloat(x, 'f', -1, 64))
+			default:
+				out[f.Name] = append(out[f.Name], fmt.Sprint(x))
+			}
+		}
+	}
+	return out
 }
 
 // statusText is a status as the done page first shows it.

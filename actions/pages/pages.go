@@ -6,6 +6,7 @@ package pages
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -35,6 +36,13 @@ type StatusViewer interface {
 	View(c echo.Context, id string) (*submission.Status, error)
 }
 
+// RecordReader reads stored submission records: the done page of a
+// submission the app refused shows its values again. *uploads.Objects is
+// the implementation.
+type RecordReader interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
 // Config is what the pages take from the actions file.
 type Config struct {
 	// Theme is the deployment's theme (the actions file's top-level
@@ -56,7 +64,10 @@ type Deps struct {
 	// Status shows a submission's status on the done page; nil answers
 	// 404 there.
 	Status StatusViewer
-	Log    *slog.Logger
+	// Records reads the values of a refused submission for its done page;
+	// nil shows the form without them.
+	Records RecordReader
+	Log     *slog.Logger
 }
 
 // Pages renders formq's HTML: hosted forms (fresh or re-rendered with
@@ -68,6 +79,7 @@ type Pages struct {
 	sealer  actions.Sealer
 	gate    *web.Gate
 	status  StatusViewer
+	records RecordReader
 	log     *slog.Logger
 	base    *template.Template
 	custom  map[string]*template.Template // per-action form templates
@@ -115,7 +127,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	p := &Pages{cfg: cfg, actions: d.Actions, site: d.Site, sealer: d.Sealer, gate: d.Gate, status: d.Status, log: d.Log,
+	p := &Pages{cfg: cfg, actions: d.Actions, site: d.Site, sealer: d.Sealer, gate: d.Gate, status: d.Status, records: d.Records, log: d.Log,
 		base: t, custom: map[string]*template.Template{}}
 	for _, name := range d.Actions.Names() {
 		a, _ := d.Actions.Get(name)
@@ -291,23 +303,35 @@ func (p *Pages) renderForm(c echo.Context, status int, d *FormData) error {
 type pageData struct {
 	Title, Message, Detail, Link, LinkText string
 	Alert                                  bool
-	// StatusURL and StatusText show a submission's live status.
-	StatusURL, StatusText string
-	Theme                 *actions.Theme
-	Script                string
+	// StatusURL and StatusText show a submission's live status; Reload
+	// lists the statuses client.js shows the page again for, when the
+	// submission reaches one of them after the page was shown.
+	StatusURL, StatusText, Reload string
+	Theme                         *actions.Theme
+	Script                        string
 }
 
 // renderDone writes the default success page of an action, with the
-// submission's status (kept live by client.js).
-func (p *Pages) renderDone(c echo.Context, a *actions.Action, id, statusURL, status string) error {
-	msg := a.Message
+// submission's status (kept live by client.js) and the action's message,
+// filled in with the steps' data once it is completed. client.js shows the
+// page again when the app refuses the submission (the page is then its
+// form with the errors), and when it completes if the message needs the
+// data.
+func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Status) error {
+	msg, reload := a.Message, submission.StatusRejected
+	switch {
+	case st.Status == submission.StatusCompleted && st.Message != "":
+		msg = st.Message
+	case actions.UsesStepData(msg):
+		msg, reload = "", reload+" "+submission.StatusCompleted
+	}
 	if msg == "" {
 		msg = "Thank you, your submission was received."
 	}
 	d := pageData{Title: a.Title, Message: msg, Link: p.site.URL("/forms/" + a.Name), LinkText: "Submit another",
-		StatusURL: statusURL, StatusText: status, Theme: p.theme(a), Script: p.script()}
-	if id != "" {
-		d.Detail = "Reference: " + id
+		StatusURL: st.StatusURL, StatusText: statusText(st.Status), Reload: reload, Theme: p.theme(a), Script: p.script()}
+	if st.ID != "" {
+		d.Detail = "Reference: " + st.ID
 	}
 	return render(c, p.base, "page", http.StatusOK, d, policyFor(d.Theme))
 }
