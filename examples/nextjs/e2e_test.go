@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/formq/formq/internal/testenv"
@@ -117,7 +119,7 @@ func TestNextJSExample(t *testing.T) {
 	submitted := time.Now()
 	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
 	waitJS(t, ctx, 60*time.Second, "the answer", `document.querySelector("[data-formq-message]").textContent != ""`)
-	accepted := time.Since(submitted)
+	answered := time.Since(submitted)
 	waitJS(t, ctx, 60*time.Second, "the new entry", fmt.Sprintf(`[...document.querySelectorAll("li[data-entry] strong")].some((e) => e.textContent == %q)`, name))
 	visible := time.Since(submitted)
 
@@ -135,9 +137,52 @@ func TestNextJSExample(t *testing.T) {
 		t.Errorf("GET / does not show the entry %q", name)
 	}
 
-	timings["submit to accepted (202)"] = accepted
+	// The form links to the entry's page: the entries route answered the
+	// entry's id as the save step's data.
+	entryID := evalString(t, ctx, fmt.Sprintf(`[...document.querySelectorAll("li[data-entry]")].find((e) => e.querySelector("strong").textContent == %q).dataset.entry`, name))
+	waitJS(t, ctx, 10*time.Second, "the link to the entry", `!!document.querySelector("a[data-entry-link]")`)
+	if got := evalString(t, ctx, `new URL(document.querySelector("a[data-entry-link]").href).pathname`); got != "/entries/"+entryID {
+		t.Errorf("the entry's link goes to %s, want /entries/%s", got, entryID)
+	}
+
+	// The entries route refuses a word it does not take and a duplicate:
+	// the error shows beside the field, nothing is added.
+	for _, c := range []struct{ name, message, want string }{
+		{"Mallory", "Cheap casino chips", "Please leave out “casino”: the guestbook does not take it."},
+		{name, "Hello from Chromium", "This message is already in the guestbook."},
+	} {
+		run(t, ctx, chromedp.SetValue(chromedp.CSS("#name"), c.name), chromedp.SetValue(chromedp.CSS("#message"), c.message), chromedp.Click(chromedp.CSS("button")))
+		waitJS(t, ctx, 30*time.Second, "the app's refusal", fmt.Sprintf(`(document.querySelector("#message-error") || {}).textContent == %q`, c.want))
+		if got := evalString(t, ctx, `document.querySelector("#message").value + "|" + document.querySelector("h2").textContent`); got != c.message+"|1 entry" {
+			t.Errorf("refusal of %q: %q, want the message kept and still 1 entry", c.message, got)
+		}
+	}
+
+	// Without JavaScript: the browser lands on the new entry's page (the
+	// action's redirect, filled with the id), and a refusal comes back as
+	// formq's form with the error beside the field.
+	nojs := newTab(t, ctx)
+	other := fmt.Sprintf("Grace %d", time.Now().UnixNano())
+	run(t, nojs, noScript(true), chromedp.Navigate(nextURL+"/"), chromedp.WaitReady(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), other), chromedp.SendKeys(chromedp.CSS("#message"), "Hello without JavaScript"),
+		chromedp.Click(chromedp.CSS("button")), chromedp.WaitReady(chromedp.CSS("article[data-entry]")))
+	loc := evalLocation(t, nojs)
+	if id := strings.TrimPrefix(loc, nextURL+"/entries/"); id == loc || id == "" {
+		t.Errorf("without JavaScript the post landed on %s, want the entry's page", loc)
+	}
+	if got := evalHTML(t, nojs, "article"); !strings.Contains(got, other) {
+		t.Errorf("the entry's page shows %s, want %q", got, other)
+	}
+	run(t, nojs, chromedp.Navigate(nextURL+"/"), chromedp.WaitReady(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Mallory"), chromedp.SendKeys(chromedp.CSS("#message"), "More spam"),
+		chromedp.Click(chromedp.CSS("button")), chromedp.WaitReady(chromedp.CSS("#form-errors")))
+	if got := evalHTML(t, nojs, "html"); !strings.Contains(got, "Please leave out “spam”") || !strings.Contains(got, "More spam") {
+		t.Errorf("the refusal without JavaScript: the hosted form lacks the error or the value:\n%s", got)
+	}
+
+	timings["submit to answer"] = answered
 	timings["submit to entry visible"] = visible
-	for _, k := range []string{"npm ci", "next build", "go build (api, worker)", "start formq and next start", "submit to accepted (202)", "submit to entry visible"} {
+	for _, k := range []string{"npm ci", "next build", "go build (api, worker)", "start formq and next start", "submit to answer", "submit to entry visible"} {
 		fmt.Printf("e2e-next: %-28s %8.2fs\n", k, timings[k].Seconds())
 	}
 }
@@ -274,6 +319,43 @@ func browser(t *testing.T) context.Context {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// newTab opens another tab of the test's browser, closed when the test ends.
+func newTab(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// noScript turns the page's JavaScript off or on.
+func noScript(off bool) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+		return chromedp.Void{}, err
+	}
+}
+
+func evalLocation(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func evalHTML(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
