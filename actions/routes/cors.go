@@ -29,9 +29,15 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 	// Resumable uploads send tus's methods and headers and read its
 	// answers (offset, upload URL, the reference).
 	tus := middleware.CORSWithConfig(middleware.CORSConfig{
-		Skipper:         func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, staging.TusPath) },
+		Skipper: func(c echo.Context) bool {
+			r := c.Request()
+			// An OPTIONS without Access-Control-Request-Method is tus's
+			// discovery, not a preflight: tusd answers it.
+			discovery := r.Method == http.MethodOptions && r.Header.Get(echo.HeaderAccessControlRequestMethod) == ""
+			return !strings.HasPrefix(r.URL.Path, staging.TusPath) || discovery
+		},
 		AllowOriginFunc: allow,
-		AllowMethods:    []string{http.MethodPost, http.MethodHead, http.MethodPatch},
+		AllowMethods:    []string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete},
 		AllowHeaders: []string{"Content-Type", "Authorization", "Tus-Resumable", "Upload-Length", "Upload-Metadata",
 			"Upload-Offset", "X-Requested-With"},
 		ExposeHeaders: []string{"Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Tus-Version",

@@ -23,8 +23,10 @@ import (
 	xslog "golang.org/x/exp/slog"
 )
 
-// TusPath is where resumable uploads (tus 1.0) are served: POST creates
-// one, HEAD asks its offset, PATCH sends bytes from it.
+// TusPath is where resumable uploads (tus 1.0) are served: OPTIONS says
+// the server's version, extensions and largest size, POST creates an
+// upload, HEAD asks its offset, PATCH sends bytes from it and DELETE
+// cancels it.
 const TusPath = "/uploads/tus/"
 
 // HeaderUploadRef carries the sealed upload reference of a completed
@@ -34,6 +36,11 @@ const HeaderUploadRef = "Formq-Upload-Ref"
 // ErrUploadExpired answers a PATCH to a resumable upload older than its
 // expiry: it cannot be resumed, only started again.
 var ErrUploadExpired = &web.Error{Status: http.StatusGone, Code: "upload_expired", Message: "The upload expired before it was finished; start it again."}
+
+// ErrUploadFinished answers a DELETE of a resumable upload whose last byte
+// is stored: its reference may already be in a submission, so it is
+// attached or expires, never cancelled.
+var ErrUploadFinished = &web.Error{Status: http.StatusConflict, Code: "upload_finished", Message: "The upload is finished; it can no longer be cancelled, and expires unless a submission attaches it."}
 
 // Metadata keys formq writes on a resumable upload, in place of what the
 // client sent: the scope its limits come from and the file's name.
@@ -48,14 +55,16 @@ const (
 // origin, rate limit, auth and Upload-Length before tusd creates the
 // upload, sniffs the file once it is complete and answers a sealed
 // upload reference, as POST /uploads does. The upload's URL is its
-// capability: HEAD and PATCH need nothing else.
+// capability: HEAD, PATCH and DELETE need nothing else.
 type resumable struct {
-	h      *Handler
-	tus    *tusd.UnroutedHandler
-	expiry time.Duration
-	create http.Handler
-	head   http.Handler
-	patch  http.Handler
+	h       *Handler
+	tus     *tusd.UnroutedHandler
+	expiry  time.Duration
+	options http.Handler
+	create  http.Handler
+	head    http.Handler
+	patch   http.Handler
+	del     http.Handler
 }
 
 type tusScopeKey struct{}
@@ -79,25 +88,30 @@ func newResumable(h *Handler, composer *tusd.StoreComposer, expiry time.Duration
 		BasePath:      TusPath,
 		MaxSize:       h.maxResumable(),
 		// Downloads go through the admin API, uploads end as a
-		// reference: no GET, DELETE or concatenation.
+		// reference: no GET or concatenation. DELETE cancels an
+		// unfinished upload (see terminate).
 		DisableDownload:      true,
-		DisableTermination:   true,
 		DisableConcatenation: true,
 		// formq's CORS middleware answers for /uploads/tus/ with the
 		// same origins as every route (see CORS).
-		Cors:                      &tusd.CorsConfig{Disable: true},
-		Logger:                    xslog.New(quiet{h.log.Handler()}),
-		NetworkTimeout:            idle,
-		PreUploadCreateCallback:   t.preCreate,
-		PreFinishResponseCallback: t.finish,
+		Cors:                       &tusd.CorsConfig{Disable: true},
+		Logger:                     xslog.New(quiet{h.log.Handler()}),
+		NetworkTimeout:             idle,
+		PreUploadCreateCallback:    t.preCreate,
+		PreFinishResponseCallback:  t.finish,
+		PreUploadTerminateCallback: t.terminate,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resumable uploads: %w", err)
 	}
 	t.tus = tus
+	// tusd's middleware answers OPTIONS itself (Tus-Version,
+	// Tus-Extension, Tus-Max-Size); nothing is behind it.
+	t.options = tus.Middleware(http.NotFoundHandler())
 	t.create = tus.Middleware(http.HandlerFunc(tus.PostFile))
 	t.head = tus.Middleware(http.HandlerFunc(tus.HeadFile))
 	t.patch = tus.Middleware(http.HandlerFunc(tus.PatchFile))
+	t.del = tus.Middleware(http.HandlerFunc(tus.DelFile))
 	return t, nil
 }
 
@@ -155,17 +169,36 @@ func (h *Handler) TusCreate(c echo.Context) error {
 	}
 	req.Header.Del("X-HTTP-Method-Override")
 	req = req.WithContext(context.WithValue(req.Context(), tusScopeKey{}, sc))
-	t.create.ServeHTTP(&locationWriter{ResponseWriter: c.Response(), base: h.site.Base()}, req)
+	serveTus(t.create, &locationWriter{ResponseWriter: c.Response(), base: h.site.Base()}, req)
 	return nil
 }
 
-// TusHead handles HEAD /uploads/tus/{id}: the upload's offset.
-func (h *Handler) TusHead(c echo.Context) error { return h.tusResume(c, false) }
+// TusOptions handles OPTIONS /uploads/tus/ and /uploads/tus/{id}: tus's
+// discovery, answered by tusd (Tus-Version, Tus-Extension, Tus-Max-Size:
+// the largest resumable max_size). A CORS preflight is answered before.
+func (h *Handler) TusOptions(c echo.Context) error {
+	t := h.resumable
+	if t == nil {
+		return web.ErrNotFound.With(nil, "Resumable uploads are not available.")
+	}
+	serveTus(t.options, c.Response(), c.Request())
+	return nil
+}
+
+// TusHead handles HEAD /uploads/tus/{id}: the upload's offset. An expired
+// upload answers 410 and one that is gone (attached to a submission,
+// cancelled or swept) 404, so a tus client starts the file again.
+func (h *Handler) TusHead(c echo.Context) error { return h.tusResume(c, http.MethodHead) }
 
 // TusPatch handles PATCH /uploads/tus/{id}: bytes from the offset.
-func (h *Handler) TusPatch(c echo.Context) error { return h.tusResume(c, true) }
+func (h *Handler) TusPatch(c echo.Context) error { return h.tusResume(c, http.MethodPatch) }
 
-func (h *Handler) tusResume(c echo.Context, patch bool) error {
+// TusDelete handles DELETE /uploads/tus/{id} (tus's termination): the
+// uploader cancels an unfinished upload, by its URL as for HEAD and
+// PATCH; tusd deletes what was stored and aborts the multipart upload.
+func (h *Handler) TusDelete(c echo.Context) error { return h.tusResume(c, http.MethodDelete) }
+
+func (h *Handler) tusResume(c echo.Context, method string) error {
 	t := h.resumable
 	if t == nil {
 		return web.ErrNotFound.With(nil, "Resumable uploads are not available.")
@@ -176,7 +209,7 @@ func (h *Handler) tusResume(c echo.Context, patch bool) error {
 		return web.ErrNotFound.With(nil, "No such upload.")
 	}
 	expires := created.Add(t.expiry)
-	if patch && !h.now().Before(expires) {
+	if method != http.MethodDelete && !h.now().Before(expires) {
 		return ErrUploadExpired
 	}
 	c.Response().Header().Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
@@ -186,12 +219,19 @@ func (h *Handler) tusResume(c echo.Context, patch bool) error {
 	u := *req.URL
 	u.Path, u.RawPath = id, ""
 	r.URL = &u
-	next := t.head
-	if patch {
-		next = t.patch
-	}
-	next.ServeHTTP(c.Response(), &r)
+	next := map[string]http.Handler{http.MethodHead: t.head, http.MethodPatch: t.patch, http.MethodDelete: t.del}[method]
+	serveTus(next, c.Response(), &r)
 	return nil
+}
+
+// terminate lets DELETE cancel an upload only while it is unfinished: a
+// finished one has given out its reference, which a submission may be
+// attaching.
+func (t *resumable) terminate(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
+	if !ev.Upload.SizeIsDeferred && ev.Upload.Offset >= ev.Upload.Size {
+		return tusd.HTTPResponse{}, tusError(ErrUploadFinished)
+	}
+	return tusd.HTTPResponse{}, nil
 }
 
 // tusCreated is when the upload with a tus id ("{ulid}+{multipart id}")

@@ -246,7 +246,7 @@ func ErrorHandler(log *slog.Logger, pages ErrorPage) echo.HTTPErrorHandler {
 		var werr error
 		if req.Method == http.MethodHead {
 			werr = c.NoContent(e.Status)
-		} else if WantsJSON(req) || pages == nil {
+		} else if WantsJSON(req) || pages == nil || c.Get(jsonOnlyKey) != nil {
 			werr = c.JSON(e.Status, Body(e))
 		} else {
 			werr = pages.Error(c, e)
@@ -286,6 +286,20 @@ func Body(e *Error) ErrorBody {
 		}
 	}
 	return b
+}
+
+// jsonOnlyKey marks, in an echo context, a route whose clients are
+// programs: see JSONOnly.
+const jsonOnlyKey = "formq.jsonOnly"
+
+// JSONOnly is the middleware of routes only programs call (tus clients
+// send Accept: */* or nothing): their failures answer the contract's JSON
+// whatever Accept says, never an HTML page.
+func JSONOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(jsonOnlyKey, true)
+		return next(c)
+	}
 }
 
 // WantsJSON reports whether the client prefers JSON to HTML, from Accept.

@@ -535,6 +535,22 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		resp = create("profile=clips", map[string]string{"Upload-Length": strconv.Itoa(len(text))}, 201)
 		wrong, _ := url.Parse(resp.Header.Get("Location"))
 		tus("PATCH", wrong.Path, "", bytes.NewReader(text), octets, 422)
+
+		// Discovery, expiry on HEAD, termination.
+		for _, path := range []string{"/uploads/tus/", upload.Path} {
+			if resp := tus("OPTIONS", path, "", nil, nil, 200); resp.Header.Get("Tus-Max-Size") == "" {
+				t.Errorf("OPTIONS %s answered no Tus-Max-Size", path)
+			}
+		}
+		tus("HEAD", "/uploads/tus/01ARZ3NDEKTSV4RRFFQ69G5FAV+old", "", nil, nil, 410)
+		tus("DELETE", upload.Path, "", nil, nil, 409) // finished: its reference is out
+		resp = create("profile=clips", size, 201)
+		cancel, _ := url.Parse(resp.Header.Get("Location"))
+		tus("PATCH", cancel.Path, "", bytes.NewReader(pic[:10]), octets, 204)
+		tus("DELETE", cancel.Path, "", nil, map[string]string{"Tus-Resumable": ""}, 412)
+		tus("DELETE", cancel.Path, "", nil, nil, 204)
+		tus("DELETE", cancel.Path, "", nil, nil, 404)
+		tus("HEAD", cancel.Path, "", nil, nil, 404)
 	})
 
 	t.Run("admin", func(t *testing.T) {
