@@ -241,10 +241,20 @@ func humanize(name string) string {
 // PersonalFields lists the fields declared personal, by action, for the
 // submissions index.
 func PersonalFields(list []*Action) map[string][]string {
+	return fieldsWhere(list, func(f *Field) bool { return f.Personal })
+}
+
+// HiddenFields lists the sensitive fields (passwords) of each action, by
+// action name: the inbox's cards, previews and search leave them out.
+func HiddenFields(list []*Action) map[string][]string {
+	return fieldsWhere(list, (*Field).Sensitive)
+}
+
+func fieldsWhere(list []*Action, pick func(*Field) bool) map[string][]string {
 	out := map[string][]string{}
 	for _, a := range list {
 		for _, f := range a.Fields {
-			if f.Personal {
+			if pick(f) {
 				out[a.Name] = append(out[a.Name], f.Name)
 			}
 		}

@@ -89,7 +89,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
-	index := jobs.NewIndex(b.rdb, b.store).WithPersonal(actions.PersonalFields(decl.Actions))
+	index := jobs.NewIndex(b.rdb, b.store).WithPersonal(actions.PersonalFields(decl.Actions)).WithHidden(actions.HiddenFields(decl.Actions))
 	parts := routes.Parts{Metrics: b.metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: b.ready}
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,

@@ -21,12 +21,13 @@ import (
 // completePlain is that round trip.
 //
 // KEYS[1] status hash, KEYS[2] event dedupe key, KEYS[3] events stream,
-// KEYS[4..] the index keys Index.Add writes (all, the action's, ids, then
-// the personal sets; none without an index)
+// KEYS[4..] the index keys Index.Add writes (all, the action's, ids, the
+// cards, then the personal sets; none without an index)
 // ARGV[1..4] as publishOnce (event JSON, stream length, dedupe TTL s,
 // events channel); ARGV[5] status TTL (ms), ARGV[6] action, ARGV[7]
 // files JSON, ARGV[8] step types JSON, ARGV[9] updated (ms), ARGV[10]
-// status channel, ARGV[11] submission id, ARGV[12] index entry
+// status channel, ARGV[11] submission id, ARGV[12] index entry, ARGV[13]
+// the submission's card
 //
 // It answers the submission's status, its event id and whether this run
 // ended it ("1") or found it ended ("0").
@@ -35,11 +36,12 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if st == 'completed' or st == 'failed' or st == 'rejected' then
   return {st, redis.call('HGET', KEYS[1], 'event') or '', '0'}
 end
-if #KEYS >= 6 then
+if #KEYS >= 7 then
   redis.call('ZADD', KEYS[4], 0, ARGV[12])
   redis.call('ZADD', KEYS[5], 0, ARGV[12])
   redis.call('HSET', KEYS[6], ARGV[11], ARGV[12])
-  for i = 7, #KEYS do redis.call('SADD', KEYS[i], ARGV[11]) end
+  redis.call('HSET', KEYS[7], ARGV[11], ARGV[13])
+  for i = 8, #KEYS do redis.call('SADD', KEYS[i], ARGV[11]) end
 end
 ` + luaPublishEvent("KEYS[2]", "KEYS[3]") + `
 if not st then redis.call('HSET', KEYS[1], 'v', 1) end
@@ -66,15 +68,16 @@ func (p *RedisPublisher) CompletePlain(ctx context.Context, sub *submission.Subm
 		return "", "", false, fmt.Errorf("jobs: encode event: %w", err)
 	}
 	keys := []string{submission.StatusKey(sub.ID), submission.EventKey(sub.ID), submission.EventsStream}
-	entry := ""
+	entry, card := "", ""
 	if index != nil {
 		var ikeys []string
 		ikeys, entry = index.addKeys(sub)
 		keys = append(keys, ikeys...)
+		card = index.card(sub)
 	}
 	res, err := completePlain.Run(ctx, p.rdb, keys,
 		string(body), p.maxLen, int64(eventDedupeTTL/time.Second), submission.EventsChannel,
-		StatusTTL.Milliseconds(), sub.Action, files, types, status.stamp(), submission.StatusChannel, sub.ID, entry,
+		StatusTTL.Milliseconds(), sub.Action, files, types, status.stamp(), submission.StatusChannel, sub.ID, entry, card,
 	).StringSlice()
 	if err != nil {
 		return "", "", false, fmt.Errorf("jobs: complete %s: %w", sub.ID, err)

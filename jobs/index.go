@@ -20,9 +20,12 @@ const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
 	// scanBudget bounds the index entries one page may look at when a
-	// status filter skips most of them; the page then ends early with a
-	// cursor to go on from.
+	// status or mark filter skips most of them; the page then ends early
+	// with a cursor to go on from.
 	scanBudget = 5000
+	// searchBudget is the same bound for a search, whose test per entry
+	// is a substring match over its card (about 20,000 a 100 ms).
+	searchBudget = 20000
 )
 
 // IndexStore is what the index needs of S3: records, and the objects
@@ -43,6 +46,23 @@ type Index struct {
 	salt  *Salt
 	// personal lists the personal fields of each action.
 	personal map[string][]string
+	// hidden lists the fields of each action kept out of its card.
+	hidden map[string][]string
+}
+
+// WithHidden keeps the named fields (action name to field names: the
+// password fields) out of the cards the inbox previews and searches.
+func (x *Index) WithHidden(fields map[string][]string) *Index {
+	x.hidden = fields
+	return x
+}
+
+// card is the JSON of a submission's card.
+func (x *Index) card(sub *submission.Submission) string {
+	hidden := x.hidden[sub.Action]
+	card := submission.Card(sub.Values, func(f string) bool { return slices.Contains(hidden, f) })
+	b, _ := json.Marshal(card)
+	return string(b)
 }
 
 // WithPersonal makes the index find submissions by the values of the
@@ -101,7 +121,8 @@ func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
 		p.ZAdd(ctx, keys[0], redis.Z{Member: entry})
 		p.ZAdd(ctx, keys[1], redis.Z{Member: entry})
 		p.HSet(ctx, keys[2], sub.ID, entry)
-		for _, k := range keys[3:] {
+		p.HSet(ctx, keys[3], sub.ID, x.card(sub))
+		for _, k := range keys[4:] {
 			p.SAdd(ctx, k, sub.ID)
 		}
 		return nil
@@ -113,15 +134,17 @@ func (x *Index) Add(ctx context.Context, sub *submission.Submission) error {
 }
 
 // addKeys are the keys Add writes — the index of all submissions and the
-// action's (the entry added to each), the id lookup (id to entry), then
-// the personal sets (the id added to each) — and the entry; completePlain
-// writes the same.
+// action's (the entry added to each), the id lookup (id to entry), the
+// cards (id to card), then the personal sets (the id added to each) — and
+// the entry; completePlain writes the same.
 func (x *Index) addKeys(sub *submission.Submission) (keys []string, entry string) {
-	keys = append([]string{submission.IndexAll, submission.IndexActionKey(sub.Action), submission.IndexIDs}, x.personalKeys(sub)...)
+	keys = append([]string{submission.IndexAll, submission.IndexActionKey(sub.Action), submission.IndexIDs, submission.IndexCards}, x.personalKeys(sub)...)
 	return keys, submission.IndexEntry(sub.ReceivedAt, sub.Action, sub.ID)
 }
 
-// List answers one page of the index, newest first.
+// List answers one page of the index, newest first. A status, mark or
+// search filter looks at up to scanBudget (searchBudget) entries; a page
+// that reaches it ends early, with the cursor to go on from.
 func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, error) {
 	if q.Limit <= 0 {
 		q.Limit = DefaultPageSize
@@ -147,12 +170,17 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 	if !q.Since.IsZero() {
 		lo = "[" + submission.IndexBound(q.Since)
 	}
+	words := strings.Fields(strings.ToLower(q.Search))
+	filtered := q.Status != "" || q.Flag != "" || len(words) > 0
+	budget := scanBudget
+	if len(words) > 0 {
+		budget = searchBudget
+	}
 	page := submission.Page{Items: []submission.Listed{}}
-	scanned := 0
 	for len(page.Items) < q.Limit {
 		batch := q.Limit - len(page.Items)
-		if q.Status != "" {
-			batch = min(batch*4, 500)
+		if filtered {
+			batch = 500
 		}
 		entries, err := x.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: lo, Stop: hi, ByLex: true, Rev: true, Count: int64(batch)}).Result()
 		if err != nil {
@@ -166,7 +194,8 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 			return submission.Page{}, err
 		}
 		for i, it := range items {
-			if q.Status == "" || it.Status == q.Status {
+			page.Scanned++
+			if keep(q, words, it) {
 				page.Items = append(page.Items, it)
 			}
 			hi = "(" + entries[i]
@@ -174,11 +203,10 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 				break
 			}
 		}
-		scanned += len(entries)
-		if len(entries) < batch {
+		if len(entries) < batch && len(page.Items) < q.Limit {
 			return page, nil
 		}
-		if scanned >= scanBudget {
+		if page.Scanned >= budget {
 			break
 		}
 	}
@@ -186,29 +214,169 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 	return page, nil
 }
 
-// listed reads the status of index entries in one round trip.
+// keep says whether a listed submission passes the query's filters.
+func keep(q submission.Query, words []string, it submission.Listed) bool {
+	if q.Status != "" && it.Status != q.Status {
+		return false
+	}
+	switch q.Flag {
+	case "read":
+		if !it.Read {
+			return false
+		}
+	case "unread":
+		if it.Read {
+			return false
+		}
+	case "starred":
+		if !it.Starred {
+			return false
+		}
+	}
+	if len(words) == 0 {
+		return true
+	}
+	var text strings.Builder
+	text.WriteString(strings.ToLower(it.ID))
+	for _, v := range it.Values {
+		text.WriteByte(' ')
+		text.WriteString(strings.ToLower(v))
+	}
+	all := text.String()
+	for _, w := range words {
+		if !strings.Contains(all, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// listed reads the status, card and marks of index entries in one round
+// trip; a card missing (a record stored before cards existed) is made
+// from the record and kept.
 func (x *Index) listed(ctx context.Context, entries []string) ([]submission.Listed, error) {
 	cmds := make([]*redis.StringCmd, len(entries))
 	out := make([]submission.Listed, len(entries))
+	ids := make([]any, len(entries))
+	idStrings := make([]string, len(entries))
+	for i, e := range entries {
+		at, action, id, _ := submission.ParseIndexEntry(e)
+		out[i] = submission.Listed{ID: id, Action: action, ReceivedAt: at}
+		ids[i], idStrings[i] = id, id
+	}
+	var cards *redis.SliceCmd
+	var read, starred *redis.BoolSliceCmd
 	_, err := x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, e := range entries {
-			at, action, id, _ := submission.ParseIndexEntry(e)
-			out[i] = submission.Listed{ID: id, Action: action, ReceivedAt: at}
-			cmds[i] = p.HGet(ctx, submission.StatusKey(id), "status")
+		for i, it := range out {
+			cmds[i] = p.HGet(ctx, submission.StatusKey(it.ID), "status")
 		}
+		cards = p.HMGet(ctx, submission.IndexCards, idStrings...)
+		read = p.SMIsMember(ctx, submission.InboxRead, ids...)
+		starred = p.SMIsMember(ctx, submission.InboxStarred, ids...)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("jobs: read statuses: %w", err)
 	}
+	flags := func(c *redis.BoolSliceCmd, i int) bool { v := c.Val(); return i < len(v) && v[i] }
 	for i, c := range cmds {
 		out[i].Status = c.Val()
 		if out[i].Status == "" {
 			// The status outlived its StatusTTL; the record remains.
 			out[i].Status = StatusArchived
 		}
+		out[i].Read, out[i].Starred = flags(read, i), flags(starred, i)
+		if raw, ok := cards.Val()[i].(string); ok {
+			_ = json.Unmarshal([]byte(raw), &out[i].Values)
+			continue
+		}
+		if err := x.fillCard(ctx, &out[i]); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// fillCard makes the card of a submission indexed without one from its
+// record, and keeps it.
+func (x *Index) fillCard(ctx context.Context, it *submission.Listed) error {
+	if x.store == nil {
+		return nil
+	}
+	sub, err := x.record(ctx, it.Action, it.ID)
+	if errors.Is(err, submission.ErrNotFound) {
+		return nil // erased meanwhile, or not stored yet
+	}
+	if err != nil {
+		return err
+	}
+	card := x.card(sub)
+	_ = json.Unmarshal([]byte(card), &it.Values)
+	return x.rdb.HSetNX(ctx, submission.IndexCards, it.ID, card).Err()
+}
+
+// Count answers how many submissions the index holds, of one action or
+// (action "") of all.
+func (x *Index) Count(ctx context.Context, action string) (int64, error) {
+	key := submission.IndexAll
+	if action != "" {
+		key = submission.IndexActionKey(action)
+	}
+	n, err := x.rdb.ZCard(ctx, key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("jobs: count the index: %w", err)
+	}
+	return n, nil
+}
+
+// Inbox marks: read and starred.
+const (
+	MarkRead    = "read"
+	MarkStarred = "starred"
+)
+
+// Starred says whether a submission is starred.
+func (x *Index) Starred(ctx context.Context, id string) (bool, error) {
+	on, err := x.rdb.SIsMember(ctx, submission.InboxStarred, id).Result()
+	if err != nil {
+		return false, fmt.Errorf("jobs: read the marks: %w", err)
+	}
+	return on, nil
+}
+
+// Mark sets (on) or clears a mark (MarkRead, MarkStarred) on indexed
+// submissions; ids not in the index are left out. It answers how many it
+// marked.
+func (x *Index) Mark(ctx context.Context, mark string, on bool, ids ...string) (int, error) {
+	key := submission.InboxRead
+	if mark == MarkStarred {
+		key = submission.InboxStarred
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	known, err := x.rdb.HMGet(ctx, submission.IndexIDs, ids...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("jobs: read the index: %w", err)
+	}
+	var members []any
+	for i, e := range known {
+		if e != nil {
+			members = append(members, ids[i])
+		}
+	}
+	if len(members) == 0 {
+		return 0, nil
+	}
+	if on {
+		err = x.rdb.SAdd(ctx, key, members...).Err()
+	} else {
+		err = x.rdb.SRem(ctx, key, members...).Err()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jobs: mark %s: %w", mark, err)
+	}
+	return len(members), nil
 }
 
 // StatusArchived is the listed status of a submission whose status
@@ -357,6 +525,9 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 		p.ZRem(ctx, submission.IndexAll, entry)
 		p.ZRem(ctx, submission.IndexActionKey(action), entry)
 		p.HDel(ctx, submission.IndexIDs, id)
+		p.HDel(ctx, submission.IndexCards, id)
+		p.SRem(ctx, submission.InboxRead, id)
+		p.SRem(ctx, submission.InboxStarred, id)
 		for _, k := range personal {
 			p.SRem(ctx, k, id)
 		}
@@ -478,6 +649,11 @@ func (x *Index) Drop(ctx context.Context, action, entry string) error {
 	_, err := x.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, submission.IndexAll, entry)
 		p.ZRem(ctx, submission.IndexActionKey(action), entry)
+		if _, _, id, ok := submission.ParseIndexEntry(entry); ok {
+			p.HDel(ctx, submission.IndexCards, id)
+			p.SRem(ctx, submission.InboxRead, id)
+			p.SRem(ctx, submission.InboxStarred, id)
+		}
 		return nil
 	})
 	return err

@@ -18,6 +18,9 @@ import (
 //	formq:index:ids           hash: id to its entry
 //	formq:idem-of:{id}        the idempotency key an accepted submission claimed
 //	formq:index:p:{action}:{field}:{digest}  set: ids whose personal field has a value
+//	formq:index:cards         hash: id to its card (the JSON of its shown values, for previews and search)
+//	formq:inbox:read          set: ids an admin has read
+//	formq:inbox:starred       set: ids an admin has starred
 //
 // Every member has score 0, so members sort by their text: {ms} is the
 // received time in Unix milliseconds, zero-padded, so text order is time
@@ -25,6 +28,13 @@ import (
 const (
 	IndexAll = "formq:index"
 	IndexIDs = "formq:index:ids"
+	// IndexCards holds each submission's card: its values an admin may
+	// see, cut short, for the inbox's previews and search.
+	IndexCards = "formq:index:cards"
+	// InboxRead and InboxStarred are the sets of ids marked read and
+	// starred in the inbox.
+	InboxRead    = "formq:inbox:read"
+	InboxStarred = "formq:inbox:starred"
 	// RetentionLock is held by the worker sweeping expired submissions.
 	RetentionLock = "formq:retention"
 
@@ -76,6 +86,12 @@ type Query struct {
 	Since, Until time.Time // received at or after Since and before Until; zero: open
 	Cursor       string    // Next of the previous page
 	Limit        int
+	// Search keeps the submissions whose card holds every word of it
+	// (case-insensitive); empty keeps all.
+	Search string
+	// Flag keeps the submissions marked so: "read", "unread" or
+	// "starred"; empty keeps all.
+	Flag string
 }
 
 // Listed is one submission of a page of the index.
@@ -84,12 +100,62 @@ type Listed struct {
 	Action     string    `json:"action"`
 	ReceivedAt time.Time `json:"receivedAt"`
 	Status     string    `json:"status"`
+	// Values are the submission's card: its shown values (no password
+	// fields), each cut to CardValueMax bytes.
+	Values  map[string]string `json:"values,omitempty"`
+	Read    bool              `json:"read"`
+	Starred bool              `json:"starred"`
 }
 
 // Page is one page of the index and the cursor of the next, "" at the end.
 type Page struct {
 	Items []Listed `json:"items"`
 	Next  string   `json:"next,omitempty"`
+	// Scanned is how many index entries a filtered page looked at; a
+	// search that reached its budget ends its page early, with Next.
+	Scanned int `json:"-"`
+}
+
+// CardValueMax is the most bytes of one value a card keeps.
+const CardValueMax = 280
+
+// Card is the shown values of a submission (the fields not hidden),
+// each cut to CardValueMax bytes at a character boundary.
+func Card(values map[string]any, hidden func(field string) bool) map[string]string {
+	card := map[string]string{}
+	for k, v := range values {
+		if hidden != nil && hidden(k) {
+			continue
+		}
+		s := CardText(v)
+		if s == "" {
+			continue
+		}
+		if len(s) > CardValueMax {
+			s = strings.ToValidUTF8(s[:CardValueMax], "")
+		}
+		card[k] = s
+	}
+	return card
+}
+
+// CardText is a value as one line of text: a list is joined with "; ".
+func CardText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case []string:
+		return strings.Join(t, "; ")
+	case []any:
+		parts := make([]string, len(t))
+		for i, p := range t {
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, "; ")
+	}
+	return fmt.Sprint(v)
 }
 
 // Errors of the index.

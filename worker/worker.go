@@ -208,7 +208,7 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 
 // index is the submissions index of a declaration: its personal fields.
 func (w *Worker) index(declared []*actions.Action) *jobs.Index {
-	return jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared))
+	return jobs.NewIndex(w.rdb, w.store).WithPersonal(actions.PersonalFields(declared)).WithHidden(actions.HiddenFields(declared))
 }
 
 // periods are the retention periods of a declaration's actions, each

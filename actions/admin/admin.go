@@ -84,8 +84,9 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	t, err := template.New("admin").Funcs(template.FuncMap{
-		"add1": func(i int) int { return i + 1 },
-		"size": actions.FormatSize,
+		"add1":   func(i int) int { return i + 1 },
+		"size":   actions.FormatSize,
+		"marked": markedNotice,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse admin templates: %w", err)

@@ -29,6 +29,9 @@ type Inbox interface {
 	Erase(ctx context.Context, id string) error
 	ByPersonal(ctx context.Context, action, field, value string) ([]string, error)
 	NoteIdempotency(ctx context.Context, id, key string, ttl time.Duration) error
+	Count(ctx context.Context, action string) (int64, error)
+	Mark(ctx context.Context, mark string, on bool, ids ...string) (int, error)
+	Starred(ctx context.Context, id string) (bool, error)
 }
 
 // FileLinks makes short-lived download links of stored files.
@@ -43,13 +46,33 @@ const DownloadTTL = 15 * time.Minute
 var ErrSubmissionBusy = &web.Error{Status: http.StatusConflict, Code: "submission_busy", Message: "The submission is still being processed; erase it once it is done.", RetryAfter: 5 * time.Second}
 
 // Submissions handles GET /admin/submissions: one page of the index,
-// newest first.
+// newest first, each with its preview; total is how many the action (or
+// the index) holds, before the filters.
 func (h *Handler) Submissions(c echo.Context) error {
-	page, _, err := h.listPage(c)
+	page, q, err := h.listPage(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": page.Items, "next": page.Next})
+	total, err := h.inbox.Count(c.Request().Context(), q.Action)
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	items := make([]listedItem, len(page.Items))
+	for i, it := range page.Items {
+		items[i] = h.item(it)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": items, "next": page.Next, "total": total})
+}
+
+// listedItem is a listed submission with its preview.
+type listedItem struct {
+	submission.Listed
+	Preview Preview `json:"preview"`
+}
+
+func (h *Handler) item(it submission.Listed) listedItem {
+	a, _ := h.actions.Get(it.Action)
+	return listedItem{Listed: it, Preview: PreviewOf(a, it.Values)}
 }
 
 // listPage reads the request's filters and cursor and lists that page of
@@ -82,16 +105,25 @@ func (h *Handler) index() (Inbox, error) {
 
 // inboxQuery reads the filters of a listing.
 func (h *Handler) inboxQuery(c echo.Context) (submission.Query, error) {
-	q := submission.Query{Action: c.QueryParam("action"), Status: c.QueryParam("status"), Cursor: c.QueryParam("cursor")}
+	q := submission.Query{Action: c.QueryParam("action"), Status: c.QueryParam("status"), Cursor: c.QueryParam("cursor"),
+		Search: strings.TrimSpace(c.QueryParam("q")), Flag: c.QueryParam("flag")}
+	if len(q.Search) > 200 {
+		return q, web.ErrBadRequest.With(nil, "q: search for at most 200 characters.")
+	}
+	switch q.Flag {
+	case "", "read", "unread", "starred":
+	default:
+		return q, web.ErrBadRequest.With(nil, "flag: want read, unread or starred.")
+	}
 	if q.Action != "" {
 		if _, ok := h.actions.Get(q.Action); !ok {
 			return q, web.ErrActionNotFound
 		}
 	}
 	switch q.Status {
-	case "", submission.StatusQueued, submission.StatusProcessing, submission.StatusCompleted, submission.StatusFailed, "archived":
+	case "", submission.StatusQueued, submission.StatusProcessing, submission.StatusCompleted, submission.StatusFailed, submission.StatusRejected, "archived":
 	default:
-		return q, web.ErrBadRequest.With(nil, "status: want queued, processing, completed, failed or archived.")
+		return q, web.ErrBadRequest.With(nil, "status: want queued, processing, completed, failed, rejected or archived.")
 	}
 	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
 		if v := c.QueryParam(name); v != "" {

@@ -4,6 +4,7 @@ package admin
 // the same index as the JSON inbox, with no external assets.
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/web"
-	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
@@ -19,39 +19,142 @@ import (
 const InboxPath = "/admin/inbox"
 
 type inboxListData struct {
-	Base, Action, Status, Next, NextURL, Erased string
-	Actions, Statuses                           []string
-	Items                                       []submission.Listed
+	Base, Action, Status, Flag, Search, Next, NextURL, Erased, Here string
+	Marked                                                          string
+	Total                                                           int64
+	Scanned                                                         int
+	Actions, Statuses                                               []string
+	Items                                                           []listedItem
 }
 
-// InboxPage handles GET /admin/inbox: submissions newest first, filtered
-// by action and status, 50 a page.
+// Statuses a listing can be filtered by.
+var inboxStatuses = []string{"queued", "processing", "completed", "failed", "rejected", "archived"}
+
+// InboxPage handles GET /admin/inbox: submissions newest first, each with
+// who sent it and a preview, filtered by action, status, mark and search
+// (q), 50 a page.
 func (h *Handler) InboxPage(c echo.Context) error {
 	page, q, err := h.listPage(c)
 	if err != nil {
 		return err
 	}
+	total, err := h.inbox.Count(c.Request().Context(), q.Action)
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
 	d := inboxListData{
-		Base: h.site.Base(), Action: q.Action, Status: q.Status, Items: page.Items, Next: page.Next, Erased: c.QueryParam("erased"),
-		Actions: h.actions.Names(), Statuses: []string{"queued", "processing", "completed", "failed", "archived"},
+		Base: h.site.Base(), Action: q.Action, Status: q.Status, Flag: q.Flag, Search: q.Search, Next: page.Next,
+		Erased: c.QueryParam("erased"), Marked: c.QueryParam("marked"), Total: total,
+		Actions: h.actions.Names(), Statuses: inboxStatuses,
+	}
+	here := c.Request().URL.Query()
+	here.Del("marked")
+	here.Del("erased")
+	d.Here = h.site.URL(InboxPath)
+	if len(here) > 0 {
+		d.Here += "?" + here.Encode()
+	}
+	if q.Search != "" || q.Status != "" || q.Flag != "" {
+		d.Scanned = page.Scanned
+	}
+	for _, it := range page.Items {
+		d.Items = append(d.Items, h.item(it))
 	}
 	if page.Next != "" {
 		v := url.Values{"cursor": {page.Next}}
-		if q.Action != "" {
-			v.Set("action", q.Action)
-		}
-		if q.Status != "" {
-			v.Set("status", q.Status)
+		for k, val := range map[string]string{"action": q.Action, "status": q.Status, "flag": q.Flag, "q": q.Search} {
+			if val != "" {
+				v.Set(k, val)
+			}
 		}
 		d.NextURL = h.site.URL(InboxPath + "?" + v.Encode())
 	}
 	return pages.Plain(c, h.pages, "inbox-list", http.StatusOK, d)
 }
 
+// bulkOps are the operations of POST /admin/inbox/bulk: a mark and
+// whether it is set.
+var bulkOps = map[string]struct {
+	mark string
+	on   bool
+}{
+	"read": {"read", true}, "unread": {"read", false}, "star": {"starred", true}, "unstar": {"starred", false},
+}
+
+// InboxBulk handles POST /admin/inbox/bulk: op (read, unread, star,
+// unstar, erase) on the selected ids, then back to the page the form
+// came from (303). An erasure asks first: op=erase answers a question
+// page whose button posts op=erase-confirmed.
+func (h *Handler) InboxBulk(c echo.Context) error {
+	inbox, err := h.index()
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return web.ErrBadRequest.With(err)
+	}
+	ids := form["id"]
+	if len(ids) > MaxPageSizeBulk {
+		return web.ErrBadRequest.With(nil, fmt.Sprintf("Select at most %d submissions.", MaxPageSizeBulk))
+	}
+	back := form.Get("back")
+	if !strings.HasPrefix(back, h.site.URL(InboxPath)) || strings.HasPrefix(back, "//") {
+		back = h.site.URL(InboxPath)
+	}
+	ctx := c.Request().Context()
+	op := form.Get("op")
+	if len(ids) == 0 {
+		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", "none"))
+	}
+	switch op {
+	case "erase":
+		return pages.Plain(c, h.pages, "inbox-bulk-confirm", http.StatusOK, map[string]any{"Base": h.site.Base(), "IDs": ids, "Back": back})
+	case "erase-confirmed":
+		erased := 0
+		for _, id := range ids {
+			err := h.erase(ctx, id)
+			if errors.Is(err, web.ErrSubmissionMissing) || errors.Is(err, ErrSubmissionBusy) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			erased++
+		}
+		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", fmt.Sprintf("erased-%d", erased)))
+	}
+	o, ok := bulkOps[op]
+	if !ok {
+		return web.ErrBadRequest.With(nil, "op: want read, unread, star, unstar or erase.")
+	}
+	n, err := inbox.Mark(ctx, o.mark, o.on, ids...)
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	return c.Redirect(http.StatusSeeOther, withParam(back, "marked", fmt.Sprintf("%s-%d", op, n)))
+}
+
+// MaxPageSizeBulk is the most submissions one bulk operation takes.
+const MaxPageSizeBulk = 500
+
+// withParam sets a query parameter of a same-site URL.
+func withParam(u, key, value string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set(key, value)
+	p.RawQuery = q.Encode()
+	return p.String()
+}
+
 type labelled struct{ Label, Value string }
 
 type inboxDetailData struct {
-	Base string
+	Base, Here string
+	Starred    bool
 	// Redelivered is the step (or "all") just queued again.
 	Redelivered string
 	D           *SubmissionDetail
@@ -65,7 +168,17 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := inboxDetailData{Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered")}
+	// Opening a submission marks it read.
+	ctx := c.Request().Context()
+	if _, err := h.inbox.Mark(ctx, "read", true, d.Submission.ID); err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	starred, err := h.inbox.Starred(ctx, d.Submission.ID)
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	data := inboxDetailData{Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered"), Here: c.Request().URL.Path}
+	data.Starred = starred
 	seen := map[string]bool{}
 	if a, ok := h.actions.Get(d.Submission.Action); ok {
 		for _, f := range a.Fields {
@@ -108,4 +221,29 @@ func (h *Handler) InboxErase(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, h.site.URL(InboxPath+"?erased="+url.QueryEscape(id)))
+}
+
+// markedNotice says what a bulk operation did, from its marked= value
+// ("star-3", "erased-2", "none").
+func markedNotice(v string) string {
+	op, n, _ := strings.Cut(v, "-")
+	what := "submissions"
+	if n == "1" {
+		what = "submission"
+	}
+	switch op {
+	case "none":
+		return "Select submissions first."
+	case "read":
+		return n + " " + what + " marked read."
+	case "unread":
+		return n + " " + what + " marked unread."
+	case "star":
+		return n + " " + what + " starred."
+	case "unstar":
+		return n + " " + what + " unstarred."
+	case "erased":
+		return n + " " + what + " erased, with their files."
+	}
+	return ""
 }

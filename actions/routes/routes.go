@@ -79,7 +79,9 @@ func Register(e *echo.Echo, p Parts) error {
 	// hold the dashboard's Basic credentials and send them on their own.
 	a := p.Admin
 	sameOrigin := a.SameOrigin()
-	group := e.Group("/admin", sameOrigin, admin.RequireAdmin(a.Token()))
+	// The JSON routes take the token by Basic auth too, so the inbox
+	// pages' export buttons work from the browser's session.
+	group := e.Group("/admin", sameOrigin, admin.BasicAsBearer, admin.RequireAdmin(a.Token()))
 	group.POST("/bind", a.Bind)
 	group.GET("/submissions", a.Submissions)
 	group.GET("/submissions/export", a.Export)
@@ -94,6 +96,7 @@ func Register(e *echo.Echo, p Parts) error {
 	e.GET(admin.InboxPath+"/:id", a.InboxDetailPage, queues...)
 	e.GET(admin.InboxPath+"/:id/delete", a.InboxConfirmPage, queues...)
 	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, queues...)
+	e.POST(admin.InboxPath+"/bulk", a.InboxBulk, queues...)
 	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, queues...)
 	e.Any(admin.QueuesPath, a.Queues, queues...)
 	e.Any(admin.QueuesPath+"/*", a.Queues, queues...)
