@@ -25,7 +25,7 @@ func TestEachBinaryLinksOnlyItsSide(t *testing.T) {
 			"github.com/formq/formq/actions/web", "github.com/formq/formq/actions/captcha", "github.com/formq/formq/internal/redisstate",
 			"github.com/formq/formq/api"}},
 		{"./cmd/api", []string{"image", "golang.org/x/image", "net/smtp", "github.com/wneessen/go-mail", "code.dny.dev/ssrf",
-			"github.com/formq/formq/jobs/step/webhook", "github.com/formq/formq/jobs/step/email", "github.com/formq/formq/jobs/step/thumbnail",
+			"github.com/formq/formq/jobs/step/webhook", "github.com/formq/formq/jobs/step/email", "github.com/formq/formq/jobs/step/thumbnail", "github.com/formq/formq/jobs/step/notify",
 			"github.com/formq/formq/jobs/sink", "github.com/formq/formq/worker"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", tt.pkg).CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/jobs/step/email"
+	"github.com/formq/formq/jobs/step/notify"
 	"github.com/formq/formq/jobs/step/thumbnail"
 	"github.com/formq/formq/jobs/step/webhook"
 	"github.com/formq/formq/submission"
@@ -94,12 +95,14 @@ func TestStepsReferenceCoversEveryStepAndSetting(t *testing.T) {
 		builtin.Thumbnail: builtin.ThumbnailSettings{},
 		builtin.Webhook:   builtin.WebhookSettings{},
 		builtin.Email:     builtin.EmailSettings{},
+		builtin.Notify:    builtin.NotifySettings{},
 	}
 	// The implementations, for each type's default timeout.
 	impls := map[string]step.Type{
 		builtin.Thumbnail: thumbnail.Step(nil),
 		builtin.Webhook:   webhook.Step(nil, nil),
 		builtin.Email:     email.Step(nil, nil),
+		builtin.Notify:    notify.Step(nil, notify.Config{}),
 	}
 	checks := builtin.Checks(nil)
 	for name, typ := range checks {

@@ -11,6 +11,7 @@ import (
 	"github.com/formq/formq/jobs/step/builtin"
 	"github.com/formq/formq/jobs/step/email"
 	"github.com/formq/formq/jobs/step/email/smtp"
+	"github.com/formq/formq/jobs/step/notify"
 	"github.com/formq/formq/jobs/step/thumbnail"
 	"github.com/formq/formq/jobs/step/thumbnail/images"
 	"github.com/formq/formq/jobs/step/webhook"
@@ -39,6 +40,11 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	steps.Register(builtin.Thumbnail, thumbnail.Step(images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget))))
 	steps.Register(builtin.Webhook, webhook.Step(webhooks, getenv))
 	steps.Register(builtin.Email, mail)
+	inbox := ""
+	if cfg.PublicURL != "" {
+		inbox = cfg.PublicURL + "/admin/inbox"
+	}
+	steps.Register(builtin.Notify, notify.Step(webhooks, notify.Config{InboxURL: inbox, Getenv: getenv}))
 	if cfg.WebhookAllowPrivate {
 		log.Warn("FORMQ_WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback and private addresses; never in production")
 	}

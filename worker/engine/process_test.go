@@ -199,7 +199,7 @@ func TestActionsFileStepChecks(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("err = %v; want the problems listed", err)
 	}
-	want := []string{`step "thumbnial": unknown step type, want one of email, thumbnail, webhook`,
+	want := []string{`step "thumbnial": unknown step type, want one of email, notify, thumbnail, webhook`,
 		`step "thumbnail": sizes: 0 is not between 1 and 4096`, `step "webhook": url "ftp://x"`,
 		`step "email": to "not an address"`, `step "email": timeout "soon"`}
 	if len(fe.Problems) != len(want) {

@@ -1,9 +1,9 @@
 // Package builtin declares formq's built-in step types (thumbnail,
-// webhook, email) by their settings: the names, the settings each takes
+// webhook, email, notify) by their settings: the names, the settings each takes
 // and their checks, without the code that runs them. The API checks
 // actions files with Checks and so links none of the implementations (no
 // webhook client, SMTP or image decoding); the implementation packages
-// (jobs/step/webhook, email, thumbnail) decode the same settings with the
+// (jobs/step/webhook, email, thumbnail, notify) decode the same settings with the
 // same checks.
 package builtin
 
@@ -24,13 +24,15 @@ const (
 
 // Checks are the built-in step types with their checks and no Run: what a
 // process checking actions files needs. getenv, when set, also requires
-// every webhook step's secret_env to hold a valid secret (CheckWebhook).
+// every webhook step's secret_env to hold a valid secret (CheckWebhook)
+// and every notify step's url_env a URL (CheckNotify).
 // Register custom step types on the result.
 func Checks(getenv func(string) string) step.Steps {
 	return step.Steps{
 		Thumbnail: {Check: CheckThumbnail},
 		Webhook:   {Check: CheckWebhook(getenv)},
 		Email:     {Check: CheckEmail},
+		Notify:    {Check: CheckNotify(getenv)},
 	}
 }
 

@@ -210,6 +210,46 @@ func (c *Client) deliver(ctx context.Context, d Delivery, answers bool) (*Reply,
 	}
 }
 
+// PostJSON posts a JSON body, unsigned, through the same address guard:
+// for services whose secret is their URL (chat incoming webhooks). It
+// answers the HTTP status for the caller to judge (redirects are not
+// followed: a 3xx is answered as it is), logging the attempt like a
+// delivery.
+func (c *Client) PostJSON(ctx context.Context, url string, body []byte, log func(submission.DeliveryAttempt)) (int, error) {
+	start := time.Now()
+	status, err := c.postJSON(ctx, url, body)
+	if log == nil {
+		log = step.DeliveryLog(ctx)
+	}
+	if log != nil {
+		a := submission.DeliveryAttempt{At: start.UTC(), URL: step.RedactURL(url), Status: status, LatencyMS: time.Since(start).Milliseconds()}
+		if err != nil {
+			a.Error = step.ErrorText(err)
+		}
+		log(a)
+	}
+	return status, err
+}
+
+func (c *Client) postJSON(ctx context.Context, url string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, step.Permanent("bad URL: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "formq-webhook/1")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrForbiddenAddress) {
+			return 0, step.Permanent("post to %s refused: %s is not a public address (set FORMQ_WEBHOOK_ALLOW_PRIVATE=true to allow it in development)", step.RedactURL(url), forbiddenAddr(err))
+		}
+		return 0, fmt.Errorf("post to %s: %w", step.RedactURL(url), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxReply))
+	return resp.StatusCode, nil
+}
+
 // Sign computes the webhook-signature header of the Standard Webhooks
 // spec: v1, then base64 of HMAC-SHA256 over "id.timestamp.body".
 func Sign(secret []byte, id string, ts int64, body []byte) string {
