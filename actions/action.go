@@ -96,6 +96,9 @@ type Field struct {
 	// Personal marks a value that identifies a person: submissions can
 	// be found and erased by it.
 	Personal bool
+	// Recipient marks an email field an autoresponder mails: its
+	// address must be at a public domain (see publicMailDomain).
+	Recipient bool
 	// Rules are extra ozzo-validation rules from Go code, applied to the
 	// normalised value after the declared ones.
 	Rules []validation.Rule

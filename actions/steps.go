@@ -109,7 +109,10 @@ var submitterTo = regexp.MustCompile(`^\{([A-Za-z][A-Za-z0-9_-]{0,63})\}$`)
 // checkSubmitterMail lists what is wrong with the recipients of an
 // action's email steps that name one of its fields (an autoresponder): the
 // field must be declared type: email, so only a validated address is
-// ever mailed.
+// ever mailed; and since a visitor chooses that address and part of the
+// text, the step needs a limit and the action a guard against scripts
+// (captcha, rate_limit or min_fill_time), or the form is an anonymous
+// mail relay. It marks the fields mailed as recipients.
 func checkSubmitterMail(a *Action) []string {
 	var msgs []string
 	for _, s := range a.Steps {
@@ -127,18 +130,31 @@ func checkSubmitterMail(a *Action) []string {
 				}
 			}
 		}
+		mailsSubmitter := ""
 		for _, to := range list {
 			m := submitterTo.FindStringSubmatch(strings.TrimSpace(to))
 			if m == nil {
 				continue
 			}
+			mailsSubmitter = to
 			f := a.Field(m[1])
 			switch {
 			case f == nil:
 				msgs = append(msgs, fmt.Sprintf("email step: to %q names no field of the action", to))
 			case f.Type != "email":
 				msgs = append(msgs, fmt.Sprintf("email step: to %q names field %s of type %s; an autoresponder may only mail a field declared type: email", to, f.Name, f.Type))
+			default:
+				f.Recipient = true
 			}
+		}
+		if mailsSubmitter == "" {
+			continue
+		}
+		if l, _ := s.Config["limit"].(string); strings.TrimSpace(l) == "" {
+			msgs = append(msgs, fmt.Sprintf("email step: to %q mails whoever the visitor names: add limit: (like 3/1h) so the form cannot flood one inbox", mailsSubmitter))
+		}
+		if a.Captcha == nil && a.RateLimit == nil && a.MinFillTime <= 0 {
+			msgs = append(msgs, fmt.Sprintf("email step: to %q mails whoever the visitor names: the action needs captcha:, rate_limit: or min_fill_time: so scripts cannot use it as an anonymous mail relay", mailsSubmitter))
 		}
 	}
 	return msgs

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/mail"
 	"net/url"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"golang.org/x/net/publicsuffix"
 )
 
 // Rules whose messages an upload may replace.
@@ -145,6 +147,22 @@ func (f *Field) validateBool(vals []string) (any, []string) {
 	return b, nil
 }
 
+// publicMailDomain reports whether an address's domain may be mailed: a
+// name under a top-level domain of the public DNS root (not localhost,
+// .local, .internal, a bare IP or a private name).
+func publicMailDomain(domain string) bool {
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if net.ParseIP(domain) != nil || !strings.Contains(domain, ".") {
+		return false
+	}
+	tld := domain[strings.LastIndex(domain, ".")+1:]
+	if _, err := strconv.Atoi(tld); err == nil {
+		return false
+	}
+	_, icann := publicsuffix.PublicSuffix(tld)
+	return icann
+}
+
 // validateOne checks one non-empty value against the declared rules
 // (fieldRules) and the type's format, and returns its normalised form.
 func (f *Field) validateOne(v string, form map[string][]string) (any, []string) {
@@ -155,8 +173,14 @@ func (f *Field) validateOne(v string, form map[string][]string) (any, []string) 
 	switch f.Type {
 	case "email":
 		a, err := mail.ParseAddress(v)
-		if err != nil || a.Address != v || !strings.Contains(v[strings.LastIndex(v, "@"):], ".") {
+		domain := v[strings.LastIndex(v, "@")+1:]
+		switch {
+		case err != nil || a.Address != v || !strings.Contains(domain, ".") || strings.HasPrefix(domain, "["):
+			// An address literal (x@[10.0.0.5]) names a mail server
+			// by its IP: never a person's address.
 			problems = append(problems, f.msg("format", "{label} must be a valid email address", nil))
+		case f.Recipient && !publicMailDomain(domain):
+			problems = append(problems, f.msg("format", "{label} must be an address at a public domain", nil))
 		}
 	case "url":
 		u, err := url.Parse(v)

@@ -602,10 +602,15 @@ func (x *Index) recipientKeys(ctx context.Context, sub *submission.Submission) (
 			return nil
 		}
 		k, err := RecipientKey(ctx, x.salt, v)
-		if err == nil {
-			keys = append(keys, k)
+		if err != nil {
+			return err
 		}
-		return err
+		d, err := RecipientDomainKey(ctx, x.salt, v)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k, d)
+		return nil
 	}
 	for _, v := range sub.Values {
 		var err error

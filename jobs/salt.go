@@ -72,3 +72,14 @@ func RecipientKey(ctx context.Context, salt *Salt, address string) (string, erro
 	}
 	return submission.AutoresponderKey(d), nil
 }
+
+// RecipientDomainKey is the key of the autoresponders' cap on one
+// recipient domain: the keyed digest of the domain as
+// submission.NormalizeAddress spells it.
+func RecipientDomainKey(ctx context.Context, salt *Salt, address string) (string, error) {
+	d, err := salt.Digest(ctx, "domain:"+submission.AddressDomain(address))
+	if err != nil {
+		return "", err
+	}
+	return submission.AutoresponderDomainKey(d), nil
+}

@@ -33,6 +33,7 @@ import (
 //	formq:captcha:{digest}     a captcha answer already accepted (replay cache)
 //	formq:replicated           the last write an API waited on replicas for
 //	formq:ar:{digest}          the submissions an autoresponder mailed to one address
+//	formq:ard:{digest}         the submissions autoresponders mailed to one domain
 //	formq:salt                 the key of the digests in key names (ar, rl)
 //	formq:index...             the submissions index (see index.go)
 const (
@@ -63,13 +64,14 @@ const (
 	// clients); see jobs.Salt.
 	SaltKey = "formq:salt"
 
-	statusKeyPrefix = "formq:submission:"
-	eventKeyPrefix  = "formq:event:"
-	idemKeyPrefix   = "formq:idem:"
-	refClaimPrefix  = "formq:refclaim:"
-	rateKeyPrefix   = "formq:rl:"
-	captchaPrefix   = "formq:captcha:"
-	autoPrefix      = "formq:ar:"
+	statusKeyPrefix  = "formq:submission:"
+	eventKeyPrefix   = "formq:event:"
+	idemKeyPrefix    = "formq:idem:"
+	refClaimPrefix   = "formq:refclaim:"
+	rateKeyPrefix    = "formq:rl:"
+	autoDomainPrefix = "formq:ard:"
+	captchaPrefix    = "formq:captcha:"
+	autoPrefix       = "formq:ar:"
 )
 
 // RecordKey is the S3 key of a submission's record.
@@ -200,3 +202,7 @@ func CaptchaKey(digest string) string { return captchaPrefix + digest }
 // AutoresponderKey counts an autoresponder's messages to one address;
 // digest is a keyed digest of the address as NormalizeAddress spells it.
 func AutoresponderKey(digest string) string { return autoPrefix + digest }
+
+// AutoresponderDomainKey counts the autoresponders' messages to one
+// recipient domain; digest is a keyed digest of the domain.
+func AutoresponderDomainKey(digest string) string { return autoDomainPrefix + digest }
