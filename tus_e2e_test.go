@@ -329,16 +329,16 @@ func TestJanitorRemovesExpiredTusUploads(t *testing.T) {
 		t.Fatalf("before the sweep: objects %v, %d multipart uploads", before, len(ups))
 	}
 
-	j := &uploads.Janitor{
-		Store: st.Store, MinAge: 24 * time.Hour, StagedAge: 25 * time.Hour, TusExpiry: time.Hour,
+	cfg := uploads.JanitorConfig{
+		MinAge: 24 * time.Hour, StagedAge: 25 * time.Hour, TusExpiry: time.Hour,
 		Keep: func(context.Context, string, string) (bool, error) { return true, nil },
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	if s, err := j.Sweep(ctx); err != nil || s.Deleted+s.Aborted != 0 {
+	if s, err := uploads.NewJanitor(st.Store, cfg).Sweep(ctx); err != nil || s.Deleted+s.Aborted != 0 {
 		t.Fatalf("sweep within the expiry: %+v, %v; want nothing removed", s, err)
 	}
-	j.Now = func() time.Time { return time.Now().Add(61 * time.Minute) }
-	s, err := j.Sweep(ctx)
+	cfg.Now = func() time.Time { return time.Now().Add(61 * time.Minute) }
+	s, err := uploads.NewJanitor(st.Store, cfg).Sweep(ctx)
 	if err != nil || s.Aborted != 1 {
 		t.Fatalf("sweep past the expiry: %+v, %v", s, err)
 	}
@@ -354,8 +354,8 @@ func TestJanitorRemovesExpiredTusUploads(t *testing.T) {
 		t.Errorf("after the sweep: objects %v (before %v), %d multipart uploads", after, before, len(ups))
 	}
 	// Long past expiry and the references' lifetime, the completed one goes too.
-	j.Now = func() time.Time { return time.Now().Add(27 * time.Hour) }
-	if _, err := j.Sweep(ctx); err != nil {
+	cfg.Now = func() time.Time { return time.Now().Add(27 * time.Hour) }
+	if _, err := uploads.NewJanitor(st.Store, cfg).Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := st.Store.List(ctx, submission.TusPrefix); len(left) != 0 {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/formq/formq/internal/lifecycle"
 	"github.com/formq/formq/submission"
 	"github.com/redis/go-redis/v9"
 )
@@ -47,6 +48,7 @@ type Hub struct {
 	// statusUp is closed once the hub first listens on formq:status.
 	statusUp   chan struct{}
 	statusOnce sync.Once
+	loop       lifecycle.Loop
 }
 
 // NewHub builds a hub; Run starts it.
@@ -54,10 +56,15 @@ func NewHub(rdb redis.UniversalClient, log *slog.Logger) *Hub {
 	return &Hub{rdb: rdb, log: log, subs: map[*hubSub]struct{}{}, watchers: map[string]map[*statusWatch]struct{}{}, ready: make(chan struct{}), statusUp: make(chan struct{})}
 }
 
-// Run reads the stream until ctx ends, then ends every subscription. Redis
-// failures are logged and retried; the reader resumes where it was, so no
-// event is skipped.
-func (h *Hub) Run(ctx context.Context) {
+// Run reads the stream until ctx ends or Close is called, then ends every
+// subscription. Redis failures are logged and retried; the reader resumes
+// where it was, so no event is skipped.
+func (h *Hub) Run(ctx context.Context) error { return h.loop.Run(ctx, h.run) }
+
+// Close stops a Run under way and waits for it.
+func (h *Hub) Close() error { return h.loop.Close() }
+
+func (h *Hub) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); h.runStatus(ctx) }()

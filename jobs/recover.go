@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/formq/formq/internal/lifecycle"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -100,11 +101,13 @@ func CheckLayout(ctx context.Context, rdb redis.UniversalClient) error {
 }
 
 // Recoverer puts the tasks of dead workers back in their queues quickly.
-// Several workers may run it at once; the script is atomic.
+// Several workers may run it at once; the script is atomic. NewRecoverer
+// builds it; Run works until its context ends or Close is called.
 type Recoverer struct {
 	rdb    redis.UniversalClient
 	queues []string
 	log    *slog.Logger
+	loop   lifecycle.Loop
 }
 
 // NewRecoverer builds a recoverer for the named asynq queues.
@@ -112,8 +115,13 @@ func NewRecoverer(rdb redis.UniversalClient, queues []string, log *slog.Logger) 
 	return &Recoverer{rdb: rdb, queues: queues, log: log}
 }
 
-// Run recovers every RecoverInterval until ctx ends.
-func (r *Recoverer) Run(ctx context.Context) {
+// Run recovers every RecoverInterval until ctx ends or Close is called.
+func (r *Recoverer) Run(ctx context.Context) error { return r.loop.Run(ctx, r.recoverEvery) }
+
+// Close stops a Run under way and waits for it.
+func (r *Recoverer) Close() error { return r.loop.Close() }
+
+func (r *Recoverer) recoverEvery(ctx context.Context) {
 	t := time.NewTicker(RecoverInterval)
 	defer t.Stop()
 	for {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/formq/formq/internal/lifecycle"
 	"github.com/formq/formq/submission"
 	"github.com/oklog/ulid/v2"
 )
@@ -16,9 +17,21 @@ import (
 // of submissions that were never accepted, staged uploads nobody used, and
 // multipart uploads never completed or aborted. Everything younger than
 // MinAge is left alone, so nothing an API process is still writing, or a
-// queued submission not yet recorded, is touched.
+// queued submission not yet recorded, is touched. NewJanitor builds it,
+// Run sweeps every Interval until its context ends or Close is called.
 type Janitor struct {
-	Store *Store
+	store *Store
+	cfg   JanitorConfig
+	loop  lifecycle.Loop
+}
+
+// JanitorConfig is what a janitor removes, and when.
+type JanitorConfig struct {
+	// Interval is the time between sweeps of Run.
+	Interval time.Duration
+	// Claim, when not nil, is asked before each sweep of Run so that only
+	// one process of a fleet sweeps at a time.
+	Claim func(context.Context) bool
 	// MinAge is the age below which nothing is removed.
 	MinAge time.Duration
 	// StagedAge is how long a staged upload is kept: at least the lifetime
@@ -47,6 +60,17 @@ type Janitor struct {
 // object, unless Janitor.MinAge is smaller.
 const DefaultPartialAge = 10 * time.Minute
 
+// NewJanitor builds a janitor of store's bucket. It starts nothing.
+func NewJanitor(store *Store, cfg JanitorConfig) *Janitor {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Janitor{store: store, cfg: cfg}
+}
+
 // Sweep is what one pass of the janitor did.
 type Sweep struct {
 	Checked  int // upload objects looked at
@@ -55,18 +79,22 @@ type Sweep struct {
 	Problems int // errors met and skipped
 }
 
-// Run sweeps every interval until ctx ends. claim, when not nil, is asked
-// before each sweep so that only one process of a fleet sweeps at a time.
-func (j *Janitor) Run(ctx context.Context, interval time.Duration, claim func(context.Context) bool) {
-	t := time.NewTicker(interval)
+// Run sweeps every Interval until ctx ends or Close is called.
+func (j *Janitor) Run(ctx context.Context) error { return j.loop.Run(ctx, j.sweepEvery) }
+
+// Close stops a Run under way and waits for it.
+func (j *Janitor) Close() error { return j.loop.Close() }
+
+func (j *Janitor) sweepEvery(ctx context.Context) {
+	t := time.NewTicker(j.cfg.Interval)
 	defer t.Stop()
 	for {
-		if claim == nil || claim(ctx) {
+		if j.cfg.Claim == nil || j.cfg.Claim(ctx) {
 			s, err := j.Sweep(ctx)
 			if err != nil && ctx.Err() == nil {
-				j.Log.WarnContext(ctx, "janitor sweep failed", "err", err)
+				j.cfg.Log.WarnContext(ctx, "janitor sweep failed", "err", err)
 			} else if s.Deleted+s.Aborted+s.Problems > 0 {
-				j.Log.InfoContext(ctx, "janitor swept", "checked", s.Checked, "deleted", s.Deleted, "aborted", s.Aborted, "problems", s.Problems)
+				j.cfg.Log.InfoContext(ctx, "janitor swept", "checked", s.Checked, "deleted", s.Deleted, "aborted", s.Aborted, "problems", s.Problems)
 			}
 		}
 		select {
@@ -82,18 +110,18 @@ func (j *Janitor) Run(ctx context.Context, interval time.Duration, claim func(co
 func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	var s Sweep
 	now := time.Now
-	if j.Now != nil {
-		now = j.Now
+	if j.cfg.Now != nil {
+		now = j.cfg.Now
 	}
-	cutoff := now().Add(-j.MinAge)
-	stagedCutoff := now().Add(-max(j.StagedAge, j.MinAge))
-	partialCutoff := now().Add(-cmp.Or(j.PartialAge, min(j.MinAge, DefaultPartialAge)))
+	cutoff := now().Add(-j.cfg.MinAge)
+	stagedCutoff := now().Add(-max(j.cfg.StagedAge, j.cfg.MinAge))
+	partialCutoff := now().Add(-cmp.Or(j.cfg.PartialAge, min(j.cfg.MinAge, DefaultPartialAge)))
 	// Objects are listed in key order, so a submission's files come
 	// together: one Keep call per submission.
 	var lastSub string
 	var keepLast bool
 	tus := j.tusSweep(now())
-	err := j.Store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
+	err := j.store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
 		s.Checked++
 		if strings.HasPrefix(o.Key, submission.TusPrefix) {
 			if tus.expired(o) {
@@ -122,10 +150,10 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 			return nil // not ours: leave it
 		}
 		if id := action + "/" + sub; id != lastSub {
-			keep, err := j.Keep(ctx, action, sub)
+			keep, err := j.cfg.Keep(ctx, action, sub)
 			if err != nil {
 				s.Problems++
-				j.Log.WarnContext(ctx, "janitor: cannot tell whether a submission exists; keeping its files", "submission", sub, "err", err)
+				j.cfg.Log.WarnContext(ctx, "janitor: cannot tell whether a submission exists; keeping its files", "submission", sub, "err", err)
 				keep = true
 			}
 			lastSub, keepLast = id, keep
@@ -138,7 +166,7 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	if err != nil {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
-	ups, err := j.Store.MultipartUploads(ctx, submission.UploadsPrefix)
+	ups, err := j.store.MultipartUploads(ctx, submission.UploadsPrefix)
 	if err != nil {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
@@ -151,9 +179,9 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 		} else if !u.Initiated.Before(cutoff) {
 			continue
 		}
-		if err := j.Store.AbortMultipart(ctx, u); err != nil {
+		if err := j.store.AbortMultipart(ctx, u); err != nil {
 			s.Problems++
-			j.Log.WarnContext(ctx, "janitor: abort failed", "key", u.Key, "err", err)
+			j.cfg.Log.WarnContext(ctx, "janitor: abort failed", "key", u.Key, "err", err)
 			continue
 		}
 		s.Aborted++
@@ -162,13 +190,13 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 }
 
 func (j *Janitor) remove(ctx context.Context, key string, s *Sweep) {
-	if err := j.Store.Delete(ctx, key); err != nil {
+	if err := j.store.Delete(ctx, key); err != nil {
 		s.Problems++
-		j.Log.WarnContext(ctx, "janitor: delete failed", "key", key, "err", err)
+		j.cfg.Log.WarnContext(ctx, "janitor: delete failed", "key", key, "err", err)
 		return
 	}
 	s.Deleted++
-	j.Log.DebugContext(ctx, "janitor: deleted an orphaned upload", "key", key)
+	j.cfg.Log.DebugContext(ctx, "janitor: deleted an orphaned upload", "key", key)
 }
 
 // tusRule decides which objects of resumable uploads go. Objects are
@@ -181,11 +209,11 @@ type tusRule struct {
 }
 
 func (j *Janitor) tusSweep(now time.Time) *tusRule {
-	expiry := j.TusExpiry
+	expiry := j.cfg.TusExpiry
 	if expiry <= 0 {
-		expiry = j.MinAge
+		expiry = j.cfg.MinAge
 	}
-	return &tusRule{unfinished: now.Add(-expiry), completed: now.Add(-expiry - max(j.StagedAge, j.MinAge))}
+	return &tusRule{unfinished: now.Add(-expiry), completed: now.Add(-expiry - max(j.cfg.StagedAge, j.cfg.MinAge))}
 }
 
 // created is when a resumable upload began: the time in its ULID, or

@@ -54,7 +54,7 @@ func TestJanitorRemovesOnlyOrphans(t *testing.T) {
 		}
 		return err == nil, err
 	}
-	j := &Janitor{Store: st, MinAge: time.Hour, StagedAge: 3 * time.Hour, Keep: keep, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	j := NewJanitor(st, JanitorConfig{MinAge: time.Hour, StagedAge: 3 * time.Hour, Keep: keep, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 
 	// Everything is young: nothing goes.
 	s, err := j.Sweep(ctx)
@@ -64,7 +64,7 @@ func TestJanitorRemovesOnlyOrphans(t *testing.T) {
 
 	// Two hours on: orphans and the stale multipart upload go; the staged
 	// upload is within its StagedAge.
-	j.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	j.cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	s, err = j.Sweep(ctx)
 	if err != nil || s.Deleted != 2 || s.Aborted != 1 || s.Problems != 1 {
 		t.Fatalf("sweep = %+v, %v; want 2 deleted, 1 aborted, 1 problem", s, err)
@@ -78,7 +78,7 @@ func TestJanitorRemovesOnlyOrphans(t *testing.T) {
 	}
 
 	// Four hours on, the staged upload is past its references' life.
-	j.Now = func() time.Time { return time.Now().Add(4 * time.Hour) }
+	j.cfg.Now = func() time.Time { return time.Now().Add(4 * time.Hour) }
 	if s, err = j.Sweep(ctx); err != nil || s.Deleted != 1 {
 		t.Fatalf("sweep = %+v, %v; want the staged upload deleted", s, err)
 	}

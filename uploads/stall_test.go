@@ -92,8 +92,8 @@ func TestPutFailsInBoundedTimeWhenS3Hangs(t *testing.T) {
 			// with those requests, or a PUT it carries out after an
 			// empty listing is left behind.
 			srv.WaitSettled(t, 30*time.Second)
-			j := &Janitor{Store: st, Log: slog.New(slog.DiscardHandler),
-				Keep: func(context.Context, string, string) (bool, error) { return false, nil }}
+			j := NewJanitor(st, JanitorConfig{Log: slog.New(slog.DiscardHandler),
+				Keep: func(context.Context, string, string) (bool, error) { return false, nil }})
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 				if _, err := j.Sweep(ctx); err != nil {
 					t.Fatal(err)

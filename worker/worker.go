@@ -166,7 +166,10 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	w.reg.MustRegister(engine.NewQueueCollector(asynq.NewInspectorFromRedisClient(w.rdb), submission.AllQueues, 5*time.Second))
 
 	index := w.index(declared)
-	w.retain = engine.NewRetention(index, w.periods(declared), w.reg, log.With("component", "retention"))
+	w.retain = engine.NewRetention(index, w.periods(declared), engine.RetentionConfig{
+		Interval: cfg.JanitorInterval, Claim: w.claim(submission.RetentionLock),
+		Registerer: w.reg, Log: log.With("component", "retention"),
+	})
 	publisher, status, traced := jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen), jobs.NewStatusStore(w.rdb), engine.Traced(steps, tracer)
 	w.newMux = func(index *jobs.Index) *asynq.ServeMux {
 		mux := engine.NewMux(engine.Deps{
@@ -194,16 +197,29 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		}
 	}
 	if cfg.JanitorInterval > 0 {
-		w.janitor = &uploads.Janitor{
-			Store:     w.store,
+		w.janitor = uploads.NewJanitor(w.store, uploads.JanitorConfig{
+			Interval:  cfg.JanitorInterval,
+			Claim:     w.claim(submission.JanitorLock),
 			MinAge:    cfg.JanitorMinAge,
 			StagedAge: max(cfg.JanitorMinAge, actions.MaxUploadRefTTL+time.Hour),
 			TusExpiry: cfg.TusExpiry,
 			Keep:      jobs.SubmissionKept(w.store, asynq.NewInspectorFromRedisClient(w.rdb)),
 			Log:       log.With("component", "janitor"),
-		}
+		})
 	}
 	return w, nil
+}
+
+// claim is the Claim of a sweep every worker runs: a Redis lock, so one
+// worker of the fleet sweeps per interval.
+func (w *Worker) claim(lock string) func(context.Context) bool {
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d", host, os.Getpid())
+	hold := w.cfg.JanitorInterval * 9 / 10
+	return func(ctx context.Context) bool {
+		ok, err := w.rdb.SetNX(ctx, lock, owner, hold).Result()
+		return err == nil && ok
+	}
 }
 
 // index is the submissions index of a declaration: its personal fields.
@@ -331,26 +347,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops.Go(func() error {
 		// asynq reclaims a dead worker's tasks only 60-120 s after the
 		// kill; this brings it down to about 7-14 s (see jobs.Recoverer).
-		jobs.NewRecoverer(w.rdb, submission.AllQueues, w.log).Run(rctx)
+		_ = jobs.NewRecoverer(w.rdb, submission.AllQueues, w.log).Run(rctx)
 		return nil
 	})
 	if w.janitor != nil {
-		host, _ := os.Hostname()
-		owner := fmt.Sprintf("%s/%d", host, os.Getpid())
-		interval := w.cfg.JanitorInterval
-		claim := func(ctx context.Context) bool {
-			ok, err := w.rdb.SetNX(ctx, submission.JanitorLock, owner, interval*9/10).Result()
-			return err == nil && ok
-		}
-		loops.Go(func() error { w.janitor.Run(ctx, interval, claim); return nil })
+		loops.Go(func() error { _ = w.janitor.Run(ctx); return nil })
 		// Always: a reloaded file may declare a retention.
-		{
-			claimRetention := func(ctx context.Context) bool {
-				ok, err := w.rdb.SetNX(ctx, submission.RetentionLock, owner, interval*9/10).Result()
-				return err == nil && ok
-			}
-			loops.Go(func() error { w.retain.Run(ctx, interval, claimRetention); return nil })
-		}
+		loops.Go(func() error { _ = w.retain.Run(ctx); return nil })
 	}
 
 	var serveErr error

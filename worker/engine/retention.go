@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/formq/formq/internal/lifecycle"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,20 +22,38 @@ const (
 )
 
 // RetentionSweep erases submissions older than their action's retention.
+// NewRetention builds it; Run sweeps every interval until its context ends
+// or Close is called.
 type RetentionSweep struct {
-	mu      sync.Mutex // guards index and periods, which Set replaces
-	index   *jobs.Index
-	periods map[string]time.Duration // by action; only actions with one
-	erased  *prometheus.CounterVec
-	log     *slog.Logger
-	now     func() time.Time
+	mu       sync.Mutex // guards index and periods, which Set replaces
+	index    *jobs.Index
+	periods  map[string]time.Duration // by action; only actions with one
+	erased   *prometheus.CounterVec
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration
+	claim    func(context.Context) bool
+	loop     lifecycle.Loop
+}
+
+// RetentionConfig is how often a retention sweep runs, who may run it,
+// and where it reports.
+type RetentionConfig struct {
+	// Interval is the time between sweeps of Run.
+	Interval time.Duration
+	// Claim, when not nil, is asked before each sweep so one worker of a
+	// fleet sweeps at a time.
+	Claim func(context.Context) bool
+	// Registerer gets formq_retention_erased_total when not nil.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
 }
 
 // NewRetention builds the retention sweep for the actions' periods
-// (action name to how long its submissions are kept). It registers
-// formq_retention_erased_total on reg when reg is not nil.
-func NewRetention(index *jobs.Index, periods map[string]time.Duration, reg prometheus.Registerer, log *slog.Logger) *RetentionSweep {
-	r := &RetentionSweep{log: log, now: time.Now,
+// (action name to how long its submissions are kept). It starts nothing.
+func NewRetention(index *jobs.Index, periods map[string]time.Duration, cfg RetentionConfig) *RetentionSweep {
+	reg, log := cfg.Registerer, cfg.Log
+	r := &RetentionSweep{log: log, now: time.Now, interval: cfg.Interval, claim: cfg.Claim,
 		erased: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "formq_retention_erased_total",
 			Help: "Submissions erased because they outlived their action's retention.",
@@ -124,13 +143,17 @@ func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// Run sweeps every interval until ctx ends; claim, when not nil, is asked
-// before each sweep so one worker of a fleet sweeps at a time.
-func (r *RetentionSweep) Run(ctx context.Context, interval time.Duration, claim func(context.Context) bool) {
-	t := time.NewTicker(interval)
+// Run sweeps every interval until ctx ends or Close is called.
+func (r *RetentionSweep) Run(ctx context.Context) error { return r.loop.Run(ctx, r.sweepEvery) }
+
+// Close stops a Run under way and waits for it.
+func (r *RetentionSweep) Close() error { return r.loop.Close() }
+
+func (r *RetentionSweep) sweepEvery(ctx context.Context) {
+	t := time.NewTicker(r.interval)
 	defer t.Stop()
 	for {
-		if claim == nil || claim(ctx) {
+		if r.claim == nil || r.claim(ctx) {
 			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil && r.log != nil {
 				r.log.WarnContext(ctx, "retention sweep failed", "err", err)
 			}
