@@ -10,6 +10,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,26 @@ type row struct {
 	recovery, recoveryMax     time.Duration // p99 and max over submissions caught by a fault, event time minus the fault's end
 	caught                    int           // submissions acknowledged before a fault ended and completed after it
 	took                      time.Duration
+	failed                    []string // the scenario's expectations that did not hold; empty: the row passes
+}
+
+// verdict is a row's last column: ok, or FAIL and what did not hold.
+func verdict(failed []string) string {
+	if len(failed) == 0 {
+		return "ok"
+	}
+	return "FAIL: " + strings.Join(failed, "; ")
+}
+
+// expect records on the row and on t an expectation of the scenario that
+// did not hold: the row shows FAIL and `make faults` exits non-zero.
+func expect(t *testing.T, failed *[]string, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		msg := fmt.Sprintf(format, args...)
+		*failed = append(*failed, msg)
+		t.Error(msg)
+	}
 }
 
 var (
@@ -57,8 +78,9 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	fmt.Println()
-	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | drain after load | ack→done p99 | recovery p99 / max (caught) | took |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	var failing []string
+	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | drain after load | ack→done p99 | recovery p99 / max (caught) | took | result |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		rec := "-"
 		if r.caught > 0 {
@@ -68,7 +90,10 @@ func TestMain(m *testing.M) {
 		if r.refused > 0 {
 			other += fmt.Sprintf(" (%d refused)", r.refused)
 		}
-		fmt.Printf("| %s | %d | %d | %d | %d | %d | %s | %.1fs | %.1fs | %s | %.0fs |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, other, r.drain.Seconds(), r.p99Done.Seconds(), rec, r.took.Seconds())
+		fmt.Printf("| %s | %d | %d | %d | %d | %d | %s | %.1fs | %.1fs | %s | %.0fs | %s |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, other, r.drain.Seconds(), r.p99Done.Seconds(), rec, r.took.Seconds(), verdict(r.failed))
+		if len(r.failed) > 0 {
+			failing = append(failing, r.scenario)
+		}
 	}
 	fmt.Println()
 	fmt.Println("drain after load: from the end of the load to the last new event. ack→done: a submission's first event (its stream entry's time) minus its 202.")
@@ -78,11 +103,22 @@ func TestMain(m *testing.M) {
 	fmt.Println("other failures: answers neither 202 nor 503, and transport errors; refused: connections refused while no API process listened.")
 	if len(cleanups) > 0 {
 		fmt.Println()
-		fmt.Println("| scenario | sent before the kill | multipart uploads after the kill | objects after the kill | multipart uploads left after the janitor | objects left | janitor took | took |")
-		fmt.Println("|---|---|---|---|---|---|---|---|")
+		fmt.Println("| scenario | sent before the cut | answer | multipart uploads after the cut | objects after the cut | of them files (not partial) | multipart uploads left after the janitor | objects left | janitor took | took | result |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, c := range cleanups {
-			fmt.Printf("| %s | %d MiB | %d | %d | %d | %d | %.1fs | %.0fs |\n", c.scenario, c.sentMiB, c.multipartBefore, c.objectsBefore, c.multipartLeft, c.objectsLeft, c.janitor.Seconds(), c.took.Seconds())
+			fmt.Printf("| %s | %d MiB | %s | %d | %d | %d | %d | %d | %.1fs | %.0fs | %s |\n", c.scenario, c.sentMiB, cmp.Or(c.answer, "-"), c.multipartBefore, c.objectsBefore, c.filesBefore, c.multipartLeft, c.objectsLeft, c.janitor.Seconds(), c.took.Seconds(), verdict(c.failed))
+			if len(c.failed) > 0 {
+				failing = append(failing, c.scenario)
+			}
 		}
+	}
+	if len(failing) > 0 {
+		fmt.Println()
+		fmt.Printf("FAILED: %d scenario(s) did not hold their expectations:\n", len(failing))
+		for _, f := range failing {
+			fmt.Println("  - " + f)
+		}
+		code = cmp.Or(code, 1)
 	}
 	os.Exit(code)
 }
@@ -91,9 +127,12 @@ func TestMain(m *testing.M) {
 type cleanup struct {
 	scenario                       string
 	sentMiB                        int
+	answer                         string // what the client got, when it was not simply cut off
 	multipartBefore, objectsBefore int
+	filesBefore                    int // objects at a file's own key (not uploads/_partial/): must be 0
 	multipartLeft, objectsLeft     int
 	janitor, took                  time.Duration
+	failed                         []string
 }
 
 var cleanups []cleanup
@@ -269,9 +308,8 @@ func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalCli
 		r.recoveryMax = rec[len(rec)-1]
 	}
 	sort.Strings(lost)
-	if len(lost) > 0 {
-		t.Logf("%s: lost %v", name, lost)
-	}
+	expect(t, &r.failed, r.lost == 0, "%d acknowledged submissions lost %v", r.lost, lost)
+	expect(t, &r.failed, r.dup == 0, "%d acknowledged submissions duplicated", r.dup)
 	rowsMu.Lock()
 	rows = append(rows, r)
 	rowsMu.Unlock()
@@ -577,9 +615,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	}
 	c := cleanup{scenario: "API SIGKILL mid-upload (96 MiB, killed after 40 MiB), janitor every 1s, min age 3s", sentMiB: mib}
 	c.multipartBefore, c.objectsBefore = count()
-	if c.multipartBefore+c.objectsBefore == 0 {
-		t.Errorf("the kill left nothing in the bucket: the scenario did not catch the upload in S3")
-	}
+	expect(t, &c.failed, c.multipartBefore+c.objectsBefore > 0, "the kill left nothing in the bucket: the scenario did not catch the upload in S3")
 	sweep := time.Now()
 	_ = start(t, st.workerBin, "worker", st.env)
 	deadline := time.Now().Add(60 * time.Second)
@@ -591,6 +627,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	c.janitor, c.took = time.Since(sweep), time.Since(started)
+	expect(t, &c.failed, c.multipartLeft+c.objectsLeft == 0, "the janitor left %d multipart uploads and %d objects", c.multipartLeft, c.objectsLeft)
 	rowsMu.Lock()
 	cleanups = append(cleanups, c)
 	rowsMu.Unlock()
