@@ -100,7 +100,7 @@ func (a *Action) Public(url string, theme *Theme) Public {
 			Types: u.Types, Accept: strings.Join(u.Types, ","), Limits: u.Limits(), Resumable: u.Resumable,
 			Messages: map[string]string{
 				"required": u.RequiredMessage(), "max_size": u.TooLargeMessage(), "max_files": u.TooManyMessage(),
-				"types": u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"types": strings.Join(u.Types, ", ")}),
+				"types": u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"types": HumanTypes(u.Types)}),
 			},
 		})
 	}
@@ -135,6 +135,7 @@ var typeNames = map[string]string{
 	"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP", "image/gif": "GIF", "image/avif": "AVIF",
 	"image/heic": "HEIC", "image/heif": "HEIF", "image/svg+xml": "SVG", "image/tiff": "TIFF", "image/*": "images",
 	"application/pdf": "PDF", "text/plain": "text", "text/csv": "CSV", "application/json": "JSON",
+	"application/octet-stream": "unknown binary", "text/html": "HTML", "text/xml": "XML", "application/xml": "XML",
 	"application/zip": "ZIP", "application/gzip": "gzip", "video/*": "videos", "audio/*": "audio files",
 	"video/mp4": "MP4", "audio/mpeg": "MP3",
 	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word (.docx)",

@@ -267,7 +267,7 @@ func (u *Upload) TooLargeMessage() string {
 
 // TypeMessage is the field error for a file of a type not allowed.
 func (u *Upload) TypeMessage(sniffed string) string {
-	return u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"type": sniffed, "types": strings.Join(u.Types, ", ")})
+	return u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"type": HumanTypes([]string{sniffed}), "types": HumanTypes(u.Types)})
 }
 
 // TooManyMessage is the field error for more files than max_files.

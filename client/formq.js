@@ -110,7 +110,7 @@ export function check(form, s, fd = new FormData(form)) {
     if (files.length > u.maxFiles) add(u.name, m.max_files);
     for (const file of files) {
       if (file.size > u.maxSize) add(u.name, m.max_size);
-      else if (u.types && u.types.length && file.type && !typeOK(file.type, u.types)) add(u.name, m.types.replace("{type}", file.type));
+      else if (u.types && u.types.length && file.type && !typeOK(file.type, u.types)) add(u.name, m.types.replace("{type}", (file.name.match(/\.(\w+)$/) || [, file.type])[1].toUpperCase()));
     }
   }
   for (const k in errs) errs[k] = [...new Set(errs[k].filter(Boolean))];
