@@ -265,9 +265,18 @@ func (u *Upload) TooLargeMessage() string {
 	return u.msg("max_size", "File too large (max {max_size})", map[string]string{"max_size": FormatSize(u.MaxSize)})
 }
 
+// humanType names a file's sniffed type for people, and for the
+// developer reading along: "HTML (text/html)".
+func humanType(sniffed string) string {
+	if name := HumanTypes([]string{sniffed}); name != sniffed {
+		return name + " (" + sniffed + ")"
+	}
+	return sniffed
+}
+
 // TypeMessage is the field error for a file of a type not allowed.
 func (u *Upload) TypeMessage(sniffed string) string {
-	return u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"type": HumanTypes([]string{sniffed}), "types": HumanTypes(u.Types)})
+	return u.msg("types", "File type {type} not allowed (allowed: {types})", map[string]string{"type": humanType(sniffed), "types": HumanTypes(u.Types)})
 }
 
 // TooManyMessage is the field error for more files than max_files.

@@ -107,7 +107,7 @@ func TestUploadMessages(t *testing.T) {
 	if got := u.TooLargeMessage(); got != "File too large (max 5MB)" {
 		t.Errorf("too large: %q", got)
 	}
-	if got := u.TypeMessage("text/html"); got != "File type HTML not allowed (allowed: PNG or WebP)" {
+	if got := u.TypeMessage("text/html"); got != "File type HTML (text/html) not allowed (allowed: PNG or WebP)" {
 		t.Errorf("type: %q", got)
 	}
 	if got := u.TooManyMessage(); got != "Too many files (max 1)" {

@@ -95,7 +95,7 @@ func TestCustomPageWithJavaScript(t *testing.T) {
 	if s.posts.Load() != 1 || first < avatarSize {
 		t.Fatalf("first submit: %d posts, %d bytes", s.posts.Load(), first)
 	}
-	if got := evalString(t, ctx, `document.querySelector("#document-error").textContent`); !strings.Contains(got, "File type text not allowed (allowed: PDF or PNG)") {
+	if got := evalString(t, ctx, `document.querySelector("#document-error").textContent`); !strings.Contains(got, "File type text (text/plain) not allowed (allowed: PDF or PNG)") {
 		t.Errorf("server error for the document: %q", got)
 	}
 	if got := evalString(t, ctx, `document.querySelector("#name").value + "|" + document.querySelector("#email").value`); got != "Ada Lovelace|ada@example.com" {
