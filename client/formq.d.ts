@@ -118,13 +118,13 @@ export interface Step {
   deliveries?: DeliveryAttempt[];
 }
 
-/** A stored file of a submission. */
+/** A stored file of a submission: the submitter sees its field, size and content type; the admin token also its key and sha256. */
 export interface SubmissionFile {
   field: string;
-  key: string;
+  key?: string;
   size: number;
   contentType: string;
-  sha256: string;
+  sha256?: string;
   filename?: string;
 }
 

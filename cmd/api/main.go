@@ -4,6 +4,7 @@
 //	api bind -action NAME ...   print a sealed token of bound arguments
 //	api check FILE              check an actions file
 //	api schema FILE [ACTION]    print an action's values as a JSON Schema
+//	api types FILE              print TypeScript of the actions and their answers
 //	api --help | --version
 package main
 
@@ -33,6 +34,9 @@ const usage = `Usage:
                      print the JSON Schema (draft 2020-12) of an action's values,
                      as served at /actions/ACTION/schema.json; without ACTION,
                      every action's by name
+  api types FILE     print TypeScript of the file's actions: each one's values,
+                     field names, webhook body and the answers your app may give,
+                     and formq's answers (status, accepted, validation failed)
   api --help         print this help and every setting
   api --version      print the version, commit and Go version
 `
@@ -92,6 +96,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			action = rest[1]
 		}
 		return api.SchemaFile(rest[0], action, stdout)
+	case "types":
+		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
+			return fmt.Errorf("%w: api types takes one actions file, got %q", api.ErrUsage, rest)
+		}
+		return api.TypesFile(rest[0], stdout)
 	default:
 		return fmt.Errorf("%w: unknown subcommand or flag %q", api.ErrUsage, command)
 	}
