@@ -45,7 +45,7 @@ func execute(t *testing.T, dir string, env []string, bin string, args ...string)
 }
 
 // brokenActions has seven problems; each is listed with the line the
-// check must name.
+// check must name: the line of the key the problem is about.
 const brokenActions = `actions:
   sign-up:
     fields:
@@ -62,13 +62,13 @@ const brokenActions = `actions:
 `
 
 var brokenProblems = []string{
-	`:3: action "sign-up": max_body "lots": want a size like 12MB`,
-	`:3: action "sign-up": step "email": to: want an address`,
-	`:3: action "sign-up": step "fax": unknown step type`,
+	`:9: action "sign-up": max_body "lots": want a size like 12MB`,
+	`:7: action "sign-up": step "email": to: want an address`,
+	`:8: action "sign-up": step "fax": unknown step type`,
 	`:4: action "sign-up" field "name": type "txt": want one of text`,
 	`:5: action "sign-up" field "age": min is over max`,
-	`:11: action "bad name!": action name must be letters`,
-	`:11: action "bad name!": queue "someday": want one of critical, default, low`,
+	`:10: action "bad name!": action name must be letters`,
+	`:13: action "bad name!": queue "someday": want one of critical, default, low`,
 }
 
 // TestCommandLine runs the built api and worker binaries as an operator
