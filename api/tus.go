@@ -2,10 +2,10 @@ package api
 
 import (
 	"github.com/formq/formq"
+	"github.com/formq/formq/internal/redisstate"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 	"github.com/tus/tusd/v2/pkg/s3store"
 )
 
@@ -23,9 +23,10 @@ const (
 
 // tusComposer builds tusd's S3 store on formq's bucket and client, under
 // submission.TusPrefix. Parts are cut at FORMQ_UPLOAD_PART_SIZE and
-// buffered in files under FORMQ_TUS_TEMP_DIR, never in memory; a process
-// memory locker makes a resumed request wait for the interrupted one.
-func tusComposer(cfg formq.Config, store *uploads.Store) *tusd.StoreComposer {
+// buffered in files under FORMQ_TUS_TEMP_DIR, never in memory; a lock in
+// Redis makes a resumed request, on this API process or another, stop
+// the interrupted one and wait for it.
+func tusComposer(cfg formq.Config, store *uploads.Store, locks *redisstate.TusLocker) *tusd.StoreComposer {
 	s3 := s3store.New(store.Bucket(), store.S3Client())
 	s3.ObjectPrefix = submission.TusPrefix
 	s3.MinPartSize = tusMinPart
@@ -35,6 +36,6 @@ func tusComposer(cfg formq.Config, store *uploads.Store) *tusd.StoreComposer {
 	s3.SetConcurrentPartUploads(tusPartUploads)
 	composer := tusd.NewStoreComposer()
 	s3.UseIn(composer)
-	memorylocker.New().UseIn(composer)
+	locks.UseIn(composer)
 	return composer
 }

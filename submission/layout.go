@@ -34,6 +34,7 @@ import (
 //	formq:replicated           the last write an API waited on replicas for
 //	formq:ar:{digest}          the submissions an autoresponder mailed to one address
 //	formq:ard:{digest}         the submissions autoresponders mailed to one domain
+//	formq:tuslock:{id}         the lock of a resumable upload (one API process writes it at a time)
 //	formq:salt                 the key of the digests in key names (ar, rl)
 //	formq:index...             the submissions index (see index.go)
 const (
@@ -206,3 +207,7 @@ func AutoresponderKey(digest string) string { return autoPrefix + digest }
 // AutoresponderDomainKey counts the autoresponders' messages to one
 // recipient domain; digest is a keyed digest of the domain.
 func AutoresponderDomainKey(digest string) string { return autoDomainPrefix + digest }
+
+// TusLockKey is the lock of a resumable upload, so one API process at a
+// time writes it.
+func TusLockKey(id string) string { return "formq:tuslock:" + id }
