@@ -307,8 +307,11 @@ type pageData struct {
 	// lists the statuses client.js shows the page again for, when the
 	// submission reaches one of them after the page was shown.
 	StatusURL, StatusText, Reload string
-	Theme                         *actions.Theme
-	Script                        string
+	// Refresh shows the page again every few seconds in browsers without
+	// JavaScript, while the submission is not done.
+	Refresh bool
+	Theme   *actions.Theme
+	Script  string
 }
 
 // renderDone writes the default success page of an action, with the
@@ -329,7 +332,8 @@ func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Sta
 		msg = "Thank you, your submission was received."
 	}
 	d := pageData{Title: a.Title, Message: msg, Link: p.site.URL("/forms/" + a.Name), LinkText: "Submit another",
-		StatusURL: st.StatusURL, StatusText: statusText(st.Status), Reload: reload, Theme: p.theme(a), Script: p.script()}
+		StatusURL: st.StatusURL, StatusText: statusText(st.Status), Reload: reload, Theme: p.theme(a), Script: p.script(),
+		Refresh: st.Status == submission.StatusQueued || st.Status == submission.StatusProcessing}
 	if st.ID != "" {
 		d.Detail = "Reference: " + st.ID
 	}

@@ -397,6 +397,20 @@ func TestHostedFormTheme(t *testing.T) {
 	}
 }
 
+// TestDonePageRefreshesWithoutJavaScript: while a submission is queued
+// its done page asks browsers without JavaScript to show it again every
+// 5 seconds (client.js keeps it live otherwise), so it does not say
+// "Queued" for ever.
+func TestDonePageRefreshesWithoutJavaScript(t *testing.T) {
+	st := startActions(t, nil)
+	_, ans := send(t, st, "create-user", url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}, nil)
+	resp, raw := get(t, st.APIURL+doneURL(t, "create-user", ans), browserAccept)
+	const refresh = `<noscript><meta http-equiv="refresh" content="5"></noscript>`
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), "Queued") || !strings.Contains(string(raw), refresh) {
+		t.Errorf("done page of a queued submission: %d, want it queued and refreshing without JavaScript (%s): %s", resp.StatusCode, refresh, raw)
+	}
+}
+
 // TestRefusedOriginIsLogged: the refusal is a WARN line naming the origin,
 // the action and the settings, for the operator.
 func TestRefusedOriginIsLogged(t *testing.T) {
