@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,7 +90,9 @@ func conformanceDir(t *testing.T) string {
 // uploads, is interrupted after its first chunk, and a new Upload resumes
 // from the upload URL at the stored offset (not from zero) to a sealed
 // reference; a refused creation reaches its onError as the contract's
-// JSON; abort(true) cancels (tus termination), after which HEAD is 404.
+// JSON; abort(true) cancels (tus termination), after which HEAD is 404;
+// an upload attached to a submission answers HEAD 404 and tus-js-client
+// starts a new one from its URL.
 func TestTusJSClientResumes(t *testing.T) {
 	tl := conformance.Install(t)
 	st := startTusStack(t, nil)
@@ -113,6 +116,22 @@ func TestTusJSClientResumes(t *testing.T) {
 	}
 	if out.Ref == "" || out.Final.Status != http.StatusOK || out.Final.Offset != tusSize {
 		t.Errorf("resumed upload: reference %q, HEAD %+v; want a reference and all %d bytes", out.Ref, out.Final, tusSize)
+	}
+
+	// Attached to a submission, the upload is gone: HEAD answers 404 and
+	// tus-js-client, given its URL again, starts a new upload.
+	resp, raw := teststack.Post(t, st.APIURL+"/actions/tus-test", strings.NewReader(url.Values{"name": {"Ada"}, "video": {out.Ref}}.Encode()),
+		"application/x-www-form-urlencoded", map[string]string{"Accept": "application/json"})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("submit with the reference: %d %.300s", resp.StatusCode, raw)
+	}
+	teststack.WaitFor(t, time.Minute, "the used upload to answer HEAD 404", func() bool {
+		resp, _ := teststack.Do(t, http.MethodHead, out.SecondURL, nil, map[string]string{"Tus-Resumable": "1.0.0"})
+		return resp.StatusCode == http.StatusNotFound
+	})
+	again := runTus(t, tl, tusRun{Scenario: "restart", Endpoint: endpoint + "?action=tus-test&field=video", Size: tusSize, ChunkSize: tusChunk, UploadURL: out.SecondURL})
+	if again.Ref == "" || again.URL == out.SecondURL {
+		t.Errorf("from a used upload's URL: upload %s, reference %q; want a new upload with a reference", again.URL, again.Ref)
 	}
 
 	refused := runTus(t, tl, tusRun{Scenario: "refused", Endpoint: endpoint + "?profile=plain", Size: 1 << 10, ChunkSize: tusChunk})
