@@ -86,3 +86,29 @@ func TestJanitorRemovesOnlyOrphans(t *testing.T) {
 		t.Errorf("the janitor touched a key outside uploads/: %v", err)
 	}
 }
+
+// TestJanitorRemovesPartialObjects: what a cut streamed PUT left under
+// uploads/_partial/ goes after DefaultPartialAge even when MinAge is
+// longer, and never before; a file of a kept submission stays.
+func TestJanitorRemovesPartialObjects(t *testing.T) {
+	st := newTestStore(t, testPart, 2*testPart)
+	ctx := t.Context()
+	for _, k := range []string{"uploads/_partial/act/cut/f/0", "uploads/act/kept/f/0"} {
+		if _, err := st.Put(ctx, k, bytes.NewReader([]byte("data of "+k)), PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := func(context.Context, string, string) (bool, error) { return true, nil }
+	j := NewJanitor(st, JanitorConfig{MinAge: 24 * time.Hour, Keep: keep, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	j.cfg.Now = func() time.Time { return time.Now().Add(DefaultPartialAge - time.Minute) }
+	if s, err := j.Sweep(ctx); err != nil || s.Deleted != 0 {
+		t.Fatalf("sweep before the partial age = %+v, %v; want nothing removed", s, err)
+	}
+	j.cfg.Now = func() time.Time { return time.Now().Add(DefaultPartialAge + time.Minute) }
+	if s, err := j.Sweep(ctx); err != nil || s.Deleted != 1 {
+		t.Fatalf("sweep after the partial age = %+v, %v; want the partial object removed", s, err)
+	}
+	if got, _ := st.List(ctx, "uploads/"); !slices.Equal(got, []string{"uploads/act/kept/f/0"}) {
+		t.Errorf("left %v, want only the kept file", got)
+	}
+}
