@@ -35,6 +35,7 @@ import (
 //	formq:ar:{digest}          the submissions an autoresponder mailed to one address
 //	formq:ard:{digest}         the submissions autoresponders mailed to one domain
 //	formq:tuslock:{id}         the lock of a resumable upload (one API process writes it at a time)
+//	formq:stamp:{digest}       a min_fill_time render stamp already used
 //	formq:salt                 the key of the digests in key names (ar, rl)
 //	formq:index...             the submissions index (see index.go)
 const (
@@ -211,3 +212,7 @@ func AutoresponderDomainKey(digest string) string { return autoDomainPrefix + di
 // TusLockKey is the lock of a resumable upload, so one API process at a
 // time writes it.
 func TusLockKey(id string) string { return "formq:tuslock:" + id }
+
+// StampKey marks a render stamp (min_fill_time) as used; digest is a
+// hash of the stamp.
+func StampKey(digest string) string { return "formq:stamp:" + digest }

@@ -191,3 +191,26 @@ func TestStampRoute(t *testing.T) {
 		return err == nil && len(keys) == 1
 	})
 }
+
+// TestMinFillTimeStampIsSingleUse: one render stamp, old enough, vouches
+// for one submission: a script replaying it gets the decoy answer and
+// nothing is kept.
+func TestMinFillTimeStampIsSingleUse(t *testing.T) {
+	st := startWithActions(t, `actions:
+  contact:
+    fields:
+      email: {type: email, required: true}
+    min_fill_time: 1s
+`, nil)
+	stamp := hostedStamp(t, st, "contact")
+	time.Sleep(1100 * time.Millisecond)
+	for range 5 {
+		resp, raw := send(t, st, "contact", url.Values{"email": {"a@example.com"}, "_rendered": {stamp}}, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, raw)
+		}
+	}
+	if n := countKeys(t, st, submissionTasks); n != 1 {
+		t.Errorf("one stamp kept %d submissions, want 1", n)
+	}
+}

@@ -329,3 +329,21 @@ func TestAttackExhaustEventStreams(t *testing.T) {
 		t.Errorf("total refusal: %s", raw)
 	}
 }
+
+// TestAttackQueueDashboardFramed: the queue dashboard's buttons delete,
+// retry and pause; another site must not frame it (clickjacking) nor
+// make a browser read its files as another type, as the inbox already
+// forbids.
+func TestAttackQueueDashboardFramed(t *testing.T) {
+	st := startActions(t, nil)
+	for _, path := range []string{"/admin/queues", "/admin/queues/api/queues"} {
+		resp, _ := teststack.Do(t, http.MethodGet, st.APIURL+path, nil, map[string]string{
+			"Authorization": "Basic " + basicAuth("admin", adminToken), "Sec-Fetch-Site": "same-origin"})
+		h := resp.Header
+		if resp.StatusCode != http.StatusOK || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d, CSP %q, X-Frame-Options %q, X-Content-Type-Options %q", path, resp.StatusCode,
+				h.Get("Content-Security-Policy"), h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"))
+		}
+	}
+}

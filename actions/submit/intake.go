@@ -36,6 +36,7 @@ type intake struct {
 	idemKey string  // the claimed idempotency key, if any
 	replay  *Answer // the first answer of a repeated idempotency key
 	spam    bool    // the honeypot was filled in, or the form was posted too fast
+	stamp   string  // the render stamp, once found old enough
 	// spamReason is the rejection reason spam is counted under.
 	spamReason   string
 	captchaDone  bool // the captcha answer was checked
@@ -169,6 +170,9 @@ func (s *intake) finish(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		return web.ErrValidation.WithForm(a, errs, echoValues(a, f.values))
+	}
+	if err := s.claimStamp(ctx); err != nil || s.spam {
+		return err
 	}
 	for _, fl := range a.Fields {
 		if fl.Sensitive() {

@@ -6,12 +6,16 @@ package submit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/captcha"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/submission"
 )
 
 // CaptchaVerifier checks one captcha answer of an action; *captcha.Verifier
@@ -64,11 +68,31 @@ func (s *intake) rendered(value string) {
 	s.renderedSeen = true
 	at, err := web.OpenRendered(s.h.sealer, s.a, value)
 	switch {
-	case errors.Is(err, actions.ErrTokenExpired):
-		// Authentic, and older than any fill time.
 	case err != nil, s.h.now().Sub(at) < s.a.MinFillTime:
+		// Forged, another action's, too recent, or too old: a stamp
+		// proves a render for a day only, so a script cannot keep one.
+		s.tooFast()
+	default:
+		s.stamp = strings.TrimSpace(value)
+	}
+}
+
+// claimStamp uses the post's render stamp up, once it is about to be
+// accepted: a second post with the same stamp looks accepted and keeps
+// nothing, so one render cannot vouch for a script's many posts.
+func (s *intake) claimStamp(ctx context.Context) error {
+	if s.a.MinFillTime <= 0 || s.h.stamps == nil || s.stamp == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(s.stamp))
+	ok, err := s.h.stamps.Claim(ctx, submission.StampKey(hex.EncodeToString(sum[:16])), web.RenderedTTL)
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	if !ok {
 		s.tooFast()
 	}
+	return nil
 }
 
 // tooFast marks the post as a bot's: it looks accepted, nothing is kept.

@@ -78,6 +78,15 @@ type Memory struct {
 	Idempotency Idempotency
 	// Inbox notes idempotency keys for erasure; nil notes nothing.
 	Inbox IdempotencyNotes
+	// Stamps makes min_fill_time's render stamps single-use; nil leaves
+	// them usable until they expire.
+	Stamps Claimer
+}
+
+// Claimer claims a key once: the first claim within ttl answers true,
+// every later one false; *redisstate.Replays is the one formq uses.
+type Claimer interface {
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // Handler serves POST /actions/{name} and the form state an error
@@ -93,6 +102,7 @@ type Handler struct {
 	sealer  actions.Sealer
 	objects ObjectStore
 	claims  RefClaims
+	stamps  Claimer
 	idem    Idempotency
 	captcha CaptchaVerifier
 	inbox   IdempotencyNotes
@@ -123,7 +133,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
-		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, idem: d.Idempotency, captcha: d.Captcha,
+		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, idem: d.Idempotency, captcha: d.Captcha,
 		inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
 	}, nil
 }

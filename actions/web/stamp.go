@@ -11,16 +11,16 @@ import (
 // actions with min_fill_time.
 const FieldRendered = "_rendered"
 
-// renderedTTL is how long a render stamp proves anything; an older
-// stamp is authentic but old, so it counts as slow enough.
-const renderedTTL = 24 * time.Hour
+// RenderedTTL is how long a render stamp proves anything: an older one
+// counts as no stamp.
+const RenderedTTL = 24 * time.Hour
 
 func renderedPurpose(action string) string { return "rendered:" + action }
 
 // SealRendered seals now as a render stamp of a: what a hosted form of an
 // action with min_fill_time carries in _rendered.
 func SealRendered(sealer actions.Sealer, a *actions.Action, now time.Time) (string, error) {
-	return sealer.Seal(renderedPurpose(a.Name), now.UnixMilli(), renderedTTL)
+	return sealer.Seal(renderedPurpose(a.Name), now.UnixMilli(), RenderedTTL)
 }
 
 // OpenRendered opens a _rendered stamp of a: the time it sealed, or an
