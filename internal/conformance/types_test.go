@@ -112,7 +112,8 @@ func TestActionTypesCompile(t *testing.T) {
 // tarball, and with it the README's TypeScript snippets compile as
 // written (beside the types `api types` writes of the demo's actions
 // file, as the README says), and testdata/types/drift.ts holds
-// client/formq.d.ts to the OpenAPI document's answers.
+// client/formq.d.ts and formq-react.d.ts (imported as @formq/client and
+// @formq/client/react) to the OpenAPI document's answers.
 func TestClientPackage(t *testing.T) {
 	tl := conformance.Install(t)
 	root, err := testenv.RepoRoot()
