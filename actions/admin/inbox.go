@@ -405,14 +405,19 @@ func cellText(v any) string {
 }
 
 // CSVCell escapes a cell that a spreadsheet would run as a formula (it
-// starts with =, +, -, @, a tab or a carriage return) by putting a single
+// starts with =, +, -, @, a tab or a carriage return, also after leading
+// spaces or line breaks, which spreadsheets skip) by putting a single
 // quote first, as OWASP advises.
 func CSVCell(s string) string {
 	if s == "" {
 		return s
 	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
+	if s[0] == '\t' || s[0] == '\r' {
+		return "'" + s
+	}
+	switch t := strings.TrimLeft(s, " \t\r\n"); {
+	case t == "":
+	case strings.ContainsRune("=+-@", rune(t[0])):
 		return "'" + s
 	}
 	return s

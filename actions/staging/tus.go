@@ -404,16 +404,28 @@ func (q quiet) Handle(ctx context.Context, r xslog.Record) error {
 	}
 	rec := slog.NewRecord(r.Time, level, "tusd: "+r.Message, r.PC)
 	r.Attrs(func(a xslog.Attr) bool {
-		rec.AddAttrs(slog.Any(a.Key, a.Value.Any()))
+		rec.AddAttrs(redactTusAttr(a))
 		return true
 	})
 	return q.h.Handle(ctx, rec)
 }
 
+// redactTusAttr keeps an upload's URL or id out of the log but for its
+// object id: the whole of it (id+multipart id) is the capability that
+// lets anyone write the upload.
+func redactTusAttr(a xslog.Attr) slog.Attr {
+	if v, ok := a.Value.Any().(string); ok {
+		if i := strings.IndexByte(v, '+'); i >= 0 && (a.Key == "id" || a.Key == "path" || a.Key == "url" || a.Key == "upload" || strings.Contains(v, "/")) {
+			return slog.String(a.Key, v[:i]+"+…")
+		}
+	}
+	return slog.Any(a.Key, a.Value.Any())
+}
+
 func (q quiet) WithAttrs(as []xslog.Attr) xslog.Handler {
 	attrs := make([]slog.Attr, len(as))
 	for i, a := range as {
-		attrs[i] = slog.Any(a.Key, a.Value.Any())
+		attrs[i] = redactTusAttr(a)
 	}
 	return quiet{q.h.WithAttrs(attrs)}
 }
