@@ -3,6 +3,7 @@ package email
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/formq/formq/jobs/step"
@@ -44,5 +45,29 @@ func TestAutoresponderMailsTheSubmitter(t *testing.T) {
 	}
 	if len(box.sent) != 1 {
 		t.Errorf("bad values were mailed: %d messages", len(box.sent))
+	}
+}
+
+// TestAutoresponderDefaultBodyIsAReceipt: without a body, an
+// autoresponder mails a receipt, not the submission's values or the
+// storage keys of its files; a message to the team keeps the summary.
+func TestAutoresponderDefaultBodyIsAReceipt(t *testing.T) {
+	box := &outbox{}
+	st := Step(box, nil)
+	sub := &submission.Submission{ID: "01R", Action: "contact", Values: map[string]any{"email": "ada@example.com", "message": "spam text"},
+		Files: []submission.File{{Field: "cv", Object: submission.Object{Key: "uploads/contact/01R/cv/0", Filename: "cv.pdf", Size: 3}}}}
+	for _, to := range []any{"{email}", "team@example.com"} {
+		if err := st.Run(context.Background(), step.Run{Submission: sub, Config: map[string]any{"to": to, "subject": "Thanks"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(box.sent) != 2 {
+		t.Fatalf("sent %d", len(box.sent))
+	}
+	if b := box.sent[0].Body; strings.Contains(b, "uploads/") || strings.Contains(b, "spam text") || !strings.Contains(b, "01R") {
+		t.Errorf("the autoresponder's default body: %q", b)
+	}
+	if b := box.sent[1].Body; !strings.Contains(b, "spam text") {
+		t.Errorf("the team's default body: %q", b)
 	}
 }

@@ -74,7 +74,11 @@ func Step(mailer Mailer, limiter RecipientLimiter) step.Type {
 				}
 			}
 			body := fill(c.Body, sub)
-			if c.Body == "" {
+			switch {
+			case c.Body != "":
+			case mailsSubmitter(c):
+				body = receiptBody(sub)
+			default:
 				body = defaultEmailBody(sub)
 			}
 			return mailer.Send(ctx, &Email{
@@ -96,6 +100,20 @@ func fill(tmpl string, sub *submission.Submission) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ").Replace(s)), " ")
+}
+
+// mailsSubmitter reports whether a step mails the address a visitor
+// typed (a recipient naming a field).
+func mailsSubmitter(c builtin.EmailSettings) bool {
+	raw, _ := c.Recipients()
+	return slices.ContainsFunc(raw, func(t string) bool { _, ok := builtin.SubmitterPlaceholder(t); return ok })
+}
+
+// receiptBody is the default text of an autoresponder: that the
+// submission arrived, and nothing of it (whoever typed the address may
+// not be its owner; storage keys are formq's business).
+func receiptBody(sub *submission.Submission) string {
+	return fmt.Sprintf("We received your submission %s to %s at %s.\n", sub.ID, sub.Action, sub.ReceivedAt.UTC().Format(time.RFC3339))
 }
 
 func defaultEmailBody(sub *submission.Submission) string {
