@@ -472,3 +472,33 @@ func TestDecodeIsStrict(t *testing.T) {
 		t.Errorf("a correct document failed: %v", err)
 	}
 }
+
+// TestAPITusTempDirIsWritable: the API's root filesystem is read-only,
+// and resumable uploads buffer their parts on disk under
+// FORMQ_TUS_TEMP_DIR: every kustomization mounts a volume there.
+func TestAPITusTempDirIsWritable(t *testing.T) {
+	for _, dir := range kustomizations {
+		m := newManifests()
+		loadKustomization(t, dir, m)
+		api := m.deployments["formq-api"]
+		if api == nil {
+			t.Fatalf("%s: no formq-api", dir)
+		}
+		c := api.Spec.Template.Spec.Containers[0]
+		temp := ""
+		for _, e := range c.Env {
+			if e.Name == "FORMQ_TUS_TEMP_DIR" {
+				temp = e.Value
+			}
+		}
+		mounted := false
+		for _, v := range c.VolumeMounts {
+			if temp != "" && !v.ReadOnly && (temp == v.MountPath || strings.HasPrefix(temp, v.MountPath+"/")) {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("%s: FORMQ_TUS_TEMP_DIR %q is not on a writable volume of formq-api", dir, temp)
+		}
+	}
+}
