@@ -23,11 +23,13 @@ import (
 // ErrorKey is the form-level key of captcha errors in errors.
 const ErrorKey = "_captcha"
 
-// Captcha failures: the answer was refused (the sender's problem), or
-// the provider could not give one (ours, or the provider's).
+// Captcha failures: the answer was refused (the sender's problem), the
+// provider could not give one (an outage: on_error decides), or the
+// provider refused the check itself with a 4xx (never let through).
 var (
-	ErrFailed      = errors.New("captcha: answer refused")
-	ErrUnreachable = errors.New("captcha: provider unreachable")
+	ErrFailed          = errors.New("captcha: answer refused")
+	ErrUnreachable     = errors.New("captcha: provider unreachable")
+	ErrProviderRefused = errors.New("captcha: provider refused the check")
 )
 
 // Verifier checks captcha answers with each action's provider
@@ -144,7 +146,13 @@ func (v *Verifier) Verify(ctx context.Context, a *actions.Action, response, remo
 		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Provider, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch {
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusRequestTimeout:
+		// The provider is there and refused the check itself (a wrong
+		// URL or secret, or a request it will not take): that is no
+		// outage, so on_error: allow does not let the post through.
+		return fmt.Errorf("%w: %s answered %d", ErrProviderRefused, c.Provider, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("%w: %s answered %d", ErrUnreachable, c.Provider, resp.StatusCode)
 	}
 	var ans siteverifyAnswer

@@ -399,3 +399,22 @@ func TestCaptchaLocalSiteverifyRefusesAReplayedAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptchaAllowOnErrorFailsClosedOnAProvidersRefusal: on_error: allow
+// lets posts through while the provider is down, not when it answers and
+// refuses the check itself (4xx: a wrong secret or URL, a request it
+// will not take), or a captcha would be off without anyone noticing.
+func TestCaptchaAllowOnErrorFailsClosedOnAProvidersRefusal(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad request", http.StatusBadRequest)
+	}))
+	t.Cleanup(refusing.Close)
+	st := startWithActions(t, captchaActions("turnstile", refusing.URL+"/siteverify", refusing.URL+"/siteverify"), map[string]string{"CAPTCHA_SECRET": "0x4AAAAAAAlocal-test-secret"})
+	resp, raw := send(t, st, "contact-down-allow", url.Values{"email": {"a@example.com"}, "cf-turnstile-response": {"any-token"}}, nil)
+	if resp.StatusCode == http.StatusAccepted {
+		t.Errorf("a post the provider refused to check was accepted under on_error: allow: %s", raw)
+	}
+	if n := countKeys(t, st, submissionTasks); n != 0 {
+		t.Errorf("%d submissions kept", n)
+	}
+}
