@@ -2,6 +2,7 @@ package formq_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 )
 
 const answersSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+const answersAdmin = "answers-admin-token-0123456789abcdef"
 
 // answersActions: a post whose app answers (webhook step "save"), waited
 // for up to 3 s, with an upload field whose files are kept on a refusal.
@@ -114,6 +117,7 @@ func startAnswers(t *testing.T, extra map[string]string) *answersStack {
 		"FORMQ_ENV": "development", "FORMQ_ADDR": "127.0.0.1:0", "FORMQ_WORKER_ADDR": "127.0.0.1:0",
 		"FORMQ_REDIS_URL": r.URL(), "FORMQ_S3_CREATE_BUCKET": "true", "FORMQ_ACTIONS": file,
 		"FORMQ_SECRET": strings.Repeat("k", 40), "FORMQ_WEBHOOK_ALLOW_PRIVATE": "true", "POSTS_HOOK": answersSecret,
+		"FORMQ_ADMIN_TOKEN": answersAdmin,
 	}
 	for k, v := range s3.Env() {
 		env[k] = v
@@ -281,6 +285,24 @@ func TestAppAnswersTheForm(t *testing.T) {
 		s := getStatus(t, a.Submission.StatusURL)
 		if s.Submission.Status != "rejected" || s.Submission.Errors["title"][0] != "That title is taken" || len(s.Submission.Kept["cover"]) != 1 {
 			t.Errorf("status %+v", s.Submission)
+		}
+		// The export says so too.
+		resp, body := teststack.Do(t, http.MethodGet, st.api+"/admin/submissions/export?action=create-post&format=csv", nil, map[string]string{"Authorization": "Bearer " + answersAdmin})
+		rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+		if resp.StatusCode != http.StatusOK || err != nil || len(rows) < 2 || rows[0][len(rows[0])-1] != "status" {
+			t.Fatalf("export %d %v: %s", resp.StatusCode, err, body)
+		}
+		found := false
+		for _, row := range rows[1:] {
+			if row[0] == a.Submission.ID {
+				found = true
+				if row[len(row)-1] != "rejected" {
+					t.Errorf("export row %v: want status rejected", row)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the rejected submission is not in the export:\n%s", body)
 		}
 	})
 

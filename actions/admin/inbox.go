@@ -316,11 +316,11 @@ func (h *Handler) Export(c echo.Context) error {
 	var cw *csv.Writer
 	if format == "csv" {
 		cw = csv.NewWriter(bw)
-		if err := cw.Write(csvHeader(a)); err != nil {
+		if err := cw.Write(append(csvHeader(a), "status")); err != nil {
 			return err
 		}
 		each = func(s *submission.Submission) error {
-			if err := cw.Write(csvRow(a, s)); err != nil {
+			if err := cw.Write(append(csvRow(a, s), h.exportStatus(ctx, s.ID))); err != nil {
 				return err
 			}
 			if rows++; rows%200 == 0 {
@@ -332,7 +332,7 @@ func (h *Handler) Export(c echo.Context) error {
 	} else {
 		enc := json.NewEncoder(bw)
 		each = func(s *submission.Submission) error {
-			if err := enc.Encode(s); err != nil {
+			if err := enc.Encode(exported{Submission: s, Status: h.exportStatus(ctx, s.ID)}); err != nil {
 				return err
 			}
 			if rows++; rows%200 == 0 {
@@ -350,6 +350,29 @@ func (h *Handler) Export(c echo.Context) error {
 		cw.Flush()
 	}
 	return flush()
+}
+
+// exported is one line of an NDJSON export: the record and its status.
+type exported struct {
+	*submission.Submission
+	Status string `json:"status,omitempty"`
+}
+
+// exportStatus is the status of an exported submission: queued,
+// processing, completed, failed or rejected (the app refused it);
+// archived once its status expired; empty when it cannot be read.
+func (h *Handler) exportStatus(ctx context.Context, id string) string {
+	if h.status == nil {
+		return ""
+	}
+	st, err := h.status.Status(ctx, id)
+	switch {
+	case errors.Is(err, submission.ErrNotFound):
+		return "archived"
+	case err != nil:
+		return ""
+	}
+	return st.Status
 }
 
 // csvHeader is the export's first row.

@@ -344,7 +344,7 @@ func TestInboxExportsTenThousandAsCSVInConstantMemory(t *testing.T) {
 	}
 	r := csv.NewReader(resp.Body)
 	header, err := r.Read()
-	if err != nil || strings.Join(header, ",") != "id,received_at,email,message,subject,client_ip" {
+	if err != nil || strings.Join(header, ",") != "id,received_at,email,message,subject,client_ip,status" {
 		t.Fatalf("header %v %v", header, err)
 	}
 	rows, bytesOut := 0, 0
