@@ -25,7 +25,7 @@ type app struct {
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.rc.status.Store(0)
+	a.rc.Status.Store(0)
 	rec := httptest.NewRecorder()
 	a.rc.ServeHTTP(rec, r) // checks the signature, counts the delivery
 	if a.contentType != "" {
@@ -118,8 +118,8 @@ func TestWebhookAnswers(t *testing.T) {
 		if err := h.run(sub); err != nil {
 			t.Fatal(err)
 		}
-		if seen := a.rc.seen(); len(seen) != 1 || a.rc.badSig != 0 {
-			t.Errorf("deliveries %v (bad signatures %d), want one", seen, a.rc.badSig)
+		if seen := a.rc.Seen(); len(seen) != 1 || a.rc.BadSignatures() != 0 {
+			t.Errorf("deliveries %v (bad signatures %d), want one", seen, a.rc.BadSignatures())
 		}
 	})
 

@@ -242,9 +242,9 @@ func TestRevalidationWebhookAfterTheEvent(t *testing.T) {
 	if st.Status != submission.StatusCompleted || len(st.Steps) != 1 || st.Steps[0].Type != "revalidate" || st.Steps[0].State != submission.StepCompleted {
 		t.Fatalf("status %+v", st)
 	}
-	ids := rc.seen()
-	if len(ids) != 1 || ids[0] != "evt_01REVAL" || rc.badSig != 0 {
-		t.Fatalf("deliveries %v, bad signatures %d", ids, rc.badSig)
+	ids := rc.Seen()
+	if len(ids) != 1 || ids[0] != "evt_01REVAL" || rc.BadSignatures() != 0 {
+		t.Fatalf("deliveries %v, bad signatures %d", ids, rc.BadSignatures())
 	}
 	b := bodies[0]
 	if b["id"] != st.Event || b["submission"] != "01REVAL" || fmt.Sprint(b["paths"]) != "[/users]" || fmt.Sprint(b["tags"]) != "[users user:01REVAL]" {

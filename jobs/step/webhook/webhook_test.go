@@ -2,82 +2,28 @@ package webhook
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/formq/formq/internal/webhooktest"
 
 	"github.com/formq/formq/jobs/step"
 	"github.com/formq/formq/submission"
 	"github.com/hibiken/asynq"
 )
 
-// testSecret is a Standard Webhooks secret: whsec_ + base64 of 24 bytes.
-const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+// testSecret signs the test webhooks; receiver checks them.
+const testSecret = webhooktest.Secret
 
-// receiver records webhook deliveries and checks their signatures with
-// its own implementation of the Standard Webhooks spec.
-type receiver struct {
-	mu     sync.Mutex
-	ids    []string
-	badSig int
-	status atomic.Int32 // answer; 200 when zero
-}
-
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	id, ts, sig := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
-	rc.mu.Lock()
-	rc.ids = append(rc.ids, id)
-	if !verifySignature(testSecret, id, ts, sig, body) {
-		rc.badSig++
-	}
-	rc.mu.Unlock()
-	if s := rc.status.Load(); s != 0 {
-		w.WriteHeader(int(s))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (rc *receiver) seen() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]string(nil), rc.ids...)
-}
-
-// verifySignature is a receiver's check, written from the spec rather
-// than reusing Sign.
-func verifySignature(secret, id, ts, header string, body []byte) bool {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return false
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || time.Since(time.Unix(t, 0)).Abs() > 5*time.Minute {
-		return false
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "." + string(body)))
-	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	for _, s := range strings.Fields(header) {
-		if v, ok := strings.CutPrefix(s, "v1,"); ok && hmac.Equal([]byte(v), []byte(want)) {
-			return true
-		}
-	}
-	return false
-}
+// receiver records webhook deliveries and checks their signatures.
+type receiver = webhooktest.Receiver
 
 func testSubmission(id string) *submission.Submission {
 	return &submission.Submission{ID: id, Action: "hook", Values: map[string]any{"name": "Ada"}, Files: []submission.File{}}
@@ -170,7 +116,7 @@ func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
 			}
 		})
 	}
-	if n := len(rc.seen()); n != 0 {
+	if n := len(rc.Seen()); n != 0 {
 		t.Errorf("loopback receiver got %d requests", n)
 	}
 	if v6hits.Load() != 0 || hits127002.Load() != 0 {
@@ -182,7 +128,7 @@ func TestWebhookRefusesNonPublicAddresses(t *testing.T) {
 	if err := runWebhook(t, NewClient(true), srv.URL+"/hook", testSubmission("01SSRF"), 1); err != nil {
 		t.Fatalf("with private addresses allowed: %v", err)
 	}
-	if n := len(rc.seen()); n != 1 {
+	if n := len(rc.Seen()); n != 1 {
 		t.Errorf("receiver got %d requests, want 1", n)
 	}
 }
@@ -202,7 +148,7 @@ func TestPublicAddr(t *testing.T) {
 
 func TestWebhookSignedWithStableIDAcrossRetries(t *testing.T) {
 	rc := &receiver{}
-	rc.status.Store(http.StatusServiceUnavailable)
+	rc.Status.Store(http.StatusServiceUnavailable)
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	client := NewClient(true)
@@ -212,16 +158,16 @@ func TestWebhookSignedWithStableIDAcrossRetries(t *testing.T) {
 	if err == nil || errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "answered 503") {
 		t.Fatalf("first attempt: %v; want a retried failure naming 503", err)
 	}
-	rc.status.Store(0)
+	rc.Status.Store(0)
 	if err := runWebhook(t, client, srv.URL, sub, 2); err != nil {
 		t.Fatalf("second attempt: %v", err)
 	}
-	ids := rc.seen()
+	ids := rc.Seen()
 	if len(ids) != 2 || ids[0] != ids[1] || ids[0] != "msg_01STABLE_1" {
 		t.Errorf("webhook-ids %q; want the same stable id twice", ids)
 	}
-	if rc.badSig != 0 {
-		t.Errorf("%d deliveries with a bad signature", rc.badSig)
+	if rc.BadSignatures() != 0 {
+		t.Errorf("%d deliveries with a bad signature", rc.BadSignatures())
 	}
 }
 
