@@ -308,7 +308,7 @@ func TestAppAnswersTheForm(t *testing.T) {
 
 	t.Run("resend with the kept file", func(t *testing.T) {
 		if keptRef == "" {
-			t.Skip("no kept file (refusal failed)")
+			t.Fatal("no kept file to send again: the refusal answered none")
 		}
 		resp, a, _ := postAnswer(t, st.api, "create-post", map[string]string{"title": "Fixed", "cover": keptRef}, nil, jsonAccept)
 		if resp.StatusCode != http.StatusOK || len(a.Submission.Files) != 1 || a.Submission.Files[0].Field != "cover" || a.Submission.Files[0].Size != int64(len(pngCover)) {
