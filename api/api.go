@@ -20,12 +20,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/formq/formq"
@@ -351,16 +349,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	// SIGHUP reloads the actions file instead of stopping the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	hctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { a.reloader.OnSignal(hctx, hup) })
-	err = a.ListenAndServe(ctx)
-	stop()
-	wg.Wait()
-	return err
+	return a.reloader.WhileServing(ctx, a.ListenAndServe)
 }
 
 // clientIP picks the client address: X-Forwarded-For only from the

@@ -21,11 +21,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/formq/formq"
@@ -423,16 +421,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	// SIGHUP reloads the actions file instead of stopping the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	hctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { w.reloader.OnSignal(hctx, hup) })
-	err = w.Run(ctx)
-	stop()
-	wg.Wait()
-	return err
+	return w.reloader.WhileServing(ctx, w.Run)
 }
 
 // asynqLogger sends asynq's logs to slog.

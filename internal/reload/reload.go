@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,9 +149,24 @@ func (r *Reloader) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// OnSignal reloads on every value of signals until ctx ends: the
-// commands pass SIGHUP.
-func (r *Reloader) OnSignal(ctx context.Context, signals <-chan os.Signal) {
+// WhileServing runs serve (a process's main loop) and, while it runs,
+// reloads the actions file on every SIGHUP instead of letting the signal
+// stop the process. It returns serve's error once the reloads stopped.
+func (r *Reloader) WhileServing(ctx context.Context, serve func(context.Context) error) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.onSignal(hctx, hup) })
+	err := serve(ctx)
+	stop()
+	wg.Wait()
+	return err
+}
+
+// onSignal reloads on every value of signals until ctx ends.
+func (r *Reloader) onSignal(ctx context.Context, signals <-chan os.Signal) {
 	for {
 		select {
 		case <-ctx.Done():
