@@ -95,7 +95,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,
 		Objects: b.store, Captcha: captchas, Waiter: b.waiter,
 		Memory: submit.Memory{Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb), Inbox: index,
-			Stamps: redisstate.NewReplays(b.rdb)},
+			Stamps: redisstate.NewReplays(b.rdb), States: redisstate.NewReplays(b.rdb)},
 	}); err != nil {
 		return nil, err
 	}

@@ -253,6 +253,19 @@ document.addEventListener("formq:progress", (e) => { window.seen.progress.push([
 %[3]s
 <button>Sign up</button>
 </form></main></body></html>`, s.api, s.page, formFields(nil, nil, nil))
+	case "/static-twice":
+		// The static page with a second form of the same action (a short
+		// one, say in the footer): both show what formq_state brought back.
+		fmt.Fprintf(w, pageHead, "Sign up (twice)")
+		fmt.Fprintf(w, `<script type="module" src="%[1]s/formq.js"></script>
+<form data-formq method="post" enctype="multipart/form-data" action="%[1]s/actions/signup">
+%[2]s
+<button>Sign up</button>
+</form>
+<form data-formq method="post" action="%[1]s/actions/signup" id="footer">
+<label for="footer-email">Email</label><input id="footer-email" name="email" type="email">
+<button>Sign up</button>
+</form></main></body></html>`, s.api, formFields(nil, nil, nil))
 	case "/nojs":
 		// A server-rendered page: with ?formq_state= it asks formq for the
 		// errors, values and kept files and shows them.

@@ -521,6 +521,24 @@ function fill(form, values) {
   }
 }
 
+// States read on this page, by URL: a formq_state token opens once, so
+// forms of one action on the page share the one read.
+const states = new Map();
+
+/** Reads a formq_state once per page; resolves to its JSON or null. */
+function readState(url) {
+  if (!states.has(url))
+    states.set(url, (async () => {
+      try {
+        const r = await fetch(url, { headers: { Accept: "application/json" }, credentials: "omit" });
+        return r.ok ? await r.json() : null;
+      } catch {
+        return null;
+      }
+    })());
+  return states.get(url);
+}
+
 /**
  * Shows again, on the page an error redirect came back to
  * (?formq_state=...), the errors, values and kept files of the failed
@@ -531,11 +549,7 @@ export async function restore(form) {
   const token = new URLSearchParams(location.search).get("formq_state");
   const url = token && schemaURL(form);
   if (!url) return null;
-  let body = null;
-  try {
-    const r = await fetch(url.replace(/\/schema$/, "/state/" + encodeURIComponent(token)), { headers: { Accept: "application/json" }, credentials: "omit" });
-    if (r.ok) body = await r.json();
-  } catch {}
+  const body = await readState(url.replace(/\/schema$/, "/state/" + encodeURIComponent(token)));
   if (!body || !body.errors) return null;
   const errors = { ...body.errors };
   for (const name of body.omitted || []) errors[name] = (errors[name] || []).concat(OMITTED);

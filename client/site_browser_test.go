@@ -10,8 +10,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/formq/formq/internal/teststack"
 )
 
 // submissionFiles reads what the API stored for a submission, as the
@@ -364,26 +362,7 @@ func TestThemedHostedForm(t *testing.T) {
 // too long to carry back, and drops formq_state from the address.
 func TestStaticPageRestoresState(t *testing.T) {
 	s := startSite(t)
-	// The post a browser without JavaScript makes: a name too long to
-	// carry back (and over its max_length), the terms not accepted.
-	body, ctype := teststack.MultipartBody(t, map[string]string{
-		"name": strings.Repeat("x", 1200), "email": "ada@example.com", "plan": "pro", "_error_redirect": s.page + "/static",
-	}, map[string][]byte{"avatar": teststack.PNGLike(4096, 1)})
-	req, err := http.NewRequest(http.MethodPost, s.api+"/actions/signup", body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", ctype)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, s.page+"/static?formq_state=") {
-		t.Fatalf("the failed post answered %d to %q, want 303 to the static page with formq_state", resp.StatusCode, loc)
-	}
+	loc := failedPostWithoutJavaScript(t, s, "/static")
 
 	ctx := tab(t)
 	run(t, ctx, chromedp.Navigate(loc))

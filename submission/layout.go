@@ -216,3 +216,7 @@ func TusLockKey(id string) string { return "formq:tuslock:" + id }
 // StampKey marks a render stamp (min_fill_time) as used; digest is a
 // hash of the stamp.
 func StampKey(digest string) string { return "formq:stamp:" + digest }
+
+// StateReadKey marks a formq_state token as read; id is the token's own
+// random id, so each token opens once.
+func StateReadKey(id string) string { return "formq:stateread:" + id }

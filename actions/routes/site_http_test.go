@@ -7,6 +7,7 @@ package routes_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -220,6 +221,53 @@ func TestErrorRedirectRoundTrip(t *testing.T) {
 	}
 	resp, raw = send(t, st, "feedback", url.Values{"name": {"A"}}, map[string]string{"Origin": "https://shop.example", "Sec-Fetch-Site": "cross-site"})
 	wantCode(t, resp, raw, 422, "validation_failed")
+}
+
+// TestFormStateOpensOnce: a formq_state URL is no bearer token for the
+// person's values once the page read it: a second read, from any client,
+// answers 400 without them, and so does another spelling of the same
+// token (base64 leaves spare bits in its last character).
+func TestFormStateOpensOnce(t *testing.T) {
+	st := startActions(t, nil)
+	for n := 0; n < 4; n++ {
+		name := "Ada" + strings.Repeat("a", n)
+		v := url.Values{"name": {name}, "email": {"ada.at.example"}, "_error_redirect": {"/signup"}}
+		resp, _ := teststack.Post(t, st.APIURL+"/actions/signup", strings.NewReader(v.Encode()), "application/x-www-form-urlencoded", browserAccept)
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != 303 || err != nil || loc.Query().Get("formq_state") == "" {
+			t.Fatalf("error redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		token := loc.Query().Get("formq_state")
+		respelt := ""
+		if raw, err := base64.RawURLEncoding.DecodeString(token); err == nil && len(token)%4 != 0 {
+			for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+				other := token[:len(token)-1] + string(c)
+				if again, err := base64.RawURLEncoding.DecodeString(other); err == nil && other != token && bytes.Equal(again, raw) {
+					respelt = other
+					break
+				}
+			}
+		}
+		resp, raw := get(t, st.APIURL+"/actions/signup/state/"+token, nil)
+		if e := decodeError(t, raw); resp.StatusCode != 200 || e.Values["name"] != name || e.Values["email"] != "ada.at.example" {
+			t.Fatalf("first read: %d %s", resp.StatusCode, raw)
+		}
+		again := []string{token}
+		if respelt != "" {
+			again = append(again, respelt)
+		}
+		for _, tok := range again {
+			resp, raw = get(t, st.APIURL+"/actions/signup/state/"+tok, nil)
+			wantCode(t, resp, raw, 400, "bad_request")
+			if strings.Contains(string(raw), "ada.at.example") || strings.Contains(string(raw), name) {
+				t.Errorf("a second read of %q still answers the values: %s", tok, raw)
+			}
+		}
+		if respelt != "" {
+			return
+		}
+	}
+	t.Fatal("no token of four had a second spelling to try")
 }
 
 type keptAnswer struct {

@@ -5,6 +5,7 @@ package submit
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"time"
@@ -101,6 +102,10 @@ func (h *Handler) attachKept(ctx context.Context, s *intake) error {
 
 // formState is what a formq_state token carries: the 422's JSON.
 type formState struct {
+	// ID is the token's own random id, under which its one read is
+	// claimed (the token's text is not canonical: base64 has spellings
+	// that open the same).
+	ID      string                    `json:"i"`
 	Action  string                    `json:"a"`
 	Message string                    `json:"m"`
 	Errors  actions.FieldErrors       `json:"e"`
@@ -124,7 +129,7 @@ func StatePurpose(action string) string { return "state:" + action }
 // sealState seals a validation failure for an error redirect. Sensitive
 // values are never in e.Values; long values are left out.
 func (h *Handler) sealState(a *actions.Action, e *web.Error) (string, error) {
-	st := formState{Action: a.Name, Message: e.Message, Errors: e.Fields, Values: map[string]any{}, Kept: e.Kept}
+	st := formState{ID: rand.Text(), Action: a.Name, Message: e.Message, Errors: e.Fields, Values: map[string]any{}, Kept: e.Kept}
 	total := 0
 	for _, f := range a.Fields {
 		v, ok := e.Values[f.Name]
@@ -152,7 +157,9 @@ func (h *Handler) sealState(a *actions.Action, e *web.Error) (string, error) {
 
 // State handles GET /actions/{name}/state/{token}: the validation failure
 // an error redirect carried, as the same JSON the 422 answered, for the
-// page's server or script to show the errors and kept values again.
+// page's server or script to show the errors and kept values again. A
+// token opens once: the page's URL, left in history, logs and analytics,
+// is no key to the person's values after the page read them.
 func (h *Handler) State(c echo.Context) error {
 	web.JSONErrors(c)
 	a, ok := h.actions.Get(c.Param("name"))
@@ -164,8 +171,17 @@ func (h *Handler) State(c echo.Context) error {
 	switch {
 	case errors.Is(err, actions.ErrTokenExpired):
 		return web.ErrBadRequest.With(err, "The form state has expired (it opens for 10 minutes); show the form empty.")
-	case err != nil || st.Action != a.Name:
+	case err != nil || st.Action != a.Name || st.ID == "":
 		return web.ErrBadRequest.With(err, "The form state token is not valid for this action.")
+	}
+	if h.states != nil {
+		first, err := h.states.Claim(c.Request().Context(), submission.StateReadKey(st.ID), StateTTL+claimSlack)
+		if err != nil {
+			return web.ErrUnavailable.With(err)
+		}
+		if !first {
+			return web.ErrBadRequest.With(nil, "The form state was read already (it opens once); show the form empty.")
+		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	e := web.ErrValidation.WithForm(a, st.Errors, st.Values)

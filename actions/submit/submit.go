@@ -81,6 +81,9 @@ type Memory struct {
 	// Stamps makes min_fill_time's render stamps single-use; nil leaves
 	// them usable until they expire.
 	Stamps Claimer
+	// States makes formq_state tokens single-read; nil leaves them
+	// readable until they expire.
+	States Claimer
 }
 
 // Claimer claims a key once: the first claim within ttl answers true,
@@ -103,6 +106,7 @@ type Handler struct {
 	objects ObjectStore
 	claims  RefClaims
 	stamps  Claimer
+	states  Claimer
 	idem    Idempotency
 	captcha CaptchaVerifier
 	inbox   IdempotencyNotes
@@ -133,7 +137,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
-		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, idem: d.Idempotency, captcha: d.Captcha,
+		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, states: d.States, idem: d.Idempotency, captcha: d.Captcha,
 		inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
 	}, nil
 }
