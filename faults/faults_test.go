@@ -10,6 +10,7 @@
 package faults
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,6 +49,10 @@ type row struct {
 	p99Done                   time.Duration // p99 over acknowledged submissions of event time minus acknowledgement
 	recovery, recoveryMax     time.Duration // p99 and max over submissions caught by a fault, event time minus the fault's end
 	caught                    int           // submissions acknowledged before a fault ended and completed after it
+	noRetryAfter              int           // 503s without a Retry-After header
+	backAfter                 time.Duration // from the last fault's end to the first 202 after it; -1: none
+	otherKinds                map[string]int
+	slowest202, slowest503    time.Duration // the longest a request waited for each answer
 	took                      time.Duration
 	failed                    []string // the scenario's expectations that did not hold; empty: the row passes
 }
@@ -79,8 +85,8 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	fmt.Println()
 	var failing []string
-	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | drain after load | ack→done p99 | recovery p99 / max (caught) | took | result |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| scenario | posted | acknowledged | lost | duplicated | 503 | other failures | slowest 202 / 503 | first 202 after the fault | drain after load | ack→done p99 | recovery p99 / max (caught) | took | result |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		rec := "-"
 		if r.caught > 0 {
@@ -90,7 +96,11 @@ func TestMain(m *testing.M) {
 		if r.refused > 0 {
 			other += fmt.Sprintf(" (%d refused)", r.refused)
 		}
-		fmt.Printf("| %s | %d | %d | %d | %d | %d | %s | %.1fs | %.1fs | %s | %.0fs | %s |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, other, r.drain.Seconds(), r.p99Done.Seconds(), rec, r.took.Seconds(), verdict(r.failed))
+		back := "never"
+		if r.backAfter >= 0 {
+			back = fmt.Sprintf("%.1fs", r.backAfter.Seconds())
+		}
+		fmt.Printf("| %s | %d | %d | %d | %d | %d | %s | %.1fs / %.1fs | %s | %.1fs | %.1fs | %s | %.0fs | %s |\n", r.scenario, r.posted, r.acked, r.lost, r.dup, r.unavailable, other, r.slowest202.Seconds(), r.slowest503.Seconds(), back, r.drain.Seconds(), r.p99Done.Seconds(), rec, r.took.Seconds(), verdict(r.failed))
 		if len(r.failed) > 0 {
 			failing = append(failing, r.scenario)
 		}
@@ -101,6 +111,7 @@ func TestMain(m *testing.M) {
 	fmt.Println("and completed after it, the completion time minus that fault's time (the latest such fault); caught: how many submissions that is;")
 	fmt.Println("the max is the time to drain what the fault held up, from the kill or from the dependency's return.")
 	fmt.Println("other failures: answers neither 202 nor 503, and transport errors; refused: connections refused while no API process listened.")
+	fmt.Println("first 202 after the fault: from the fault's end (a kill, the dependency back, the proxy healed) to the first acknowledgement after it.")
 	if len(cleanups) > 0 {
 		fmt.Println()
 		fmt.Println("| scenario | sent before the cut | answer | multipart uploads after the cut | objects after the cut | of them files (not partial) | multipart uploads left after the janitor | objects left | janitor took | took | result |")
@@ -146,13 +157,20 @@ func start(t *testing.T, bin, name string, env map[string]string) *teststack.Pro
 // load posts rate submissions a second to apiURL for d and records
 // every acknowledged id.
 type load struct {
-	mu          sync.Mutex
-	posted      int
-	acked       map[string]time.Time
-	unavailable int
-	other       int
-	refused     int // of other
+	mu           sync.Mutex
+	posted       int
+	acked        map[string]time.Time
+	unavailable  int
+	noRetryAfter int // of unavailable
+	slowest503   time.Duration
+	slowest202   time.Duration
+	other        int
+	refused      int            // of other
+	otherKinds   map[string]int // of other: status or error, counted
 }
+
+// clientTimeout is how long the load's client waits for an answer.
+const clientTimeout = 30 * time.Second
 
 func runLoad(apiURL string, rate int, d time.Duration) *load {
 	return runLoadTo(func() string { return apiURL }, rate, d)
@@ -161,8 +179,8 @@ func runLoad(apiURL string, rate int, d time.Duration) *load {
 // runLoadTo is runLoad to an API whose address may change (a restarted
 // process listens on a new port).
 func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
-	l := &load{acked: map[string]time.Time{}}
-	client := &http.Client{Timeout: 10 * time.Second}
+	l := &load{acked: map[string]time.Time{}, otherKinds: map[string]int{}}
+	client := &http.Client{Timeout: clientTimeout}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	end := time.Now().Add(d)
@@ -175,7 +193,9 @@ func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
 			req, _ := http.NewRequest(http.MethodPost, apiURL()+"/actions/hook", strings.NewReader(url.Values{"name": {fmt.Sprintf("user %d", i)}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Accept", "application/json")
+			sent := time.Now()
 			resp, err := client.Do(req)
+			took := time.Since(sent)
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			l.posted++
@@ -184,6 +204,7 @@ func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					l.refused++
 				}
+				l.otherKinds[errorKind(err)]++
 				return
 			}
 			defer resp.Body.Close()
@@ -194,15 +215,38 @@ func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
 			switch {
 			case resp.StatusCode == http.StatusAccepted && json.Unmarshal(b, &out) == nil && out.Submission.ID != "":
 				l.acked[out.Submission.ID] = time.Now()
+				l.slowest202 = max(l.slowest202, took)
 			case resp.StatusCode == http.StatusServiceUnavailable:
 				l.unavailable++
+				l.slowest503 = max(l.slowest503, took)
+				if resp.Header.Get("Retry-After") == "" {
+					l.noRetryAfter++
+				}
 			default:
 				l.other++
+				l.otherKinds[fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b[:min(len(b), 80)]))]++
 			}
 		}()
 	}
 	wg.Wait()
 	return l
+}
+
+// errorKind names a transport error without what differs between
+// requests (ports, URLs).
+func errorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without an answer"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "no answer within the client's timeout"
+	}
+	return "transport error"
 }
 
 // events counts the events per submission in the events stream, and
@@ -243,6 +287,27 @@ func p99(ds []time.Duration) time.Duration {
 // a dependency back), for the recovery column.
 func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalClient, l *load, limit time.Duration, faults ...time.Time) {
 	t.Helper()
+	record(t, measure(t, name, started, rdb, l, limit, faults...))
+}
+
+// record adds a scenario's row to the table.
+func record(t *testing.T, r row) {
+	t.Helper()
+	rowsMu.Lock()
+	rows = append(rows, r)
+	rowsMu.Unlock()
+	t.Logf("%+v", r)
+}
+
+// injectLoss, set by FAULTS_INJECT_LOSS=1, deletes one acknowledged
+// submission's events from the stream before the suite counts them: a
+// deliberate loss, to see the fail-on-loss path fail.
+var injectLoss = os.Getenv("FAULTS_INJECT_LOSS") == "1"
+
+// measure is settle without recording the row, for scenarios that add
+// expectations of their own before they record it.
+func measure(t *testing.T, name string, started time.Time, rdb redis.UniversalClient, l *load, limit time.Duration, faults ...time.Time) row {
+	t.Helper()
 	ctx := context.Background()
 	loadEnd := time.Now()
 	var seen map[string]int
@@ -271,7 +336,27 @@ func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalCli
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	r := row{scenario: name, posted: l.posted, acked: len(l.acked), unavailable: l.unavailable, otherFailure: l.other, refused: l.refused, took: time.Since(started)}
+	if injectLoss {
+		if err := dropOneAcknowledged(ctx, rdb, l); err != nil {
+			t.Fatalf("FAULTS_INJECT_LOSS: %v", err)
+		}
+		if s, f, err := events(ctx, rdb); err == nil {
+			seen, first = s, f
+		}
+	}
+	r := row{scenario: name, posted: l.posted, acked: len(l.acked), unavailable: l.unavailable, otherFailure: l.other, refused: l.refused, otherKinds: l.otherKinds,
+		noRetryAfter: l.noRetryAfter, backAfter: -1, slowest202: l.slowest202, slowest503: l.slowest503, took: time.Since(started)}
+	var lastFault time.Time
+	for _, f := range faults {
+		if f.After(lastFault) {
+			lastFault = f
+		}
+	}
+	for _, at := range l.acked {
+		if back := at.Sub(lastFault); at.After(lastFault) && (r.backAfter < 0 || back < r.backAfter) {
+			r.backAfter = back
+		}
+	}
 	if last.After(loadEnd) {
 		r.drain = last.Sub(loadEnd)
 	}
@@ -310,10 +395,35 @@ func settle(t *testing.T, name string, started time.Time, rdb redis.UniversalCli
 	sort.Strings(lost)
 	expect(t, &r.failed, r.lost == 0, "%d acknowledged submissions lost %v", r.lost, lost)
 	expect(t, &r.failed, r.dup == 0, "%d acknowledged submissions duplicated", r.dup)
-	rowsMu.Lock()
-	rows = append(rows, r)
-	rowsMu.Unlock()
-	t.Logf("%+v", r)
+	expect(t, &r.failed, r.noRetryAfter == 0, "%d of %d 503s without Retry-After", r.noRetryAfter, r.unavailable)
+	return r
+}
+
+// dropOneAcknowledged deletes from the events stream every event of one
+// acknowledged submission.
+func dropOneAcknowledged(ctx context.Context, rdb redis.UniversalClient, l *load) error {
+	var victim string
+	for id := range l.acked {
+		victim = max(victim, id)
+	}
+	if victim == "" {
+		return errors.New("nothing was acknowledged")
+	}
+	msgs, err := rdb.XRange(ctx, submission.EventsStream, "-", "+").Result()
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, m := range msgs {
+		var ev submission.Event
+		if s, ok := m.Values["event"].(string); ok && json.Unmarshal([]byte(s), &ev) == nil && ev.Submission == victim {
+			ids = append(ids, m.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("no event of %s to delete", victim)
+	}
+	return rdb.XDel(ctx, submission.EventsStream, ids...).Err()
 }
 
 // stack is what every scenario starts from.

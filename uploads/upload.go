@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -387,22 +388,26 @@ func fill(src io.Reader, buf []byte) (n int, eof bool, err error) {
 // putOne stores a whole file held in data with one PutObject.
 func (s *Store) putOne(ctx context.Context, obj Object, data *chunks, h hash.Hash) (Object, error) {
 	data.hash(h)
+	digest := h.Sum(nil)
 	obj.Size = int64(data.n)
-	obj.SHA256 = hex.EncodeToString(h.Sum(nil))
+	obj.SHA256 = hex.EncodeToString(digest)
 	// The whole file is here: the PUT finishes even if the client goes
 	// (a cut one may be stored in part by some servers; the caller
-	// removes the whole one).
+	// removes the whole one). Its SHA-256 goes with it, so the server
+	// checks what it received and refuses a short or altered body
+	// instead of storing it.
 	wctx, w, stop := s.watch(context.WithoutCancel(ctx))
 	defer stop()
 	body := data.reader()
 	body.tick = w.progress
 	_, err := s.client.PutObject(wctx, &s3.PutObjectInput{
-		Bucket:        &s.bucket,
-		Key:           &obj.Key,
-		Body:          body,
-		ContentLength: aws.Int64(obj.Size),
-		ContentType:   &obj.ContentType,
-		Metadata:      metadata(obj),
+		Bucket:         &s.bucket,
+		Key:            &obj.Key,
+		Body:           body,
+		ContentLength:  aws.Int64(obj.Size),
+		ContentType:    &obj.ContentType,
+		Metadata:       metadata(obj),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(digest)),
 	})
 	if err != nil {
 		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
