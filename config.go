@@ -40,6 +40,7 @@ type Config struct {
 	TelemetryConfig
 	StepsConfig
 	SinksConfig
+	AdminsConfig
 }
 
 // ServerConfig is what the processes are and where the API listens.
@@ -199,6 +200,17 @@ type FastlyConfig struct {
 type NextConfig struct {
 	NextRevalidateURLs   []string `env:"FORMQ_NEXT_REVALIDATE_URL"`
 	NextRevalidateSecret string   `env:"FORMQ_NEXT_REVALIDATE_SECRET" secret:"true"`
+}
+
+// AdminsConfig is who may use the admin side besides the admin token:
+// named people with roles, signed in by an authenticating proxy.
+type AdminsConfig struct {
+	// Admins maps emails and groups to roles, like
+	// "alice@example.org=admin,group:support=viewer".
+	Admins string `env:"FORMQ_ADMINS"`
+	// AdminProxies are the addresses (CIDRs) of the authenticating proxy
+	// whose X-Forwarded-Email/-User/-Groups headers are believed.
+	AdminProxies []string `env:"FORMQ_ADMIN_PROXIES"`
 }
 
 // DefaultConfig returns the configuration used when nothing is set.

@@ -112,7 +112,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken}, admin.Deps{
+	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Admins: cfg.Admins, Proxies: cfg.AdminProxies}, admin.Deps{
 		Actions: registry, Sealer: b.sealer, Inbox: index, Links: b.store, Status: b.status,
 		Redeliveries: jobs.NewRedeliverer(b.queue, b.status, log), Queues: queueDashboard(cfg), Site: b.site, Log: log,
 	}); err != nil {

@@ -1,20 +1,18 @@
-// Package admin serves the admin side of the API behind the admin token:
-// bound arguments (POST /admin/bind), the submissions inbox as JSON and
-// as pages, redelivery of webhooks and the queue dashboard.
+// Package admin serves the admin side of the API to the admin token and
+// to named admins with roles: bound arguments (POST /admin/bind), the
+// submissions inbox as JSON and as pages, redelivery of webhooks and the
+// queue dashboard.
 package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/formq/formq/actions"
@@ -25,8 +23,16 @@ import (
 
 // Config is what the admin side takes from the deployment.
 type Config struct {
-	// Token is the admin token; empty, the admin routes do not exist.
+	// Token is the shared admin token, for machines; it acts as an
+	// admin. With neither a token nor Admins the admin routes do not
+	// exist.
 	Token string
+	// Admins is the roster of named admins (FORMQ_ADMINS), like
+	// "alice@example.org=admin,group:support=viewer".
+	Admins string
+	// Proxies are the addresses (CIDRs) of the authenticating proxy whose
+	// identity headers are believed (FORMQ_ADMIN_PROXIES).
+	Proxies []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -67,6 +73,7 @@ type Handler struct {
 	log          *slog.Logger
 	pages        *template.Template
 	sameOrigin   *web.OriginGuard
+	signIn       *signIn
 }
 
 //go:embed templates/*.html
@@ -95,9 +102,13 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	signIn, err := newSignIn(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, sealer: d.Sealer, inbox: d.Inbox, links: d.Links, status: d.Status,
-		redeliveries: d.Redeliveries, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard,
+		redeliveries: d.Redeliveries, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard, signIn: signIn,
 	}, nil
 }
 
@@ -106,29 +117,6 @@ func (h *Handler) now() time.Time {
 		return h.cfg.Now()
 	}
 	return time.Now()
-}
-
-// Token is the admin token the routes require.
-func (h *Handler) Token() string { return h.cfg.Token }
-
-// RequireAdmin guards /admin routes with the bearer admin token.
-// With no token configured the admin routes do not exist (404).
-func RequireAdmin(token string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if token == "" {
-				return web.ErrNotFound
-			}
-			scheme, given, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || given == "" {
-				return web.ErrUnauthenticated.With(errors.New("no admin token"), "This needs the admin token.")
-			}
-			if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(given)), []byte(token)) != 1 {
-				return web.ErrForbidden.With(errors.New("wrong admin token"))
-			}
-			return next(c)
-		}
-	}
 }
 
 // SameOrigin refuses cross-origin requests that change state (anything

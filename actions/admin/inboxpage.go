@@ -19,6 +19,7 @@ import (
 const InboxPath = "/admin/inbox"
 
 type inboxListData struct {
+	Me                                                              *Person
 	Base, Action, Status, Flag, Search, Next, NextURL, Erased, Here string
 	Marked                                                          string
 	Total                                                           int64
@@ -43,7 +44,7 @@ func (h *Handler) InboxPage(c echo.Context) error {
 		return web.ErrUnavailable.With(err)
 	}
 	d := inboxListData{
-		Base: h.site.Base(), Action: q.Action, Status: q.Status, Flag: q.Flag, Search: q.Search, Next: page.Next,
+		Me: Me(c), Base: h.site.Base(), Action: q.Action, Status: q.Status, Flag: q.Flag, Search: q.Search, Next: page.Next,
 		Erased: c.QueryParam("erased"), Marked: c.QueryParam("marked"), Total: total,
 		Actions: h.actions.Names(), Statuses: inboxStatuses,
 	}
@@ -108,8 +109,14 @@ func (h *Handler) InboxBulk(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", "none"))
 	}
 	switch op {
+	case "erase", "erase-confirmed":
+		if err := must(c, RoleAdmin); err != nil {
+			return err
+		}
+	}
+	switch op {
 	case "erase":
-		return pages.Plain(c, h.pages, "inbox-bulk-confirm", http.StatusOK, map[string]any{"Base": h.site.Base(), "IDs": ids, "Back": back})
+		return pages.Plain(c, h.pages, "inbox-bulk-confirm", http.StatusOK, map[string]any{"Me": Me(c), "Base": h.site.Base(), "IDs": ids, "Back": back})
 	case "erase-confirmed":
 		erased := 0
 		for _, id := range ids {
@@ -153,6 +160,7 @@ func withParam(u, key, value string) string {
 type labelled struct{ Label, Value string }
 
 type inboxDetailData struct {
+	Me         *Person
 	Base, Here string
 	Starred    bool
 	// Redelivered is the step (or "all") just queued again.
@@ -177,7 +185,7 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 	if err != nil {
 		return web.ErrUnavailable.With(err)
 	}
-	data := inboxDetailData{Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered"), Here: c.Request().URL.Path}
+	data := inboxDetailData{Me: Me(c), Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered"), Here: c.Request().URL.Path}
 	data.Starred = starred
 	seen := map[string]bool{}
 	if a, ok := h.actions.Get(d.Submission.Action); ok {
@@ -207,7 +215,7 @@ func (h *Handler) InboxConfirmPage(c echo.Context) error {
 	if _, err := inbox.Record(c.Request().Context(), id); err != nil {
 		return web.ErrSubmissionMissing.With(err)
 	}
-	return pages.Plain(c, h.pages, "inbox-confirm", http.StatusOK, map[string]string{"Base": h.site.Base(), "ID": id})
+	return pages.Plain(c, h.pages, "inbox-confirm", http.StatusOK, map[string]any{"Me": Me(c), "Base": h.site.Base(), "ID": id})
 }
 
 // InboxErase handles POST /admin/inbox/{id}/delete: it erases the

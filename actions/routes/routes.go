@@ -77,29 +77,31 @@ func Register(e *echo.Echo, p Parts) error {
 
 	// Every admin route refuses cross-site requests first: browsers may
 	// hold the dashboard's Basic credentials and send them on their own.
+	// Then the sign-in finds the person (the token, a trusted proxy's
+	// headers), and each route names the least role it needs: viewers
+	// read, admins also export, erase and redeliver.
 	a := p.Admin
-	sameOrigin := a.SameOrigin()
-	// The JSON routes take the token by Basic auth too, so the inbox
-	// pages' export buttons work from the browser's session.
-	group := e.Group("/admin", sameOrigin, admin.BasicAsBearer, admin.RequireAdmin(a.Token()))
-	group.POST("/bind", a.Bind)
-	group.GET("/submissions", a.Submissions)
-	group.GET("/submissions/export", a.Export)
-	group.GET("/submissions/:id", a.Submission)
-	group.DELETE("/submissions/:id", a.EraseSubmission)
-	group.POST("/submissions/:id/redeliver", a.Redeliver)
-	group.DELETE("/submissions", a.ErasePersonal)
-	// The queue dashboard also takes the token by Basic auth, for browsers.
-	queues := []echo.MiddlewareFunc{sameOrigin, admin.BasicAsBearer, admin.RequireAdmin(a.Token())}
-	// The inbox pages, like the dashboard, take the token by Basic auth too.
-	e.GET(admin.InboxPath, a.InboxPage, queues...)
-	e.GET(admin.InboxPath+"/:id", a.InboxDetailPage, queues...)
-	e.GET(admin.InboxPath+"/:id/delete", a.InboxConfirmPage, queues...)
-	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, queues...)
-	e.POST(admin.InboxPath+"/bulk", a.InboxBulk, queues...)
-	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, queues...)
-	e.Any(admin.QueuesPath, a.Queues, queues...)
-	e.Any(admin.QueuesPath+"/*", a.Queues, queues...)
+	signIn := []echo.MiddlewareFunc{a.SameOrigin(), a.SignIn()}
+	viewer, adminOnly := admin.Allow(admin.RoleViewer), admin.Allow(admin.RoleAdmin)
+	group := e.Group("/admin", signIn...)
+	group.POST("/bind", a.Bind, adminOnly)
+	group.GET("/submissions", a.Submissions, viewer)
+	group.GET("/submissions/export", a.Export, adminOnly)
+	group.GET("/submissions/:id", a.Submission, viewer)
+	group.DELETE("/submissions/:id", a.EraseSubmission, adminOnly)
+	group.POST("/submissions/:id/redeliver", a.Redeliver, adminOnly)
+	group.DELETE("/submissions", a.ErasePersonal, adminOnly)
+	// The inbox pages and the queue dashboard are for browsers, which
+	// sign in the same ways (the token as Basic auth's password).
+	// Bulk marks are a viewer's; a bulk erasure checks for an admin.
+	e.GET(admin.InboxPath, a.InboxPage, append(signIn, viewer)...)
+	e.GET(admin.InboxPath+"/:id", a.InboxDetailPage, append(signIn, viewer)...)
+	e.GET(admin.InboxPath+"/:id/delete", a.InboxConfirmPage, append(signIn, adminOnly)...)
+	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, append(signIn, adminOnly)...)
+	e.POST(admin.InboxPath+"/bulk", a.InboxBulk, append(signIn, viewer)...)
+	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, append(signIn, adminOnly)...)
+	e.Any(admin.QueuesPath, a.Queues, append(signIn, adminOnly)...)
+	e.Any(admin.QueuesPath+"/*", a.Queues, append(signIn, adminOnly)...)
 	return nil
 }
 
