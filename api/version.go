@@ -85,7 +85,7 @@ func (b *builder) declare() (*declaration, error) {
 // routes builds every route of one version of the actions file.
 func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	cfg, log, registry := b.cfg, b.log, decl.registry
-	captchas, err := captcha.New(captcha.Config{Getenv: b.getenv}, registry, redisstate.NewReplays(b.rdb))
+	captchas, err := captcha.New(captcha.Config{Getenv: b.getenv, Sealer: b.sealer, Uses: redisstate.NewReplays(b.rdb)}, registry, redisstate.NewReplays(b.rdb))
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		return nil, err
 	}
 	stagingCfg := staging.Config{Profiles: decl.Profiles, ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle,
-		Tus: tusComposer(cfg, b.store, redisstate.NewTusLocker(b.rdb)), TusExpiry: cfg.TusExpiry}
+		Tus: tusComposer(cfg, b.store, redisstate.NewTusLocker(b.rdb)), TusExpiry: cfg.TusExpiry, Captcha: captchas}
 	if parts.Staging, err = staging.New(stagingCfg, registry, b.store, b.sealer, b.gate, b.site, log); err != nil {
 		return nil, err
 	}

@@ -95,8 +95,12 @@ export async function resumableUpload(form, field, file, options = {}) {
       }
       if (!url) {
         const meta = "filename " + btoa(String.fromCharCode(...new TextEncoder().encode(file.name)));
-        const c = await tusRequest("POST", endpoint, { ...TUS, "Upload-Length": String(file.size), "Upload-Metadata": meta, Accept: "application/json" });
+        const head = { ...TUS, "Upload-Length": String(file.size), "Upload-Metadata": meta, Accept: "application/json" };
+        const captcha = options.captcha; // a captcha action's answer, then the grant it bought
+        if (captcha) head["Formq-Captcha"] = captcha.value;
+        const c = await tusRequest("POST", endpoint, head);
         if (c.status != 201) throw tusRefusal(c);
+        if (captcha && c.getResponseHeader("Formq-Captcha-Grant")) captcha.value = c.getResponseHeader("Formq-Captcha-Grant");
         const ref = c.getResponseHeader("Formq-Upload-Ref"); // an empty file is complete at once
         if (ref) {
           report(file.size);
@@ -145,11 +149,13 @@ export async function resumableUpload(form, field, file, options = {}) {
 
 /**
  * Uploads the files of the form's resumable fields over tus, one after
- * another, and puts their references in fd in place of the files.
+ * another, and puts their references in fd in place of the files. For an
+ * action with a captcha, captcha is {name, value} of its answer: sent with
+ * each creation, replaced by the grant the first one answers.
  * Returns what to call once the form is accepted: it forgets the uploads'
  * URLs kept in localStorage.
  */
-export async function sendResumable(form, decl, fd, emit) {
+export async function sendResumable(form, decl, fd, emit, captcha) {
   const fields = ((decl && decl.uploads) || []).filter((u) => u.resumable).map((u) => u.name);
   const jobs = [];
   for (const name of fields) for (const v of fd.getAll(name)) if (v instanceof File && v.name) jobs.push({ field: name, file: v, loaded: 0 });
@@ -162,8 +168,10 @@ export async function sendResumable(form, decl, fd, emit) {
       files: jobs.map((j) => ({ field: j.field, name: j.file.name, size: j.file.size, loaded: j.loaded })),
     });
   for (const j of jobs) {
-    j.ref = await resumableUpload(form, j.field, j.file, { onProgress: (n) => ((j.loaded = n), tick()) });
+    j.ref = await resumableUpload(form, j.field, j.file, { onProgress: (n) => ((j.loaded = n), tick()), captcha });
   }
+  // The uploads spent the captcha's answer: the post sends their grant.
+  if (captcha) fd.set(captcha.name, captcha.value);
   for (const name of fields) {
     const rest = fd.getAll(name).filter((v) => typeof v == "string"); // kept references
     fd.delete(name);

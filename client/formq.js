@@ -346,6 +346,26 @@ function where(form, attr, tag) {
 // loaded only for actions with resumable fields.
 const tus = () => import(new URL("formq-tus.js", import.meta.url).href);
 
+/** The fields captcha widgets fill in (Turnstile, hCaptcha, reCAPTCHA, ALTCHA). */
+const CAPTCHA_FIELDS = ["cf-turnstile-response", "h-captcha-response", "g-recaptcha-response", "altcha"];
+
+/**
+ * Moves the captcha's answer to the front of fd, wherever the widget sits
+ * in the page: formq refuses a file that comes before the answer, since
+ * nothing may be stored for a post without one. Returns {name, value} of
+ * the answer (the resumable uploads spend it and put their grant in its
+ * place), or null.
+ */
+function captchaFirst(fd) {
+  const name = CAPTCHA_FIELDS.find((n) => fd.has(n));
+  if (!name) return null;
+  const all = [...fd];
+  for (const [k] of all) fd.delete(k);
+  for (const [k, v] of all) if (k == name) fd.append(k, v);
+  for (const [k, v] of all) if (k != name) fd.append(k, v);
+  return { name, value: String(fd.get(name)) };
+}
+
 /**
  * Sends one file of a resumable upload field over tus, resuming an upload
  * of the same file begun earlier (in this page or before a reload).
@@ -394,6 +414,7 @@ export async function submit(form, options = {}) {
     const r = !fd.get("_rendered") && (await (s.stamp ||= stamp(form)));
     if (r) fd.set("_rendered", r);
     if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
+    const answer = captchaFirst(fd);
     const emit = (d) => {
       bars(form, true);
       form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
@@ -407,7 +428,7 @@ export async function submit(form, options = {}) {
     let resumed = () => {};
     if (((decl && decl.uploads) || []).some((u) => u.resumable)) {
       try {
-        resumed = await (await tus()).sendResumable(form, decl, fd, emit);
+        resumed = await (await tus()).sendResumable(form, decl, fd, emit, answer);
       } catch (err) {
         return tusFailed(form, err);
       }

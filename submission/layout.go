@@ -201,6 +201,11 @@ func RefClaimKey(id string) string { return refClaimPrefix + id }
 // provider and the answer, never the answer itself.
 func CaptchaKey(digest string) string { return captchaPrefix + digest }
 
+// CaptchaGrantKey counts the uses of one upload grant (a solved captcha
+// standing in for its answer on the pre-upload routes); id is the grant's
+// random id.
+func CaptchaGrantKey(id string) string { return "formq:captcha-grant:" + id }
+
 // AutoresponderKey counts an autoresponder's messages to one address;
 // digest is a keyed digest of the address as NormalizeAddress spells it.
 func AutoresponderKey(digest string) string { return autoPrefix + digest }

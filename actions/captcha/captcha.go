@@ -39,6 +39,8 @@ type Verifier struct {
 	client  *http.Client
 	replays ReplayGuard
 	secrets map[string]string // by action name
+	sealer  actions.Sealer
+	uses    UseCounter
 }
 
 // AnswerTTL is how long a provider's answer is valid (Turnstile,
@@ -76,6 +78,11 @@ type Config struct {
 	// Getenv reads the secret of every action with a captcha (its
 	// secret_env).
 	Getenv func(string) string
+	// Sealer seals upload grants and Uses counts their uses; without
+	// both, AdmitUpload refuses every pre-upload request of a captcha
+	// action.
+	Sealer actions.Sealer
+	Uses   UseCounter
 }
 
 // New reads the secret of every action with a captcha from cfg.Getenv;
@@ -83,7 +90,7 @@ type Config struct {
 // when not nil, refuses an answer accepted once already, even if the
 // provider would accept it again.
 func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, error) {
-	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}}
+	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}, sealer: cfg.Sealer, uses: cfg.Uses}
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -120,6 +127,11 @@ func (v *Verifier) Verify(ctx context.Context, a *actions.Action, response, remo
 	response = strings.TrimSpace(response)
 	if response == "" {
 		return &Refusal{Message: "Complete the challenge to show you are not a robot.", Codes: "missing-input-response"}
+	}
+	if strings.HasPrefix(response, GrantPrefix) {
+		// The answer was spent on the post's uploads; its grant buys
+		// the post, once.
+		return v.useGrant(ctx, a, response, "post", 1)
 	}
 	if len(response) > 4096 {
 		return &Refusal{Message: "The challenge answer is not valid; complete it again.", Codes: "invalid-input-response"}

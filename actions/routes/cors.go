@@ -39,9 +39,9 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 		AllowOriginFunc: allow,
 		AllowMethods:    []string{http.MethodPost, http.MethodHead, http.MethodPatch, http.MethodDelete},
 		AllowHeaders: []string{"Content-Type", "Authorization", "Tus-Resumable", "Upload-Length", "Upload-Metadata",
-			"Upload-Offset", "X-Requested-With"},
+			"Upload-Offset", "X-Requested-With", staging.HeaderCaptcha},
 		ExposeHeaders: []string{"Location", "Upload-Offset", "Upload-Length", "Upload-Expires", "Tus-Resumable", "Tus-Version",
-			"Tus-Max-Size", "Tus-Extension", staging.HeaderUploadRef, "Retry-After", echo.HeaderXRequestID},
+			"Tus-Max-Size", "Tus-Extension", staging.HeaderUploadRef, "Retry-After", echo.HeaderXRequestID, staging.HeaderCaptchaGrant},
 		AllowCredentials: true,
 		MaxAge:           600,
 	})
@@ -52,8 +52,8 @@ func CORS(r *actions.Registry, allowed []string) echo.MiddlewareFunc {
 		},
 		AllowOriginFunc: allow,
 		AllowMethods:    []string{http.MethodGet, http.MethodPost},
-		AllowHeaders:    []string{"Accept", "Content-Type", "Idempotency-Key", "Authorization", "Last-Event-ID"},
-		ExposeHeaders:   []string{"Retry-After", "Idempotent-Replayed", "Location", echo.HeaderXRequestID},
+		AllowHeaders:    []string{"Accept", "Content-Type", "Idempotency-Key", "Authorization", "Last-Event-ID", staging.HeaderCaptcha},
+		ExposeHeaders:   []string{"Retry-After", "Idempotent-Replayed", "Location", echo.HeaderXRequestID, staging.HeaderCaptchaGrant},
 		// Cookie sessions (the auth cookie) travel with credentials.
 		AllowCredentials: true,
 		MaxAge:           600,

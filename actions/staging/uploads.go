@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/captcha"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
@@ -61,7 +62,28 @@ type Config struct {
 	TusExpiry time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Captcha admits the pre-upload requests of actions with a captcha;
+	// nil refuses them all (nothing is stored before a verified answer).
+	Captcha UploadCaptcha
 }
+
+// UploadCaptcha checks the captcha answer, or the grant of an earlier
+// one, that a pre-upload request of a captcha action carries;
+// *captcha.Verifier is the implementation. It answers the grant that
+// stands in for a spent answer ("" for a grant) or a *captcha.Refusal.
+type UploadCaptcha interface {
+	AdmitUpload(ctx context.Context, a *actions.Action, value, remoteIP string) (string, error)
+}
+
+var _ UploadCaptcha = (*captcha.Verifier)(nil)
+
+// Headers of the captcha gate on the pre-upload routes: the request sends
+// the widget's answer (or a grant) in HeaderCaptcha; the answer to a
+// spent widget answer carries the grant in HeaderCaptchaGrant.
+const (
+	HeaderCaptcha      = "Formq-Captcha"
+	HeaderCaptchaGrant = "Formq-Captcha-Grant"
+)
 
 // Handler serves POST /uploads, POST /uploads/presign and the tus
 // endpoints under TusPath.
@@ -189,8 +211,41 @@ func (h *Handler) admitUpload(c echo.Context, sc *uploadScope) error {
 	if err := h.gate.Admit(c, sc.gate); err != nil {
 		return err
 	}
-	_, err := h.gate.Authenticate(sc.gate, c.Request())
-	return err
+	if _, err := h.gate.Authenticate(sc.gate, c.Request()); err != nil {
+		return err
+	}
+	return h.admitCaptcha(c, sc.gate)
+}
+
+// admitCaptcha holds a pre-upload request of an action with a captcha to
+// a verified answer or a grant, before anything is stored.
+func (h *Handler) admitCaptcha(c echo.Context, a *actions.Action) error {
+	if a == nil || a.Captcha == nil {
+		return nil
+	}
+	if h.cfg.Captcha == nil {
+		return web.ErrInternal.With(fmt.Errorf("action %s has a captcha but uploads have no captcha gate", a.Name))
+	}
+	ctx := c.Request().Context()
+	grant, err := h.cfg.Captcha.AdmitUpload(ctx, a, c.Request().Header.Get(HeaderCaptcha), c.RealIP())
+	var refusal *captcha.Refusal
+	switch {
+	case err == nil:
+		if grant != "" {
+			c.Response().Header().Set(HeaderCaptchaGrant, grant)
+		}
+		return nil
+	case errors.As(err, &refusal):
+		h.log.InfoContext(ctx, "captcha refused an upload", "action", a.Name, "codes", refusal.Codes)
+		return web.ErrValidation.WithForm(a, actions.FieldErrors{captcha.ErrorKey: {refusal.Message}}, nil)
+	case a.Captcha.AllowOnError && errors.Is(err, captcha.ErrUnreachable):
+		h.log.WarnContext(ctx, "captcha provider unreachable; accepting an upload without a check (on_error: allow)", "action", a.Name, "err", err)
+		return nil
+	case errors.Is(err, captcha.ErrUnreachable), errors.Is(err, captcha.ErrProviderRefused):
+		return web.ErrUnavailable.With(err, "The spam check is briefly unavailable; nothing was saved. Try again shortly.")
+	default:
+		return web.ErrInternal.With(err)
+	}
 }
 
 func (h *Handler) ref(sc *uploadScope, key string) Ref {

@@ -298,6 +298,9 @@ func (h *Handler) readFile(ctx context.Context, s *intake, p *uploads.Part) erro
 		// Undeclared, or a browser's empty file input (no file chosen).
 		return skip()
 	}
+	if a.Captcha != nil && !s.captchaDone && s.replay == nil {
+		return s.fileBeforeAnswer()
+	}
 	if s.replay != nil {
 		// A repeat: the file counts in the fingerprint, nothing is stored.
 		sum, err := hashPart(p)

@@ -59,6 +59,17 @@ func (s *intake) captcha(ctx context.Context, response string) error {
 	}
 }
 
+// fileBeforeAnswer refuses a post of a captcha action whose first file
+// came before the captcha's answer: nothing may be stored for a post
+// without a verified answer, and the answer cannot be read past the
+// file without storing it. The rest of the body is not read.
+func (s *intake) fileBeforeAnswer() error {
+	s.h.metrics.ObserveRejection(s.a.Name, web.RejectCaptcha)
+	s.h.log.Info("captcha: a file came before the answer", "action", s.a.Name)
+	msg := "Complete the challenge before sending files: its answer must come before the first file in the form."
+	return web.Closing(web.ErrValidation.WithForm(s.a, actions.FieldErrors{captcha.ErrorKey: {msg}}, echoValues(s.a, s.form.values)))
+}
+
 // rendered checks a _rendered stamp: missing, forged or too recent means
 // the post is treated like a filled honeypot.
 func (s *intake) rendered(value string) {

@@ -23,3 +23,15 @@ func (r *Replays) Claim(ctx context.Context, key string, ttl time.Duration) (boo
 	}
 	return ok, nil
 }
+
+// Use counts one use of a key that lives ttl from its first use, and
+// answers how many uses it has had, this one included.
+func (r *Replays) Use(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	pipe := r.rdb.TxPipeline()
+	n := pipe.Incr(ctx, key)
+	pipe.ExpireNX(ctx, key, ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("captcha grant uses: %w", err)
+	}
+	return n.Val(), nil
+}
