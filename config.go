@@ -76,6 +76,10 @@ type S3Config struct {
 	S3AccessKey    string `env:"FORMQ_S3_ACCESS_KEY"`
 	S3SecretKey    string `env:"FORMQ_S3_SECRET_KEY" secret:"true"`
 	S3CreateBucket bool   `env:"FORMQ_S3_CREATE_BUCKET"`
+	// S3PublicEndpoint is where presigned links point (webhook file
+	// URLs, admin downloads, presigned uploads) when S3's address for
+	// formq is not one the receivers can reach.
+	S3PublicEndpoint string `env:"FORMQ_S3_PUBLIC_ENDPOINT"`
 	// S3StallTimeout bounds each S3 request of an upload that makes no
 	// progress (takes no bytes, gives no answer): the upload then fails
 	// with 503 instead of waiting on a hung S3.
@@ -426,6 +430,7 @@ func (c *Config) check() error {
 	}{
 		{"FORMQ_REDIS_URL", c.RedisURL, "must be a URL like redis://127.0.0.1:6379/0 or redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0", []string{"redis", "rediss", "redis+sentinel"}},
 		{"FORMQ_S3_ENDPOINT", c.S3Endpoint, "must be a URL like http://127.0.0.1:7070", []string{"http", "https"}},
+		{"FORMQ_S3_PUBLIC_ENDPOINT", c.S3PublicEndpoint, "must be a URL like https://files.example.com", []string{"http", "https"}},
 		{"FORMQ_PUBLIC_URL", c.PublicURL, "must be a URL like https://forms.example.com", []string{"http", "https"}},
 		{"FORMQ_SMTP_URL", c.SMTPURL, "must be a URL like smtp://user:pass@mail.example.com:587?from=forms@example.com", []string{"smtp", "smtps"}},
 		{"FORMQ_REVALIDATE_URL", c.RevalidateURL, "must be an http(s) URL", []string{"http", "https"}},

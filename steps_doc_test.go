@@ -100,7 +100,7 @@ func TestStepsReferenceCoversEveryStepAndSetting(t *testing.T) {
 	// The implementations, for each type's default timeout.
 	impls := map[string]step.Type{
 		builtin.Thumbnail: thumbnail.Step(nil),
-		builtin.Webhook:   webhook.Step(nil, nil),
+		builtin.Webhook:   webhook.Step(nil, nil, nil),
 		builtin.Email:     email.Step(nil, nil),
 		builtin.Notify:    notify.Step(nil, notify.Config{}),
 	}

@@ -74,7 +74,7 @@ func TypesFile(path string, stdout io.Writer) error {
 		fmt.Fprintf(&b, "/** Every field name of %s, for errors by field. */\n", a.Name)
 		fmt.Fprintf(&b, "export type %sField = %s;\n\n", n, union(append(fields, uploads...)))
 		fmt.Fprintf(&b, "/** The body the webhook steps of %s post to your app. */\n", a.Name)
-		fmt.Fprintf(&b, "export type %[1]sWebhook = Omit<SubmissionRecord, \"action\" | \"values\" | \"files\"> & {\n  action: %[2]s;\n  values: %[1]sValues;\n  files: Array<File & { field: %[1]sUpload }>;\n};\n\n", n, quote(a.Name))
+		fmt.Fprintf(&b, "export type %[1]sWebhook = Omit<WebhookPayload, \"action\" | \"values\" | \"files\"> & {\n  action: %[2]s;\n  values: %[1]sValues;\n  files: Array<WebhookFile & { field: %[1]sUpload }>;\n};\n\n", n, quote(a.Name))
 		fmt.Fprintf(&b, "/** What your app may answer a webhook step of %s. */\n", a.Name)
 		fmt.Fprintf(&b, "export type %[1]sAppAnswer = AppData | AppRefusal<%[1]sField>;\n\n", n)
 		fmt.Fprintf(&b, "/** The 422 answer to a post to %s that formq or your app refused. */\n", a.Name)

@@ -51,6 +51,10 @@ type Config struct {
 	Bucket    string
 	AccessKey string // empty: the AWS default credential chain
 	SecretKey string
+	// PublicEndpoint is the address presigned links (downloads, browser
+	// uploads) point at, for receivers that cannot reach Endpoint (S3 on
+	// a private network behind a public name); Endpoint when empty.
+	PublicEndpoint string
 	// PartSize is the size of one upload buffer and one multipart part.
 	PartSize int64
 	// Memory caps the bytes all in-flight uploads may hold in buffers.
@@ -163,6 +167,13 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
+	presigner := client
+	if c.PublicEndpoint != "" && c.PublicEndpoint != c.Endpoint {
+		presigner = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(c.PublicEndpoint)
+			o.UsePathStyle = true
+		})
+	}
 	if c.PartSize <= 0 {
 		c.PartSize = 8 << 20
 	}
@@ -176,7 +187,7 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 		}
 	}
 	return &Store{
-		Objects:   Objects{client: client, presign: s3.NewPresignClient(client), bucket: c.Bucket},
+		Objects:   Objects{client: client, presign: s3.NewPresignClient(presigner), bucket: c.Bucket},
 		streaming: streaming,
 		partSize:  c.PartSize,
 		buffers:   newBudget(int(c.Memory/c.PartSize), c.BufferWait, c.ClientBuffers),

@@ -38,7 +38,7 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	}
 	steps := step.Steps{}
 	steps.Register(builtin.Thumbnail, thumbnail.Step(images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget))))
-	steps.Register(builtin.Webhook, webhook.Step(webhooks, getenv))
+	steps.Register(builtin.Webhook, webhook.Step(webhooks, getenv, store))
 	steps.Register(builtin.Email, mail)
 	inbox := ""
 	if cfg.PublicURL != "" {

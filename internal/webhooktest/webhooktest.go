@@ -27,6 +27,7 @@ type Receiver struct {
 
 	mu     sync.Mutex
 	ids    []string
+	bodies [][]byte
 	badSig int
 }
 
@@ -35,6 +36,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ts, sig := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
 	rc.mu.Lock()
 	rc.ids = append(rc.ids, id)
+	rc.bodies = append(rc.bodies, body)
 	if !Verify(Secret, id, ts, sig, body) {
 		rc.badSig++
 	}
@@ -51,6 +53,13 @@ func (rc *Receiver) Seen() []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]string(nil), rc.ids...)
+}
+
+// Bodies are the bodies of the deliveries so far, in order.
+func (rc *Receiver) Bodies() [][]byte {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([][]byte(nil), rc.bodies...)
 }
 
 // BadSignatures counts the deliveries whose signature did not verify.

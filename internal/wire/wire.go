@@ -100,7 +100,7 @@ func SentinelOptions(raw string) (*redis.FailoverOptions, error) {
 func Store(ctx context.Context, cfg formq.Config) (*uploads.Store, error) {
 	store, err := uploads.NewStore(ctx, uploads.Config{
 		Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
-		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, PublicEndpoint: cfg.S3PublicEndpoint,
 		PartSize: int64(cfg.UploadPartSize), Memory: int64(cfg.UploadMemory), StallTimeout: cfg.S3StallTimeout,
 		Admission: uploads.Admission{
 			BufferWait: cfg.UploadBufferWait, ClientBuffers: cfg.UploadClientBuffers,

@@ -44,7 +44,7 @@ func webhookHarness(t *testing.T, a *app) (*harness, *atomic.Int32, *submission.
 	getenv := func(string) string { return testSecret }
 	var after atomic.Int32
 	h := newHarness(t, step.Steps{
-		"webhook": webhook.Step(webhook.NewClient(true), getenv),
+		"webhook": webhook.Step(webhook.NewClient(true), getenv, nil),
 		"after":   counting(&after, nil),
 	})
 	sub := testSubmission("01ANSWER" + strings.ToUpper(strings.ReplaceAll(t.Name()[len("TestWebhookAnswers/"):], " ", "")))

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/formq/formq/jobs/step"
 )
@@ -15,6 +16,25 @@ import (
 type WebhookSettings struct {
 	URL       string `json:"url"`
 	SecretEnv string `json:"secret_env"`
+	// FileURLTTL is how long the download link of each file in the
+	// payload works, like 1h; DefaultFileURLTTL when empty.
+	FileURLTTL string `json:"file_url_ttl,omitempty"`
+}
+
+// Bounds of a webhook step's file_url_ttl: S3 signs links for at most 7
+// days.
+const (
+	DefaultFileURLTTL = time.Hour
+	MaxFileURLTTL     = 7 * 24 * time.Hour
+)
+
+// FileURLValidity is how long the payload's download links work: the
+// checked file_url_ttl, or DefaultFileURLTTL.
+func (c WebhookSettings) FileURLValidity() time.Duration {
+	if d, err := time.ParseDuration(c.FileURLTTL); err == nil && d > 0 {
+		return d
+	}
+	return DefaultFileURLTTL
 }
 
 var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -27,6 +47,12 @@ func (c WebhookSettings) Check() error {
 	}
 	if !envNamePattern.MatchString(c.SecretEnv) {
 		return errors.New("secret_env: want the name of the environment variable holding the signing secret (whsec_...)")
+	}
+	if c.FileURLTTL != "" {
+		d, err := time.ParseDuration(c.FileURLTTL)
+		if err != nil || d < time.Second || d > MaxFileURLTTL {
+			return fmt.Errorf("file_url_ttl %q: want a duration from 1s to 168h (7 days, the longest S3 signs a link for), like 1h", c.FileURLTTL)
+		}
 	}
 	return nil
 }

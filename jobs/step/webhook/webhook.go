@@ -277,10 +277,11 @@ func unwrapURLError(err error) error {
 
 // Step is the webhook step type: it posts the submission record to the
 // step's URL with client, signed with the secret its secret_env names,
-// read with getenv (os.Getenv when nil). Its check is
-// builtin.CheckWebhook(getenv), so a process missing a secret stops at
-// start.
-func Step(client *Client, getenv func(string) string) step.Type {
+// read with getenv (os.Getenv when nil), each file with a download link
+// from links valid for the step's file_url_ttl (no links when links is
+// nil). Its check is builtin.CheckWebhook(getenv), so a process missing a
+// secret stops at start.
+func Step(client *Client, getenv func(string) string, links FileLinks) step.Type {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -296,7 +297,7 @@ func Step(client *Client, getenv func(string) string) step.Type {
 			if err != nil {
 				return step.Permanent("secret_env %s: %v", c.SecretEnv, err)
 			}
-			body, err := recordJSON(r.Submission)
+			body, err := payloadJSON(ctx, r.Submission, links, c.FileURLValidity())
 			if err != nil {
 				return err
 			}

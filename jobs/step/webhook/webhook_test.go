@@ -32,7 +32,7 @@ func testSubmission(id string) *submission.Submission {
 func runWebhook(t *testing.T, client *Client, url string, sub *submission.Submission, attempt int) error {
 	t.Helper()
 	env := map[string]string{"HOOK_SECRET": testSecret}
-	st := Step(client, func(k string) string { return env[k] })
+	st := Step(client, func(k string) string { return env[k] }, nil)
 	cfg := map[string]any{"url": url, "secret_env": "HOOK_SECRET"}
 	if err := st.Check(cfg); err != nil {
 		t.Fatalf("check: %v", err)
@@ -200,7 +200,7 @@ func TestWebhookTimesOut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 	defer srv.Close()
 	defer close(release)
-	st := Step(NewClient(true), func(string) string { return testSecret })
+	st := Step(NewClient(true), func(string) string { return testSecret }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := st.Run(ctx, step.Run{Submission: testSubmission("01SLOW"), Config: map[string]any{"url": srv.URL, "secret_env": "X"}})
@@ -211,7 +211,7 @@ func TestWebhookTimesOut(t *testing.T) {
 
 func TestWebhookCheck(t *testing.T) {
 	env := map[string]string{"GOOD": testSecret, "SHORT": "abc"}
-	st := Step(nil, func(k string) string { return env[k] })
+	st := Step(nil, func(k string) string { return env[k] }, nil)
 	cases := []struct {
 		cfg  map[string]any
 		want string
@@ -222,6 +222,10 @@ func TestWebhookCheck(t *testing.T) {
 		{map[string]any{"url": "https://h.example.com", "secret_env": "SHORT"}, "at least 16"},
 		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "extra": 1}, "unknown field"},
 		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD"}, ""},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "file_url_ttl": "168h"}, ""},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "file_url_ttl": "169h"}, "file_url_ttl \"169h\": want a duration from 1s to 168h"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "file_url_ttl": "500ms"}, "file_url_ttl"},
+		{map[string]any{"url": "https://h.example.com", "secret_env": "GOOD", "file_url_ttl": "7d"}, "file_url_ttl"},
 	}
 	for _, tc := range cases {
 		err := st.Check(tc.cfg)

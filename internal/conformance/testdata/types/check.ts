@@ -20,10 +20,12 @@ export async function POST(req: Request): Promise<Response> {
   const plan: "free" | "pro" = hook.values.plan;
   const tags: Array<"a" | "b" | "c"> = hook.values.tags;
   const age: number | undefined = hook.values.age;
+  // Each file comes with a link that downloads it without credentials.
+  const links: Array<[string, string]> = hook.files.map((f) => [f.url, f.expiresAt]);
   const answer: EveryRuleAppAnswer =
     handle === "taken"
       ? { errors: { handle: ["This handle is taken"] }, message: "Please check the form." }
-      : { data: { id: 42, plan, tags: tags.join(","), age: age ?? null } };
+      : { data: { id: 42, plan, tags: tags.join(","), age: age ?? null, files: links.length } };
   return Response.json(answer, { status: "data" in answer ? 200 : 422 });
 }
 
