@@ -35,6 +35,13 @@ const tusAdminToken = "tus-admin-token-1234567890"
 
 func startTus(t *testing.T, env map[string]string) *teststack.Stack {
 	t.Helper()
+	return teststack.Start(t, tusEnv(t, map[string]string{"FORMQ_TUS_TEMP_DIR": t.TempDir()}, env))
+}
+
+// tusEnv is the environment of the tus tests' processes: their actions
+// file, admin token and auth secret, then each of envs over them.
+func tusEnv(t *testing.T, envs ...map[string]string) map[string]string {
+	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -43,12 +50,13 @@ func startTus(t *testing.T, env map[string]string) *teststack.Stack {
 		"FORMQ_ACTIONS":           filepath.Join(root, "testdata", "tus.yaml"),
 		"FORMQ_ADMIN_TOKEN":       tusAdminToken,
 		"FORMQ_AUTH_HS256_SECRET": "tus-tests-hs256-secret-of-32-characters",
-		"FORMQ_TUS_TEMP_DIR":      t.TempDir(),
 	}
-	for k, v := range env {
-		e[k] = v
+	for _, env := range envs {
+		for k, v := range env {
+			e[k] = v
+		}
 	}
-	return teststack.Start(t, e)
+	return e
 }
 
 // pngStream is a file of n bytes that sniffs as image/png: the PNG

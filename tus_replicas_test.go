@@ -8,13 +8,21 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/formq/formq/actions/staging"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/submission"
 )
+
+// startTusReplicas runs two API and two worker processes on the actions
+// of the tus tests.
+func startTusReplicas(t *testing.T, env map[string]string) *teststack.Replicas {
+	t.Helper()
+	return teststack.StartReplicas(t, tusEnv(t, env))
+}
 
 // TestTusResumedOnAnotherAPIProcessNeverSplices runs two API processes
 // (and two workers) on one Redis and S3, as the shipped deployments do.
@@ -24,26 +32,21 @@ import (
 // file, never a file made of both clients' bytes, and the two may not
 // both complete the upload.
 func TestTusResumedOnAnotherAPIProcessNeverSplices(t *testing.T) {
-	env := map[string]string{"FORMQ_SECRET": "tus-replicas-secret-of-32-characters-at-least"}
-	a := startTus(t, env)
-	benv := map[string]string{}
-	for k, v := range a.Env {
-		benv[k] = v
-	}
-	benv["FORMQ_TUS_TEMP_DIR"] = t.TempDir()
-	b := teststack.StartOn(t, a.Redis, a.S3, benv)
+	rs := startTusReplicas(t, nil)
 	const n = 12 << 20
 	fileA := pngStream{n: n}
 	other := make([]byte, n)
 	copy(other, pngSignature)
 	rand.NewChaCha8([32]byte{'o', 't', 'h', 'e', 'r'}).Read(other[len(pngSignature):])
 
-	resp, raw := tusCreate(t, a, "action=tus-test&field=video", n, nil)
+	resp, raw := teststack.Do(t, http.MethodPost, rs.API(0)+staging.TusPath+"?action=tus-test&field=video", nil, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(n), "Accept": "application/json",
+	})
 	upload := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, raw)
 	}
-	onB := b.APIURL + strings.TrimPrefix(upload, a.APIURL)
+	onB := rs.On(1, upload)
 
 	pr, pw := io.Pipe()
 	first := make(chan int, 1)
@@ -108,13 +111,13 @@ func TestTusResumedOnAnotherAPIProcessNeverSplices(t *testing.T) {
 		t.Errorf("the second PATCH answered %d, want 409 or 200", secondStatus)
 	}
 	ctx := context.Background()
-	keys, _ := a.Store.List(ctx, submission.TusPrefix)
+	keys, _ := rs.Store.List(ctx, submission.TusPrefix)
 	sumOther := sha256.Sum256(other)
 	for _, k := range keys {
 		if _, sfx, ok := submission.ParseTusKey(k); !ok || sfx != "" {
 			continue
 		}
-		if got := storedSHA256(t, a.Store, k); got != fileA.sha256() && got != hex.EncodeToString(sumOther[:]) {
+		if got := storedSHA256(t, rs.Store, k); got != fileA.sha256() && got != hex.EncodeToString(sumOther[:]) {
 			t.Errorf("the stored upload %s is neither client's file: bytes of both were spliced", k)
 		}
 	}

@@ -52,10 +52,16 @@ func StartProcess(t *testing.T, bin, name string, env map[string]string) *Proces
 			p.Kill()
 		}
 	})
-	WaitFor(t, 30*time.Second, name+" listening", func() bool {
-		p.URL = p.listening()
-		return p.URL != ""
-	})
+	deadline := time.After(60 * time.Second)
+	for p.URL = p.listening(); p.URL == ""; p.URL = p.listening() {
+		select {
+		case <-p.exited:
+			t.Fatalf("%s ended before it listened:\n%s", name, p.tail())
+		case <-deadline:
+			t.Fatalf("%s did not listen within 60s:\n%s", name, p.tail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	WaitOK(t, p.URL+"/healthz")
 	return p
 }
@@ -93,3 +99,9 @@ func (p *Process) Kill() {
 
 // Pid is the process's id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// tail is the end of the process's output, for a failure's message.
+func (p *Process) tail() string {
+	b, _ := os.ReadFile(p.Log)
+	return string(b[max(0, len(b)-4000):])
+}

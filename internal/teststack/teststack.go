@@ -1,5 +1,7 @@
-// Package teststack runs formq's API and worker in-process on port 0
-// against the real servers of testenv, for end-to-end tests.
+// Package teststack runs formq's API and worker on port 0 against the
+// real servers of testenv, for end-to-end tests: in-process (Start), as
+// processes of their own (StartProcess), or as replicas, two built APIs
+// and two built workers on one Redis and S3 (StartReplicas).
 package teststack
 
 import (
@@ -58,31 +60,11 @@ func Start(t *testing.T, extraEnv map[string]string) *Stack {
 // servers (testenv.StartPrivateRedis, StartPrivateS3) it stops on purpose.
 func StartOn(t *testing.T, r testenv.Redis, s testenv.S3, extraEnv map[string]string) *Stack {
 	t.Helper()
-	env := map[string]string{
-		"FORMQ_ENV":              "development",
-		"FORMQ_ADDR":             "127.0.0.1:0",
-		"FORMQ_WORKER_ADDR":      "127.0.0.1:0",
-		"FORMQ_REDIS_URL":        r.URL(),
-		"FORMQ_S3_CREATE_BUCKET": "true",
-		"FORMQ_ACTIONS":          ActionsFile(t),
-	}
-	for k, v := range s.Env() {
-		env[k] = v
-	}
-	for k, v := range extraEnv {
-		env[k] = v
-	}
+	env := defaultEnv(t, r, s, extraEnv)
 	st := &Stack{Env: env, Redis: r, S3: s}
 	st.APIURL = StartRun(t, "api", api.Main, env)
 	st.WorkerURL = StartRun(t, "worker", worker.Main, env)
-
-	store, err := uploads.NewStore(context.Background(), uploads.Config{
-		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Store = store
+	st.Store = newStore(t, s)
 	st.RDB = r.Client(t)
 	return st
 }
