@@ -97,6 +97,9 @@ func TestMain(m *testing.M) {
 			other += fmt.Sprintf(" (%d refused)", r.refused)
 		}
 		back := "never"
+		if r.backAfter == notMeasured {
+			back = "-"
+		}
 		if r.backAfter >= 0 {
 			back = fmt.Sprintf("%.1fs", r.backAfter.Seconds())
 		}
@@ -168,6 +171,9 @@ type load struct {
 	refused      int            // of other
 	otherKinds   map[string]int // of other: status or error, counted
 }
+
+// notMeasured is a row's backAfter when the scenario has no such time.
+const notMeasured = -2
 
 // clientTimeout is how long the load's client waits for an answer.
 const clientTimeout = 30 * time.Second
