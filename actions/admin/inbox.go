@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -273,8 +274,14 @@ func (h *Handler) ErasePersonal(c echo.Context) error {
 
 // Export handles GET /admin/submissions/export?action=&format=:
 // every record of an action, newest first, streamed as CSV (one column
-// per declared field and upload) or NDJSON, in constant memory.
+// per declared field and upload) or NDJSON, in constant memory. With
+// ids= (comma-separated or repeated) it exports those submissions only,
+// newest first; action is then optional.
 func (h *Handler) Export(c echo.Context) error {
+	ids := splitIDs(c.QueryParams()["ids"])
+	if len(ids) > 0 {
+		return h.exportSelection(c, c.QueryParam("action"), c.QueryParam("format"), ids)
+	}
 	inbox, err := h.index()
 	if err != nil {
 		return err
@@ -283,16 +290,113 @@ func (h *Handler) Export(c echo.Context) error {
 	if !ok {
 		return web.ErrActionNotFound.With(nil, "action: name a declared action.")
 	}
-	format := c.QueryParam("format")
-	if format == "" {
-		format = "csv"
+	format, err := exportFormat(c.QueryParam("format"))
+	if err != nil {
+		return err
 	}
-	if format != "csv" && format != "ndjson" {
-		return web.ErrBadRequest.With(nil, "format: want csv or ndjson.")
+	ctx := c.Request().Context()
+	return h.writeExport(c, a, format, a.Name, func(each func(*submission.Submission) error) error {
+		return inbox.Each(ctx, a.Name, each)
+	})
+}
+
+// exportFormat checks an export's format: csv when empty.
+func exportFormat(format string) (string, error) {
+	switch format {
+	case "":
+		return "csv", nil
+	case "csv", "ndjson":
+		return format, nil
 	}
+	return "", web.ErrBadRequest.With(nil, "format: want csv or ndjson.")
+}
+
+// splitIDs reads ids given repeated or comma-separated.
+func splitIDs(values []string) []string {
+	var ids []string
+	for _, v := range values {
+		for id := range strings.SplitSeq(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// exportSelection exports the selected submissions, newest first: of one
+// action for CSV (its columns), of any for NDJSON. Ids erased meanwhile
+// are left out.
+func (h *Handler) exportSelection(c echo.Context, action, format string, ids []string) error {
+	inbox, err := h.index()
+	if err != nil {
+		return err
+	}
+	if format, err = exportFormat(format); err != nil {
+		return err
+	}
+	if len(ids) > MaxPageSizeBulk {
+		return web.ErrBadRequest.With(nil, fmt.Sprintf("ids: select at most %d submissions.", MaxPageSizeBulk))
+	}
+	var a *actions.Action
+	if action != "" {
+		var ok bool
+		if a, ok = h.actions.Get(action); !ok {
+			return web.ErrActionNotFound.With(nil, "action: name a declared action.")
+		}
+	}
+	ctx := c.Request().Context()
+	seen := map[string]bool{}
+	var subs []*submission.Submission
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		sub, err := inbox.Record(ctx, id)
+		if errors.Is(err, submission.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return web.ErrUnavailable.With(err)
+		}
+		if action != "" && sub.Action != action {
+			return web.ErrBadRequest.With(nil, fmt.Sprintf("ids: submission %s is not one of %s.", id, action))
+		}
+		subs = append(subs, sub)
+	}
+	slices.SortStableFunc(subs, func(x, y *submission.Submission) int { return y.ReceivedAt.Compare(x.ReceivedAt) })
+	if a == nil && len(subs) > 0 {
+		a, _ = h.actions.Get(subs[0].Action)
+		for _, sub := range subs {
+			if sub.Action != subs[0].Action && format == "csv" {
+				return web.ErrBadRequest.With(nil, "A CSV export has the columns of one action: select submissions of one action, or export NDJSON.")
+			}
+		}
+	}
+	if a == nil && format == "csv" {
+		return web.ErrBadRequest.With(nil, "ids: none of the selected submissions is left; nothing to export.")
+	}
+	name := "selection"
+	if a != nil {
+		name = a.Name + "-selection"
+	}
+	return h.writeExport(c, a, format, name, func(each func(*submission.Submission) error) error {
+		for _, sub := range subs {
+			if err := each(sub); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeExport streams records as CSV with a's columns, or as NDJSON, to
+// a download named after name and the time.
+func (h *Handler) writeExport(c echo.Context, a *actions.Action, format, name string, records func(each func(*submission.Submission) error) error) error {
 	resp := c.Response()
 	ctx := c.Request().Context()
-	name := a.Name + "-" + h.now().UTC().Format("20060102-150405")
+	name += "-" + h.now().UTC().Format("20060102-150405")
 	if format == "csv" {
 		resp.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		resp.Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`.csv"`)
@@ -341,9 +445,9 @@ func (h *Handler) Export(c echo.Context) error {
 			return nil
 		}
 	}
-	if err := inbox.Each(ctx, a.Name, each); err != nil {
+	if err := records(each); err != nil {
 		// The status is sent; a cut-off export ends without its last rows.
-		h.log.ErrorContext(ctx, "export stopped", "action", a.Name, "rows", rows, "err", err)
+		h.log.ErrorContext(ctx, "export stopped", "export", name, "rows", rows, "err", err)
 		return nil
 	}
 	if cw != nil {

@@ -85,7 +85,8 @@ var bulkOps = map[string]struct {
 // InboxBulk handles POST /admin/inbox/bulk: op (read, unread, star,
 // unstar, erase) on the selected ids, then back to the page the form
 // came from (303). An erasure asks first: op=erase answers a question
-// page whose button posts op=erase-confirmed.
+// page whose button posts op=erase-confirmed. op=export-csv and
+// op=export-ndjson answer the selection's export as a download.
 func (h *Handler) InboxBulk(c echo.Context) error {
 	inbox, err := h.index()
 	if err != nil {
@@ -109,12 +110,14 @@ func (h *Handler) InboxBulk(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", "none"))
 	}
 	switch op {
-	case "erase", "erase-confirmed":
+	case "erase", "erase-confirmed", "export-csv", "export-ndjson":
 		if err := must(c, RoleAdmin); err != nil {
 			return err
 		}
 	}
 	switch op {
+	case "export-csv", "export-ndjson":
+		return h.exportSelection(c, "", strings.TrimPrefix(op, "export-"), ids)
 	case "erase":
 		return pages.Plain(c, h.pages, "inbox-bulk-confirm", http.StatusOK, map[string]any{"Me": Me(c), "Base": h.site.Base(), "IDs": ids, "Back": back})
 	case "erase-confirmed":
@@ -133,7 +136,7 @@ func (h *Handler) InboxBulk(c echo.Context) error {
 	}
 	o, ok := bulkOps[op]
 	if !ok {
-		return web.ErrBadRequest.With(nil, "op: want read, unread, star, unstar or erase.")
+		return web.ErrBadRequest.With(nil, "op: want read, unread, star, unstar, erase, export-csv or export-ndjson.")
 	}
 	n, err := inbox.Mark(ctx, o.mark, o.on, ids...)
 	if err != nil {
