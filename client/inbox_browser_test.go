@@ -20,22 +20,8 @@ import (
 // same login.
 func TestAdminInbox(t *testing.T) {
 	s := startSite(t)
-	people := []struct{ name, email string }{{"Ada Lovelace", "ada@example.com"}, {"Grace Hopper", "grace@example.com"}, {"Margaret Hamilton", "margaret@example.com"}}
-	for _, p := range people {
-		form := url.Values{"name": {p.name}, "email": {p.email}, "plan": {"pro"}, "agree": {"on"}}
-		resp, raw := teststack.Post(t, s.stack.APIURL+"/actions/signup", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", map[string]string{"Accept": "application/json"})
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("post %s: %d %s", p.name, resp.StatusCode, raw)
-		}
-	}
-	teststack.WaitFor(t, 60*time.Second, "three completed submissions", func() bool {
-		_, raw := teststack.Do(t, "GET", s.stack.APIURL+"/admin/submissions?status=completed", nil, map[string]string{"Authorization": "Bearer " + testAdminToken})
-		var l struct{ Submissions []json.RawMessage }
-		json.Unmarshal(raw, &l)
-		return len(l.Submissions) == 3
-	})
-	u, _ := url.Parse(s.stack.APIURL)
-	u.User = url.UserPassword("admin", testAdminToken)
+	signups(t, s)
+	u := signedIn(s)
 	ctx := tab(t)
 	run(t, ctx, chromedp.Navigate(u.String()+"/admin/inbox"), chromedp.WaitVisible(chromedp.CSS("tbody tr")))
 	if got := evalString(t, ctx, `[...document.querySelectorAll("tbody .who")].map((e) => e.textContent.trim()).join(" | ")`); got != "Unread: Margaret Hamilton <margaret@example.com> | Unread: Grace Hopper <grace@example.com> | Unread: Ada Lovelace <ada@example.com>" {
@@ -112,4 +98,35 @@ func TestAdminInbox(t *testing.T) {
 	if n := evalString(t, ctx, `String(document.querySelectorAll("tr.unread").length)`); n != "2" {
 		t.Errorf("%s unread after opening one of three", n)
 	}
+}
+
+// signups posts Ada's, Grace's and Margaret's signups, in that order, and
+// waits until the worker completed them; it answers their ids by email.
+func signups(t *testing.T, s *site) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	for _, p := range []struct{ name, email string }{{"Ada Lovelace", "ada@example.com"}, {"Grace Hopper", "grace@example.com"}, {"Margaret Hamilton", "margaret@example.com"}} {
+		form := url.Values{"name": {p.name}, "email": {p.email}, "plan": {"pro"}, "agree": {"on"}}
+		resp, raw := teststack.Post(t, s.stack.APIURL+"/actions/signup", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", map[string]string{"Accept": "application/json"})
+		var acc struct{ Submission struct{ ID string } }
+		if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &acc) != nil {
+			t.Fatalf("post %s: %d %s", p.name, resp.StatusCode, raw)
+		}
+		ids[p.email] = acc.Submission.ID
+	}
+	teststack.WaitFor(t, 60*time.Second, "three completed submissions", func() bool {
+		_, raw := teststack.Do(t, "GET", s.stack.APIURL+"/admin/submissions?status=completed", nil, map[string]string{"Authorization": "Bearer " + testAdminToken})
+		var l struct{ Submissions []json.RawMessage }
+		json.Unmarshal(raw, &l)
+		return len(l.Submissions) == 3
+	})
+	return ids
+}
+
+// signedIn is the API's URL with the admin's Basic login in it, as a
+// browser holds it.
+func signedIn(s *site) *url.URL {
+	u, _ := url.Parse(s.stack.APIURL)
+	u.User = url.UserPassword("admin", testAdminToken)
+	return u
 }

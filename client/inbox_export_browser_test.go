@@ -3,20 +3,14 @@ package client_test
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
-
-	"github.com/formq/formq/internal/teststack"
 )
 
 // TestInboxExportsTheSelection: in the inbox, signed in with the browser's
@@ -25,24 +19,8 @@ import (
 // the list.
 func TestInboxExportsTheSelection(t *testing.T) {
 	s := startSite(t)
-	ids := map[string]string{}
-	for _, p := range []struct{ name, email string }{{"Ada Lovelace", "ada@example.com"}, {"Grace Hopper", "grace@example.com"}, {"Margaret Hamilton", "margaret@example.com"}} {
-		form := url.Values{"name": {p.name}, "email": {p.email}, "plan": {"pro"}, "agree": {"on"}}
-		resp, raw := teststack.Post(t, s.stack.APIURL+"/actions/signup", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", map[string]string{"Accept": "application/json"})
-		var acc struct{ Submission struct{ ID string } }
-		if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &acc) != nil {
-			t.Fatalf("post %s: %d %s", p.name, resp.StatusCode, raw)
-		}
-		ids[p.email] = acc.Submission.ID
-	}
-	teststack.WaitFor(t, 60*time.Second, "three completed submissions", func() bool {
-		_, raw := teststack.Do(t, "GET", s.stack.APIURL+"/admin/submissions?status=completed", nil, map[string]string{"Authorization": "Bearer " + testAdminToken})
-		var l struct{ Submissions []json.RawMessage }
-		json.Unmarshal(raw, &l)
-		return len(l.Submissions) == 3
-	})
-	u, _ := url.Parse(s.stack.APIURL)
-	u.User = url.UserPassword("admin", testAdminToken)
+	ids := signups(t, s)
+	u := signedIn(s)
 	ctx := tab(t)
 	dir := t.TempDir()
 	downloads := chromedp.Events(ctx, cdpbrowser.DownloadProgress)

@@ -154,8 +154,8 @@ func TestAdminRolesOnEveryRoute(t *testing.T) {
 			}
 		}
 	}
-	// A bulk erasure is an admin's, though bulk marks are a viewer's.
-	for _, op := range []string{"erase", "erase-confirmed"} {
+	// A bulk erasure or export is an admin's, though bulk marks are a viewer's.
+	for _, op := range []string{"erase", "erase-confirmed", "export-csv", "export-ndjson"} {
 		resp, raw := asPerson(t, st.APIURL, "POST", "/admin/inbox/bulk", "vic@example.org", "", url.Values{"id": {id}, "op": {op}}, "application/json")
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer bulk %s: %d %s", op, resp.StatusCode, raw)
