@@ -355,8 +355,11 @@ func TestFilesKeptAcrossAFailedSubmit(t *testing.T) {
 	}
 }
 
-// TestClientScript: /formq.js as served, gzipped under 8 KB, cached for
-// long at its versioned URL; hosted pages load it.
+// TestClientScript: /formq.js as served, gzipped under 9 KB, cached for
+// long at its versioned URL; hosted pages load it. The budget was 8 KB
+// until the captcha's pre-upload grant and the single-read form state
+// took formq.js to 8.6 KB; what a page may leave out (translations,
+// offline, tus) lives in modules of its own.
 func TestClientScript(t *testing.T) {
 	st := startActions(t, nil)
 	req, _ := http.NewRequest(http.MethodGet, st.APIURL+"/formq.js?v="+client.Version, nil)
@@ -372,8 +375,8 @@ func TestClientScript(t *testing.T) {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
 	t.Logf("formq.js: %d bytes, %d gzipped", len(client.Script), len(gz))
-	if len(gz) >= 8<<10 {
-		t.Errorf("formq.js is %d bytes gzipped, over 8 KB", len(gz))
+	if len(gz) >= 9<<10 {
+		t.Errorf("formq.js is %d bytes gzipped, over 9 KB", len(gz))
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
