@@ -108,7 +108,17 @@ type Captcha struct {
 	// AllowOnError accepts submissions while the provider cannot be
 	// reached (on_error: allow); by default they are refused with 503.
 	AllowOnError bool
+	// Action is the widget's action (Turnstile's data-action, reCAPTCHA
+	// v3's action); when set, an answer made for another is refused.
+	Action string
+	// MinScore is the lowest reCAPTCHA v3 score accepted (0 to 1); an
+	// answer without a score (v2) is not held to it.
+	MinScore float64
 }
+
+// DefaultMinScore is reCAPTCHA v3's lowest accepted score when min_score
+// is not set: Google's own suggested threshold.
+const DefaultMinScore = 0.5
 
 // Kind is the captcha's provider.
 func (c *Captcha) Kind() CaptchaProvider { return CaptchaProviderOf(c.Provider) }
@@ -128,12 +138,18 @@ func (c *Captcha) Endpoint() string {
 }
 
 type rawCaptcha struct {
-	Provider  string `yaml:"provider"`
-	SecretEnv string `yaml:"secret_env"`
-	SiteKey   string `yaml:"site_key"`
-	VerifyURL string `yaml:"verify_url"`
-	OnError   string `yaml:"on_error"`
+	Provider  string   `yaml:"provider"`
+	SecretEnv string   `yaml:"secret_env"`
+	SiteKey   string   `yaml:"site_key"`
+	VerifyURL string   `yaml:"verify_url"`
+	OnError   string   `yaml:"on_error"`
+	Action    string   `yaml:"action"`
+	MinScore  *float64 `yaml:"min_score"`
 }
+
+// captchaAction is what Turnstile takes as an action: up to 32 letters,
+// digits, _ and -.
+var captchaAction = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 func parseCaptcha(rc *rawCaptcha) (*Captcha, []string) {
 	var msgs []string
@@ -149,6 +165,25 @@ func parseCaptcha(rc *rawCaptcha) (*Captcha, []string) {
 	}
 	if c.VerifyURL != "" && !strings.HasPrefix(c.VerifyURL, "https://") && !strings.HasPrefix(c.VerifyURL, "http://") {
 		msgs = append(msgs, fmt.Sprintf("captcha verify_url %q: want an http(s) URL", c.VerifyURL))
+	}
+	if rc.Action != "" {
+		switch {
+		case c.Provider == CaptchaHCaptcha:
+			msgs = append(msgs, "captcha action: hCaptcha answers carry no action; leave it out")
+		case !captchaAction.MatchString(rc.Action):
+			msgs = append(msgs, fmt.Sprintf("captcha action %q: want up to 32 letters, digits, _ and -", rc.Action))
+		}
+		c.Action = rc.Action
+	}
+	c.MinScore = DefaultMinScore
+	if rc.MinScore != nil {
+		switch {
+		case c.Provider != CaptchaReCaptcha:
+			msgs = append(msgs, "captcha min_score: only reCAPTCHA v3 answers carry a score")
+		case *rc.MinScore < 0 || *rc.MinScore > 1:
+			msgs = append(msgs, fmt.Sprintf("captcha min_score %v: want a score from 0 to 1", *rc.MinScore))
+		}
+		c.MinScore = *rc.MinScore
 	}
 	switch rc.OnError {
 	case "", "block":

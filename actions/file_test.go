@@ -170,3 +170,38 @@ func TestParseRefusesThumbnailOfTypesItCannotDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCaptchaActionAndScoreOnlyWhereTheProviderHasThem: hCaptcha
+// answers carry no action and only reCAPTCHA v3 a score, so those settings
+// elsewhere are refused with the reason, never silently unchecked.
+func TestParseCaptchaActionAndScoreOnlyWhereTheProviderHasThem(t *testing.T) {
+	_, err := Parse("captcha.yaml", []byte(`actions:
+  a:
+    captcha: {provider: hcaptcha, secret_env: S, site_key: k, action: apply}
+  b:
+    captcha: {provider: turnstile, secret_env: S, site_key: k, min_score: 0.7}
+`))
+	for _, w := range []string{"hCaptcha answers carry no action", "only reCAPTCHA v3 answers carry a score"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want %q in %v", w, err)
+		}
+	}
+	list, err := Parse("captcha.yaml", []byte(`actions:
+  a:
+    captcha: {provider: recaptcha, secret_env: S, site_key: k, action: apply}
+  b:
+    captcha: {provider: recaptcha, secret_env: S, site_key: k, min_score: 0.8}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(list...)
+	a0, _ := reg.Get("a")
+	b0, _ := reg.Get("b")
+	if a := a0.Captcha; a.Action != "apply" || a.MinScore != DefaultMinScore {
+		t.Errorf("a: %+v, want action apply and the default min_score", a)
+	}
+	if b := b0.Captcha; b.MinScore != 0.8 {
+		t.Errorf("b: min_score %v, want 0.8", b.MinScore)
+	}
+}

@@ -298,6 +298,8 @@ func TestSchemaRefusesWhatTheParserRefuses(t *testing.T) {
 		{"captcha provider", act("    captcha: {provider: friendlycaptcha, secret_env: S, site_key: k}\n"), "/actions/a/captcha/provider"},
 		{"captcha without site key", act("    captcha: {provider: turnstile, secret_env: S}\n"), "/actions/a/captcha"},
 		{"captcha on_error", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, on_error: retry}\n"), "/actions/a/captcha/on_error"},
+		{"captcha min_score over 1", act("    captcha: {provider: recaptcha, secret_env: S, site_key: k, min_score: 1.5}\n"), "/actions/a/captcha/min_score"},
+		{"captcha action with a space", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, action: \"sign up\"}\n"), "/actions/a/captcha/action"},
 		{"captcha unknown key", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, theme: dark}\n"), "/actions/a/captcha"},
 		{"retention words", act("    retention: forever\n"), "/actions/a/retention"},
 		{"min_fill_time words", act("    min_fill_time: quick\n"), "/actions/a/min_fill_time"},

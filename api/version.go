@@ -85,7 +85,7 @@ func (b *builder) declare() (*declaration, error) {
 // routes builds every route of one version of the actions file.
 func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	cfg, log, registry := b.cfg, b.log, decl.registry
-	captchas, err := captcha.New(captcha.Config{Getenv: b.getenv, Sealer: b.sealer, Uses: redisstate.NewReplays(b.rdb)}, registry, redisstate.NewReplays(b.rdb))
+	captchas, err := captcha.New(captcha.Config{Getenv: b.getenv, Sealer: b.sealer, Uses: redisstate.NewReplays(b.rdb), Origins: b.allowed}, registry, redisstate.NewReplays(b.rdb))
 	if err != nil {
 		return nil, err
 	}

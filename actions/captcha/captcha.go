@@ -41,6 +41,9 @@ type Verifier struct {
 	secrets map[string]string // by action name
 	sealer  actions.Sealer
 	uses    UseCounter
+	// hosts are the hostnames an action's answers may be solved on, by
+	// action name: its origins' and the deployment's. None: unchecked.
+	hosts map[string][]string
 }
 
 // AnswerTTL is how long a provider's answer is valid (Turnstile,
@@ -83,6 +86,10 @@ type Config struct {
 	// action.
 	Sealer actions.Sealer
 	Uses   UseCounter
+	// Origins are the deployment's allowed origins (the public URL's
+	// among them): with an action's own origins, the pages whose
+	// hostnames its answers may name.
+	Origins []string
 }
 
 // New reads the secret of every action with a captcha from cfg.Getenv;
@@ -90,7 +97,7 @@ type Config struct {
 // when not nil, refuses an answer accepted once already, even if the
 // provider would accept it again.
 func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, error) {
-	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}, sealer: cfg.Sealer, uses: cfg.Uses}
+	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}, sealer: cfg.Sealer, uses: cfg.Uses, hosts: map[string][]string{}}
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -105,6 +112,7 @@ func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, err
 			return nil, fmt.Errorf("action %q has a %s captcha but %s is not set: set it to the provider's secret key", name, a.Captcha.Provider, a.Captcha.SecretEnv)
 		}
 		v.secrets[name] = secret
+		v.hosts[name] = hostnames(append(slices.Clone(cfg.Origins), a.Origins...))
 	}
 	return v, nil
 }
@@ -113,6 +121,43 @@ func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, err
 type siteverifyAnswer struct {
 	Success    bool     `json:"success"`
 	ErrorCodes []string `json:"error-codes"`
+	// Hostname is the site the widget was solved on (all three).
+	Hostname string `json:"hostname"`
+	// Action is the widget's action (Turnstile, reCAPTCHA v3).
+	Action string `json:"action"`
+	// Score is reCAPTCHA v3's: 1.0 very likely a person, 0.0 a bot.
+	Score *float64 `json:"score"`
+}
+
+// hostnames are the hosts of origins, lower-cased, without ports.
+func hostnames(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if u, err := url.Parse(strings.TrimSpace(o)); err == nil && u.Hostname() != "" {
+			h := strings.ToLower(u.Hostname())
+			if !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// check holds a passed answer to the action's hostnames, its action and
+// reCAPTCHA v3's minimum score: a token solved on another site, made for
+// another form, or scored as a bot is refused like a failed one.
+func (v *Verifier) check(a *actions.Action, ans siteverifyAnswer) error {
+	c := a.Captcha
+	if hosts := v.hosts[a.Name]; len(hosts) > 0 && !slices.Contains(hosts, strings.ToLower(ans.Hostname)) {
+		return &Refusal{Message: "The challenge was solved on another site; complete it again here.", Codes: "hostname-mismatch (formq): " + ans.Hostname}
+	}
+	if c.Action != "" && ans.Action != c.Action {
+		return &Refusal{Message: "The challenge was made for another form; complete it again.", Codes: "action-mismatch (formq): " + ans.Action}
+	}
+	if c.Provider == actions.CaptchaReCaptcha && ans.Score != nil && *ans.Score < c.MinScore {
+		return &Refusal{Message: "The check could not tell you from a robot; try again.", Codes: fmt.Sprintf("score-too-low (formq): %.2f < %.2f", *ans.Score, c.MinScore)}
+	}
+	return nil
 }
 
 // Error codes that mean the secret or the provider is at fault, not the
@@ -172,6 +217,9 @@ func (v *Verifier) Verify(ctx context.Context, a *actions.Action, response, remo
 		return fmt.Errorf("%w: %s answered no JSON: %v", ErrUnreachable, c.Provider, err)
 	}
 	if ans.Success {
+		if err := v.check(a, ans); err != nil {
+			return err
+		}
 		return v.claimAnswer(ctx, c, response)
 	}
 	for _, code := range ans.ErrorCodes {

@@ -37,6 +37,9 @@ type siteverify struct {
 	// lax passes ok-* tokens every time, like a provider that does not
 	// report duplicates.
 	lax bool
+	// fields replaces fields of a passed token's answer (hostname,
+	// action, score), by token.
+	fields map[string]map[string]any
 }
 
 func newSiteverify(t *testing.T, provider string) *siteverify {
@@ -57,6 +60,9 @@ func (sv *siteverify) serve(w http.ResponseWriter, r *http.Request) {
 		if ok {
 			body["challenge_ts"] = time.Now().UTC().Format(time.RFC3339)
 			body["hostname"] = "127.0.0.1"
+			for k, v := range sv.fields[r.PostForm.Get("response")] {
+				body[k] = v
+			}
 		}
 		_ = json.NewEncoder(w).Encode(body)
 	}
@@ -416,5 +422,86 @@ func TestCaptchaAllowOnErrorFailsClosedOnAProvidersRefusal(t *testing.T) {
 	}
 	if n := countKeys(t, st, submissionTasks); n != 0 {
 		t.Errorf("%d submissions kept", n)
+	}
+}
+
+// TestCaptchaChecksHostnameActionAndScore: a passed answer is refused when
+// the local siteverify (each provider's documented answer: hostname,
+// Turnstile's and reCAPTCHA v3's action, reCAPTCHA v3's score) says it
+// was solved on a site that is not one of the action's origins or the
+// deployment's, made for another widget action, or scored below
+// min_score (0.5 by default); the right ones pass.
+func TestCaptchaChecksHostnameActionAndScore(t *testing.T) {
+	for _, tc := range []struct {
+		provider, field, settings string
+		fields                    map[string]map[string]any
+		refused                   map[string]string // token: message
+		passed                    []string
+	}{
+		{"turnstile", "cf-turnstile-response", `, action: apply`,
+			map[string]map[string]any{
+				"ok-here":    {"hostname": "forms.example.com", "action": "apply"},
+				"ok-app":     {"hostname": "APP.example.com", "action": "apply"},
+				"ok-evil":    {"hostname": "evil.example.net", "action": "apply"},
+				"ok-login":   {"hostname": "forms.example.com", "action": "login"},
+				"ok-noactn":  {"hostname": "forms.example.com"},
+				"ok-nohost":  {"action": "apply", "hostname": ""},
+				"ok-app-two": {"hostname": "app.example.com", "action": "apply"},
+			},
+			map[string]string{"ok-evil": "another site", "ok-login": "another form", "ok-noactn": "another form", "ok-nohost": "another site"},
+			[]string{"ok-here", "ok-app", "ok-app-two"}},
+		{"recaptcha", "g-recaptcha-response", ``,
+			map[string]map[string]any{
+				"ok-v2":    {"hostname": "forms.example.com"},
+				"ok-human": {"hostname": "forms.example.com", "score": 0.9, "action": "submit"},
+				"ok-edge":  {"hostname": "forms.example.com", "score": 0.5, "action": "submit"},
+				"ok-bot":   {"hostname": "forms.example.com", "score": 0.1, "action": "submit"},
+				"ok-evil":  {"hostname": "evil.example.net", "score": 0.9},
+			},
+			map[string]string{"ok-bot": "tell you from a robot", "ok-evil": "another site"},
+			[]string{"ok-v2", "ok-human", "ok-edge"}},
+		{"recaptcha", "g-recaptcha-response", `, min_score: 0.8, action: signup`,
+			map[string]map[string]any{
+				"ok-human": {"hostname": "forms.example.com", "score": 0.9, "action": "signup"},
+				"ok-mid":   {"hostname": "forms.example.com", "score": 0.7, "action": "signup"},
+				"ok-other": {"hostname": "forms.example.com", "score": 0.9, "action": "login"},
+			},
+			map[string]string{"ok-mid": "tell you from a robot", "ok-other": "another form"},
+			[]string{"ok-human"}},
+		{"hcaptcha", "h-captcha-response", ``,
+			map[string]map[string]any{
+				"ok-here": {"hostname": "forms.example.com"},
+				"ok-evil": {"hostname": "evil.example.net"},
+			},
+			map[string]string{"ok-evil": "another site"},
+			[]string{"ok-here"}},
+	} {
+		t.Run(tc.provider+tc.settings, func(t *testing.T) {
+			sv := newSiteverify(t, tc.provider)
+			sv.fields = tc.fields
+			st := startWithActions(t, fmt.Sprintf(`actions:
+  apply:
+    fields:
+      email: {type: email, required: true}
+    origins: ["https://app.example.com:8443"]
+    captcha: {provider: %s, secret_env: CAPTCHA_SECRET, site_key: %s-sitekey, verify_url: "%s"%s}
+`, tc.provider, tc.provider, sv.srv.URL, tc.settings), map[string]string{"CAPTCHA_SECRET": sv.secret, "FORMQ_PUBLIC_URL": "https://forms.example.com"})
+			for token, want := range tc.refused {
+				resp, raw := send(t, st, "apply", url.Values{"email": {"a@example.com"}, tc.field: {token}}, nil)
+				var e errorBody
+				_ = json.Unmarshal(raw, &e)
+				if resp.StatusCode != http.StatusUnprocessableEntity || len(e.Errors["_captcha"]) != 1 || !strings.Contains(e.Errors["_captcha"][0], want) {
+					t.Errorf("%s: %d %s, want 422 with errors._captcha %q", token, resp.StatusCode, raw, want)
+				}
+			}
+			for _, token := range tc.passed {
+				if resp, raw := send(t, st, "apply", url.Values{"email": {"a@example.com"}, tc.field: {token}}, nil); resp.StatusCode != http.StatusAccepted {
+					t.Errorf("%s: %d %s, want 202", token, resp.StatusCode, raw)
+				}
+			}
+			if n := countKeys(t, st, submissionTasks); n != len(tc.passed) {
+				t.Errorf("%d submissions, want %d", n, len(tc.passed))
+			}
+		})
 	}
 }
