@@ -61,6 +61,7 @@ func Register(e *echo.Echo, p Parts) error {
 	e.GET(pages.ScriptPath, pages.Script)
 	e.GET(pages.TusPath, pages.TusScript)
 	e.GET(pages.ReactPath, pages.ReactScript)
+	e.GET(pages.FaviconPath, pages.Favicon())
 	e.GET("/forms/:name", p.Pages.Form)
 	e.GET("/forms/:name/done", p.Pages.Done)
 	e.POST("/uploads", p.Staging.Upload)

@@ -163,6 +163,16 @@ func TestAttackReadAnotherSubmittersData(t *testing.T) {
 			wantCode(t, resp, raw, http.StatusNotFound, "submission_not_found")
 		}
 	})
+	t.Run("without the capability the answer says why, the same for every id", func(t *testing.T) {
+		_, known := teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/"+id, nil, map[string]string{"Accept": "application/json"})
+		_, unknown := teststack.Do(t, http.MethodGet, st.APIURL+"/submissions/01NOSUCHSUBMISSION000000000", nil, map[string]string{"Accept": "application/json"})
+		if string(known) != string(unknown) {
+			t.Errorf("an existing id answers %s, a missing one %s: the answer tells them apart", known, unknown)
+		}
+		if !strings.Contains(string(known), "t=") || !strings.Contains(string(known), "statusUrl") {
+			t.Errorf("the 404 without t= does not say the link needs it: %s", known)
+		}
+	})
 	t.Run("another submission's capability", func(t *testing.T) {
 		resp, raw := send(t, st, "create-user", url.Values{"name": {"Eve"}, "email": {"eve@example.com"}}, nil)
 		other := acceptedOf(t, resp, raw)

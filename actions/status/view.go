@@ -25,10 +25,16 @@ func (h *Handler) statusViewer(c echo.Context, id string) (viewer, error) {
 	tok := c.QueryParam("t")
 	cp, ok := web.OpenCapability(h.sealer, tok, id)
 	if !ok {
-		return viewer{}, web.ErrSubmissionMissing
+		return viewer{}, errNoCapability
 	}
 	return viewer{cap: cp, token: tok}, nil
 }
+
+// errNoCapability answers a status asked for without its t= (or with
+// another submission's): before any lookup, so it is the same for every
+// id and tells nothing of which exist, but it says what the link needs.
+var errNoCapability = web.ErrSubmissionMissing.With(nil,
+	"No such submission for this link: a submission's status is shown with the t= of the statusUrl formq answered (or its done page link), or with the admin token.")
 
 // forSubmitter is what the submitter sees of a status: the state, the
 // steps and their states, a user-facing error; never file names, storage
