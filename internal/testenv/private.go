@@ -227,12 +227,19 @@ func StartPrivateRedis(t testing.TB, extraArgs ...string) (Redis, *Server) {
 // named like StartS3's, not created yet; it stops when the test ends.
 func StartPrivateS3(t testing.TB) (S3, *Server) {
 	t.Helper()
+	return StartPrivateS3In(t, filepath.Join(t.TempDir(), "s3"))
+}
+
+// StartPrivateS3In is StartPrivateS3 with the server's data in the
+// directory data (created if missing), for a test that puts it on a
+// filesystem of its own, such as a small one that fills up.
+func StartPrivateS3In(t testing.TB, data string) (S3, *Server) {
+	t.Helper()
 	bin, err := lookBinary("versitygw", "FORMQ_VERSITYGW", "run 'make test' (it installs it into ./bin)")
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	dir := t.TempDir()
-	data := filepath.Join(dir, "s3")
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
