@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -234,4 +235,74 @@ func readAll(ctx context.Context, u string) (int, string) {
 		b.WriteString(sc.Text() + "\n")
 	}
 	return resp.StatusCode, b.String()
+}
+
+// openEvents opens GET /events on apiURL as the client at ip; the stream
+// stays open until the test closes its body.
+func openEvents(t *testing.T, apiURL, ip string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, apiURL+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// TestEventStreamCapHeldAcrossAPIProcesses: the cap of event streams per
+// client (FORMQ_STREAMS_PER_CLIENT, 3 here) held on each API process
+// alone, so a client reaching two replicas held twice as many. Now one
+// client opening streams alternately on both gets 3 in all and a 429
+// rate_limited on either after; a stream it closes on one API frees a
+// place on the other; another client still gets its streams.
+func TestEventStreamCapHeldAcrossAPIProcesses(t *testing.T) {
+	rs := teststack.StartReplicasOn(t, testenv.StartRedis(t), testenv.StartS3(t), 2, 0, map[string]string{
+		"FORMQ_STREAMS_PER_CLIENT": "3", "FORMQ_TRUSTED_PROXIES": "127.0.0.1",
+	})
+	const ip = "198.51.100.30"
+	var open []*http.Response
+	refused := 0
+	for i := range 6 {
+		resp := openEvents(t, rs.API(i), ip)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			open = append(open, resp)
+		case http.StatusTooManyRequests:
+			refused++
+			raw, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(raw), "your address") || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("refusal on API %d: %s, Retry-After %q", i%2+1, raw, resp.Header.Get("Retry-After"))
+			}
+		default:
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+	}
+	t.Logf("of 6 streams from one client on two APIs: %d open, %d refused", len(open), refused)
+	if len(open) != 3 {
+		t.Fatalf("%d streams open across both APIs; the cap is 3 per client", len(open))
+	}
+	for i := range 2 {
+		if resp := openEvents(t, rs.API(i), "198.51.100.31"); resp.StatusCode != http.StatusOK {
+			t.Errorf("another client on API %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	// The first stream was on API 1; closed, it frees a place on API 2.
+	open[0].Body.Close()
+	teststack.WaitFor(t, 10*time.Second, "a place freed by the closed stream", func() bool {
+		resp := openEvents(t, rs.API(1), ip)
+		defer func() {
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+			}
+		}()
+		return resp.StatusCode == http.StatusOK
+	})
+	if resp := openEvents(t, rs.API(0), ip); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("at the cap again, API 1 answered %d", resp.StatusCode)
+	}
 }

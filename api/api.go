@@ -78,6 +78,7 @@ type API struct {
 	rdb      *redis.Client
 	queue    *asynq.Client
 	hub      *jobs.Hub
+	streams  *redisstate.StreamCounts
 	health   *wire.Health
 	tracing  *telemetry.Tracing
 
@@ -162,6 +163,9 @@ func New(ctx context.Context, cfg formq.Config, o Options) (a *API, err error) {
 	// One reader of Redis for every event and status stream.
 	a.hub = jobs.NewHub(a.rdb, log)
 	b.hub, b.done = a.hub, a.done
+	// Each client's open event streams, counted across the API processes.
+	a.streams = redisstate.NewStreamCounts(a.rdb)
+	b.streams = a.streams
 	reg := wire.MetricsRegistry()
 	b.metrics = web.NewMetrics(reg)
 	reg.MustRegister(
@@ -267,13 +271,15 @@ func (a *API) prefix(p string) string {
 }
 
 // Run runs the API's background work until ctx ends: the hub that reads
-// events and status changes from Redis for every stream, and the health
-// probe that lets submissions fail fast while Redis or S3 is down; then
-// it ends every open stream, waits for both and returns.
+// events and status changes from Redis for every stream, the health
+// probe that lets submissions fail fast while Redis or S3 is down, and
+// the renewal of this process's counts of open streams; then it ends
+// every open stream, waits for them all and returns.
 func (a *API) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.hub.Run(ctx) })
 	wg.Go(func() { a.health.Run(ctx) })
+	wg.Go(func() { _ = a.streams.Run(ctx) })
 	if a.cfg.ActionsWatch > 0 {
 		wg.Go(func() { a.reloader.Run(ctx, a.cfg.ActionsWatch) })
 	}

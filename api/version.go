@@ -44,6 +44,7 @@ type builder struct {
 	queue   *asynq.Client
 	status  *jobs.StatusStore
 	hub     *jobs.Hub
+	streams *redisstate.StreamCounts
 	done    <-chan struct{}
 	metrics *web.Metrics
 	getenv  func(string) string
@@ -106,7 +107,8 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	}
 	parts.Status = statuses.New(statuses.Config{
 		AdminToken: cfg.AdminToken, EventsToken: cfg.EventsToken, StreamsPerClient: cfg.StreamsPerClient, StreamsMax: cfg.StreamsMax,
-	}, statuses.Deps{Actions: registry, Sealer: b.sealer, Status: b.status, Events: b.hub, Done: b.done, Site: b.site, Log: log, Records: b.store})
+	}, statuses.Deps{Actions: registry, Sealer: b.sealer, Status: b.status, Events: b.hub, Done: b.done, Site: b.site, Log: log, Records: b.store,
+		Streams: b.streams})
 	if parts.Pages, err = pages.New(pages.Config{Theme: decl.Theme}, pages.Deps{
 		Actions: registry, Site: b.site, Sealer: b.sealer, Gate: b.gate, Status: parts.Status, Records: b.store, Log: log,
 	}); err != nil {

@@ -36,7 +36,9 @@ import (
 //	formq:ard:{digest}         the submissions autoresponders mailed to one domain
 //	formq:tuslock:{id}         the lock of a resumable upload (one API process writes it at a time)
 //	formq:stamp:{digest}       a min_fill_time render stamp already used
-//	formq:salt                 the key of the digests in key names (ar, rl)
+//	formq:streams              zset: the API processes counting open event streams, by last renewal
+//	formq:streams:{process}    hash: the event streams one API process holds open, by client digest
+//	formq:salt                 the key of the digests in key names (ar, rl, streams)
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"
@@ -65,6 +67,10 @@ const (
 	// values in Redis key names (autoresponder recipients, rate limited
 	// clients); see jobs.Salt.
 	SaltKey = "formq:salt"
+	// StreamProcessesKey lists the API processes whose counts of open
+	// event streams are live (see StreamCountsKey), scored by when each
+	// last renewed them.
+	StreamProcessesKey = "formq:streams"
 
 	statusKeyPrefix  = "formq:submission:"
 	eventKeyPrefix   = "formq:event:"
@@ -217,6 +223,10 @@ func AutoresponderDomainKey(digest string) string { return autoDomainPrefix + di
 // TusLockKey is the lock of a resumable upload, so one API process at a
 // time writes it.
 func TusLockKey(id string) string { return "formq:tuslock:" + id }
+
+// StreamCountsKey holds how many event streams each client holds open
+// on one API process, by keyed digest of the client's address.
+func StreamCountsKey(process string) string { return StreamProcessesKey + ":" + process }
 
 // StampKey marks a render stamp (min_fill_time) as used; digest is a
 // hash of the stamp.

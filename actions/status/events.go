@@ -60,7 +60,7 @@ func (h *Handler) Events(c echo.Context) error {
 		return web.ErrBadRequest.With(nil, "Last-Event-ID must be an event id like 1732400000000-0.")
 	}
 	ctx := req.Context()
-	release, err := h.streams.acquire(c.RealIP())
+	release, err := h.streams.acquire(ctx, c.RealIP())
 	if err != nil {
 		return err
 	}

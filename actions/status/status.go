@@ -55,6 +55,10 @@ type Deps struct {
 	// Records reads stored records, for the field placeholders of a
 	// completed submission's message and redirect; nil leaves them.
 	Records RecordReader
+	// Streams counts each client's open event streams on every API
+	// process, so that StreamsPerClient holds across them; nil counts
+	// on this process alone.
+	Streams StreamCounter
 }
 
 // Handler serves the status and event endpoints.
@@ -84,7 +88,7 @@ func New(cfg Config, d Deps) *Handler {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, sealer: d.Sealer, status: d.Status, events: d.Events, done: d.Done,
-		site: d.Site, log: d.Log, streams: newStreamLimits(cfg.StreamsPerClient, cfg.StreamsMax), records: d.Records,
+		site: d.Site, log: d.Log, streams: newStreamLimits(cfg.StreamsPerClient, cfg.StreamsMax, d.Streams), records: d.Records,
 	}
 }
 
@@ -145,7 +149,7 @@ func (h *Handler) SubmissionEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := h.streams.acquire(c.RealIP())
+	release, err := h.streams.acquire(ctx, c.RealIP())
 	if err != nil {
 		return err
 	}
