@@ -257,7 +257,7 @@ func TestReactHookCreateUserForm(t *testing.T) {
 	if got := evalString(t, ctx, `String(!!document.querySelector("#email-error")) + "|" + document.querySelector("#email").value`); got != "false|" {
 		t.Errorf("after the success: error shown, value: %q", got)
 	}
-	ids := adminSubmissions(t, s, "create-user")
+	ids := adminSubmissions(t, s.api, "create-user")
 	if len(ids) != 1 {
 		t.Fatalf("stored submissions %v, want one", ids)
 	}
@@ -266,10 +266,11 @@ func TestReactHookCreateUserForm(t *testing.T) {
 	}
 }
 
-// adminSubmissions lists the ids of an action's stored submissions.
-func adminSubmissions(t *testing.T, s *answersSite, action string) []string {
+// adminSubmissions lists the ids of an action's stored submissions, asking
+// formq at api.
+func adminSubmissions(t *testing.T, api, action string) []string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.api+"/admin/submissions?action="+action, nil)
+	req, _ := http.NewRequest(http.MethodGet, api+"/admin/submissions?action="+action, nil)
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

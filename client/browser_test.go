@@ -128,6 +128,8 @@ type site struct {
 	// post to formq and loses its answer (the connection closes), busy
 	// answers 503 as formq does while Redis or S3 is down.
 	drop, busy atomic.Int64
+	// more serves the page paths servePage does not know, when set.
+	more http.HandlerFunc
 }
 
 // startSite runs the stack, the proxy and the developer's pages.
@@ -300,6 +302,10 @@ document.addEventListener("formq:progress", (e) => { window.seen.progress.push([
 		fmt.Fprintf(w, pageHead, "Thanks")
 		fmt.Fprintf(w, `<p id="thanks">Thanks, %s</p></main></body></html>`, htmlEscape(r.URL.Query().Get("id")))
 	default:
+		if s.more != nil {
+			s.more(w, r)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }

@@ -194,6 +194,10 @@ export interface SubmitResult {
   /** The final status that followed a 202, when submit() waited for it (a refusal). */
   submission?: Status;
   error?: string;
+  /** formq could not be reached: the submission is kept in the outbox and sent with this key when the connection returns. */
+  queued?: boolean;
+  /** The idempotency key the kept submission will be sent with. */
+  key?: string;
 }
 
 export function submit(form: HTMLFormElement, options?: SubmitOptions): Promise<SubmitResult>;
@@ -221,7 +225,26 @@ export interface RestoredState {
   omitted?: string[];
 }
 export function watch(statusUrl: string, onStatus: (s: Status) => void): { close(): void };
-export function describeStatus(s: Status): string;
+/** Text for a submission's status in the words of el's language (default: the page's). */
+export function describeStatus(s: Status, el?: Element): string;
+
+/**
+ * The keys of formq.js's words: what it shows, with {name}s it fills in
+ * (retry: {n}; answered: {status}; kept: {files}; step: {i}, {n}, {name}).
+ */
+export type WordKey =
+  | "summary" | "network" | "offline" | "saved" | "upload" | "retry" | "retryOne" | "answered" | "thanks"
+  | "kept" | "omitted" | "queued" | "processing" | "completed" | "failed" | "rejected" | "step";
+
+/**
+ * Replaces formq.js's words on this page: for every language, or, with
+ * lang (a primary subtag: "fr"), for forms inside an element with that
+ * lang. A form's (or an ancestor's) data-formq-text-{key} attribute comes
+ * first (data-formq-text-retry-one for retryOne).
+ */
+export function strings(words: Partial<Record<WordKey, string>>, lang?: string): void;
+/** The word for key as formq.js shows it in el, with {name}s filled from vars. */
+export function text(el: Element, key: WordKey, vars?: Record<string, string | number>): string;
 /**
  * Sends one file of a resumable upload field over tus 1.0, resuming an
  * upload of the same file (name, size, mtime) begun earlier, also before a
@@ -245,5 +268,7 @@ declare global {
     "formq:invalid": CustomEvent<{ errors: FieldErrors; kept?: Record<string, KeptFile[]>; message?: string; source: "client" | "server" | "app" }>;
     "formq:error": CustomEvent<{ status: number; code?: string; message: string }>;
     "formq:status": CustomEvent<Status>;
+    /** formq could not be reached: the submission waits in the outbox (IndexedDB) to be sent with this key. */
+    "formq:waiting": CustomEvent<{ key: string }>;
   }
 }

@@ -7,11 +7,60 @@
 //   <form data-formq method="post" action="https://forms.example.com/actions/signup">
 //
 // Events (on the form, bubbling): formq:submit (cancelable), formq:progress,
-// formq:success, formq:invalid, formq:error, formq:status.
+// formq:success, formq:invalid, formq:error, formq:status, formq:waiting.
 
 const schemas = new Map();
 const state = new WeakMap();
-const SUMMARY = "Please fix the errors below.";
+
+// The words formq.js shows, in English. A page replaces any of them with
+// strings(), a language's own with strings(words, lang), one form (or all
+// forms inside an element) with data-formq-text-{key} attributes; a page or
+// form whose lang is one of LANGS gets formq-i18n-{lang}.js from beside
+// this module.
+const EN = {
+  summary: "Please fix the errors below.",
+  network: "The form could not reach the server. Your answers are still here: try again.",
+  offline: "You are offline. Your answers are still here: submit again once you are back online.",
+  saved: "Saved — will send when you're back online.",
+  upload: "The upload could not reach the server. Your answers are still here: try again, and the upload goes on where it stopped.",
+  retry: "Try again in {n} seconds.",
+  retryOne: "Try again in 1 second.",
+  answered: "The server answered {status}.",
+  thanks: "Thank you, your submission was received.",
+  kept: "{files} kept — choose another to replace it",
+  omitted: "Too long to bring back: please enter it again.",
+  queued: "Queued",
+  processing: "Processing",
+  completed: "Completed",
+  failed: "Failed",
+  rejected: "Rejected",
+  step: "step {i} of {n}: {name}",
+};
+const LANGS = ["de"];
+const words = { "": {} };
+const shipped = {};
+
+/** Replaces formq.js's words on this page: for every language, or for lang only. */
+export function strings(w, lang = "") {
+  Object.assign((words[lang] ||= {}), w);
+}
+
+/** The language of an element: its (or its nearest ancestor's) lang, primary subtag. */
+const langOf = (el) => ((el.closest && el.closest("[lang]")) || { lang: "" }).lang.toLowerCase().split("-")[0];
+
+/** Loads (once) the shipped words of an element's language. */
+const language = (el, l = langOf(el)) =>
+  LANGS.includes(l) &&
+  (shipped[l] ||= import(new URL(`formq-i18n-${l}.js`, import.meta.url).href).then((m) => (shipped[l] = m.default), () => (shipped[l] = 0)));
+
+/** The word for key as shown in el, with {name}s filled from vars. */
+export function text(el, key, vars = {}) {
+  const a = "data-formq-text-" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+  const l = langOf(el);
+  const on = el.closest && el.closest(`[${a}]`);
+  const w = on ? on.getAttribute(a) : [words[l], words[""], shipped[l], EN].find((d) => d && d[key] != null)[key];
+  return w.replace(/\{(\w+)\}/g, (m, k) => vars[k] ?? m);
+}
 
 const fire = (el, name, detail, cancelable) =>
   el.dispatchEvent(new CustomEvent("formq:" + name, { bubbles: true, cancelable: !!cancelable, detail }));
@@ -51,7 +100,7 @@ export function schema(form) {
       url,
       fetch(url, { headers: { Accept: "application/json" }, credentials: "omit" })
         .then((r) => (r.ok ? r.json() : null))
-        .catch(() => null)
+        .catch(() => schemas.delete(url) && null) // offline: ask again next time
     );
   }
   return schemas.get(url);
@@ -164,7 +213,7 @@ function summary(form, message, items) {
 }
 
 /** Shows field errors beside their fields and in a summary, and moves focus to it. */
-export function showErrors(form, errors, message = SUMMARY) {
+export function showErrors(form, errors, message = text(form, "summary")) {
   clear(form);
   const names = Object.keys(errors);
   const order = [...form.elements].map((e) => e.name);
@@ -209,7 +258,7 @@ export function keep(form, kept) {
     const note = document.createElement("p");
     note.className = "kept";
     note.dataset.formqKeptNote = name;
-    note.textContent = kept[name].map((k) => `${k.filename} (${human(k.size)})`).join(", ") + " kept — choose another to replace it";
+    note.textContent = text(form, "kept", { files: kept[name].map((k) => `${k.filename} (${human(k.size)})`).join(", ") });
     input.after(note);
     for (const k of kept[name]) {
       const h = document.createElement("input");
@@ -265,17 +314,15 @@ function progress(e, files) {
   });
 }
 
-const STATUS = { queued: "Queued", processing: "Processing", completed: "Completed", failed: "Failed", rejected: "Rejected" };
-
 /** Whether a submission's status is final: nothing more happens to it. */
 const final = (status) => status == "completed" || status == "failed" || status == "rejected";
 
-/** Text for a submission's status: "Processing (step 1 of 2: thumbnail)". */
-export function describeStatus(s) {
-  let t = STATUS[s.status] || s.status;
+/** Text for a submission's status, in el's words: "Processing (step 1 of 2: thumbnail)". */
+export function describeStatus(s, el = document.documentElement) {
+  let t = EN[s.status] ? text(el, s.status) : s.status;
   const steps = s.steps || [];
   const i = steps.findIndex((x) => x.state == "running" || x.state == "pending" || x.state == "retrying");
-  if (s.status == "processing" && i >= 0) t += ` (step ${i + 1} of ${steps.length}: ${steps[i].name || steps[i].type})`;
+  if (s.status == "processing" && i >= 0) t += ` (${text(el, "step", { i: i + 1, n: steps.length, name: steps[i].name || steps[i].type })})`;
   if (s.status == "failed" && s.error) t += ": " + s.error;
   if (s.status == "rejected" && s.message) t += ": " + s.message;
   return t;
@@ -296,7 +343,7 @@ export function watch(statusUrl, onStatus) {
 
 function showStatus(el, url, onStatus) {
   return watch(url, (s) => {
-    el.textContent = describeStatus(s);
+    el.textContent = describeStatus(s, el);
     el.dataset.status = s.status;
     fire(el, "status", s);
     if (onStatus) onStatus(s);
@@ -373,6 +420,9 @@ function captchaFirst(fd) {
  */
 export const resumableUpload = (form, field, file, options) => tus().then((m) => m.resumableUpload(form, field, file, options));
 
+/** A message with "Try again in n seconds." for a 429 or 503 that says when. */
+const later = (form, message, status, n) => ((status == 429 || status == 503) && n ? message + " " + text(form, n == 1 ? "retryOne" : "retry", { n }) : message);
+
 /** Shows why a resumable upload stopped; the answer of submit(). */
 function tusFailed(form, err) {
   if (err.status == 422 && err.body && err.body.errors) {
@@ -380,41 +430,99 @@ function tusFailed(form, err) {
     fire(form, "invalid", { errors: err.body.errors, source: "server" });
     return { ok: false, status: 422, body: err.body };
   }
-  let message = err.refused ? err.message : "The upload could not reach the server. Your answers are still here: try again, and the upload goes on where it stopped.";
-  if ((err.status == 429 || err.status == 503) && err.retryAfter) message += ` Try again in ${err.retryAfter} second${err.retryAfter == 1 ? "" : "s"}.`;
+  const message = later(form, err.refused ? err.message : text(form, "upload"), err.status, err.retryAfter);
   notice(form, message);
   fire(form, "error", { status: err.status || 0, code: (err.body && err.body.error && err.body.error.code) || "network", message });
   return { ok: false, status: err.status || 0, body: err.body || null };
 }
 
+// The outbox (formq-offline.js, beside this module) keeps submissions
+// made while offline; it is loaded ahead, as the network may be gone when
+// it is needed.
+let box;
+const outbox = () => (box ||= import(new URL("formq-offline.js", import.meta.url).href));
+const offlineOK = (form) => form.dataset.formqOffline != "off" && typeof indexedDB != "undefined";
+
+/** Keeps a submission that could not be sent in the outbox; false when it cannot. */
+async function keepOffline(form, key, fd) {
+  try {
+    const o = await outbox();
+    await o.put({ key, url: form.action, form: form.id, entries: [...fd], saved: Date.now() });
+    o.sync();
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+/** Shows that a submission waits in the outbox, and sends it when the connection returns. */
+function waiting(form, key) {
+  const s = st(form);
+  notice(form, text(form, "saved"));
+  form.setAttribute("data-formq-waiting", "");
+  fire(form, "waiting", { key });
+  if (!s.listen) {
+    s.listen = 1;
+    addEventListener("online", () => resume(form));
+    outbox().then((o) => o.answered(() => resume(form)), () => {});
+  }
+  return { ok: false, status: 0, queued: true, key };
+}
+
+/** The values of a record's entries by name (no files, no reserved fields). */
+const valuesOf = (entries) => entries.reduce((o, [k, v]) => (typeof v == "string" && k[0] != "_" && (o[k] = [].concat(o[k] ?? [], v)), o), {});
+
+/** Shows this form's submissions waiting in the outbox and sends them when online. */
+async function resume(form) {
+  const o = await outbox();
+  await o.drain(
+    (rec) => rec.url == form.action && rec.form == form.id,
+    (rec) => {
+      fill(form, valuesOf(rec.entries));
+      return navigator.onLine === false && !rec.answer ? waiting(form, rec.key) : submit(form, { queued: rec, retries: 0 });
+    }
+  );
+}
+
 /**
  * Submits a form to formq: checks it against the action's declaration,
  * sends it with its idempotency key (retried on network errors), shows
- * errors or follows the answer. Resolves with {ok, status, body}.
+ * errors or follows the answer. Resolves with {ok, status, body}; when
+ * formq cannot be reached, the submission is kept to send later with the
+ * same key ({queued: true, key}).
  */
 export async function submit(form, options = {}) {
   const s = st(form);
   if (s.busy) return s.busy;
+  // A record of the outbox, sent again (or answered by the service worker).
+  const rec = options.queued;
   const run = async () => {
+    await language(form);
     const decl = await schema(form);
-    const fd = new FormData(form);
-    if (options.submitter && options.submitter.name) fd.append(options.submitter.name, options.submitter.value);
-    if (decl && decl.origin && !decl.origin.allowed) {
-      notice(form, decl.origin.message);
-      fire(form, "error", { status: 403, code: "forbidden_origin", message: decl.origin.message });
-      return { ok: false, status: 403, body: null };
+    let fd = new FormData(form);
+    let answer = null;
+    if (rec) {
+      fd = (await outbox()).formData(rec.entries);
+      s.key = rec.key;
+    } else {
+      if (options.submitter && options.submitter.name) fd.append(options.submitter.name, options.submitter.value);
+      if (decl && decl.origin && !decl.origin.allowed) {
+        notice(form, decl.origin.message);
+        fire(form, "error", { status: 403, code: "forbidden_origin", message: decl.origin.message });
+        return { ok: false, status: 403, body: null };
+      }
+      const errors = decl ? check(form, decl, fd) : {};
+      if (Object.keys(errors).length) {
+        showErrors(form, errors);
+        fire(form, "invalid", { errors, source: "client" });
+        return { ok: false, status: 0, errors };
+      }
+      fd.set("_idempotency", s.key);
+      const r = !fd.get("_rendered") && (await (s.stamp ||= stamp(form)));
+      if (r) fd.set("_rendered", r);
+      if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
+      answer = captchaFirst(fd);
     }
-    const errors = decl ? check(form, decl, fd) : {};
-    if (Object.keys(errors).length) {
-      showErrors(form, errors);
-      fire(form, "invalid", { errors, source: "client" });
-      return { ok: false, status: 0, errors };
-    }
-    fd.set("_idempotency", s.key);
-    const r = !fd.get("_rendered") && (await (s.stamp ||= stamp(form)));
-    if (r) fd.set("_rendered", r);
-    if (!fire(form, "submit", { formData: fd }, true)) return { ok: false, status: 0 };
-    const answer = captchaFirst(fd);
     const emit = (d) => {
       bars(form, true);
       form.querySelectorAll("progress[data-formq-progress]").forEach((p) => {
@@ -426,7 +534,7 @@ export async function submit(form, options = {}) {
       if (options.onProgress) options.onProgress(d);
     };
     let resumed = () => {};
-    if (((decl && decl.uploads) || []).some((u) => u.resumable)) {
+    if (!rec && ((decl && decl.uploads) || []).some((u) => u.resumable)) {
       try {
         resumed = await (await tus()).sendResumable(form, decl, fd, emit, answer);
       } catch (err) {
@@ -437,17 +545,15 @@ export async function submit(form, options = {}) {
     for (const [k, v] of fd) if (v instanceof File && v.name) files.push({ field: k, name: v.name, size: v.size });
     const onProgress = (e) => emit({ loaded: e.loaded, total: e.total, files: progress(e, files) });
     const retries = options.retries ?? 3;
-    let x;
-    for (let i = 0; ; i++) {
+    let x = rec && rec.answer;
+    for (let i = 0; !x; i++) {
       try {
         x = await post(form.action, fd, files, onProgress);
-        break;
       } catch (err) {
         const offline = navigator.onLine === false;
         if (i >= retries || offline) {
-          const message = offline
-            ? "You are offline. Your answers are still here: submit again once you are back online."
-            : "The form could not reach the server. Your answers are still here: try again.";
+          if (rec || (offlineOK(form) && (await keepOffline(form, s.key, fd)))) return waiting(form, s.key);
+          const message = text(form, offline ? "offline" : "network");
           notice(form, message);
           fire(form, "error", { status: 0, code: offline ? "offline" : "network", message });
           return { ok: false, status: 0, error: message };
@@ -460,6 +566,9 @@ export async function submit(form, options = {}) {
       body = JSON.parse(x.responseText);
     } catch (_) {}
     const status = x.status;
+    // formq answered: the outbox's record is done with, whatever the answer.
+    if (rec) await (await outbox()).drop(rec.key);
+    form.removeAttribute("data-formq-waiting");
     // An answer about a submission spends the key: the next submit is a new one.
     if (body && body.submission) s.key = newKey();
     if (body && body.ok) {
@@ -483,7 +592,7 @@ export async function submit(form, options = {}) {
       fire(form, "success", { ...body, status: sub.status, data: sub.data });
       if (inPlace) {
         const msg = where(form, "data-formq-message", "p");
-        if (msg) msg.textContent = body.message || "Thank you, your submission was received.";
+        if (msg) msg.textContent = body.message || text(form, "thanks");
         // The values stay until the submission is final: a refusal of the
         // app's shows beside them, ready to be fixed and sent again.
         let open = !final(sub.status);
@@ -509,9 +618,7 @@ export async function submit(form, options = {}) {
       fire(form, "invalid", { errors, kept: body.kept, message, source: body.submission ? "app" : "server" });
       return { ok: false, status, body };
     }
-    let message = (body && body.error && body.error.message) || `The server answered ${status}.`;
-    const wait = x.getResponseHeader("Retry-After");
-    if ((status == 429 || status == 503) && wait) message += ` Try again in ${wait} second${wait == 1 ? "" : "s"}.`;
+    const message = later(form, (body && body.error && body.error.message) || text(form, "answered", { status }), status, x.getResponseHeader ? x.getResponseHeader("Retry-After") : x.retryAfter);
     notice(form, message);
     fire(form, "error", { status, code: body && body.error && body.error.code, message });
     return { ok: false, status, body };
@@ -523,8 +630,6 @@ export async function submit(form, options = {}) {
   });
   return s.busy;
 }
-
-const OMITTED = "Too long to bring back: please enter it again.";
 
 /** Puts values back in a form's fields (never files or passwords). */
 function fill(form, values) {
@@ -572,8 +677,9 @@ export async function restore(form) {
   if (!url) return null;
   const body = await readState(url.replace(/\/schema$/, "/state/" + encodeURIComponent(token)));
   if (!body || !body.errors) return null;
+  await language(form);
   const errors = { ...body.errors };
-  for (const name of body.omitted || []) errors[name] = (errors[name] || []).concat(OMITTED);
+  for (const name of body.omitted || []) errors[name] = (errors[name] || []).concat(text(form, "omitted"));
   fill(form, body.values);
   const message = body.error && body.error.message;
   showErrors(form, errors, message);
@@ -593,7 +699,9 @@ export function enhance(form) {
   form.noValidate = true;
   s.stamp = stamp(form);
   bars(form, false);
+  language(form);
   restore(form);
+  if (offlineOK(form)) outbox().then((o) => o.marked() && resume(form), () => {});
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     submit(form, { submitter: e.submitter });
@@ -611,7 +719,7 @@ function init() {
     // so (a refusal is then the filled form with the app's errors).
     const again = (el.dataset.formqReload || "").split(" ");
     let open = false;
-    if (url) showStatus(el, url, (s) => (final(s.status) ? open && again.includes(s.status) && location.reload() : (open = true)));
+    if (url) Promise.resolve(language(el)).then(() => showStatus(el, url, (s) => (final(s.status) ? open && again.includes(s.status) && location.reload() : (open = true))));
   });
 }
 

@@ -37,6 +37,28 @@ func TusScript(c echo.Context) error { return serveAsset(c, client.TusJS) }
 // "formq-react" at it.
 func ReactScript(c echo.Context) error { return serveAsset(c, client.ReactJS) }
 
+// StylePath is where formq.css, the optional stylesheet for the markup
+// client.js adds, is served.
+const StylePath = "/formq.css"
+
+// OfflinePath is where formq-offline.js, client.js's outbox of submissions
+// kept while offline, is served.
+const OfflinePath = "/formq-offline.js"
+
+// WorkerPath is where formq-sw.js, the service worker code that sends the
+// outbox by Background Sync, is served.
+const WorkerPath = "/formq-sw.js"
+
+// LanguagePath is where client.js's words in one language are served.
+func LanguagePath(lang string) string { return "/formq-i18n-" + lang + ".js" }
+
+// Asset handles GET of one more of client.js's files (a language, the
+// outbox, the service worker code, the stylesheet), served as Script
+// serves client.js.
+func Asset(a *client.Asset) echo.HandlerFunc {
+	return func(c echo.Context) error { return serveAsset(c, a) }
+}
+
 func serveAsset(c echo.Context, a *client.Asset) error {
 	h := c.Response().Header()
 	if c.QueryParam("v") == a.Version {
@@ -59,5 +81,5 @@ func serveAsset(c echo.Context, a *client.Asset) error {
 		h.Set(echo.HeaderContentEncoding, "gzip")
 		body = a.Gzipped
 	}
-	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
+	return c.Blob(http.StatusOK, a.ContentType, body)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/formq/formq/actions/status"
 	"github.com/formq/formq/actions/submit"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/client"
 	"github.com/formq/formq/internal/openapi"
 	"github.com/labstack/echo/v4"
 )
@@ -62,6 +63,12 @@ func Register(e *echo.Echo, p Parts) error {
 	e.GET(pages.TusPath, pages.TusScript)
 	e.GET(pages.ReactPath, pages.ReactScript)
 	e.GET(pages.FaviconPath, pages.Favicon())
+	e.GET(pages.OfflinePath, pages.Asset(client.OfflineJS))
+	e.GET(pages.WorkerPath, pages.Asset(client.WorkerJS))
+	e.GET(pages.StylePath, pages.Asset(client.StyleCSS))
+	for lang, a := range client.Languages {
+		e.GET(pages.LanguagePath(lang), pages.Asset(a))
+	}
 	e.GET("/forms/:name", p.Pages.Form)
 	e.GET("/forms/:name/done", p.Pages.Done)
 	e.POST("/uploads", p.Staging.Upload)
