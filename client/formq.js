@@ -12,11 +12,8 @@
 const schemas = new Map();
 const state = new WeakMap();
 
-// The words formq.js shows, in English. A page replaces any of them with
-// strings(), a language's own with strings(words, lang), one form (or all
-// forms inside an element) with data-formq-text-{key} attributes; a page or
-// form whose lang is one of LANGS gets formq-i18n-{lang}.js from beside
-// this module.
+// The words formq.js shows, in English. strings() and data-formq-text-*
+// replace them; a form in a lang of LANGS gets formq-i18n-{lang}.js.
 const EN = {
   summary: "Please fix the errors below.",
   network: "The form could not reach the server. Your answers are still here: try again.",
@@ -48,7 +45,7 @@ export function strings(w, lang = "") {
 /** The language of an element: its (or its nearest ancestor's) lang, primary subtag. */
 const langOf = (el) => ((el.closest && el.closest("[lang]")) || { lang: "" }).lang.toLowerCase().split("-")[0];
 
-/** Loads (once) the shipped words of an element's language. */
+/** Loads the shipped words of an element's language. */
 const language = (el, l = langOf(el)) =>
   LANGS.includes(l) &&
   (shipped[l] ||= import(new URL(`formq-i18n-${l}.js`, import.meta.url).href).then((m) => (shipped[l] = m.default), () => (shipped[l] = 0)));
@@ -436,14 +433,12 @@ function tusFailed(form, err) {
   return { ok: false, status: err.status || 0, body: err.body || null };
 }
 
-// The outbox (formq-offline.js, beside this module) keeps submissions
-// made while offline; it is loaded ahead, as the network may be gone when
-// it is needed.
+// The outbox keeps submissions made offline; loaded ahead (the network may be gone when needed).
 let box;
 const outbox = () => (box ||= import(new URL("formq-offline.js", import.meta.url).href));
 const offlineOK = (form) => form.dataset.formqOffline != "off" && typeof indexedDB != "undefined";
 
-/** Keeps a submission that could not be sent in the outbox; false when it cannot. */
+/** Keeps a submission in the outbox; false when it cannot. */
 async function keepOffline(form, key, fd) {
   try {
     const o = await outbox();
@@ -455,7 +450,7 @@ async function keepOffline(form, key, fd) {
   }
 }
 
-/** Shows that a submission waits in the outbox, and sends it when the connection returns. */
+/** Shows that a submission waits, and sends it when back online. */
 function waiting(form, key) {
   const s = st(form);
   notice(form, text(form, "saved"));
@@ -469,10 +464,10 @@ function waiting(form, key) {
   return { ok: false, status: 0, queued: true, key };
 }
 
-/** The values of a record's entries by name (no files, no reserved fields). */
+/** A record's values by name (no files, no reserved fields). */
 const valuesOf = (entries) => entries.reduce((o, [k, v]) => (typeof v == "string" && k[0] != "_" && (o[k] = [].concat(o[k] ?? [], v)), o), {});
 
-/** Shows this form's submissions waiting in the outbox and sends them when online. */
+/** Shows this form's waiting submissions; sends them when online. */
 async function resume(form) {
   const o = await outbox();
   await o.drain(
@@ -494,7 +489,7 @@ async function resume(form) {
 export async function submit(form, options = {}) {
   const s = st(form);
   if (s.busy) return s.busy;
-  // A record of the outbox, sent again (or answered by the service worker).
+  // An outbox record, sent again (or answered by the service worker).
   const rec = options.queued;
   const run = async () => {
     await language(form);
@@ -566,7 +561,7 @@ export async function submit(form, options = {}) {
       body = JSON.parse(x.responseText);
     } catch (_) {}
     const status = x.status;
-    // formq answered: the outbox's record is done with, whatever the answer.
+    // formq answered: the record is done with.
     if (rec) await (await outbox()).drop(rec.key);
     form.removeAttribute("data-formq-waiting");
     // An answer about a submission spends the key: the next submit is a new one.
