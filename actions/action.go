@@ -52,6 +52,9 @@ type Protection struct {
 	// Idempotency is the window in which a repeated key returns the
 	// first answer.
 	Idempotency time.Duration
+	// Spam scores every submission and holds or drops spam; nil keeps
+	// the outright refusals of the honeypot and min_fill_time.
+	Spam *SpamPolicy
 }
 
 // Delivery is what happens to an accepted submission: its queue, the

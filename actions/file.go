@@ -142,6 +142,7 @@ type rawAction struct {
 	Wait        string                `yaml:"wait"`
 	MinFillTime string                `yaml:"min_fill_time"`
 	Retention   string                `yaml:"retention"`
+	Spam        *rawSpam              `yaml:"spam"`
 	ErrorRedir  string                `yaml:"error_redirect"`
 	Theme       *Theme                `yaml:"theme"`
 }
@@ -329,6 +330,13 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				add(at("retention"), name, "", "retention %q: %v", ra.Retention, err)
 			}
 			a.Retention = d
+		}
+		if ra.Spam != nil {
+			p, msgs := parseSpam(ra.Spam)
+			for _, m := range msgs {
+				add(at("spam"), name, "", "%s", m)
+			}
+			a.Spam = p
 		}
 		if ra.MinFillTime != "" {
 			d, msg := parseMinFillTime(ra.MinFillTime)

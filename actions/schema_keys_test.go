@@ -32,6 +32,7 @@ func TestSchemaHasEveryKeyOfTheParser(t *testing.T) {
 		{"field", rawField{}, schema.Defs["field"].Properties, fieldRules},
 		{"upload", rawUpload{}, schema.Defs["upload"].Properties, nil},
 		{"upload profile", rawProfile{}, schema.Defs["uploadProfile"].Properties, nil},
+		{"spam", rawSpam{}, schema.Defs["spam"].Properties, nil},
 	}
 	for _, tc := range cases {
 		var parser []string

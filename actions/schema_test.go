@@ -230,6 +230,18 @@ actions:
     captcha: {provider: hcaptcha, secret_env: HCAPTCHA_SECRET, site_key: 10000000-ffff-ffff-ffff-000000000001, verify_url: "http://127.0.0.1:9/siteverify", on_error: allow}
     min_fill_time: 3s
     retention: 90d
+    spam:
+      threshold: 6
+      on_spam: keep
+      keep_for: 14d
+      scores: {honeypot: 8, too_fast: 8, captcha: 2}
+      links: {max: 1, score: 2.5}
+      blocked_words: {list: [casino, "cheap pills"], score: 5}
+      blocked_domains: {list: [spam.example], score: 5}
+      scripts: {allow: [Latin, Greek], score: 3}
+      duplicates: {window: 12h, score: 3}
+      rate: {max: 5, per: 1h, score: 3}
+      model: {weight: 4, min_examples: 20}
   defaults:
     fields: {q: {}}
     honeypot: false
@@ -303,6 +315,13 @@ func TestSchemaRefusesWhatTheParserRefuses(t *testing.T) {
 		{"captcha unknown key", act("    captcha: {provider: turnstile, secret_env: S, site_key: k, theme: dark}\n"), "/actions/a/captcha"},
 		{"retention words", act("    retention: forever\n"), "/actions/a/retention"},
 		{"min_fill_time words", act("    min_fill_time: quick\n"), "/actions/a/min_fill_time"},
+		{"spam threshold zero", act("    spam: {threshold: 0}\n"), "/actions/a/spam/threshold"},
+		{"spam on_spam", act("    spam: {on_spam: bounce}\n"), "/actions/a/spam/on_spam"},
+		{"spam keep_for words", act("    spam: {keep_for: ages}\n"), "/actions/a/spam/keep_for"},
+		{"spam negative score", act("    spam: {links: {score: -1}}\n"), "/actions/a/spam/links/score"},
+		{"spam rate without max", act("    spam: {rate: {per: 1h}}\n"), "/actions/a/spam/rate"},
+		{"spam unknown key", act("    spam: {akismet: true}\n"), "/actions/a/spam"},
+		{"spam unknown score", act("    spam: {scores: {geo: 3}}\n"), "/actions/a/spam/scores"},
 		// a field
 		{"field name", act("    fields:\n      9x: {}\n"), "name 9x"},
 		{"field not a mapping", fld("text"), "/actions/a/fields/f"},

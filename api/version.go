@@ -11,6 +11,7 @@ import (
 	"github.com/formq/formq/actions/captcha"
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/routes"
+	"github.com/formq/formq/actions/spam"
 	"github.com/formq/formq/actions/staging"
 	statuses "github.com/formq/formq/actions/status"
 	"github.com/formq/formq/actions/submit"
@@ -94,7 +95,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	parts := routes.Parts{Metrics: b.metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: b.ready}
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,
-		Objects: b.store, Captcha: captchas, Waiter: b.waiter,
+		Objects: b.store, Captcha: captchas, Waiter: b.waiter, Spam: spamChecker(b.rdb),
 		Memory: submit.Memory{Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb), Inbox: index,
 			Stamps: redisstate.NewReplays(b.rdb), States: redisstate.NewReplays(b.rdb)},
 	}); err != nil {
@@ -116,7 +117,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	}
 	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Admins: cfg.Admins, Proxies: cfg.AdminProxies}, admin.Deps{
 		Actions: registry, Sealer: b.sealer, Inbox: index, Links: b.store, Status: b.status,
-		Redeliveries: jobs.NewRedeliverer(b.queue, b.status, log), Queues: queueDashboard(cfg), Site: b.site, Log: log,
+		Redeliveries: jobs.NewRedeliverer(b.queue, b.status, log), Spam: index, Releaser: jobs.NewReleaser(b.queue), Queues: queueDashboard(cfg), Site: b.site, Log: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -133,4 +134,11 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// spamChecker is the spam check of actions with spam:, remembering recent
+// posts and the model in Redis.
+func spamChecker(rdb redis.UniversalClient) *spam.Checker {
+	store := jobs.NewSpamStore(rdb)
+	return &spam.Checker{Memory: store, Model: store}
 }

@@ -153,7 +153,10 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 	}
 	q.Limit = min(q.Limit, MaxPageSize)
 	key := submission.IndexAll
-	if q.Action != "" {
+	switch {
+	case q.Folder == submission.FolderSpam:
+		key = submission.SpamFolder
+	case q.Action != "":
 		key = submission.IndexActionKey(q.Action)
 	}
 	hi := "+"
@@ -173,7 +176,7 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 		lo = "[" + submission.IndexBound(q.Since)
 	}
 	words := strings.Fields(strings.ToLower(q.Search))
-	filtered := q.Status != "" || q.Flag != "" || len(words) > 0
+	filtered := q.Status != "" || q.Flag != "" || len(words) > 0 || (q.Folder == submission.FolderSpam && q.Action != "")
 	budget := scanBudget
 	if len(words) > 0 {
 		budget = searchBudget
@@ -218,7 +221,7 @@ func (x *Index) List(ctx context.Context, q submission.Query) (submission.Page, 
 
 // keep says whether a listed submission passes the query's filters.
 func keep(q submission.Query, words []string, it submission.Listed) bool {
-	if q.Status != "" && it.Status != q.Status {
+	if (q.Status != "" && it.Status != q.Status) || (q.Action != "" && it.Action != q.Action) {
 		return false
 	}
 	switch q.Flag {
@@ -266,13 +269,14 @@ func (x *Index) listed(ctx context.Context, entries []string) ([]submission.List
 		out[i] = submission.Listed{ID: id, Action: action, ReceivedAt: at}
 		ids[i], idStrings[i] = id, id
 	}
-	var cards *redis.SliceCmd
+	var cards, verdicts *redis.SliceCmd
 	var read, starred *redis.BoolSliceCmd
 	_, err := x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, it := range out {
 			cmds[i] = p.HGet(ctx, submission.StatusKey(it.ID), "status")
 		}
 		cards = p.HMGet(ctx, submission.IndexCards, idStrings...)
+		verdicts = p.HMGet(ctx, submission.SpamVerdicts, idStrings...)
 		read = p.SMIsMember(ctx, submission.InboxRead, ids...)
 		starred = p.SMIsMember(ctx, submission.InboxStarred, ids...)
 		return nil
@@ -288,6 +292,9 @@ func (x *Index) listed(ctx context.Context, entries []string) ([]submission.List
 			out[i].Status = StatusArchived
 		}
 		out[i].Read, out[i].Starred = flags(read, i), flags(starred, i)
+		if raw, ok := verdicts.Val()[i].(string); ok {
+			_ = json.Unmarshal([]byte(raw), &out[i].Spam)
+		}
 		if raw, ok := cards.Val()[i].(string); ok {
 			_ = json.Unmarshal([]byte(raw), &out[i].Values)
 			continue
@@ -479,6 +486,9 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 	switch sub, err := x.record(ctx, action, id); {
 	case err == nil:
 		personal = x.personalKeys(sub)
+		if err := x.forget(ctx, sub); err != nil {
+			return err
+		}
 		if mailed, err = x.recipientKeys(ctx, sub); err != nil {
 			return err
 		}
@@ -530,6 +540,9 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 		p.HDel(ctx, submission.IndexCards, id)
 		p.SRem(ctx, submission.InboxRead, id)
 		p.SRem(ctx, submission.InboxStarred, id)
+		p.ZRem(ctx, submission.SpamFolder, entry)
+		p.HDel(ctx, submission.SpamVerdicts, id)
+		p.HDel(ctx, submission.SpamLabels, id)
 		for _, k := range personal {
 			p.SRem(ctx, k, id)
 		}
@@ -556,13 +569,16 @@ func (x *Index) Erase(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteTasks deletes a submission's finished task and the tasks of its
-// redeliveries ({id}-redeliver-{n}), whose payloads hold the record.
+// deleteTasks deletes a submission's finished task, its release's and the
+// tasks of its redeliveries ({id}-redeliver-{n}), whose payloads hold the
+// record.
 func (x *Index) deleteTasks(ctx context.Context, id string) error {
 	for _, q := range submission.AllQueues {
 		var ids []string
-		if n, err := x.rdb.Exists(ctx, taskKey(q, id)).Result(); err == nil && n > 0 {
-			ids = append(ids, id)
+		for _, t := range []string{id, submission.ReleaseTaskID(id)} {
+			if n, err := x.rdb.Exists(ctx, taskKey(q, t)).Result(); err == nil && n > 0 {
+				ids = append(ids, t)
+			}
 		}
 		prefix := taskKey(q, id+"-redeliver-")
 		iter := x.rdb.Scan(ctx, 0, redisPattern(prefix)+"*", 200).Iterator()

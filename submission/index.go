@@ -92,7 +92,12 @@ type Query struct {
 	// Flag keeps the submissions marked so: "read", "unread" or
 	// "starred"; empty keeps all.
 	Flag string
+	// Folder is FolderSpam for the Spam folder; empty for the inbox.
+	Folder string
 }
+
+// FolderSpam names the Spam folder in a Query.
+const FolderSpam = "spam"
 
 // Listed is one submission of a page of the index.
 type Listed struct {
@@ -105,6 +110,8 @@ type Listed struct {
 	Values  map[string]string `json:"values,omitempty"`
 	Read    bool              `json:"read"`
 	Starred bool              `json:"starred"`
+	// Spam is the spam verdict of an action with spam:; nil otherwise.
+	Spam *Spam `json:"spam,omitempty"`
 }
 
 // Page is one page of the index and the cursor of the next, "" at the end.
@@ -165,6 +172,9 @@ var (
 	ErrBusy = errors.New("submission is still being processed")
 	// ErrBadCursor is a cursor no page gave.
 	ErrBadCursor = errors.New("bad cursor")
+	// ErrNotHeld means a submission is not waiting in the Spam folder:
+	// never held, or released or confirmed already.
+	ErrNotHeld = errors.New("the submission is not held as spam")
 	// ErrNotRedeliverable means a step posts no webhook, so it cannot be
 	// delivered again.
 	ErrNotRedeliverable = errors.New("the step posts no webhook")

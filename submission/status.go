@@ -99,7 +99,7 @@ type StagedFile struct {
 
 // Done reports whether the submission reached a final state.
 func (s *Status) Done() bool {
-	return s.Status == StatusCompleted || s.Status == StatusFailed || s.Status == StatusRejected
+	return s.Status == StatusCompleted || s.Status == StatusFailed || s.Status == StatusRejected || s.Status == StatusSpam
 }
 
 // StepStatus is the progress of one follow-up step.

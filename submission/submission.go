@@ -33,6 +33,9 @@ type Submission struct {
 	Queue      string         `json:"queue"`
 	Steps      []Step         `json:"steps,omitempty"`
 	Revalidate Revalidate     `json:"revalidate"`
+	// Spam is the verdict of the spam check (actions with spam:); nil
+	// when the action has none.
+	Spam *Spam `json:"spam,omitempty"`
 }
 
 // Request is where a submission came from: the client's address (from

@@ -168,6 +168,7 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		Interval: cfg.JanitorInterval, Claim: w.claim(submission.RetentionLock),
 		Registerer: w.reg, Log: log.With("component", "retention"),
 	})
+	w.retain.SetSpam(spamKeep(declared))
 	publisher, status, traced := jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen), jobs.NewStatusStore(w.rdb), engine.Traced(steps, tracer)
 	w.newMux = func(index *jobs.Index) *asynq.ServeMux {
 		mux := engine.NewMux(engine.Deps{
@@ -238,6 +239,17 @@ func (w *Worker) periods(declared []*actions.Action) map[string]time.Duration {
 	return periods
 }
 
+// spamKeep is how long each action with spam: keeps its spam.
+func spamKeep(declared []*actions.Action) map[string]time.Duration {
+	keep := map[string]time.Duration{}
+	for _, a := range declared {
+		if a.Spam != nil {
+			keep[a.Name] = a.Spam.KeepFor
+		}
+	}
+	return keep
+}
+
 // load checks the actions file as it is now against the worker's step
 // types and secrets and puts its index and retention periods in service;
 // tasks running finish with those they began with. A file the worker
@@ -252,6 +264,7 @@ func (w *Worker) load(ctx context.Context, version string) error {
 	index := w.index(declared)
 	w.mux.Store(w.newMux(index))
 	w.retain.Set(index, w.periods(declared))
+	w.retain.SetSpam(spamKeep(declared))
 	if w.fast == nil && slices.ContainsFunc(declared, func(a *actions.Action) bool { return a.Wait > 0 }) {
 		w.log.Warn("an action now declares wait:; until the worker restarts, the main server takes its submissions, polling every second instead of every few ms")
 	}

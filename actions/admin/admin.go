@@ -53,6 +53,10 @@ type Deps struct {
 	Links        FileLinks
 	Status       StatusReader
 	Redeliveries Redeliverer
+	// Spam and Releaser serve the Spam folder; nil answers 404 on its
+	// routes.
+	Spam     SpamFolder
+	Releaser Releaser
 	// Queues is the queue dashboard served under QueuesPath.
 	Queues http.Handler
 	Site   *web.Site
@@ -68,6 +72,8 @@ type Handler struct {
 	links        FileLinks
 	status       StatusReader
 	redeliveries Redeliverer
+	spam         SpamFolder
+	releaser     Releaser
 	queues       http.Handler
 	site         *web.Site
 	log          *slog.Logger
@@ -108,7 +114,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, sealer: d.Sealer, inbox: d.Inbox, links: d.Links, status: d.Status,
-		redeliveries: d.Redeliveries, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard, signIn: signIn,
+		redeliveries: d.Redeliveries, spam: d.Spam, releaser: d.Releaser, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard, signIn: signIn,
 	}, nil
 }
 

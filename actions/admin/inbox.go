@@ -54,7 +54,7 @@ func (h *Handler) Submissions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	total, err := h.inbox.Count(c.Request().Context(), q.Action)
+	total, err := h.total(c.Request().Context(), q)
 	if err != nil {
 		return web.ErrUnavailable.With(err)
 	}
@@ -63,6 +63,18 @@ func (h *Handler) Submissions(c echo.Context) error {
 		items[i] = h.item(it)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "submissions": items, "next": page.Next, "total": total})
+}
+
+// total is how many submissions the query's folder holds: the action's
+// (or all) in the inbox, all in the Spam folder.
+func (h *Handler) total(ctx context.Context, q submission.Query) (int64, error) {
+	if q.Folder == submission.FolderSpam {
+		if h.spam == nil {
+			return 0, nil
+		}
+		return h.spam.SpamCount(ctx)
+	}
+	return h.inbox.Count(ctx, q.Action)
 }
 
 // listedItem is a listed submission with its preview.
@@ -107,7 +119,14 @@ func (h *Handler) index() (Inbox, error) {
 // inboxQuery reads the filters of a listing.
 func (h *Handler) inboxQuery(c echo.Context) (submission.Query, error) {
 	q := submission.Query{Action: c.QueryParam("action"), Status: c.QueryParam("status"), Cursor: c.QueryParam("cursor"),
-		Search: strings.TrimSpace(c.QueryParam("q")), Flag: c.QueryParam("flag")}
+		Search: strings.TrimSpace(c.QueryParam("q")), Flag: c.QueryParam("flag"), Folder: c.QueryParam("folder")}
+	switch q.Folder {
+	case "", "inbox":
+		q.Folder = ""
+	case submission.FolderSpam:
+	default:
+		return q, web.ErrBadRequest.With(nil, "folder: want inbox or spam.")
+	}
 	if len(q.Search) > 200 {
 		return q, web.ErrBadRequest.With(nil, "q: search for at most 200 characters.")
 	}
@@ -181,6 +200,17 @@ func (h *Handler) submissionDetail(ctx context.Context, id string) (*SubmissionD
 	}
 	if err != nil {
 		return nil, web.ErrUnavailable.With(err)
+	}
+	if h.spam != nil {
+		// The record keeps the verdict it was accepted with; an admin's
+		// decision since is in the folder.
+		v, err := h.spam.Verdict(ctx, id)
+		if err != nil {
+			return nil, web.ErrUnavailable.With(err)
+		}
+		if v != nil {
+			sub.Spam = v
+		}
 	}
 	d := &SubmissionDetail{OK: true, Submission: sub, Downloads: []DownloadLink{}}
 	if h.status != nil {

@@ -98,6 +98,9 @@ func Register(e *echo.Echo, p Parts) error {
 	group.GET("/submissions/:id", a.Submission, viewer)
 	group.DELETE("/submissions/:id", a.EraseSubmission, adminOnly)
 	group.POST("/submissions/:id/redeliver", a.Redeliver, adminOnly)
+	group.POST("/submissions/:id/release", a.ReleaseSpam, adminOnly)
+	group.POST("/submissions/:id/confirm", a.ConfirmSpam, adminOnly)
+	group.POST("/submissions/:id/mark", a.MarkSpam, adminOnly)
 	group.DELETE("/submissions", a.ErasePersonal, adminOnly)
 	// The inbox pages and the queue dashboard are for browsers, which
 	// sign in the same ways (the token as Basic auth's password).
@@ -108,6 +111,7 @@ func Register(e *echo.Echo, p Parts) error {
 	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, append(signIn, adminOnly)...)
 	e.POST(admin.InboxPath+"/bulk", a.InboxBulk, append(signIn, viewer)...)
 	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, append(signIn, adminOnly)...)
+	e.POST(admin.InboxPath+"/:id/spam", a.InboxSpam, append(signIn, adminOnly)...)
 	e.Any(admin.QueuesPath, a.Queues, append(signIn, adminOnly)...)
 	e.Any(admin.QueuesPath+"/*", a.Queues, append(signIn, adminOnly)...)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/spam"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
@@ -36,7 +37,10 @@ type intake struct {
 	idemKey string  // the claimed idempotency key, if any
 	replay  *Answer // the first answer of a repeated idempotency key
 	spam    bool    // the honeypot was filled in, or the form was posted too fast
-	stamp   string  // the render stamp, once found old enough
+	// signals are what the spam check scores, for actions with spam:
+	// (instead of spam).
+	signals spam.Signals
+	stamp   string // the render stamp, once found old enough
 	// spamReason is the rejection reason spam is counted under.
 	spamReason   string
 	captchaDone  bool // the captcha answer was checked
@@ -126,7 +130,11 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 		}
 		s.errorRedirect = t
 	default:
-		if name == s.a.Honeypot && strings.TrimSpace(value) != "" && !s.spam {
+		switch {
+		case name != s.a.Honeypot || strings.TrimSpace(value) == "":
+		case s.a.Spam != nil:
+			s.signals.Honeypot = true
+		case !s.spam:
 			s.spam, s.spamReason = true, web.RejectHoneypot
 		}
 	}
@@ -180,6 +188,9 @@ func (s *intake) finish(ctx context.Context) error {
 		}
 	}
 	sub := s.sub
+	if err := s.checkSpam(ctx, values); err != nil || s.spam {
+		return err
+	}
 	sub.Values = values
 	sub.Files = f.files
 	if sub.Files == nil {
@@ -189,7 +200,9 @@ func (s *intake) finish(ctx context.Context) error {
 	if err := s.h.queue.Enqueue(ctx, sub); err != nil {
 		return web.ErrUnavailable.With(err)
 	}
-	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect, false)
+	// Held spam gets the answer a filled honeypot gets: nothing tells a
+	// bot which of its posts were caught.
+	body, redirect := s.h.acceptedAnswer(s.c, a, sub, s.redirect, sub.Spam.Held())
 	s.accepted = Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if s.idemKey != "" {
 		s.accepted.Fingerprint = s.fingerprint()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/captcha"
+	"github.com/formq/formq/actions/spam"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/submission"
 )
@@ -53,6 +54,7 @@ func (s *intake) captcha(ctx context.Context, response string) error {
 		return web.ErrValidation.WithForm(a, actions.FieldErrors{captcha.ErrorKey: {ce.Message}}, echoValues(a, s.form.values))
 	case a.Captcha.AllowOnError && errors.Is(err, captcha.ErrUnreachable):
 		s.h.log.WarnContext(ctx, "captcha provider unreachable; accepting without a check (on_error: allow)", "action", a.Name, "err", err)
+		s.signals.CaptchaUnchecked = true
 		return nil
 	default:
 		return web.ErrUnavailable.With(err, "The spam check is briefly unavailable; nothing was saved. Try again shortly.")
@@ -106,8 +108,13 @@ func (s *intake) claimStamp(ctx context.Context) error {
 	return nil
 }
 
-// tooFast marks the post as a bot's: it looks accepted, nothing is kept.
+// tooFast marks the post as a bot's: it looks accepted, nothing is kept;
+// under spam: it is a signal the spam check scores.
 func (s *intake) tooFast() {
+	if s.a.Spam != nil {
+		s.signals.TooFast = true
+		return
+	}
 	if !s.spam {
 		s.spam, s.spamReason = true, web.RejectTooFast
 	}
@@ -119,4 +126,32 @@ func captchaField(a *actions.Action) string {
 		return ""
 	}
 	return a.Captcha.ResponseField()
+}
+
+// SpamChecker scores a submission against its action's spam: setting;
+// *spam.Checker is the implementation.
+type SpamChecker interface {
+	Check(ctx context.Context, p *actions.SpamPolicy, in spam.Input) (*submission.Spam, error)
+}
+
+var _ SpamChecker = (*spam.Checker)(nil)
+
+// checkSpam gives a submission of an action with spam: its verdict. Spam
+// the action drops ends like a filled honeypot (s.spam); spam it keeps
+// is queued with its verdict, and the worker holds it.
+func (s *intake) checkSpam(ctx context.Context, values map[string]any) error {
+	p := s.a.Spam
+	if p == nil {
+		return nil
+	}
+	v, err := s.h.spam.Check(ctx, p, spam.Input{Action: s.a.Name, Values: values, ClientIP: s.sub.ClientIP, Signals: s.signals})
+	if err != nil {
+		return web.ErrUnavailable.With(err)
+	}
+	if v.Verdict == submission.SpamHeld && p.Drop {
+		s.spam, s.spamReason = true, web.RejectSpam
+		return nil
+	}
+	s.sub.Spam = v
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions"
+	"github.com/formq/formq/actions/spam"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/telemetry"
 	"github.com/formq/formq/submission"
@@ -60,6 +61,9 @@ type Deps struct {
 	Objects ObjectStore
 	// Captcha verifies the answers of actions with a captcha.
 	Captcha CaptchaVerifier
+	// Spam scores the submissions of actions with spam:; the content
+	// rules alone (no duplicates, rate or model) when nil.
+	Spam SpamChecker
 	// Waiter holds the answers of actions with wait: until their steps
 	// end; nil answers them at once.
 	Waiter Waiter
@@ -109,6 +113,7 @@ type Handler struct {
 	states  Claimer
 	idem    Idempotency
 	captcha CaptchaVerifier
+	spam    SpamChecker
 	inbox   IdempotencyNotes
 	waiter  Waiter
 	metrics *web.Metrics
@@ -135,10 +140,13 @@ func New(cfg Config, d Deps) (*Handler, error) {
 			return nil, fmt.Errorf("action %q has a captcha but the submit endpoint has no captcha verifier", a.Name)
 		}
 	}
+	if d.Spam == nil {
+		d.Spam = &spam.Checker{}
+	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
 		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, states: d.States, idem: d.Idempotency, captcha: d.Captcha,
-		inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
+		spam: d.Spam, inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
 	}, nil
 }
 
@@ -230,7 +238,7 @@ func (h *Handler) Submit(c echo.Context) error {
 	}
 	h.dropStaged(ctx, s.form)
 	h.log.InfoContext(ctx, "submission accepted", "action", a.Name, "submission", s.sub.ID, "files", len(s.sub.Files))
-	if a.Wait > 0 && h.waiter != nil {
+	if a.Wait > 0 && h.waiter != nil && !s.sub.Spam.Held() {
 		if done, err := h.waitAnswer(c, s); done {
 			return err
 		}

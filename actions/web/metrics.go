@@ -22,6 +22,7 @@ const (
 	RejectType      = "type"
 	RejectTooFast   = "too_fast" // posted faster than min_fill_time
 	RejectCaptcha   = "captcha"  // the captcha answer was refused
+	RejectSpam      = "spam"     // scored as spam under spam: {on_spam: drop}
 	// RejectDependencyDown: refused with 503 while Redis or S3 is down.
 	RejectDependencyDown = "dependency_down"
 )

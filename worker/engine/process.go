@@ -120,7 +120,10 @@ func (d Deps) logFailure(ctx context.Context, log *slog.Logger, t *asynq.Task, e
 // is not written again and the submission ends as its steps stand.
 func (d Deps) process(ctx context.Context, log *slog.Logger, sub *submission.Submission, only map[int]bool) error {
 	steps := d.plan(sub)
-	if only == nil && len(steps) == 0 {
+	if only == nil && sub.Spam != nil && sub.Spam.Verdict == submission.SpamHeld {
+		return d.hold(ctx, log, sub, steps)
+	}
+	if only == nil && len(steps) == 0 && sub.Spam == nil {
 		if handled, err := d.processPlain(ctx, log, sub); handled {
 			return err
 		}
@@ -202,6 +205,9 @@ func (d Deps) store(ctx context.Context, sub *submission.Submission) error {
 		return fmt.Errorf("jobs: store record: %w", err)
 	}
 	if d.Index != nil {
+		if err := d.Index.NoteVerdict(ctx, sub); err != nil {
+			return err
+		}
 		return d.Index.Add(ctx, sub)
 	}
 	return nil

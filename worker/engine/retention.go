@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/internal/lifecycle"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
@@ -28,6 +29,7 @@ type RetentionSweep struct {
 	mu       sync.Mutex // guards index and periods, which Set replaces
 	index    *jobs.Index
 	periods  map[string]time.Duration // by action; only actions with one
+	spam     map[string]time.Duration // by action: how long spam is kept (spam: keep_for)
 	erased   *prometheus.CounterVec
 	log      *slog.Logger
 	now      func() time.Time
@@ -82,21 +84,30 @@ func (r *RetentionSweep) Set(index *jobs.Index, periods map[string]time.Duration
 	r.mu.Unlock()
 }
 
-// Active reports whether any action has a retention.
+// SetSpam replaces how long each action's spam stays in the Spam folder
+// (the actions' spam: keep_for); spam of an action not named is kept for
+// actions.DefaultSpamKeepFor.
+func (r *RetentionSweep) SetSpam(keep map[string]time.Duration) {
+	r.mu.Lock()
+	r.spam = keep
+	r.mu.Unlock()
+}
+
+// Active reports whether any action has a retention or spam: setting.
 func (r *RetentionSweep) Active() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.periods) > 0
+	return len(r.periods) > 0 || len(r.spam) > 0
 }
 
 // Sweep erases expired submissions, oldest first, in bounded batches. A
 // submission still being processed is left for the next sweep.
 func (r *RetentionSweep) Sweep(ctx context.Context) (int, error) {
 	r.mu.Lock()
-	index, periods := r.index, r.periods
+	index, periods, spam := r.index, r.periods, r.spam
 	r.mu.Unlock()
-	total := 0
-	var errs []error
+	total, err := r.sweepSpam(ctx, index, spam)
+	errs := []error{err}
 	for action, keep := range periods {
 		cutoff := r.now().Add(-keep)
 		skipped := map[string]bool{}
@@ -164,4 +175,55 @@ func (r *RetentionSweep) sweepEvery(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// sweepSpam erases the Spam folder's submissions older than their
+// action's keep_for, oldest first, in bounded batches like Sweep.
+func (r *RetentionSweep) sweepSpam(ctx context.Context, index *jobs.Index, keep map[string]time.Duration) (int, error) {
+	if len(keep) == 0 {
+		return 0, nil
+	}
+	now := r.now()
+	shortest := actions.DefaultSpamKeepFor
+	for _, k := range keep {
+		shortest = min(shortest, k)
+	}
+	total := 0
+	skipped := map[string]bool{}
+	for range RetentionRounds {
+		entries, err := index.SpamExpired(ctx, now.Add(-shortest), RetentionBatch+len(skipped))
+		if err != nil {
+			return total, err
+		}
+		progress := 0
+		for _, entry := range entries {
+			at, action, id, _ := submission.ParseIndexEntry(entry)
+			period, ok := keep[action]
+			if !ok {
+				period = actions.DefaultSpamKeepFor
+			}
+			if skipped[id] || !at.Before(now.Add(-period)) {
+				skipped[id] = true
+				continue
+			}
+			switch err := index.Erase(ctx, id); {
+			case err == nil, errors.Is(err, submission.ErrNotFound):
+				if err != nil {
+					if err := index.DropSpam(ctx, entry); err != nil {
+						return total, err
+					}
+				} else {
+					r.erased.WithLabelValues(action).Inc()
+					total++
+				}
+				progress++
+			default:
+				skipped[id] = true
+			}
+		}
+		if progress == 0 {
+			break
+		}
+	}
+	return total, nil
 }
