@@ -128,6 +128,9 @@ type site struct {
 	// post to formq and loses its answer (the connection closes), busy
 	// answers 503 as formq does while Redis or S3 is down.
 	drop, busy atomic.Int64
+	// cut makes the proxy close every connection unanswered and unsent
+	// to formq, as if formq could not be reached.
+	cut atomic.Bool
 	// more serves the page paths servePage does not know, when set.
 	more http.HandlerFunc
 }
@@ -159,6 +162,12 @@ func startSiteWith(t *testing.T, theme func(page string) string) *site {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.FlushInterval = -1 // server-sent events pass at once
 	proxySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cut.Load() {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
 		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/actions/") {
 			s.posts.Add(1)
 			if s.drop.Add(-1) >= 0 {

@@ -5,14 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 	"github.com/formq/formq/client"
 	"github.com/formq/formq/internal/teststack"
@@ -31,6 +35,9 @@ func offlinePage(s *site, worker bool) http.HandlerFunc {
 			}
 		}
 		switch r.URL.Path {
+		case "/blank":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Elsewhere</title></head><body><p>Another page of the site, without formq.js.</p></body></html>`)
 		case "/sw.js":
 			w.Header().Set("Content-Type", "text/javascript")
 			fmt.Fprintf(w, "import %q;\n", s.api+"/formq-sw.js")
@@ -55,7 +62,7 @@ func offlinePage(s *site, worker bool) http.HandlerFunc {
 }
 
 // offline cuts the tab's network (navigator.onLine turns false and no
-// request leaves), or gives it back.
+// request leaves, its service worker's included), or gives it back.
 func offline(on bool) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
 		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
@@ -65,7 +72,8 @@ func offline(on bool) chromedp.Action[chromedp.Void] {
 			return chromedp.Void{}, err
 		}
 		_, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-			MatchedNetworkConditions: []*network.Conditions{{Offline: on, DownloadThroughput: -1, UploadThroughput: -1}}})
+			EmulateOfflineServiceWorker: &on,
+			MatchedNetworkConditions:    []*network.Conditions{{Offline: on, DownloadThroughput: -1, UploadThroughput: -1}}})
 		return chromedp.Void{}, err
 	}
 }
@@ -170,20 +178,11 @@ func TestOfflineSubmissionIsKeptAndSentOnce(t *testing.T) {
 	run(t, ctx, cutAPI(s, false), offline(true))
 	waitJS(t, ctx, "the browser to be offline", `navigator.onLine === false`)
 	run(t, ctx, offline(false))
-	waitJS(t, ctx, "the answer", `document.querySelector("[data-formq-message]").textContent == "Welcome aboard!"`)
-	for deadline := time.Now().Add(10 * time.Second); len(readOutbox(t, ctx)) > 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the outbox still holds %+v after formq's answer", readOutbox(t, ctx))
-		}
-	}
-	time.Sleep(500 * time.Millisecond)
-	if n := s.posts.Load(); n != 1 {
-		t.Errorf("%d posts reached formq, want 1", n)
-	}
+	answeredOnce(t, ctx, s)
 	if evalString(t, ctx, `document.querySelector("form").hasAttribute("data-formq-waiting") ? "waiting" : ""`) != "" {
 		t.Error("the form still says it is waiting")
 	}
-	ids := adminSubmissions(t, s.stack.APIURL, "signup")
+	ids := storedSignups(t, s)
 	if len(ids) != 1 {
 		t.Fatalf("formq holds %d submissions, want 1: %v", len(ids), ids)
 	}
@@ -201,5 +200,158 @@ func TestOfflineSubmissionIsKeptAndSentOnce(t *testing.T) {
 	resp, raw := teststack.Post(t, s.stack.APIURL+"/actions/signup", &body, mw.FormDataContentType(), map[string]string{"Accept": "application/json"})
 	if !strings.Contains(string(raw), `"id":"`+ids[0]+`"`) {
 		t.Errorf("the kept key %s sent again does not name submission %s: %d %s", key, ids[0], resp.StatusCode, raw)
+	}
+}
+
+// TestBackgroundSyncSendsWithThePageClosed: with the site's service worker
+// importing formq-sw.js, a submission kept offline is sent by the worker's
+// Background Sync after its page was closed, once, with its key; the next
+// time the form's page opens it shows formq's answer and sends nothing.
+func TestBackgroundSyncSendsWithThePageClosed(t *testing.T) {
+	s := startSite(t)
+	s.more = offlinePage(s, true)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/offline"), chromedp.WaitVisible(chromedp.CSS("button")))
+	if !value(t, ctx, chromedp.Evaluate[bool](`window.sw`, chromedp.EvalAwaitPromise)) {
+		t.Fatal("the service worker did not start")
+	}
+	waitJS(t, ctx, "formq.js to enhance the form", `document.querySelector("form").noValidate`)
+	fillSignup(t, ctx, 20<<10)
+	// Offline: the page's requests fail in the browser, the worker's (the
+	// browser may run its sync at once) at formq's door.
+	s.cut.Store(true)
+	run(t, ctx, offline(true))
+	waitJS(t, ctx, "the browser to be offline", `navigator.onLine === false`)
+	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the waiting notice", `document.querySelector("form").hasAttribute("data-formq-waiting")`)
+	kept := readOutbox(t, ctx)
+	if len(kept) != 1 {
+		t.Fatalf("outbox while offline: %+v", kept)
+	}
+	time.Sleep(time.Second)
+	if n := s.posts.Load(); n != 0 {
+		t.Fatalf("%d posts reached formq while offline", n)
+	}
+
+	// The page closes; the connection comes back, and the browser fires
+	// the worker's sync (DevTools stands in for the browser's timing).
+	closeTab(t, ctx)
+	other := tab(t)
+	var reg atomic.Value
+	if err := chromedp.Listen(other, func(ev any) {
+		if e, ok := ev.(*serviceworker.EventWorkerRegistrationUpdated); ok {
+			for _, r := range e.Registrations {
+				if strings.HasPrefix(r.ScopeURL, s.page) && !r.IsDeleted {
+					reg.Store(r.RegistrationID)
+				}
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, other, chromedp.Navigate(s.page+"/blank"))
+	if _, err := chromedp.Call(other, serviceworker.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); reg.Load() == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no service worker registration of the site")
+		}
+	}
+	s.cut.Store(false)
+	if _, err := chromedp.Call(other, serviceworker.DispatchSyncEvent, serviceworker.DispatchSyncEventParams{
+		Origin: s.page, RegistrationID: reg.Load().(serviceworker.RegistrationID), Tag: "formq"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); s.posts.Load() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker sent nothing; outbox %+v", readOutbox(t, other))
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if l := readOutbox(t, other); len(l) == 1 && l[0].Answered && l[0].Key == kept[0].Key {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox after the worker's send: %+v", readOutbox(t, other))
+		}
+	}
+	ids := storedSignups(t, s)
+	if len(ids) != 1 {
+		t.Fatalf("formq holds %d submissions, want 1: %v", len(ids), ids)
+	}
+
+	// The form's page again: it shows the answer the worker kept.
+	run(t, other, chromedp.Navigate(s.page+"/offline"), chromedp.WaitVisible(chromedp.CSS("button")))
+	answeredOnce(t, other, s)
+}
+
+// closeTab closes a tab before the test ends.
+func closeTab(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnreachableServerKeepsTheSubmission: online, but formq does not
+// answer: after its retries formq.js keeps the submission (a form with
+// data-formq-offline="off" says it could not send instead), and a page
+// loading later sends it.
+func TestUnreachableServerKeepsTheSubmission(t *testing.T) {
+	s := startSite(t)
+	s.more = offlinePage(s, false)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(s.page+"/offline"), chromedp.WaitVisible(chromedp.CSS("button")))
+	waitJS(t, ctx, "formq.js to enhance the form", `document.querySelector("form").noValidate`)
+	fillSignup(t, ctx, 10<<10)
+	s.cut.Store(true)
+	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the waiting notice", `document.querySelector("form").hasAttribute("data-formq-waiting") && !document.querySelector("form").hasAttribute("data-pending")`)
+	if kept := readOutbox(t, ctx); len(kept) != 1 {
+		t.Fatalf("outbox: %+v", kept)
+	}
+	value(t, ctx, chromedp.Evaluate[bool](`document.querySelector("form").dataset.formqOffline = "off"; true`))
+	run(t, ctx, chromedp.Click(chromedp.CSS("button")))
+	waitJS(t, ctx, "the network notice", `(document.querySelector("#signup-summary") || {}).textContent == "The form could not reach the server. Your answers are still here: try again."`)
+	if kept := readOutbox(t, ctx); len(kept) != 1 {
+		t.Fatalf("a form with offline off kept its submission: %+v", kept)
+	}
+	if ids := adminSubmissions(t, s.stack.APIURL, "signup"); len(ids) != 0 {
+		t.Fatalf("formq holds %v while cut", ids)
+	}
+	s.cut.Store(false)
+	run(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("button")))
+	waitJS(t, ctx, "the answer", `document.querySelector("[data-formq-message]").textContent == "Welcome aboard!"`)
+	ids := storedSignups(t, s)
+	if len(ids) != 1 || s.posts.Load() != 1 {
+		t.Errorf("formq holds %v after %d posts, want one of one", ids, s.posts.Load())
+	}
+}
+
+// storedSignups lists the sign-ups formq stored, once it lists any (the
+// inbox lists a submission once the worker indexed it) or after 10 s.
+func storedSignups(t *testing.T, s *site) []string {
+	t.Helper()
+	ids := adminSubmissions(t, s.stack.APIURL, "signup")
+	for deadline := time.Now().Add(10 * time.Second); len(ids) == 0 && time.Now().Before(deadline); ids = adminSubmissions(t, s.stack.APIURL, "signup") {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ids
+}
+
+// answeredOnce waits for the form to show formq's answer and the outbox
+// to empty, and checks that one post reached formq.
+func answeredOnce(t *testing.T, ctx context.Context, s *site) {
+	t.Helper()
+	waitJS(t, ctx, "the answer", `document.querySelector("[data-formq-message]").textContent == "Welcome aboard!"`)
+	for deadline := time.Now().Add(10 * time.Second); len(readOutbox(t, ctx)) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox still holds %+v after formq's answer", readOutbox(t, ctx))
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := s.posts.Load(); n != 1 {
+		t.Errorf("%d posts reached formq, want 1", n)
 	}
 }
