@@ -96,7 +96,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,
 		Objects: b.store, Captcha: captchas, Waiter: b.waiter, Spam: spamChecker(b.rdb),
-		Memory: submit.Memory{Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb), Inbox: index,
+		Memory: submit.Memory{Claims: redisstate.NewRefClaims(b.rdb), Idempotency: redisstate.NewIdempotency(b.rdb), Inbox: index, Queued: index,
 			Stamps: redisstate.NewReplays(b.rdb), States: redisstate.NewReplays(b.rdb)},
 	}); err != nil {
 		return nil, err

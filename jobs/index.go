@@ -690,3 +690,24 @@ func (x *Index) NoteIdempotency(ctx context.Context, id, key string, ttl time.Du
 	}
 	return nil
 }
+
+// Queued is the submission of the task id in queue, as it was queued;
+// nil when the queue holds no such task (never queued, or finished more
+// than Retention ago).
+func (x *Index) Queued(ctx context.Context, queue, id string) (*submission.Submission, error) {
+	info, err := x.tasks.GetTaskInfo(queue, id)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: look up task %s in queue %s: %w", id, queue, err)
+	}
+	if info.Type != TypeSubmission {
+		return nil, nil
+	}
+	var sub submission.Submission
+	if err := json.Unmarshal(info.Payload, &sub); err != nil {
+		return nil, fmt.Errorf("jobs: decode submission %s: %w", id, err)
+	}
+	return &sub, nil
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +42,42 @@ type Idempotency interface {
 	Complete(ctx context.Context, key string, answer []byte, window time.Duration) error
 	// Release gives the key back when the holder's submission was refused.
 	Release(ctx context.Context, key, holder string) error
+	// Holder is the holder of the key's pending claim, "" when none.
+	Holder(ctx context.Context, key string) (string, error)
+}
+
+// Queued finds a queued submission by id (in any state the queue keeps
+// it: pending, running, retrying, finished within the retention); nil
+// when the queue has no such submission. *jobs.Index is the
+// implementation.
+type Queued interface {
+	Queued(ctx context.Context, queue, id string) (*submission.Submission, error)
+}
+
+// queuedAnswer answers a repeat whose key is still claimed by a request
+// that never answered (its API process died after queueing the
+// submission, before keeping the answer): when the claim's holder is in
+// the queue, that submission is the key's, and its answer is made and
+// kept now, so a client that retries gets the one submission rather than
+// a second one once the claim lapses. nil when the holder is not queued.
+func (h *Handler) queuedAnswer(ctx context.Context, s *intake, key string) (*Answer, error) {
+	if h.queued == nil {
+		return nil, nil
+	}
+	holder, err := h.idem.Holder(ctx, key)
+	if err != nil || holder == "" {
+		return nil, err
+	}
+	sub, err := h.queued.Queued(ctx, queueOf(s.a), holder)
+	if err != nil || sub == nil {
+		return nil, err
+	}
+	body, redirect := h.acceptedAnswer(s.c, s.a, sub, "", false)
+	a := Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
+	if err := h.completeIdempotency(context.WithoutCancel(ctx), key, a, s.a.Idempotency); err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
 
 // IdempotencyNotes notes the idempotency key of a submission, so that

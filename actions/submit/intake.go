@@ -90,6 +90,11 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 		}
 		key := idempotencyKey(s.a.Name, s.subject, value)
 		ans, err := s.h.claimIdempotency(ctx, key, s.sub.ID)
+		if errors.Is(err, submission.ErrBusy) {
+			if queued, qerr := s.h.queuedAnswer(ctx, s, key); qerr != nil || queued != nil {
+				ans, err = queued, qerr
+			}
+		}
 		switch {
 		case errors.Is(err, submission.ErrBusy):
 			return web.ErrUnavailable.With(err, "An earlier submission with the same key is still being processed; try again shortly.")

@@ -82,6 +82,9 @@ type Memory struct {
 	Idempotency Idempotency
 	// Inbox notes idempotency keys for erasure; nil notes nothing.
 	Inbox IdempotencyNotes
+	// Queued finds the submission of a key whose first request never
+	// answered; nil leaves such a key busy until its claim lapses.
+	Queued Queued
 	// Stamps makes min_fill_time's render stamps single-use; nil leaves
 	// them usable until they expire.
 	Stamps Claimer
@@ -112,6 +115,7 @@ type Handler struct {
 	stamps  Claimer
 	states  Claimer
 	idem    Idempotency
+	queued  Queued
 	captcha CaptchaVerifier
 	spam    SpamChecker
 	inbox   IdempotencyNotes
@@ -145,7 +149,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{
 		cfg: cfg, actions: d.Actions, files: d.Files, queue: d.Queue, log: d.Log, gate: d.Gate, site: d.Site,
-		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, states: d.States, idem: d.Idempotency, captcha: d.Captcha,
+		sealer: d.Sealer, objects: d.Objects, claims: d.Claims, stamps: d.Stamps, states: d.States, idem: d.Idempotency, queued: d.Queued, captcha: d.Captcha,
 		spam: d.Spam, inbox: d.Inbox, waiter: d.Waiter, metrics: d.Gate.Metrics(),
 	}, nil
 }

@@ -62,6 +62,23 @@ func (r *Idempotency) Claim(ctx context.Context, key, holder string) ([]byte, er
 	}
 }
 
+// Holder is the holder of the key's pending claim: "" when the key is
+// free or its answer is kept.
+func (r *Idempotency) Holder(ctx context.Context, key string) (string, error) {
+	v, err := r.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("idempotency read: %w", err)
+	}
+	holder, _ := strings.CutPrefix(v, pendingPrefix)
+	if holder == v {
+		return "", nil
+	}
+	return holder, nil
+}
+
 // Complete keeps the answer for the window.
 func (r *Idempotency) Complete(ctx context.Context, key string, answer []byte, window time.Duration) error {
 	return r.rdb.Set(ctx, key, answer, window).Err()
