@@ -30,7 +30,7 @@ func TestRedisAtMaxmemory(t *testing.T) {
 	var filled int
 	var fillErr error
 	go func() {
-		time.Sleep(8 * time.Second)
+		time.Sleep(5 * time.Second)
 		// Fill with 256 KiB values until Redis refuses a write.
 		value := strings.Repeat("x", 256<<10)
 		for filled = 0; filled < 1000; filled++ {
@@ -47,7 +47,7 @@ func TestRedisAtMaxmemory(t *testing.T) {
 		}
 		freed <- time.Now()
 	}()
-	l := runLoad(api.URL, 50, 30*time.Second)
+	l := runLoad(api.URL, 50, 22*time.Second)
 	at := <-freed
 	if fillErr != nil || filled == 1000 {
 		t.Fatalf("filling Redis: %d values, %v", filled, fillErr)

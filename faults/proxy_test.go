@@ -104,12 +104,12 @@ var proxiedFaults = []proxied{
 	{"partitioned (blackholed: connections hang)", blackholed},
 }
 
-// The fault's timeline under 50 posts/s for 30 s: normal for 8 s, the
-// fault for 12 s, healed for the last 10 s.
+// The fault's timeline under 50 posts/s for 22 s: normal for 5 s, the
+// fault for 10 s, healed for the last 7 s.
 const (
-	proxyFaultAt  = 8 * time.Second
-	proxyFaultFor = 12 * time.Second
-	proxyLoad     = 30 * time.Second
+	proxyFaultAt  = 5 * time.Second
+	proxyFaultFor = 10 * time.Second
+	proxyLoad     = 22 * time.Second
 )
 
 // TestRedisThroughFaultProxy puts the queue's Redis behind a fault proxy
@@ -120,7 +120,7 @@ const (
 // acknowledged again once the proxy heals.
 func TestRedisThroughFaultProxy(t *testing.T) {
 	for _, f := range proxiedFaults {
-		name := "redis " + f.name + " for 12s, 50 posts/s"
+		name := "redis " + f.name + " for 10s, 50 posts/s"
 		t.Run(strings.Fields(f.name)[0], func(t *testing.T) {
 			started := time.Now()
 			r := testenv.StartRedis(t)
@@ -136,7 +136,7 @@ func TestRedisThroughFaultProxy(t *testing.T) {
 func TestS3ThroughFaultProxy(t *testing.T) {
 	r := testenv.StartRedis(t)
 	for _, f := range proxiedFaults {
-		name := "S3 " + f.name + " for 12s, 50 posts/s"
+		name := "S3 " + f.name + " for 10s, 50 posts/s"
 		t.Run(strings.Fields(f.name)[0], func(t *testing.T) {
 			started := time.Now()
 			s3 := testenv.StartS3(t)
