@@ -215,6 +215,8 @@ type AdminsConfig struct {
 	// AdminProxies are the addresses (CIDRs) of the authenticating proxy
 	// whose X-Forwarded-Email/-User/-Groups headers are believed.
 	AdminProxies []string `env:"FORMQ_ADMIN_PROXIES"`
+	// AuditRetention is how long the audit log keeps its entries.
+	AuditRetention Period `env:"FORMQ_AUDIT_RETENTION"`
 }
 
 // DefaultConfig returns the configuration used when nothing is set.
@@ -236,6 +238,7 @@ func DefaultConfig() Config {
 		},
 		TelemetryConfig: TelemetryConfig{LogLevel: "info", AccessLogSample: 1},
 		AuthConfig:      AuthConfig{AuthCookie: "formq_session"},
+		AdminsConfig:    AdminsConfig{AuditRetention: Period(400 * 24 * time.Hour)},
 		StepsConfig:     StepsConfig{ThumbnailMaxDecode: 64 << 20, ThumbnailDecodeBudget: 256 << 20},
 		SinksConfig: SinksConfig{
 			CloudflareConfig: CloudflareConfig{CloudflareAPIURL: "https://api.cloudflare.com/client/v4"},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/formq/formq"
 	"github.com/formq/formq/actions"
@@ -16,6 +17,7 @@ import (
 	statuses "github.com/formq/formq/actions/status"
 	"github.com/formq/formq/actions/submit"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/internal/redisstate"
 	"github.com/formq/formq/internal/seal"
 	"github.com/formq/formq/jobs"
@@ -118,6 +120,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Admins: cfg.Admins, Proxies: cfg.AdminProxies}, admin.Deps{
 		Actions: registry, Sealer: b.sealer, Inbox: index, Links: b.store, Status: b.status,
 		Redeliveries: jobs.NewRedeliverer(b.queue, b.status, log), Spam: index, Releaser: jobs.NewReleaser(b.queue), Queues: queueDashboard(cfg), Site: b.site, Log: log,
+		Audit: audit.New(b.rdb, time.Duration(cfg.AuditRetention), jobs.NewSalt(b.rdb)),
 	}); err != nil {
 		return nil, err
 	}

@@ -98,6 +98,26 @@ func TestAdminInbox(t *testing.T) {
 	if n := evalString(t, ctx, `String(document.querySelectorAll("tr.unread").length)`); n != "2" {
 		t.Errorf("%s unread after opening one of three", n)
 	}
+
+	// The audit log page, from the nav: the star and the export are there,
+	// with who did them and how many.
+	tabTo(`document.activeElement.textContent == "Audit log"`, "the audit log link")
+	key(kb.Enter)
+	waitJS(t, ctx, "the audit log", `document.querySelector("h1") && document.querySelector("h1").textContent == "Audit log"`)
+	rows := evalString(t, ctx, `[...document.querySelectorAll("tbody tr")].map((r) => [...r.cells].slice(1).map((c) => c.innerText.replace(/\s+/g, " ").trim()).join(" / ")).join("\n")`)
+	if rows != "token admin, by token / export / signup / 3 / csv\ntoken admin, by token / bulk /  / 1 / star" {
+		t.Errorf("the audit log page shows:\n%s", rows)
+	}
+	screenshot(t, ctx, "inbox-audit-light")
+	noAxeViolations(t, ctx, "the audit log (light)")
+	run(t, ctx, darkMode(true))
+	screenshot(t, ctx, "inbox-audit-dark")
+	noAxeViolations(t, ctx, "the audit log (dark)")
+	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
+	screenshot(t, ctx, "inbox-audit-phone")
+	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("the audit log is %spx wide on a 390px phone", w)
+	}
 }
 
 // signups posts Ada's, Grace's and Margaret's signups, in that order, and

@@ -39,6 +39,8 @@ import (
 //	formq:streams              zset: the API processes counting open event streams, by last renewal
 //	formq:streams:{process}    hash: the event streams one API process holds open, by client digest
 //	formq:salt                 the key of the digests in key names (ar, rl, streams)
+//	formq:audit                stream: the admin side's audit log (internal/audit)
+//	formq:audit:signin:{digest} a person signed in lately (one sign-in entry per 12 hours)
 //	formq:index...             the submissions index (see index.go)
 const (
 	RecordsPrefix = "submissions/"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -61,6 +62,9 @@ type Deps struct {
 	Queues http.Handler
 	Site   *web.Site
 	Log    *slog.Logger
+	// Audit records what people did; nil records nothing and answers
+	// 404 on the audit routes.
+	Audit AuditLog
 }
 
 // Handler serves the admin routes.
@@ -80,6 +84,7 @@ type Handler struct {
 	pages        *template.Template
 	sameOrigin   *web.OriginGuard
 	signIn       *signIn
+	audit        AuditLog
 }
 
 //go:embed templates/*.html
@@ -100,6 +105,9 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		"add1":   func(i int) int { return i + 1 },
 		"size":   actions.FormatSize,
 		"marked": markedNotice,
+		"nav": func(base string, me *Person, current string) map[string]any {
+			return map[string]any{"Base": base, "Me": me, "Current": current}
+		},
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse admin templates: %w", err)
@@ -115,6 +123,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	return &Handler{
 		cfg: cfg, actions: d.Actions, sealer: d.Sealer, inbox: d.Inbox, links: d.Links, status: d.Status,
 		redeliveries: d.Redeliveries, spam: d.Spam, releaser: d.Releaser, queues: d.Queues, site: d.Site, log: d.Log, pages: t, sameOrigin: guard, signIn: signIn,
+		audit: d.Audit,
 	}, nil
 }
 
@@ -173,6 +182,7 @@ func (h *Handler) Bind(c echo.Context) error {
 	if err != nil {
 		return web.ErrBadRequest.With(err, "Cannot bind: "+err.Error()+".")
 	}
+	h.record(c, audit.Bind, a.Name, 0, "ttl="+ttl.String())
 	return c.JSON(http.StatusOK, map[string]any{"token": token, "expiresAt": h.now().Add(ttl).UTC()})
 }
 

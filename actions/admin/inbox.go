@@ -18,6 +18,7 @@ import (
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -242,6 +243,7 @@ func (h *Handler) EraseSubmission(c echo.Context) error {
 	if err := h.erase(c.Request().Context(), id); err != nil {
 		return err
 	}
+	h.record(c, audit.Erase, "", 1, "", id)
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "erased": []string{id}})
 }
 
@@ -295,10 +297,13 @@ func (h *Handler) ErasePersonal(c echo.Context) error {
 			continue // erased meanwhile
 		}
 		if err != nil {
+			h.record(c, audit.ErasePersonal, a.Name, len(erased), "by the personal field "+f.Name+", stopped by an error", erased...)
 			return err
 		}
 		erased = append(erased, id)
 	}
+	// The log names the field, never the value.
+	h.record(c, audit.ErasePersonal, a.Name, len(erased), "by the personal field "+f.Name, erased...)
 	return c.JSON(http.StatusOK, map[string]any{"ok": true, "erased": erased})
 }
 
@@ -446,6 +451,8 @@ func (h *Handler) writeExport(c echo.Context, a *actions.Action, format, name st
 		resp.Flush()
 		return nil
 	}
+	// The ids exported, for the audit log, while they are few.
+	var ids []string
 	var each func(*submission.Submission) error
 	var cw *csv.Writer
 	if format == "csv" {
@@ -475,15 +482,37 @@ func (h *Handler) writeExport(c echo.Context, a *actions.Action, format, name st
 			return nil
 		}
 	}
+	write := each
+	each = func(s *submission.Submission) error {
+		if len(ids) <= MaxPageSizeBulk {
+			ids = append(ids, s.ID)
+		}
+		return write(s)
+	}
 	if err := records(each); err != nil {
 		// The status is sent; a cut-off export ends without its last rows.
 		h.log.ErrorContext(ctx, "export stopped", "export", name, "rows", rows, "err", err)
+		h.recordExport(c, a, format+", stopped before the end", rows, ids)
 		return nil
 	}
 	if cw != nil {
 		cw.Flush()
 	}
+	h.recordExport(c, a, format, rows, ids)
 	return flush()
+}
+
+// recordExport logs an export: the action, how many rows, and which
+// submissions when they are a selection's few.
+func (h *Handler) recordExport(c echo.Context, a *actions.Action, detail string, rows int, ids []string) {
+	action := ""
+	if a != nil {
+		action = a.Name
+	}
+	if len(ids) > MaxPageSizeBulk {
+		ids = nil
+	}
+	h.record(c, audit.Export, action, rows, detail, ids...)
 }
 
 // exported is one line of an NDJSON export: the record and its status.

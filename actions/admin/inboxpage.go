@@ -12,6 +12,7 @@ import (
 
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/audit"
 	"github.com/labstack/echo/v4"
 )
 
@@ -121,18 +122,20 @@ func (h *Handler) InboxBulk(c echo.Context) error {
 	case "erase":
 		return pages.Plain(c, h.pages, "inbox-bulk-confirm", http.StatusOK, map[string]any{"Me": Me(c), "Base": h.site.Base(), "IDs": ids, "Back": back})
 	case "erase-confirmed":
-		erased := 0
+		var erased []string
 		for _, id := range ids {
 			err := h.erase(ctx, id)
 			if errors.Is(err, web.ErrSubmissionMissing) || errors.Is(err, ErrSubmissionBusy) {
 				continue
 			}
 			if err != nil {
+				h.record(c, audit.Erase, "", len(erased), "bulk, from the inbox, stopped by an error", erased...)
 				return err
 			}
-			erased++
+			erased = append(erased, id)
 		}
-		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", fmt.Sprintf("erased-%d", erased)))
+		h.record(c, audit.Erase, "", len(erased), "bulk, from the inbox", erased...)
+		return c.Redirect(http.StatusSeeOther, withParam(back, "marked", fmt.Sprintf("erased-%d", len(erased))))
 	}
 	o, ok := bulkOps[op]
 	if !ok {
@@ -142,6 +145,7 @@ func (h *Handler) InboxBulk(c echo.Context) error {
 	if err != nil {
 		return web.ErrUnavailable.With(err)
 	}
+	h.record(c, audit.Bulk, "", n, op, ids...)
 	return c.Redirect(http.StatusSeeOther, withParam(back, "marked", fmt.Sprintf("%s-%d", op, n)))
 }
 
@@ -231,6 +235,7 @@ func (h *Handler) InboxErase(c echo.Context) error {
 	if err := h.erase(c.Request().Context(), id); err != nil {
 		return err
 	}
+	h.record(c, audit.Erase, "", 1, "from the inbox", id)
 	return c.Redirect(http.StatusSeeOther, h.site.URL(InboxPath+"?erased="+url.QueryEscape(id)))
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions/web"
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
@@ -48,6 +49,7 @@ func (h *Handler) Redeliver(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.record(c, audit.Redeliver, "", len(steps), stepsDetail(steps), id)
 	a := Redelivered{OK: true, Steps: steps}
 	a.Submission.ID, a.Submission.StatusURL = id, h.site.Link(c, "/submissions/"+id)
 	c.Response().Header().Set("Location", a.Submission.StatusURL)
@@ -62,9 +64,11 @@ func (h *Handler) InboxRedeliver(c echo.Context) error {
 		return web.ErrBadRequest.With(nil, "bad submission id")
 	}
 	step := c.FormValue("step")
-	if _, err := h.redeliver(c.Request().Context(), id, step); err != nil {
+	steps, err := h.redeliver(c.Request().Context(), id, step)
+	if err != nil {
 		return err
 	}
+	h.record(c, audit.Redeliver, "", len(steps), stepsDetail(steps), id)
 	v := url.Values{"redelivered": {step}}
 	if step == "" {
 		v.Set("redelivered", "all")
@@ -108,4 +112,13 @@ func (h *Handler) redeliver(ctx context.Context, id, rawStep string) ([]int, err
 	}
 	h.log.InfoContext(ctx, "redelivery queued", "submission", id, "steps", steps)
 	return steps, nil
+}
+
+// stepsDetail names the steps of a redelivery in the audit log.
+func stepsDetail(steps []int) string {
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		parts[i] = strconv.Itoa(s)
+	}
+	return "steps " + strings.Join(parts, ", ")
 }

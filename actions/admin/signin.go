@@ -163,6 +163,7 @@ func (h *Handler) SignIn() echo.MiddlewareFunc {
 			p, err := s.person(c)
 			if err == nil {
 				c.Set(personKey, p)
+				h.noteSignIn(c, p)
 				err = next(c)
 			}
 			if statusOf(err) == http.StatusUnauthorized {

@@ -1,7 +1,9 @@
 package routes_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/actions/routes"
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/labstack/echo/v4"
 )
@@ -251,5 +254,155 @@ func TestAdminProxyHeadersOnlyFromTheProxy(t *testing.T) {
 	var d detailAnswer
 	if r := admin(t, st, "GET", "/admin/submissions/"+id, &d); r.StatusCode != http.StatusOK || d.Status == nil {
 		t.Errorf("the token after the attack: %d %+v", r.StatusCode, d)
+	}
+}
+
+// auditAnswer is GET /admin/audit.
+type auditAnswer struct {
+	OK      bool          `json:"ok"`
+	Entries []audit.Entry `json:"entries"`
+	Next    string        `json:"next"`
+}
+
+// TestAuditLogRecordsWhoDidWhatWithoutTheData: what alice (signed in by
+// the proxy) and the token do lands in the audit log with who, what,
+// when and how many: one sign-in however many requests she sends, the
+// export with its row count, a bulk star, an erasure by a personal value
+// with its count and field. No entry and no byte of the stream holds
+// the erased person's address or the erased submissions' ids; the
+// entries about a submission are found by its id while it exists. A
+// viewer's refused attempts log nothing, and the log is an admin's.
+func TestAuditLogRecordsWhoDidWhatWithoutTheData(t *testing.T) {
+	st := startWithActions(t, `actions:
+  apply:
+    fields:
+      email: {type: email, required: true, personal: true}
+      note: {type: text}
+`, map[string]string{"FORMQ_ADMINS": roster, "FORMQ_ADMIN_PROXIES": "127.0.0.1/32,::1"})
+	const email = "grace.erased@example.com"
+	var ids []string
+	for _, note := range []string{"first", "second"} {
+		resp, raw := send(t, st, "apply", url.Values{"email": {email}, "note": {note}}, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, raw)
+		}
+		var acc struct {
+			Submission struct{ ID string } `json:"submission"`
+		}
+		json.Unmarshal(raw, &acc)
+		ids = append(ids, acc.Submission.ID)
+	}
+	other := ""
+	{
+		resp, raw := send(t, st, "apply", url.Values{"email": {"someone@example.com"}, "note": {"stays"}}, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("post: %d %s", resp.StatusCode, raw)
+		}
+		var acc struct {
+			Submission struct{ ID string } `json:"submission"`
+		}
+		json.Unmarshal(raw, &acc)
+		other = acc.Submission.ID
+	}
+	teststack.WaitFor(t, 60*time.Second, "three stored", func() bool {
+		var l listAnswer
+		admin(t, st, "GET", "/admin/submissions?action=apply&status=completed", &l)
+		return len(l.Submissions) == 3
+	})
+	alice := func(method, path string, form url.Values) (*http.Response, []byte) {
+		return asPerson(t, st.APIURL, method, path, "alice@example.org", "", form, "application/json")
+	}
+	for range 3 {
+		if r, raw := alice("GET", "/admin/submissions?action=apply", nil); r.StatusCode != http.StatusOK {
+			t.Fatalf("alice lists: %d %s", r.StatusCode, raw)
+		}
+	}
+	r, csv := alice("GET", "/admin/submissions/export?action=apply&format=csv", nil)
+	if r.StatusCode != http.StatusOK || strings.Count(string(csv), "\n") != 4 {
+		t.Fatalf("export: %d %s", r.StatusCode, csv)
+	}
+	if r, raw := alice("POST", "/admin/inbox/bulk", url.Values{"id": {ids[0], other}, "op": {"star"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bulk star: %d %s", r.StatusCode, raw)
+	}
+	// The viewer's refused attempts are not actions.
+	asPerson(t, st.APIURL, "GET", "/admin/submissions/export?action=apply", "vic@example.org", "", nil, "application/json")
+	asPerson(t, st.APIURL, "DELETE", "/admin/submissions/"+other, "vic@example.org", "", nil, "application/json")
+	if r, raw := asPerson(t, st.APIURL, "GET", "/admin/audit", "vic@example.org", "", nil, "application/json"); r.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer reads the audit log: %d %s", r.StatusCode, raw)
+	}
+
+	// Before the erasure, the entries about ids[0] are found by its id.
+	var about auditAnswer
+	if r := admin(t, st, "GET", "/admin/audit?submission="+ids[0], &about); r.StatusCode != http.StatusOK || len(about.Entries) != 1 || about.Entries[0].What != audit.Bulk {
+		t.Errorf("entries about %s: %d %+v", ids[0], r.StatusCode, about)
+	}
+
+	var erased struct{ Erased []string }
+	r, raw := alice("DELETE", "/admin/submissions?action=apply&field=email&value="+url.QueryEscape(email), nil)
+	if json.Unmarshal(raw, &erased); r.StatusCode != http.StatusOK || len(erased.Erased) != 2 {
+		t.Fatalf("erasure: %d %s", r.StatusCode, raw)
+	}
+	if r := admin(t, st, "DELETE", "/admin/submissions/"+other, nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("token erasure: %d", r.StatusCode)
+	}
+
+	var log auditAnswer
+	if r, raw := alice("GET", "/admin/audit", nil); r.StatusCode != http.StatusOK || json.Unmarshal(raw, &log) != nil {
+		t.Fatalf("audit: %d %s", r.StatusCode, raw)
+	}
+	var got []string
+	for _, e := range log.Entries {
+		got = append(got, fmt.Sprintf("%s %s/%s/%s %s %s %d %q %d", e.What, e.Who, e.Role, e.Via, e.Action, strings.Repeat("#", len(e.Submissions)), e.Count, e.Detail, len(e.ID)))
+		if time.Since(e.At) > time.Minute || e.At.After(time.Now().Add(time.Second)) {
+			t.Errorf("entry %s at %s", e.ID, e.At)
+		}
+	}
+	idLen := len(log.Entries[0].ID)
+	want := []string{
+		fmt.Sprintf(`erase token/admin/token  # 1 "" %d`, idLen),
+		fmt.Sprintf(`erase-personal alice@example.org/admin/proxy apply ## 2 "by the personal field email" %d`, idLen),
+		fmt.Sprintf(`bulk alice@example.org/admin/proxy  ## 2 "star" %d`, idLen),
+		fmt.Sprintf(`export alice@example.org/admin/proxy apply ### 3 "csv" %d`, idLen),
+		fmt.Sprintf(`sign-in alice@example.org/admin/proxy   0 "" %d`, idLen),
+	}
+	// The viewer signed in too (their sign-in is logged, nothing else).
+	var vic []string
+	for i := len(got) - 1; i >= 0; i-- {
+		if strings.Contains(got[i], "vic@example.org") {
+			vic = append(vic, got[i])
+			got = slices.Delete(got, i, i+1)
+		}
+	}
+	if !slices.Equal(got, want) || len(vic) != 1 || !strings.HasPrefix(vic[0], "sign-in vic@example.org/viewer/proxy") {
+		t.Errorf("the audit log:\n%s\nwant\n%s\nand the viewer's: %v", strings.Join(got, "\n"), strings.Join(want, "\n"), vic)
+	}
+
+	// Nothing in the stream names the person or the erased submissions.
+	for _, m := range st.RDB.XRange(context.Background(), audit.Stream, "-", "+").Val() {
+		for _, v := range m.Values {
+			for _, needle := range append([]string{email, "grace", other}, ids...) {
+				if strings.Contains(toString(v), needle) {
+					t.Errorf("audit entry %s holds %q: %s", m.ID, needle, v)
+				}
+			}
+		}
+	}
+
+	// Paging: two entries a page, the next page from the cursor.
+	var p1, p2 auditAnswer
+	admin(t, st, "GET", "/admin/audit?limit=2", &p1)
+	admin(t, st, "GET", "/admin/audit?limit=2&before="+p1.Next, &p2)
+	if len(p1.Entries) != 2 || len(p2.Entries) != 2 || p2.Entries[0].ID != log.Entries[2].ID {
+		t.Errorf("pages: %+v then %+v", p1, p2)
+	}
+	var bad errorBody
+	if r := admin(t, st, "GET", "/admin/audit?before=nope", &bad); r.StatusCode != http.StatusBadRequest || bad.Error.Code != "bad_request" {
+		t.Errorf("bad cursor: %d %+v", r.StatusCode, bad)
+	}
+
+	// The inbox's page of the log.
+	r, raw = asPerson(t, st.APIURL, "GET", "/admin/inbox/audit", "alice@example.org", "", nil, "text/html")
+	if html := string(raw); r.StatusCode != http.StatusOK || !strings.Contains(html, "erase-personal") || !strings.Contains(html, "by the personal field email") || strings.Contains(html, email) {
+		t.Errorf("audit page: %d %s", r.StatusCode, html)
 	}
 }

@@ -102,10 +102,12 @@ func Register(e *echo.Echo, p Parts) error {
 	group.POST("/submissions/:id/confirm", a.ConfirmSpam, adminOnly)
 	group.POST("/submissions/:id/mark", a.MarkSpam, adminOnly)
 	group.DELETE("/submissions", a.ErasePersonal, adminOnly)
+	group.GET("/audit", a.Audit, adminOnly)
 	// The inbox pages and the queue dashboard are for browsers, which
 	// sign in the same ways (the token as Basic auth's password).
 	// Bulk marks are a viewer's; a bulk erasure checks for an admin.
 	e.GET(admin.InboxPath, a.InboxPage, append(signIn, viewer)...)
+	e.GET(admin.AuditPagePath, a.AuditLogPage, append(signIn, adminOnly)...)
 	e.GET(admin.InboxPath+"/:id", a.InboxDetailPage, append(signIn, viewer)...)
 	e.GET(admin.InboxPath+"/:id/delete", a.InboxConfirmPage, append(signIn, adminOnly)...)
 	e.POST(admin.InboxPath+"/:id/delete", a.InboxErase, append(signIn, adminOnly)...)

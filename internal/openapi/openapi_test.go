@@ -615,6 +615,13 @@ func TestAnswersMatchTheDocument(t *testing.T) {
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 200)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", bearer, 404)
 		inbox("DELETE", "/admin/submissions/"+id, "", "/admin/submissions/{id}", map[string]string{"Authorization": "Bearer wrong"}, 403)
+		inbox("GET", "/admin/audit", "", "/admin/audit", bearer, 200)
+		inbox("GET", "/admin/audit", "limit=2&submission="+id, "/admin/audit", bearer, 200)
+		inbox("GET", "/admin/audit", "limit=0", "/admin/audit", bearer, 400)
+		inbox("GET", "/admin/audit", "before=nope", "/admin/audit", bearer, 400)
+		inbox("GET", "/admin/audit", "", "/admin/audit", nil, 401)
+		inbox("GET", "/admin/inbox/audit", "", "/admin/inbox/audit", pageHeader, 200)
+		inbox("GET", "/admin/inbox/audit", "limit=x", "/admin/inbox/audit", pageHeader, 400)
 
 		html := map[string]string{"Authorization": "Bearer " + adminToken, "Accept": "text/html"}
 		d.call(t, api, request{method: "GET", path: "/admin/queues/", doc: "/admin/queues/{path}", header: html, want: 200})
