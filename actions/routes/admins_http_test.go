@@ -331,9 +331,10 @@ func TestAuditLogRecordsWhoDidWhatWithoutTheData(t *testing.T) {
 		t.Errorf("a viewer reads the audit log: %d %s", r.StatusCode, raw)
 	}
 
-	// Before the erasure, the entries about ids[0] are found by its id.
+	// Before the erasure, the entries about ids[0] (the export, the star)
+	// are found by its id.
 	var about auditAnswer
-	if r := admin(t, st, "GET", "/admin/audit?submission="+ids[0], &about); r.StatusCode != http.StatusOK || len(about.Entries) != 1 || about.Entries[0].What != audit.Bulk {
+	if r := admin(t, st, "GET", "/admin/audit?submission="+ids[0], &about); r.StatusCode != http.StatusOK || len(about.Entries) != 2 || about.Entries[0].What != audit.Bulk || about.Entries[1].What != audit.Export {
 		t.Errorf("entries about %s: %d %+v", ids[0], r.StatusCode, about)
 	}
 
