@@ -13,6 +13,7 @@ import (
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/audit"
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
@@ -59,6 +60,21 @@ func (h *Handler) noteSignIn(c echo.Context, p *Person) {
 	}
 	if first {
 		h.record(c, audit.SignIn, "", 0, "")
+	}
+}
+
+// recordSpam logs a spam decision: a release or confirmation (the
+// verdict), or a mark for the model ("true": spam, "false": not spam).
+func (h *Handler) recordSpam(c echo.Context, decision, id string) {
+	switch decision {
+	case submission.SpamReleased:
+		h.record(c, audit.SpamRelease, "", 1, "", id)
+	case submission.SpamConfirmed:
+		h.record(c, audit.SpamConfirm, "", 1, "", id)
+	case "true":
+		h.record(c, audit.SpamMark, "", 1, "spam", id)
+	case "false":
+		h.record(c, audit.SpamMark, "", 1, "not spam", id)
 	}
 }
 

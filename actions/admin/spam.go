@@ -66,6 +66,7 @@ func (h *Handler) decideJSON(c echo.Context, verdict string) error {
 	if err != nil {
 		return err
 	}
+	h.recordSpam(c, verdict, id)
 	return c.JSON(http.StatusOK, SpamDecision{OK: true, Submission: id, Spam: v})
 }
 
@@ -116,6 +117,7 @@ func (h *Handler) MarkSpam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.recordSpam(c, strconv.FormatBool(isSpam), id)
 	return c.JSON(http.StatusOK, SpamDecision{OK: true, Submission: id, Spam: v})
 }
 
@@ -177,5 +179,6 @@ func (h *Handler) InboxSpam(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.recordSpam(c, map[string]string{"release": submission.SpamReleased, "confirm": submission.SpamConfirmed, "spam": "true", "ham": "false"}[do], id)
 	return c.Redirect(http.StatusSeeOther, h.site.URL(InboxPath+"/"+url.PathEscape(id)+"?"+url.Values{"spam": {do}}.Encode()))
 }

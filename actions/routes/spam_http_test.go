@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/formq/formq/internal/audit"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/jobs"
 	"github.com/formq/formq/submission"
@@ -161,6 +162,12 @@ func TestSpamFolderHoldsReleasesOnceAndLearns(t *testing.T) {
 	var again errorAnswer
 	if resp := admin(t, st, "POST", "/admin/submissions/"+spammy+"/release", &again); resp.StatusCode != 409 || again.Error.Code != "not_held" {
 		t.Errorf("a third release: %d %+v", resp.StatusCode, again)
+	}
+	// The audit log has the one release that happened, about this
+	// submission.
+	var log auditAnswer
+	if admin(t, st, "GET", "/admin/audit?submission="+spammy, &log); len(log.Entries) != 1 || log.Entries[0].What != audit.SpamRelease || log.Entries[0].Who != "token" {
+		t.Errorf("the audit log of the release: %+v", log)
 	}
 	var released *submission.Listed
 	teststack.WaitFor(t, 30*time.Second, "the released one completed in the inbox", func() bool {

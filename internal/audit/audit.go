@@ -41,6 +41,9 @@ const (
 	Redeliver     = "redeliver"
 	Bulk          = "bulk"
 	Bind          = "bind"
+	SpamRelease   = "release-spam" // out of the Spam folder, its steps run
+	SpamConfirm   = "confirm-spam"
+	SpamMark      = "mark-spam" // taught the model: detail says spam or not spam
 )
 
 // Entry is one line of the audit log.
