@@ -13,6 +13,20 @@ const (
 	CaptchaTurnstile = "turnstile"
 	CaptchaHCaptcha  = "hcaptcha"
 	CaptchaReCaptcha = "recaptcha"
+	// CaptchaAltcha is ALTCHA's proof of work, issued and checked by
+	// formq itself: no third party sees the visitor.
+	CaptchaAltcha = "altcha"
+)
+
+// AltchaScriptPath is where formq serves the ALTCHA widget's loader, a
+// module a page of its own can load too; the widget's files are beside it.
+const AltchaScriptPath = "/altcha/formq-altcha.js"
+
+// ALTCHA defaults: a challenge's numbers to search, about a second of a
+// browser's work, and how long a challenge may be solved and sent.
+const (
+	DefaultAltchaMaxNumber = 1_000_000
+	DefaultAltchaExpires   = 10 * time.Minute
 )
 
 // CaptchaProvider is everything formq knows of one captcha service: the
@@ -78,15 +92,21 @@ var (
 			Sources: []string{"https://www.google.com/recaptcha/", "https://www.gstatic.com/recaptcha/", "https://recaptcha.google.com/recaptcha/"}}}
 )
 
+// Altcha is ALTCHA: formq issues its challenges and checks the widget's
+// solutions itself, so it has no siteverify endpoint.
+var Altcha CaptchaProvider = siteverify{name: CaptchaAltcha, field: "altcha",
+	widget: CaptchaWidget{Script: AltchaScriptPath, Class: "altcha"}}
+
 // captchaProviders is every provider by name.
 var captchaProviders = map[string]CaptchaProvider{
 	CaptchaTurnstile: Turnstile,
 	CaptchaHCaptcha:  HCaptcha,
 	CaptchaReCaptcha: ReCaptcha,
+	CaptchaAltcha:    Altcha,
 }
 
 // CaptchaProviders lists the providers the actions file accepts.
-var CaptchaProviders = []string{CaptchaTurnstile, CaptchaHCaptcha, CaptchaReCaptcha}
+var CaptchaProviders = []string{CaptchaTurnstile, CaptchaHCaptcha, CaptchaReCaptcha, CaptchaAltcha}
 
 // CaptchaProviderOf is the provider of a name; Turnstile, the default,
 // for a name formq does not know (the actions file refuses those).
@@ -101,8 +121,8 @@ func CaptchaProviderOf(name string) CaptchaProvider {
 // the provider's siteverify endpoint that checks the answer before
 // anything of the submission is kept.
 type Captcha struct {
-	Provider  string // turnstile, hcaptcha or recaptcha
-	SecretEnv string // environment variable holding the secret key
+	Provider  string // turnstile, hcaptcha, recaptcha or altcha
+	SecretEnv string // environment variable holding the secret key (altcha: the HMAC key)
 	SiteKey   string // the public key the widget shows
 	VerifyURL string // siteverify endpoint; the provider's own when empty
 	// AllowOnError accepts submissions while the provider cannot be
@@ -114,7 +134,16 @@ type Captcha struct {
 	// MinScore is the lowest reCAPTCHA v3 score accepted (0 to 1); an
 	// answer without a score (v2) is not held to it.
 	MinScore float64
+	// MaxNumber (ALTCHA) is the difficulty: the secret number of a
+	// challenge is drawn below it, and a solver tries half of them on
+	// average.
+	MaxNumber int64
+	// Expires (ALTCHA) is how long a challenge may be solved and sent.
+	Expires time.Duration
 }
+
+// IsAltcha reports whether formq itself issues and checks the challenges.
+func (c *Captcha) IsAltcha() bool { return c.Provider == CaptchaAltcha }
 
 // DefaultMinScore is reCAPTCHA v3's lowest accepted score when min_score
 // is not set: Google's own suggested threshold.
@@ -145,6 +174,8 @@ type rawCaptcha struct {
 	OnError   string   `yaml:"on_error"`
 	Action    string   `yaml:"action"`
 	MinScore  *float64 `yaml:"min_score"`
+	MaxNumber *int64   `yaml:"max_number"`
+	Expires   string   `yaml:"expires"`
 }
 
 // captchaAction is what Turnstile takes as an action: up to 32 letters,
@@ -160,8 +191,13 @@ func parseCaptcha(rc *rawCaptcha) (*Captcha, []string) {
 	if !envPattern.MatchString(c.SecretEnv) {
 		msgs = append(msgs, "captcha secret_env: want the name of the environment variable holding the secret key")
 	}
-	if strings.TrimSpace(c.SiteKey) == "" {
+	if c.Provider == CaptchaAltcha {
+		msgs = append(msgs, parseAltcha(rc, c)...)
+	} else if strings.TrimSpace(c.SiteKey) == "" {
 		msgs = append(msgs, "captcha site_key: want the provider's site key for the widget")
+	}
+	if c.Provider != CaptchaAltcha && (rc.MaxNumber != nil || rc.Expires != "") {
+		msgs = append(msgs, "captcha max_number and expires: only for provider altcha, whose challenges formq issues")
 	}
 	if c.VerifyURL != "" && !strings.HasPrefix(c.VerifyURL, "https://") && !strings.HasPrefix(c.VerifyURL, "http://") {
 		msgs = append(msgs, fmt.Sprintf("captcha verify_url %q: want an http(s) URL", c.VerifyURL))
@@ -193,6 +229,30 @@ func parseCaptcha(rc *rawCaptcha) (*Captcha, []string) {
 		msgs = append(msgs, fmt.Sprintf("captcha on_error %q: want block or allow", rc.OnError))
 	}
 	return c, msgs
+}
+
+// parseAltcha reads ALTCHA's settings: no site key or verify_url (formq
+// is the server), a difficulty and a challenge lifetime.
+func parseAltcha(rc *rawCaptcha, c *Captcha) []string {
+	var msgs []string
+	if rc.SiteKey != "" || rc.VerifyURL != "" {
+		msgs = append(msgs, "captcha site_key and verify_url: not for altcha, whose challenges formq issues and checks itself")
+	}
+	c.MaxNumber, c.Expires = DefaultAltchaMaxNumber, DefaultAltchaExpires
+	if rc.MaxNumber != nil {
+		if *rc.MaxNumber < 1000 || *rc.MaxNumber > 100_000_000 {
+			msgs = append(msgs, fmt.Sprintf("captcha max_number %d: want 1000 to 100000000", *rc.MaxNumber))
+		}
+		c.MaxNumber = *rc.MaxNumber
+	}
+	if rc.Expires != "" {
+		d, err := time.ParseDuration(rc.Expires)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			msgs = append(msgs, fmt.Sprintf("captcha expires %q: want a duration like 10m, from 1s to 24h", rc.Expires))
+		}
+		c.Expires = d
+	}
+	return msgs
 }
 
 // parseMinFillTime reads min_fill_time, like 3s.

@@ -94,7 +94,7 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		return nil, err
 	}
 	index := jobs.NewIndex(b.rdb, b.store).WithPersonal(actions.PersonalFields(decl.Actions)).WithHidden(actions.HiddenFields(decl.Actions))
-	parts := routes.Parts{Metrics: b.metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: b.ready}
+	parts := routes.Parts{Metrics: b.metrics, MetricsElsewhere: cfg.MetricsAddr != "", Ready: b.ready, Captcha: captchas}
 	if parts.Submit, err = submit.New(submit.Config{ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle, Profiles: decl.Profiles}, submit.Deps{
 		Actions: registry, Files: b.store, Queue: b.enqueuer, Log: log, Gate: b.gate, Site: b.site, Sealer: b.sealer,
 		Objects: b.store, Captcha: captchas, Waiter: b.waiter, Spam: spamChecker(b.rdb),

@@ -33,6 +33,10 @@ type Asset struct {
 	ContentType string
 }
 
+// NewAsset prepares a file the API serves like client.js (the ALTCHA
+// widget's, for one): gzipped once, versioned by its content.
+func NewAsset(body []byte, contentType string) *Asset { return newAssetOf(body, contentType) }
+
 const javaScript = "text/javascript; charset=utf-8"
 
 func newAsset(body []byte) *Asset { return newAssetOf(body, javaScript) }

@@ -44,6 +44,8 @@ type Verifier struct {
 	// hosts are the hostnames an action's answers may be solved on, by
 	// action name: its origins' and the deployment's. None: unchecked.
 	hosts map[string][]string
+	// actions are the actions whose ALTCHA challenges Challenge issues.
+	actions *actions.Registry
 }
 
 // AnswerTTL is how long a provider's answer is valid (Turnstile,
@@ -60,11 +62,16 @@ type ReplayGuard interface {
 // claimAnswer records an accepted answer; one seen before is refused
 // like a duplicate the provider reported.
 func (v *Verifier) claimAnswer(ctx context.Context, c *actions.Captcha, response string) error {
+	return v.claim(ctx, c, response, AnswerTTL)
+}
+
+// claim records an answer as spent for ttl, under a digest of it.
+func (v *Verifier) claim(ctx context.Context, c *actions.Captcha, response string, ttl time.Duration) error {
 	if v.replays == nil {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(string(c.Provider) + "\x00" + response))
-	ok, err := v.replays.Claim(ctx, submission.CaptchaKey(hex.EncodeToString(sum[:])), AnswerTTL)
+	ok, err := v.replays.Claim(ctx, submission.CaptchaKey(hex.EncodeToString(sum[:])), ttl)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)
@@ -97,7 +104,7 @@ type Config struct {
 // when not nil, refuses an answer accepted once already, even if the
 // provider would accept it again.
 func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, error) {
-	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}, sealer: cfg.Sealer, uses: cfg.Uses, hosts: map[string][]string{}}
+	v := &Verifier{client: cfg.Client, replays: replays, secrets: map[string]string{}, sealer: cfg.Sealer, uses: cfg.Uses, hosts: map[string][]string{}, actions: reg}
 	getenv := cfg.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -110,6 +117,9 @@ func New(cfg Config, reg *actions.Registry, replays ReplayGuard) (*Verifier, err
 		secret := strings.TrimSpace(getenv(a.Captcha.SecretEnv))
 		if secret == "" {
 			return nil, fmt.Errorf("action %q has a %s captcha but %s is not set: set it to the provider's secret key", name, a.Captcha.Provider, a.Captcha.SecretEnv)
+		}
+		if a.Captcha.IsAltcha() && len(secret) < 32 {
+			return nil, fmt.Errorf("action %q has an altcha captcha but %s is shorter than 32 characters: set it to a long random string, the key formq signs its challenges with", name, a.Captcha.SecretEnv)
 		}
 		v.secrets[name] = secret
 		v.hosts[name] = hostnames(append(slices.Clone(cfg.Origins), a.Origins...))
@@ -180,6 +190,9 @@ func (v *Verifier) Verify(ctx context.Context, a *actions.Action, response, remo
 	}
 	if len(response) > 4096 {
 		return &Refusal{Message: "The challenge answer is not valid; complete it again.", Codes: "invalid-input-response"}
+	}
+	if c.IsAltcha() {
+		return v.verifyAltcha(ctx, a, response, time.Now())
 	}
 	form := url.Values{"secret": {v.secrets[a.Name]}, "response": {response}}
 	if remoteIP != "" {

@@ -119,6 +119,7 @@ func New(cfg Config, d Deps) (*Pages, error) {
 		"autocomplete":  autocomplete,
 		"ruleAttrs":     func(f *actions.Field) template.HTMLAttr { return template.HTMLAttr(f.InputAttrs()) },
 		"captchaWidget": func(c *actions.Captcha) actions.CaptchaWidget { return c.Kind().Widget() },
+		"altchaScript":  func() string { return d.Site.URL(actions.AltchaScriptPath) },
 		"fieldCtx": func(d *FormData, f *actions.Field, errs []string) map[string]any {
 			return map[string]any{"Form": d, "Field": f, "Errors": errs}
 		},

@@ -6,7 +6,9 @@ package routes
 import (
 	"net/http"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/admin"
+	"github.com/formq/formq/actions/captcha"
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/staging"
 	"github.com/formq/formq/actions/status"
@@ -26,6 +28,8 @@ type Parts struct {
 	Status  *status.Handler
 	Pages   *pages.Pages
 	Admin   *admin.Handler
+	// Captcha issues the ALTCHA challenges of actions with one.
+	Captcha *captcha.Verifier
 	// Metrics are served at /metrics, unless MetricsElsewhere: they are
 	// served on an address of their own.
 	Metrics          *web.Metrics
@@ -58,6 +62,8 @@ func Register(e *echo.Echo, p Parts) error {
 	e.GET("/actions/:name/schema", p.Pages.Schema)
 	e.GET("/actions/:name/schema.json", p.Pages.JSONSchema)
 	e.GET("/actions/:name/stamp", p.Pages.Stamp)
+	e.GET("/actions/:name/challenge", p.Captcha.Challenge)
+	e.GET(pages.AltchaPath+":file", pages.AltchaAsset)
 	e.GET("/actions/:name/state/:token", p.Submit.State)
 	e.GET(pages.ScriptPath, pages.Script)
 	e.GET(pages.TusPath, pages.TusScript)
@@ -129,6 +135,11 @@ func (p *Parts) defaults() error {
 	}
 	if p.Staging == nil {
 		if p.Staging, err = staging.New(staging.Config{}, nil, nil, nil, nil, nil, nil); err != nil {
+			return err
+		}
+	}
+	if p.Captcha == nil {
+		if p.Captcha, err = captcha.New(captcha.Config{}, actions.NewRegistry(), nil); err != nil {
 			return err
 		}
 	}
