@@ -23,10 +23,12 @@ type inboxListData struct {
 	Me                                                              *Person
 	Base, Action, Status, Flag, Search, Next, NextURL, Erased, Here string
 	Marked                                                          string
-	Total                                                           int64
-	Scanned                                                         int
-	Actions, Statuses                                               []string
-	Items                                                           []listedItem
+	// Folder is "spam" for the Spam folder, "" for the inbox.
+	Folder            string
+	Total             int64
+	Scanned           int
+	Actions, Statuses []string
+	Items             []listedItem
 }
 
 // Statuses a listing can be filtered by.
@@ -40,12 +42,12 @@ func (h *Handler) InboxPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	total, err := h.inbox.Count(c.Request().Context(), q.Action)
+	total, err := h.total(c.Request().Context(), q)
 	if err != nil {
 		return web.ErrUnavailable.With(err)
 	}
 	d := inboxListData{
-		Me: Me(c), Base: h.site.Base(), Action: q.Action, Status: q.Status, Flag: q.Flag, Search: q.Search, Next: page.Next,
+		Me: Me(c), Base: h.site.Base(), Action: q.Action, Status: q.Status, Flag: q.Flag, Search: q.Search, Next: page.Next, Folder: q.Folder,
 		Erased: c.QueryParam("erased"), Marked: c.QueryParam("marked"), Total: total,
 		Actions: h.actions.Names(), Statuses: inboxStatuses,
 	}
@@ -64,7 +66,7 @@ func (h *Handler) InboxPage(c echo.Context) error {
 	}
 	if page.Next != "" {
 		v := url.Values{"cursor": {page.Next}}
-		for k, val := range map[string]string{"action": q.Action, "status": q.Status, "flag": q.Flag, "q": q.Search} {
+		for k, val := range map[string]string{"action": q.Action, "status": q.Status, "flag": q.Flag, "q": q.Search, "folder": q.Folder} {
 			if val != "" {
 				v.Set(k, val)
 			}
@@ -172,8 +174,10 @@ type inboxDetailData struct {
 	Starred    bool
 	// Redelivered is the step (or "all") just queued again.
 	Redelivered string
-	D           *SubmissionDetail
-	Values      []labelled
+	// SpamDone is what a spam button just did (release, confirm, spam, ham).
+	SpamDone string
+	D        *SubmissionDetail
+	Values   []labelled
 }
 
 // InboxDetailPage handles GET /admin/inbox/{id}: a submission's values,
@@ -192,7 +196,7 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 	if err != nil {
 		return web.ErrUnavailable.With(err)
 	}
-	data := inboxDetailData{Me: Me(c), Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered"), Here: c.Request().URL.Path}
+	data := inboxDetailData{Me: Me(c), Base: h.site.Base(), D: d, Redelivered: c.QueryParam("redelivered"), SpamDone: c.QueryParam("spam"), Here: c.Request().URL.Path}
 	data.Starred = starred
 	seen := map[string]bool{}
 	if a, ok := h.actions.Get(d.Submission.Action); ok {
