@@ -24,4 +24,7 @@ func TestSpamAssassinCorpus(t *testing.T) {
 	t.Logf("trained on ham %d, spam %d; measured on ham %d, spam %d", res.train[0], res.train[1], res.test[0], res.test[1])
 	t.Logf("rules alone:     %s", res.rules)
 	t.Logf("rules and model: %s", res.withModel)
+	for folder, n := range res.falseBy {
+		t.Logf("ham of %s called spam: %d by the rules alone, %d with the model", folder, n[0], n[1])
+	}
 }

@@ -183,6 +183,9 @@ func (m measure) String() string {
 type corpusResult struct {
 	train, test      [2]int // ham, spam
 	rules, withModel measure
+	// falseBy counts the held-out ham called spam by each folder of the
+	// corpus: [0] by the rules alone, [1] with the model.
+	falseBy map[string]*[2]int
 }
 
 // measureCorpus trains the model on the training part (share of the
@@ -194,7 +197,14 @@ func measureCorpus(t testing.TB, msgs []corpusMessage, share float64, p *actions
 	ctx := context.Background()
 	rdb := testRedis(t)
 	index, store := NewIndex(rdb, nil), NewSpamStore(rdb)
-	var res corpusResult
+	res := corpusResult{falseBy: map[string]*[2]int{}}
+	falsely := func(m corpusMessage, k int) {
+		folder, _, _ := strings.Cut(m.name, "/")
+		if res.falseBy[folder] == nil {
+			res.falseBy[folder] = &[2]int{}
+		}
+		res.falseBy[folder][k]++
+	}
 	var test []corpusMessage
 	for i, m := range msgs {
 		k := 0
@@ -218,11 +228,17 @@ func measureCorpus(t testing.TB, msgs []corpusMessage, share float64, p *actions
 			t.Fatal(err)
 		}
 		res.rules.add(m.spam, v.Verdict == submission.SpamHeld)
+		if !m.spam && v.Verdict == submission.SpamHeld {
+			falsely(m, 0)
+		}
 		v, err = both.Check(ctx, p, spam.Input{Action: "model", Values: m.values})
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.withModel.add(m.spam, v.Verdict == submission.SpamHeld)
+		if !m.spam && v.Verdict == submission.SpamHeld {
+			falsely(m, 1)
+		}
 		if testing.Verbose() && i < 3 {
 			t.Logf("%s: %+v", m.name, v)
 		}
