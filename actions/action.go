@@ -84,6 +84,9 @@ type Response struct {
 	// steps to finish (completed with their data, or rejected); 0
 	// answers at once.
 	Wait time.Duration
+	// Messages are the action's own words for formq's messages, by rule
+	// or answer (messages:); its fields and uploads have them already.
+	Messages map[string]string
 }
 
 // Field is one declared form value. Its rules and its hosted-form hints

@@ -145,6 +145,7 @@ type rawAction struct {
 	Spam        *rawSpam              `yaml:"spam"`
 	ErrorRedir  string                `yaml:"error_redirect"`
 	Theme       *Theme                `yaml:"theme"`
+	Messages    map[string]string     `yaml:"messages"`
 }
 
 // rawField is a field's keys besides its rules, which fieldRules read.
@@ -418,6 +419,9 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 					a.Uploads = append(a.Uploads, u)
 				}
 			}
+		}
+		for _, m := range a.applyMessages(ra.Messages) {
+			add(at("messages"), name, "", "%s", m)
 		}
 		for _, m := range checkSubmitterMail(a) {
 			add(at("steps"), name, "", "%s", m)

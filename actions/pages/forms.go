@@ -56,7 +56,21 @@ func (h *Pages) Done(c echo.Context) error {
 			Failed: Failed{Values: h.sentValues(c.Request().Context(), a, st.ID), Errors: st.Errors, Message: st.Message, Kept: st.Kept},
 		})
 	}
-	return h.renderDone(c, a, st)
+	return h.renderDone(c, a, st, h.backTo(c, a, id))
+}
+
+// backTo is the page the submission was posted from, as its capability
+// (t=) keeps it, when that page is still on an allowed origin of the
+// action; empty otherwise (the done page then links to the hosted form).
+func (h *Pages) backTo(c echo.Context, a *actions.Action, id string) string {
+	cp, ok := web.OpenCapability(h.sealer, c.QueryParam("t"), id)
+	if !ok || cp.Back == "" {
+		return ""
+	}
+	if back, err := h.site.RedirectTarget(c, a, "Referer", cp.Back); err == nil {
+		return back
+	}
+	return ""
 }
 
 // sentValues are the values a stored submission was sent with, as a

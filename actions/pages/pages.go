@@ -320,8 +320,9 @@ type pageData struct {
 // filled in with the steps' data once it is completed. client.js shows the
 // page again when the app refuses the submission (the page is then its
 // form with the errors), and when it completes if the message needs the
-// data.
-func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Status) error {
+// data. It links back to the page the form was posted from (back), else
+// to the hosted form.
+func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Status, back string) error {
 	msg, reload := a.Message, submission.StatusRejected
 	switch {
 	case st.Status == submission.StatusCompleted && st.Message != "":
@@ -337,6 +338,9 @@ func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Sta
 		Refresh: st.Status == submission.StatusQueued || st.Status == submission.StatusProcessing}
 	if st.ID != "" {
 		d.Detail = "Reference: " + st.ID
+	}
+	if back != "" {
+		d.Link, d.LinkText = back, "Back to the page you came from"
 	}
 	return render(c, p.base, "page", http.StatusOK, d, policyFor(d.Theme))
 }

@@ -51,7 +51,7 @@ func (s *intake) captcha(ctx context.Context, response string) error {
 	case errors.As(err, &ce):
 		s.h.metrics.ObserveRejection(a.Name, web.RejectCaptcha)
 		s.h.log.InfoContext(ctx, "captcha refused", "action", a.Name, "codes", ce.Codes)
-		return web.ErrValidation.WithForm(a, actions.FieldErrors{captcha.ErrorKey: {ce.Message}}, echoValues(a, s.form.values))
+		return web.ErrValidation.WithForm(a, actions.FieldErrors{captcha.ErrorKey: {a.Say(actions.MessageCaptcha, ce.Message)}}, echoValues(a, s.form.values))
 	case a.Captcha.AllowOnError && errors.Is(err, captcha.ErrUnreachable):
 		s.h.log.WarnContext(ctx, "captcha provider unreachable; accepting without a check (on_error: allow)", "action", a.Name, "err", err)
 		s.signals.CaptchaUnchecked = true

@@ -276,8 +276,8 @@ type SubmissionInfo struct {
 // one, though nothing was kept.
 func (h *Handler) acceptedAnswer(c echo.Context, a *actions.Action, sub *submission.Submission, override string, decoy bool) (json.RawMessage, string) {
 	// The done page shows the live status: it gets the same capability
-	// as the statusUrl, sealed once.
-	tok := web.SealCapability(h.sealer, sub, decoy)
+	// as the statusUrl, sealed once, with the page to link back to.
+	tok := web.SealCapability(h.sealer, sub, decoy, h.backLink(c, a))
 	done := "/forms/" + a.Name + "/done?submission=" + url.QueryEscape(sub.ID)
 	if tok != "" {
 		done += "&t=" + url.QueryEscape(tok)

@@ -27,6 +27,9 @@ type Capability struct {
 	Action string    `json:"a"`
 	Decoy  bool      `json:"d,omitempty"`
 	At     time.Time `json:"at"`
+	// Back is the page the form was posted from, when it is on an
+	// allowed origin of the action: the done page links back to it.
+	Back string `json:"b,omitempty"`
 }
 
 // StatusURL is the statusUrl of a submission: its path with the sealed
@@ -39,13 +42,14 @@ func (s *Site) StatusURL(c echo.Context, sub *submission.Submission, tok string)
 	return u
 }
 
-// SealCapability seals the capability of a submission; empty when it
-// cannot (no sealer).
-func SealCapability(sealer actions.Sealer, sub *submission.Submission, decoy bool) string {
+// SealCapability seals the capability of a submission, with the page it
+// was posted from (back, checked by the caller; may be empty); empty
+// when it cannot (no sealer).
+func SealCapability(sealer actions.Sealer, sub *submission.Submission, decoy bool, back string) string {
 	if sealer == nil {
 		return ""
 	}
-	tok, err := sealer.Seal(capabilityPurpose, Capability{ID: sub.ID, Action: sub.Action, Decoy: decoy, At: sub.ReceivedAt}, CapabilityTTL)
+	tok, err := sealer.Seal(capabilityPurpose, Capability{ID: sub.ID, Action: sub.Action, Decoy: decoy, At: sub.ReceivedAt, Back: back}, CapabilityTTL)
 	if err != nil {
 		return ""
 	}

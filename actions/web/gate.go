@@ -114,7 +114,7 @@ func (g *Gate) rateLimit(ctx context.Context, a *actions.Action, client string) 
 		return ErrUnavailable.With(err)
 	}
 	if wait > 0 {
-		e := ErrRateLimited.With(nil)
+		e := ErrRateLimited.With(nil, a.Say(actions.MessageRateLimited, ErrRateLimited.Message))
 		e.RetryAfter = wait
 		return e
 	}
