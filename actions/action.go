@@ -84,6 +84,9 @@ type Response struct {
 	// steps to finish (completed with their data, or rejected); 0
 	// answers at once.
 	Wait time.Duration
+	// Lang is the language of the hosted form and pages (lang:), one of
+	// Languages with any region; empty: English.
+	Lang string
 	// Messages are the action's own words for formq's messages, by rule
 	// or answer (messages:); its fields and uploads have them already.
 	Messages map[string]string

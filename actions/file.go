@@ -146,6 +146,7 @@ type rawAction struct {
 	ErrorRedir  string                `yaml:"error_redirect"`
 	Theme       *Theme                `yaml:"theme"`
 	Messages    map[string]string     `yaml:"messages"`
+	Lang        string                `yaml:"lang"`
 }
 
 // rawField is a field's keys besides its rules, which fieldRules read.
@@ -420,6 +421,10 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				}
 			}
 		}
+		if m := checkLang(ra.Lang); m != "" {
+			add(at("lang"), name, "", "%s", m)
+		}
+		a.Lang = ra.Lang
 		for _, m := range a.applyMessages(ra.Messages) {
 			add(at("messages"), name, "", "%s", m)
 		}

@@ -8,10 +8,12 @@ import (
 )
 
 // Keys of an action's messages that answer a whole post rather than one
-// field: over the rate limit, and a refused captcha.
+// field: over the rate limit, a refused captcha, and the message of a
+// post with field errors.
 const (
 	MessageRateLimited = "rate_limited"
 	MessageCaptcha     = "captcha"
+	MessageInvalid     = "invalid"
 )
 
 // actionMessageKeys are the keys an action's messages may have: every
@@ -23,7 +25,7 @@ var actionMessageKeys = func() []string {
 			keys = append(keys, k)
 		}
 	}
-	return append(keys, MessageRateLimited, MessageCaptcha)
+	return append(keys, MessageRateLimited, MessageCaptcha, MessageInvalid)
 }()
 
 // applyMessages makes an action's messages (its messages: key) the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/web"
@@ -117,11 +116,14 @@ func (h *Pages) sentValues(ctx context.Context, a *actions.Action, id string) ma
 }
 
 // statusText is a status as the done page first shows it.
-func statusText(s string) string {
+func statusText(lang, s string) string {
 	if s == "" {
 		return ""
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	if w, ok := words["en"][s]; ok && w != "" {
+		return word(lang, s)
+	}
+	return upperFirst(s)
 }
 
 // Schema handles GET /actions/{name}/schema: the public part of the

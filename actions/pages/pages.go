@@ -247,6 +247,25 @@ func (d *FormData) ErrorList() []FieldError {
 	return out
 }
 
+// W is the hosted form's word for key, in the action's lang.
+func (d *FormData) W(key string) string { return word(d.Action.Lang, key) }
+
+// HTMLLang is the page's lang attribute: the action's lang, else en.
+func (d *FormData) HTMLLang() string { return htmlLang(d.Action.Lang) }
+
+// Limits writes an upload's limits in the action's lang.
+func (d *FormData) Limits(u *actions.Upload) string { return limits(d.Action.Lang, u) }
+
+// Summary is the message over the form's errors: formq's own in the
+// action's lang, or the one the failure brought (the action's messages,
+// an app's refusal).
+func (d *FormData) Summary() string {
+	if d.Message == words["en"]["summary"] {
+		return d.W("summary")
+	}
+	return d.Message
+}
+
 // Value is the first kept value of a field, for value attributes.
 func (d *FormData) Value(name string) string {
 	if v := d.Values[name]; len(v) > 0 {
@@ -313,7 +332,15 @@ type pageData struct {
 	Refresh bool
 	Theme   *actions.Theme
 	Script  string
+	// Lang is the action's lang:, for the page's own words.
+	Lang string
 }
+
+// W is the page's word for key, in its lang.
+func (d pageData) W(key string) string { return word(d.Lang, key) }
+
+// HTMLLang is the page's lang attribute.
+func (d pageData) HTMLLang() string { return htmlLang(d.Lang) }
 
 // renderDone writes the default success page of an action, with the
 // submission's status (kept live by client.js) and the action's message,
@@ -331,16 +358,16 @@ func (p *Pages) renderDone(c echo.Context, a *actions.Action, st *submission.Sta
 		msg, reload = "", reload+" "+submission.StatusCompleted
 	}
 	if msg == "" {
-		msg = "Thank you, your submission was received."
+		msg = word(a.Lang, "thanks")
 	}
-	d := pageData{Title: a.Title, Message: msg, Link: p.site.URL("/forms/" + a.Name), LinkText: "Submit another",
-		StatusURL: st.StatusURL, StatusText: statusText(st.Status), Reload: reload, Theme: p.theme(a), Script: p.script(),
+	d := pageData{Title: a.Title, Message: msg, Link: p.site.URL("/forms/" + a.Name), LinkText: word(a.Lang, "another"), Lang: a.Lang,
+		StatusURL: st.StatusURL, StatusText: statusText(a.Lang, st.Status), Reload: reload, Theme: p.theme(a), Script: p.script(),
 		Refresh: st.Status == submission.StatusQueued || st.Status == submission.StatusProcessing}
 	if st.ID != "" {
-		d.Detail = "Reference: " + st.ID
+		d.Detail = word(a.Lang, "reference") + " " + st.ID
 	}
 	if back != "" {
-		d.Link, d.LinkText = back, "Back to the page you came from"
+		d.Link, d.LinkText = back, word(a.Lang, "back")
 	}
 	return render(c, p.base, "page", http.StatusOK, d, policyFor(d.Theme))
 }
@@ -369,7 +396,7 @@ func (p *Pages) Error(c echo.Context, e *web.Error) error {
 		d.Link, d.LinkText = ref, "Back"
 	}
 	if e.Action != nil {
-		d.Theme = p.theme(e.Action)
+		d.Theme, d.Lang = p.theme(e.Action), e.Action.Lang
 	} else {
 		d.Theme = p.cfg.Theme
 	}

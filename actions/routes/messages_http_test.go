@@ -22,6 +22,7 @@ const frenchActions = `actions:
       format: "{label} n'est pas une adresse valable"
       max_size: "{label} : {max_size} au plus"
       rate_limited: "Trop d'envois : réessayez plus tard."
+      invalid: "Veuillez corriger les erreurs."
     fields:
       nom: {type: text, required: true, max_length: 5}
       courriel: {type: email, required: true, label: Courriel}
@@ -39,10 +40,16 @@ func TestActionMessagesReplaceTheDefaults(t *testing.T) {
 
 	resp, raw := send(t, st, "inscription", url.Values{"nom": {"Ada Lovelace"}, "courriel": {"ada"}}, nil)
 	var failed struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
 		Errors map[string][]string `json:"errors"`
 	}
 	if resp.StatusCode != http.StatusUnprocessableEntity || json.Unmarshal(raw, &failed) != nil {
 		t.Fatalf("post: %d %s", resp.StatusCode, raw)
+	}
+	if failed.Error.Message != "Veuillez corriger les erreurs." {
+		t.Errorf("error.message %q; want the action's invalid", failed.Error.Message)
 	}
 	want := map[string]string{
 		"nom":      "Nom : 5 caractères au plus",
@@ -57,7 +64,7 @@ func TestActionMessagesReplaceTheDefaults(t *testing.T) {
 
 	// The hosted form shows them when it comes back with the errors.
 	_, page := send(t, st, "inscription", url.Values{"nom": {""}}, map[string]string{"Accept": "text/html"})
-	for _, msg := range []string{"Nom est obligatoire", "Courriel est obligatoire", "Dites-nous votre ville"} {
+	for _, msg := range []string{"Nom est obligatoire", "Courriel est obligatoire", "Dites-nous votre ville", "<strong>Veuillez corriger les erreurs.</strong>"} {
 		if !strings.Contains(string(page), msg) {
 			t.Errorf("the re-rendered form lacks %q", msg)
 		}

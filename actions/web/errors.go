@@ -214,6 +214,11 @@ func ErrorHandler(log *slog.Logger, pages ErrorPage) echo.HTTPErrorHandler {
 			return
 		}
 		e := AsError(err)
+		if e.Code == ErrValidation.Code && e.Action != nil && e.Message == ErrValidation.Message {
+			localised := *e
+			localised.Message = e.Action.Say(actions.MessageInvalid, e.Message)
+			e = &localised
+		}
 		req := c.Request()
 		switch {
 		case e.Quiet:
