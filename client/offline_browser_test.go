@@ -27,7 +27,7 @@ import (
 // formq-sw.js, at /offline and /sw.js.
 func offlinePage(s *site, worker bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		for path, a := range map[string]*client.Asset{"/formq.js": client.FormqJS, "/formq-offline.js": client.OfflineJS} {
+		for path, a := range map[string]*client.Asset{"/formq.js": client.FormqJS, "/formq-offline.js": client.OfflineJS, "/formq.css": client.StyleCSS} {
 			if r.URL.Path == path {
 				w.Header().Set("Content-Type", a.ContentType)
 				w.Write(a.Body)
@@ -48,7 +48,7 @@ func offlinePage(s *site, worker bool) http.HandlerFunc {
 			}
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			fmt.Fprintf(w, pageHead, "Sign up (offline)")
-			fmt.Fprintf(w, `%[2]s<script type="module" src="/formq.js"></script>
+			fmt.Fprintf(w, `%[2]s<link rel="stylesheet" href="/formq.css"><script type="module" src="/formq.js"></script>
 <script>window.waited = 0; document.addEventListener("formq:waiting", () => window.waited++);</script>
 <form id="signup" data-formq data-formq-success="message" method="post" enctype="multipart/form-data" action="%[1]s/actions/signup">
 %[3]s
@@ -150,6 +150,10 @@ func TestOfflineSubmissionIsKeptAndSentOnce(t *testing.T) {
 	if got := evalString(t, ctx, `document.querySelector("#signup-summary").textContent`); got != "Saved — will send when you're back online." {
 		t.Errorf("waiting notice %q", got)
 	}
+	if got := evalString(t, ctx, `getComputedStyle(document.querySelector("#signup-summary")).borderTopColor`); got != "rgb(122, 91, 0)" {
+		t.Errorf("waiting notice's border %s, want formq.css's waiting colour rgb(122, 91, 0)", got)
+	}
+	screenshot(t, ctx, "form-offline-waiting")
 	kept := readOutbox(t, ctx)
 	if len(kept) != 1 || !strings.HasSuffix(kept[0].URL, "/actions/signup") || len(kept[0].Key) < 16 ||
 		!strings.Contains(strings.Join(kept[0].Fields, " "), "name=Ada Offline") || !strings.Contains(strings.Join(kept[0].Fields, " "), fmt.Sprintf("avatar:me.png:%d", avatarSize)) {
