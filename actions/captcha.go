@@ -25,7 +25,7 @@ const AltchaScriptPath = "/altcha/formq-altcha.js"
 // ALTCHA defaults: a challenge's numbers to search, about a second of a
 // browser's work, and how long a challenge may be solved and sent.
 const (
-	DefaultAltchaMaxNumber = 1_000_000
+	DefaultAltchaMaxNumber = 50_000
 	DefaultAltchaExpires   = 10 * time.Minute
 )
 

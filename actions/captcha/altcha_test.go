@@ -24,7 +24,7 @@ func altchaVerifier(b testing.TB) (*captcha.Verifier, *actions.Action) {
 }
 
 // BenchmarkAltchaSolveDefault is what a bot pays per post at the default
-// difficulty (max_number 1,000,000): one Go solve on one core, trying
+// difficulty (max_number 50,000): one Go solve on one core, trying
 // numbers from 0 as a plain solver does. Its ns/op times 1,000 is the
 // CPU time of 1,000 posts.
 func BenchmarkAltchaSolveDefault(b *testing.B) {
