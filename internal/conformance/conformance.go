@@ -2,7 +2,7 @@
 // linter over the OpenAPI document, ajv (strict, draft 2020-12) over the
 // JSON Schemas, the standardwebhooks library over real webhook
 // deliveries, tus-js-client against the resumable uploads and tsc over
-// the TypeScript types. The tools are npm packages pinned by
+// the TypeScript types; it also pins the ALTCHA widget formq serves. The tools are npm packages pinned by
 // package-lock.json in this directory; Install runs `npm ci` once per
 // lockfile (node_modules is kept between runs and never committed), and
 // the tests of this package, run by `make test`, drive them against a
