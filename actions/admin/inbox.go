@@ -81,12 +81,12 @@ func (h *Handler) total(ctx context.Context, q submission.Query) (int64, error) 
 // listedItem is a listed submission with its preview.
 type listedItem struct {
 	submission.Listed
-	Preview Preview `json:"preview"`
+	Preview actions.Preview `json:"preview"`
 }
 
 func (h *Handler) item(it submission.Listed) listedItem {
 	a, _ := h.actions.Get(it.Action)
-	return listedItem{Listed: it, Preview: PreviewOf(a, it.Values)}
+	return listedItem{Listed: it, Preview: actions.PreviewOf(a, it.Values)}
 }
 
 // listPage reads the request's filters and cursor and lists that page of

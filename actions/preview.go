@@ -1,4 +1,4 @@
-package admin
+package actions
 
 // Previews: who sent a submission and what it says, at a glance, from
 // the fields its action declares.
@@ -6,8 +6,6 @@ package admin
 import (
 	"slices"
 	"strings"
-
-	"github.com/formq/formq/actions"
 )
 
 // Preview is who sent a submission and what it says, for the inbox list:
@@ -27,7 +25,7 @@ const previewWhatMax = 140
 // brackets, What the first textarea, else the first other text field.
 // With the action unknown (no longer declared), values are taken in name
 // order.
-func PreviewOf(a *actions.Action, values map[string]string) Preview {
+func PreviewOf(a *Action, values map[string]string) Preview {
 	var name, email, what, other string
 	if a != nil {
 		for _, f := range a.Fields {
@@ -72,7 +70,7 @@ func PreviewOf(a *actions.Action, values map[string]string) Preview {
 
 // nameLike says whether a field holds a person's name by its name or
 // label: name, first_name, full name, Nom, Vorname...
-func nameLike(f *actions.Field) bool {
+func nameLike(f *Field) bool {
 	for _, s := range []string{f.Name, f.Label} {
 		s = strings.ToLower(s)
 		if strings.Contains(s, "name") || strings.Contains(s, "nom") {
