@@ -66,6 +66,9 @@ type Delivery struct {
 	// Retention is how long stored submissions are kept before the
 	// janitor erases them; 0: FORMQ_RETENTION decides.
 	Retention time.Duration
+	// Digest is the daily digest email of the action's submissions; nil
+	// when off.
+	Digest *Digest
 }
 
 // Response is what the sender sees: the success message or redirect,

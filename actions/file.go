@@ -143,6 +143,7 @@ type rawAction struct {
 	MinFillTime string                `yaml:"min_fill_time"`
 	Retention   string                `yaml:"retention"`
 	Spam        *rawSpam              `yaml:"spam"`
+	Digest      *rawDigest            `yaml:"digest"`
 	ErrorRedir  string                `yaml:"error_redirect"`
 	Theme       *Theme                `yaml:"theme"`
 	Messages    map[string]string     `yaml:"messages"`
@@ -339,6 +340,13 @@ func parse(file string, data []byte, o ParseOptions) (*Declarations, error) {
 				add(at("spam"), name, "", "%s", m)
 			}
 			a.Spam = p
+		}
+		if ra.Digest != nil {
+			d, msgs := parseDigest(ra.Digest)
+			for _, m := range msgs {
+				add(at("digest"), name, "", "%s", m)
+			}
+			a.Digest = d
 		}
 		if ra.MinFillTime != "" {
 			d, msg := parseMinFillTime(ra.MinFillTime)

@@ -237,3 +237,11 @@ func StampKey(digest string) string { return "formq:stamp:" + digest }
 // StateReadKey marks a formq_state token as read; id is the token's own
 // random id, so each token opens once.
 func StateReadKey(id string) string { return "formq:stateread:" + id }
+
+// DigestSentKey marks the daily digest of an action for a day (its date
+// in the digest's timezone) as sent, or as skipped when there was none.
+func DigestSentKey(action, day string) string { return "formq:digest:sent:" + action + ":" + day }
+
+// DigestLockKey is held by the worker sending that digest, so the fleet
+// sends it once; it expires should that worker die.
+func DigestLockKey(action, day string) string { return "formq:digest:lock:" + action + ":" + day }

@@ -18,9 +18,10 @@ import (
 	"github.com/formq/formq/uploads"
 )
 
-// buildSteps builds the built-in step types from the configuration,
-// registered through the step API as an embedder's are.
-func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, webhooks *webhook.Client, mailer email.Mailer, recipients email.RecipientLimiter, log *slog.Logger) (step.Steps, error) {
+// buildMailer is the mailer of email steps and digests: the embedder's,
+// else SMTP at FORMQ_SMTP_URL, else in development the log; nil when
+// there is none.
+func buildMailer(cfg formq.Config, mailer email.Mailer, log *slog.Logger) (email.Mailer, error) {
 	switch {
 	case mailer != nil:
 	case cfg.SMTPURL != "":
@@ -28,10 +29,25 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 		if err != nil {
 			return nil, fmt.Errorf("%w: FORMQ_SMTP_URL %v", formq.ErrInvalid, err)
 		}
-		mailer = m
+		return m, nil
 	case cfg.Development():
-		mailer = smtp.NewLog(log.With("component", "mail"))
+		return smtp.NewLog(log.With("component", "mail")), nil
 	}
+	return mailer, nil
+}
+
+// inboxURL is the inbox pages' address for links in messages; empty
+// without FORMQ_PUBLIC_URL.
+func inboxURL(cfg formq.Config) string {
+	if cfg.PublicURL == "" {
+		return ""
+	}
+	return cfg.PublicURL + "/admin/inbox"
+}
+
+// buildSteps builds the built-in step types from the configuration,
+// registered through the step API as an embedder's are.
+func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Store, webhooks *webhook.Client, mailer email.Mailer, recipients email.RecipientLimiter, log *slog.Logger) (step.Steps, error) {
 	mail := email.Step(mailer, recipients)
 	if mailer == nil {
 		mail = builtin.NeedsMailer(mail)
@@ -40,11 +56,7 @@ func buildSteps(cfg formq.Config, getenv func(string) string, store *uploads.Sto
 	steps.Register(builtin.Thumbnail, thumbnail.Step(images.NewWithLimits(store, int64(cfg.ThumbnailMaxDecode), int64(cfg.ThumbnailDecodeBudget))))
 	steps.Register(builtin.Webhook, webhook.Step(webhooks, getenv, store))
 	steps.Register(builtin.Email, mail)
-	inbox := ""
-	if cfg.PublicURL != "" {
-		inbox = cfg.PublicURL + "/admin/inbox"
-	}
-	steps.Register(builtin.Notify, notify.Step(webhooks, notify.Config{InboxURL: inbox, Getenv: getenv}))
+	steps.Register(builtin.Notify, notify.Step(webhooks, notify.Config{InboxURL: inboxURL(cfg), Getenv: getenv}))
 	if cfg.WebhookAllowPrivate {
 		log.Warn("FORMQ_WEBHOOK_ALLOW_PRIVATE=true: webhooks may reach loopback and private addresses; never in production")
 	}

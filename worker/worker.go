@@ -91,6 +91,8 @@ type Worker struct {
 	tracing *telemetry.Tracing
 	janitor *uploads.Janitor
 	retain  *engine.RetentionSweep
+	digests *engine.Digests
+	mailer  email.Mailer // nil: none configured
 	// reloader reloads the actions file on a change or SIGHUP.
 	reloader *reload.Reloader
 
@@ -133,7 +135,12 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	}
 	engine.CheckRedisDurability(ctx, w.rdb, log)
 	webhooks := webhook.NewClient(cfg.WebhookAllowPrivate)
-	steps, err := buildSteps(cfg, getenv, w.store, webhooks, o.Mailer, email.NewRedisRecipients(w.rdb), log)
+	mailer, err := buildMailer(cfg, o.Mailer, log)
+	if err != nil {
+		return w, err
+	}
+	w.mailer = mailer
+	steps, err := buildSteps(cfg, getenv, w.store, webhooks, mailer, email.NewRedisRecipients(w.rdb), log)
 	if err != nil {
 		return w, err
 	}
@@ -154,6 +161,9 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 	if err != nil {
 		return w, err
 	}
+	if err := w.canSendDigests(declared); err != nil {
+		return w, err
+	}
 
 	w.reg = wire.MetricsRegistry()
 	metrics := engine.NewMetrics(w.reg)
@@ -169,6 +179,9 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		Registerer: w.reg, Log: log.With("component", "retention"),
 	})
 	w.retain.SetSpam(spamKeep(declared))
+	w.digests = engine.NewDigests(index, declared, engine.DigestConfig{
+		Redis: w.rdb, Mailer: mailer, InboxURL: inboxURL(cfg), Interval: digestInterval, Log: log.With("component", "digest"),
+	})
 	publisher, status, traced := jobs.NewRedisPublisher(w.rdb, cfg.EventsMaxLen), jobs.NewStatusStore(w.rdb), engine.Traced(steps, tracer)
 	w.newMux = func(index *jobs.Index) *asynq.ServeMux {
 		mux := engine.NewMux(engine.Deps{
@@ -207,6 +220,21 @@ func build(ctx context.Context, cfg formq.Config, o Options) (w *Worker, err err
 		})
 	}
 	return w, nil
+}
+
+// digestInterval is how often the worker looks for digests due: one goes
+// out within a minute of its time.
+const digestInterval = time.Minute
+
+// canSendDigests refuses a declaration with a digest when the worker has
+// no mailer to send it with.
+func (w *Worker) canSendDigests(declared []*actions.Action) error {
+	for _, a := range declared {
+		if a.Digest != nil && w.mailer == nil {
+			return fmt.Errorf("%w: action %q has a digest: but there is no mailer; set FORMQ_SMTP_URL", formq.ErrInvalid, a.Name)
+		}
+	}
+	return nil
 }
 
 // claim is the Claim of a sweep every worker runs: a Redis lock, so one
@@ -261,10 +289,14 @@ func (w *Worker) load(ctx context.Context, version string) error {
 	if err != nil {
 		return err
 	}
+	if err := w.canSendDigests(declared); err != nil {
+		return err
+	}
 	index := w.index(declared)
 	w.mux.Store(w.newMux(index))
 	w.retain.Set(index, w.periods(declared))
 	w.retain.SetSpam(spamKeep(declared))
+	w.digests.Set(index, declared)
 	if w.fast == nil && slices.ContainsFunc(declared, func(a *actions.Action) bool { return a.Wait > 0 }) {
 		w.log.Warn("an action now declares wait:; until the worker restarts, the main server takes its submissions, polling every second instead of every few ms")
 	}
@@ -361,6 +393,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		_ = jobs.NewRecoverer(w.rdb, submission.AllQueues, w.log).Run(rctx)
 		return nil
 	})
+	// Always: a reloaded file may declare a digest.
+	loops.Go(func() error { _ = w.digests.Run(ctx); return nil })
 	if w.janitor != nil {
 		loops.Go(func() error { _ = w.janitor.Run(ctx); return nil })
 		// Always: a reloaded file may declare a retention.
