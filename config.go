@@ -100,10 +100,12 @@ type UploadConfig struct {
 	UploadMinRate       ByteSize      `env:"FORMQ_UPLOAD_MIN_RATE"`
 	UploadRatePeriod    time.Duration `env:"FORMQ_UPLOAD_RATE_PERIOD"`
 	// Resumable (tus) uploads: how long an unfinished one may be resumed
-	// before the janitor removes it, and where the API buffers its parts
-	// on disk (the system's temporary directory when empty).
-	TusExpiry  time.Duration `env:"FORMQ_TUS_EXPIRY"`
-	TusTempDir string        `env:"FORMQ_TUS_TEMP_DIR"`
+	// before the janitor removes it, where the API buffers its parts on
+	// disk (the system's temporary directory when empty), and how many
+	// unfinished ones one client may have.
+	TusExpiry        time.Duration `env:"FORMQ_TUS_EXPIRY"`
+	TusTempDir       string        `env:"FORMQ_TUS_TEMP_DIR"`
+	TusClientUploads int           `env:"FORMQ_TUS_CLIENT_UPLOADS"`
 }
 
 // SecurityConfig is who may post to the actions and read the admin
@@ -228,7 +230,7 @@ func DefaultConfig() Config {
 		UploadConfig: UploadConfig{
 			UploadPartSize: 8 << 20, UploadMemory: 256 << 20, UploadIdle: 30 * time.Second,
 			UploadBufferWait: 3 * time.Second, UploadClientBuffers: 4, UploadMinRate: 16 << 10, UploadRatePeriod: 5 * time.Second,
-			TusExpiry: 24 * time.Hour,
+			TusExpiry: 24 * time.Hour, TusClientUploads: 20,
 		},
 		EventsConfig: EventsConfig{EventsMaxLen: 100_000, StreamsPerClient: 16, StreamsMax: 10_000, WaitMax: 1000},
 		WorkerConfig: WorkerConfig{
@@ -505,6 +507,9 @@ func (c *Config) check() error {
 	}
 	if c.WaitMax < 0 {
 		fail("FORMQ_WAIT_MAX", "must be 0 (answer every wait: action at once) or more")
+	}
+	if c.TusClientUploads < 1 {
+		fail("FORMQ_TUS_CLIENT_UPLOADS", "must be 1 or more")
 	}
 	if len(problems) > 0 {
 		return problems[0]

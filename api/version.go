@@ -104,7 +104,8 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 		return nil, err
 	}
 	stagingCfg := staging.Config{Profiles: decl.Profiles, ReaderLimits: uploads.DefaultReaderLimits, ReadIdle: cfg.UploadIdle,
-		Tus: tusComposer(cfg, b.store, redisstate.NewTusLocker(b.rdb)), TusExpiry: cfg.TusExpiry, Captcha: captchas}
+		Tus: tusComposer(cfg, b.store, redisstate.NewTusLocker(b.rdb)), TusExpiry: cfg.TusExpiry, Captcha: captchas,
+		TusUploads: redisstate.NewTusUploads(b.rdb), TusClientUploads: cfg.TusClientUploads}
 	if parts.Staging, err = staging.New(stagingCfg, registry, b.store, b.sealer, b.gate, b.site, log); err != nil {
 		return nil, err
 	}

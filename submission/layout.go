@@ -35,10 +35,12 @@ import (
 //	formq:ar:{digest}          the submissions an autoresponder mailed to one address
 //	formq:ard:{digest}         the submissions autoresponders mailed to one domain
 //	formq:tuslock:{id}         the lock of a resumable upload (one API process writes it at a time)
+//	formq:tusup:{digest}       zset: one client's unfinished resumable uploads, by expiry
+//	formq:tusowner:{object}    the client digest of an unfinished resumable upload
 //	formq:stamp:{digest}       a min_fill_time render stamp already used
 //	formq:streams              zset: the API processes counting open event streams, by last renewal
 //	formq:streams:{process}    hash: the event streams one API process holds open, by client digest
-//	formq:salt                 the key of the digests in key names (ar, rl, streams)
+//	formq:salt                 the key of the digests in key names (ar, rl, streams, tusup)
 //	formq:audit                stream: the admin side's audit log (internal/audit)
 //	formq:audit:signin:{digest} a person signed in lately (one sign-in entry per 12 hours)
 //	formq:index...             the submissions index (see index.go)
@@ -229,6 +231,14 @@ func TusLockKey(id string) string { return "formq:tuslock:" + id }
 // StreamCountsKey holds how many event streams each client holds open
 // on one API process, by keyed digest of the client's address.
 func StreamCountsKey(process string) string { return StreamProcessesKey + ":" + process }
+
+// TusUploadsKey holds one client's unfinished resumable uploads (object
+// ids scored by expiry); digest is a keyed digest of its address.
+func TusUploadsKey(digest string) string { return "formq:tusup:" + digest }
+
+// TusOwnerKey names the client (the digest of TusUploadsKey) counting an
+// unfinished resumable upload, by the upload's object id.
+func TusOwnerKey(object string) string { return "formq:tusowner:" + object }
 
 // StampKey marks a render stamp (min_fill_time) as used; digest is a
 // hash of the stamp.

@@ -225,3 +225,22 @@ func (r *rateReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Admit holds a request body the Store does not read itself (a resumable
+// upload's PATCH, which tusd buffers on disk) to the admission of Put: it
+// waits, within the BufferWait, for a part buffer of the budget within
+// the client's share (WithClient), failing with ErrBusy when none comes
+// free, and the body it answers fails its reads with ErrTooSlow when the
+// client sends less than MinRate. release gives the buffer back once the
+// body is done with.
+func (s *Store) Admit(ctx context.Context, body io.Reader) (paced io.Reader, release func(), err error) {
+	l, err := s.buffers.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.minRate > 0 {
+		body = newRateReader(body, s.minRate, s.period, s.buffers)
+	}
+	var once sync.Once
+	return body, func() { once.Do(func() { s.buffers.put(l) }) }, nil
+}

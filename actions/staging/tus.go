@@ -1,11 +1,13 @@
 package staging
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -68,6 +70,23 @@ type resumable struct {
 }
 
 type tusScopeKey struct{}
+
+// tusClientKey carries the creating client's address to preCreate.
+type tusClientKey struct{}
+
+// errTusTooSlow cuts a PATCH slower than the minimum rate. What arrived
+// before is kept: the client may resume from the offset HEAD answers.
+var errTusTooSlow = web.ErrTooSlow.With(uploads.ErrTooSlow,
+	"The upload was too slow and was stopped; what arrived is kept: resume it from the offset HEAD answers, on a faster connection.")
+
+// errTusUnfinished refuses a creation when the client has max unfinished
+// resumable uploads already.
+func errTusUnfinished(max int) *web.Error {
+	e := web.ErrRateLimited.With(errors.New("unfinished resumable uploads per client"), fmt.Sprintf(
+		"Too many unfinished resumable uploads from your address (at most %d); finish or cancel (DELETE) some, or wait for them to expire, and try again.", max))
+	e.RetryAfter = time.Minute
+	return e
+}
 
 // newResumable builds the tus side of h, on composer: tusd's S3 store,
 // writing under submission.TusPrefix of formq's bucket, and a locker, so
@@ -168,9 +187,46 @@ func (h *Handler) TusCreate(c echo.Context) error {
 		return web.ErrPayloadTooLarge.With(nil, fmt.Sprintf("The file is over the limit of %s.", actions.FormatSize(sc.limits.MaxSize)))
 	}
 	req.Header.Del("X-HTTP-Method-Override")
-	req = req.WithContext(context.WithValue(req.Context(), tusScopeKey{}, sc))
+	ctx := context.WithValue(context.WithValue(req.Context(), tusScopeKey{}, sc), tusClientKey{}, c.RealIP())
+	req = req.WithContext(ctx)
+	if req.ContentLength != 0 { // creation with upload: the body is a PATCH's
+		release, err := h.admitBody(req)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	serveTus(t.create, &locationWriter{ResponseWriter: c.Response(), base: h.site.Base()}, req)
 	return nil
+}
+
+// admitBody holds the body of a request that sends bytes of a resumable
+// upload to the upload admission of every other upload: it waits for a
+// part buffer of the client's share (503 with Retry-After when none comes
+// free in time, nothing written) and keeps it until release, and the body
+// must keep the minimum rate (408 too_slow, what arrived is kept).
+func (h *Handler) admitBody(req *http.Request) (release func(), err error) {
+	paced, release, err := h.store.Admit(req.Context(), req.Body)
+	if err != nil {
+		return nil, web.AsError(err)
+	}
+	req.Body = pacedBody{r: paced, Closer: req.Body}
+	return release, nil
+}
+
+// pacedBody is a request body read through the upload admission; a body
+// too slow ends with the error tusd answers.
+type pacedBody struct {
+	r io.Reader
+	io.Closer
+}
+
+func (b pacedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if errors.Is(err, uploads.ErrTooSlow) {
+		err = tusError(errTusTooSlow)
+	}
+	return n, err
 }
 
 // TusOptions handles OPTIONS /uploads/tus/ and /uploads/tus/{id}: tus's
@@ -219,6 +275,13 @@ func (h *Handler) tusResume(c echo.Context, method string) error {
 	u := *req.URL
 	u.Path, u.RawPath = id, ""
 	r.URL = &u
+	if method == http.MethodPatch {
+		release, err := h.admitBody(&r)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	next := map[string]http.Handler{http.MethodHead: t.head, http.MethodPatch: t.patch, http.MethodDelete: t.del}[method]
 	serveTus(next, c.Response(), &r)
 	return nil
@@ -231,7 +294,19 @@ func (t *resumable) terminate(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
 	if !ev.Upload.SizeIsDeferred && ev.Upload.Offset >= ev.Upload.Size {
 		return tusd.HTTPResponse{}, tusError(ErrUploadFinished)
 	}
+	t.uncount(ev)
 	return tusd.HTTPResponse{}, nil
+}
+
+// uncount stops counting an upload among its client's unfinished ones.
+func (t *resumable) uncount(ev tusd.HookEvent) {
+	if t.h.cfg.TusUploads == nil {
+		return
+	}
+	object, _, _ := strings.Cut(ev.Upload.ID, "+")
+	if err := t.h.cfg.TusUploads.End(ev.Context, object); err != nil {
+		t.h.log.WarnContext(ev.Context, "could not count a resumable upload out of its client's unfinished ones; it counts until it expires", "upload", object, "err", err)
+	}
 }
 
 // tusCreated is when the upload with a tus id ("{ulid}+{multipart id}")
@@ -269,8 +344,19 @@ func (t *resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileIn
 			meta[k] = v
 		}
 	}
-	expires := ulid.Time(id.Time()).Add(t.expiry).UTC().Format(http.TimeFormat)
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: id.String(), MetaData: meta}, nil
+	expires := ulid.Time(id.Time()).Add(t.expiry)
+	if counter := t.h.cfg.TusUploads; counter != nil {
+		client, _ := ev.Context.Value(tusClientKey{}).(string)
+		max := cmp.Or(t.h.cfg.TusClientUploads, DefaultTusClientUploads)
+		switch ok, err := counter.Begin(ev.Context, client, id.String(), max, expires); {
+		case err != nil:
+			return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(web.ErrUnavailable.With(err))
+		case !ok:
+			return tusd.HTTPResponse{}, tusd.FileInfoChanges{}, tusError(errTusUnfinished(max))
+		}
+	}
+	header := tusd.HTTPHeader{"Upload-Expires": expires.UTC().Format(http.TimeFormat)}
+	return tusd.HTTPResponse{Header: header}, tusd.FileInfoChanges{ID: id.String(), MetaData: meta}, nil
 }
 
 // finish runs once the last byte is stored: the file's type is sniffed
@@ -278,6 +364,7 @@ func (t *resumable) preCreate(ev tusd.HookEvent) (tusd.HTTPResponse, tusd.FileIn
 // the sealed reference (header, and the JSON of POST /uploads on PATCH).
 // A refused file is deleted.
 func (t *resumable) finish(ev tusd.HookEvent) (tusd.HTTPResponse, error) {
+	t.uncount(ev)
 	h := t.h
 	ctx := ev.Context
 	info := ev.Upload
@@ -338,9 +425,15 @@ func (t *resumable) drop(ctx context.Context, object string) {
 // with the contract's JSON body.
 func tusError(e *web.Error) error {
 	body, _ := json.Marshal(web.Body(e))
+	header := tusd.HTTPHeader{"Content-Type": echo.MIMEApplicationJSON}
+	for k, v := range e.Header {
+		header[k] = v
+	}
+	if e.RetryAfter > 0 {
+		header["Retry-After"] = strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))
+	}
 	return tusd.Error{ErrorCode: e.Code, Message: e.Message, HTTPResponse: tusd.HTTPResponse{
-		StatusCode: e.Status, Body: string(body) + "\n",
-		Header: tusd.HTTPHeader{"Content-Type": echo.MIMEApplicationJSON},
+		StatusCode: e.Status, Body: string(body) + "\n", Header: header,
 	}}
 }
 

@@ -41,7 +41,24 @@ type Store interface {
 	Delete(ctx context.Context, keys ...string) error
 	Snapshot(ctx context.Context, key string) (uploads.Snapshot, error)
 	PresignPost(ctx context.Context, key, contentType string, maxSize int64, ttl time.Duration) (uploads.PresignedPost, error)
+	// Admit holds a body tusd reads (a resumable upload's PATCH) to the
+	// upload admission: a part buffer of the client's share, the
+	// minimum rate.
+	Admit(ctx context.Context, body io.Reader) (paced io.Reader, release func(), err error)
 }
+
+// TusCounter counts each client's unfinished resumable uploads on every
+// API process; *redisstate.TusUploads is the implementation. Begin counts
+// a new upload (its object id) until it expires unless the client has max
+// already (false); End stops counting one that was finished or cancelled.
+type TusCounter interface {
+	Begin(ctx context.Context, client, upload string, max int, expires time.Time) (bool, error)
+	End(ctx context.Context, upload string) error
+}
+
+// DefaultTusClientUploads is how many unfinished resumable uploads one
+// client may have at once when the configuration says nothing.
+const DefaultTusClientUploads = 20
 
 var _ Store = (*uploads.Store)(nil)
 
@@ -60,6 +77,11 @@ type Config struct {
 	// TusExpiry is how long an unfinished resumable upload may be
 	// resumed; needed with Tus.
 	TusExpiry time.Duration
+	// TusUploads counts each client's unfinished resumable uploads, on
+	// every API process; a creation over TusClientUploads
+	// (DefaultTusClientUploads when 0) is refused. Nil counts none.
+	TusUploads       TusCounter
+	TusClientUploads int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Captcha admits the pre-upload requests of actions with a captcha;

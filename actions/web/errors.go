@@ -187,6 +187,16 @@ func AsError(err error) *Error {
 	return ErrInternal.With(err)
 }
 
+// logPath is a request's path as the log shows it: a resumable upload's
+// URL is the capability to write it, so the part after its object id
+// ("{ulid}+{multipart id}") is left out.
+func logPath(p string) string {
+	if i := strings.IndexByte(p, '+'); i >= 0 && strings.Contains(p, "/uploads/tus/") {
+		return p[:i] + "+…"
+	}
+	return p
+}
+
 // publicReason is the short, safe description of a body error.
 func publicReason(err error) string {
 	switch {
@@ -222,11 +232,11 @@ func ErrorHandler(log *slog.Logger, pages ErrorPage) echo.HTTPErrorHandler {
 		req := c.Request()
 		switch {
 		case e.Quiet:
-			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
+			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", logPath(req.URL.Path), "err", err)
 		case e.Status >= 500:
-			log.ErrorContext(req.Context(), "request failed", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
+			log.ErrorContext(req.Context(), "request failed", "status", e.Status, "code", e.Code, "path", logPath(req.URL.Path), "err", err)
 		case e.Err != nil:
-			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", req.URL.Path, "err", err)
+			log.DebugContext(req.Context(), "request refused", "status", e.Status, "code", e.Code, "path", logPath(req.URL.Path), "err", err)
 		}
 		h := c.Response().Header()
 		if e.RetryAfter > 0 {
