@@ -306,3 +306,33 @@ func TestEventStreamCapHeldAcrossAPIProcesses(t *testing.T) {
 		t.Errorf("at the cap again, API 1 answered %d", resp.StatusCode)
 	}
 }
+
+// TestEventStreamsOfAKilledAPIStopCounting: the streams a client held on
+// an API process that was killed (no shutdown, no release) stop counting
+// against its cap within 30 seconds, so the client is not locked out by
+// a crash.
+func TestEventStreamsOfAKilledAPIStopCounting(t *testing.T) {
+	rs := teststack.StartReplicasOn(t, testenv.StartRedis(t), testenv.StartS3(t), 2, 0, map[string]string{
+		"FORMQ_STREAMS_PER_CLIENT": "2", "FORMQ_TRUSTED_PROXIES": "127.0.0.1",
+	})
+	const ip = "198.51.100.32"
+	for i := range 2 {
+		if resp := openEvents(t, rs.API(0), ip); resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d on API 1: %d", i+1, resp.StatusCode)
+		}
+	}
+	if resp := openEvents(t, rs.API(1), ip); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third stream on API 2: %d, want 429", resp.StatusCode)
+	}
+	rs.APIs[0].Kill()
+	killed := time.Now()
+	teststack.WaitFor(t, 45*time.Second, "the killed API's streams to stop counting", func() bool {
+		resp := openEvents(t, rs.API(1), ip)
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return false
+		}
+		return true
+	})
+	t.Logf("a stream admitted on API 2 %s after API 1 was killed", time.Since(killed).Round(time.Second))
+}
