@@ -287,11 +287,19 @@ func foreignScript(allow []string, text string) (float64, string, bool) {
 
 func notWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' }
 
+// human is a window as people write it: 1d, 1h, 1h30m, 10m, 30s.
 func human(d time.Duration) string {
 	if d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
-	return d.String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }
