@@ -217,6 +217,12 @@ type AdminsConfig struct {
 	// AdminProxies are the addresses (CIDRs) of the authenticating proxy
 	// whose X-Forwarded-Email/-User/-Groups headers are believed.
 	AdminProxies []string `env:"FORMQ_ADMIN_PROXIES"`
+	// formq's own sign-in with an OpenID Connect provider.
+	AdminOIDCIssuer       string   `env:"FORMQ_ADMIN_OIDC_ISSUER"`
+	AdminOIDCClientID     string   `env:"FORMQ_ADMIN_OIDC_CLIENT_ID"`
+	AdminOIDCClientSecret string   `env:"FORMQ_ADMIN_OIDC_CLIENT_SECRET" secret:"true"`
+	AdminOIDCScopes       []string `env:"FORMQ_ADMIN_OIDC_SCOPES"`
+	AdminOIDCGroupsClaim  string   `env:"FORMQ_ADMIN_OIDC_GROUPS_CLAIM"`
 	// AuditRetention is how long the audit log keeps its entries.
 	AuditRetention Period `env:"FORMQ_AUDIT_RETENTION"`
 }
@@ -240,7 +246,7 @@ func DefaultConfig() Config {
 		},
 		TelemetryConfig: TelemetryConfig{LogLevel: "info", AccessLogSample: 1},
 		AuthConfig:      AuthConfig{AuthCookie: "formq_session"},
-		AdminsConfig:    AdminsConfig{AuditRetention: Period(400 * 24 * time.Hour)},
+		AdminsConfig:    AdminsConfig{AuditRetention: Period(400 * 24 * time.Hour), AdminOIDCScopes: []string{"openid", "email", "profile"}, AdminOIDCGroupsClaim: "groups"},
 		StepsConfig:     StepsConfig{ThumbnailMaxDecode: 64 << 20, ThumbnailDecodeBudget: 256 << 20},
 		SinksConfig: SinksConfig{
 			CloudflareConfig: CloudflareConfig{CloudflareAPIURL: "https://api.cloudflare.com/client/v4"},

@@ -118,7 +118,9 @@ func (b *builder) routes(decl *declaration) (*echo.Echo, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Admins: cfg.Admins, Proxies: cfg.AdminProxies}, admin.Deps{
+	if parts.Admin, err = admin.New(admin.Config{Token: cfg.AdminToken, Admins: cfg.Admins, Proxies: cfg.AdminProxies, OIDC: admin.OIDCConfig{
+		Issuer: cfg.AdminOIDCIssuer, ClientID: cfg.AdminOIDCClientID, ClientSecret: cfg.AdminOIDCClientSecret, Scopes: cfg.AdminOIDCScopes, GroupsClaim: cfg.AdminOIDCGroupsClaim,
+	}}, admin.Deps{
 		Actions: registry, Sealer: b.sealer, Inbox: index, Links: b.store, Status: b.status,
 		Redeliveries: jobs.NewRedeliverer(b.queue, b.status, log), Spam: index, Releaser: jobs.NewReleaser(b.queue), Queues: queueDashboard(cfg), Site: b.site, Log: log,
 		Audit: audit.New(b.rdb, time.Duration(cfg.AuditRetention), jobs.NewSalt(b.rdb)),

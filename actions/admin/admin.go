@@ -34,6 +34,8 @@ type Config struct {
 	// Proxies are the addresses (CIDRs) of the authenticating proxy whose
 	// identity headers are believed (FORMQ_ADMIN_PROXIES).
 	Proxies []string
+	// OIDC is formq's own sign-in with an OpenID Connect provider.
+	OIDC OIDCConfig
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -116,7 +118,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	signIn, err := newSignIn(cfg)
+	signIn, err := newSignIn(cfg, d.Sealer, d.Site.URL(SignOutPath))
 	if err != nil {
 		return nil, err
 	}

@@ -44,11 +44,11 @@ func TestRosterRefusesWhatItCannotRead(t *testing.T) {
 // without named admins, are refused at start.
 func TestSignInNeedsAWayIn(t *testing.T) {
 	for _, c := range []Config{{Admins: "a@example.org=admin"}, {Proxies: []string{"10.0.0.1"}}, {Admins: "a@b=admin", Proxies: []string{"nope"}}} {
-		if _, err := newSignIn(c); err == nil {
+		if _, err := newSignIn(c, nil, ""); err == nil {
 			t.Errorf("newSignIn(%+v) accepted", c)
 		}
 	}
-	if _, err := newSignIn(Config{Admins: "a@example.org=admin", Proxies: []string{"10.0.0.1", "fd00::/8"}}); err != nil {
+	if _, err := newSignIn(Config{Admins: "a@example.org=admin", Proxies: []string{"10.0.0.1", "fd00::/8"}}, nil, ""); err != nil {
 		t.Error(err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/formq/formq/actions"
 	"github.com/formq/formq/actions/web"
 	"github.com/labstack/echo/v4"
 )
@@ -34,16 +35,18 @@ type signIn struct {
 	token   string
 	roster  *Roster
 	proxies []netip.Prefix
+	oidc    *oidcSignIn
+	signOut string // where OIDC sessions sign out
 }
 
 // newSignIn checks the sign-in settings: a roster needs a way for its
 // people to sign in, and a proxy or OIDC needs a roster.
-func newSignIn(cfg Config) (*signIn, error) {
+func newSignIn(cfg Config, sealer actions.Sealer, signOutURL string) (*signIn, error) {
 	roster, err := ParseRoster(cfg.Admins)
 	if err != nil {
 		return nil, err
 	}
-	s := &signIn{token: cfg.Token, roster: roster}
+	s := &signIn{token: cfg.Token, roster: roster, signOut: signOutURL}
 	for _, p := range cfg.Proxies {
 		prefix, err := parsePrefix(p)
 		if err != nil {
@@ -51,11 +54,14 @@ func newSignIn(cfg Config) (*signIn, error) {
 		}
 		s.proxies = append(s.proxies, prefix)
 	}
+	if s.oidc, err = newOIDCSignIn(cfg.OIDC, sealer); err != nil {
+		return nil, err
+	}
 	switch {
-	case !roster.Empty() && len(s.proxies) == 0:
-		return nil, errors.New("FORMQ_ADMINS is set but nobody can sign in: set FORMQ_ADMIN_PROXIES (an authenticating proxy's addresses)")
-	case roster.Empty() && len(s.proxies) > 0:
-		return nil, errors.New("FORMQ_ADMIN_PROXIES is set but FORMQ_ADMINS names nobody: list who may sign in, like alice@example.org=admin")
+	case !roster.Empty() && len(s.proxies) == 0 && s.oidc == nil:
+		return nil, errors.New("FORMQ_ADMINS is set but nobody can sign in: set FORMQ_ADMIN_PROXIES (an authenticating proxy's addresses) or FORMQ_ADMIN_OIDC_ISSUER")
+	case roster.Empty() && (len(s.proxies) > 0 || s.oidc != nil):
+		return nil, errors.New("FORMQ_ADMIN_PROXIES or FORMQ_ADMIN_OIDC_ISSUER is set but FORMQ_ADMINS names nobody: list who may sign in, like alice@example.org=admin")
 	}
 	return s, nil
 }
@@ -103,7 +109,7 @@ func (s *signIn) fromProxy(r *http.Request) bool {
 
 // person finds who the request acts for: the person a trusted proxy
 // signed in, else the admin token (bearer, or the password of Basic
-// authentication from browsers).
+// authentication from browsers), else formq's own OIDC sign-in session.
 func (s *signIn) person(c echo.Context) (*Person, error) {
 	r := c.Request()
 	if s.fromProxy(r) {
@@ -121,6 +127,11 @@ func (s *signIn) person(c echo.Context) (*Person, error) {
 			return nil, web.ErrForbidden.With(errors.New("wrong admin token"))
 		}
 		return tokenPerson, nil
+	}
+	if s.oidc != nil {
+		if p, err := s.oidc.person(c, s.roster, s.signOut); p != nil || err != nil {
+			return p, err
+		}
 	}
 	return nil, web.ErrUnauthenticated.With(errors.New("no admin credentials"), "This needs the admin token or signing in.")
 }
@@ -167,6 +178,9 @@ func (h *Handler) SignIn() echo.MiddlewareFunc {
 				err = next(c)
 			}
 			if statusOf(err) == http.StatusUnauthorized {
+				if redirect := h.askToSignIn(c); redirect != nil {
+					return redirect
+				}
 				if s.token != "" {
 					c.Response().Header().Set("WWW-Authenticate", `Basic realm="formq admin", charset="UTF-8"`)
 				}

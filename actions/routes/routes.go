@@ -120,6 +120,10 @@ func Register(e *echo.Echo, p Parts) error {
 	e.POST(admin.InboxPath+"/bulk", a.InboxBulk, append(signIn, viewer)...)
 	e.POST(admin.InboxPath+"/:id/redeliver", a.InboxRedeliver, append(signIn, adminOnly)...)
 	e.POST(admin.InboxPath+"/:id/spam", a.InboxSpam, append(signIn, adminOnly)...)
+	// formq's own OIDC sign-in (404 unless configured).
+	e.GET(admin.SignInPath, a.OIDCSignIn)
+	e.GET(admin.CallbackPath, a.OIDCCallback)
+	e.POST(admin.SignOutPath, a.OIDCSignOut, a.SameOrigin())
 	e.Any(admin.QueuesPath, a.Queues, append(signIn, adminOnly)...)
 	e.Any(admin.QueuesPath+"/*", a.Queues, append(signIn, adminOnly)...)
 	return nil

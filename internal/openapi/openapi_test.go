@@ -644,6 +644,9 @@ func TestAdminRoutesOffAnswer404(t *testing.T) {
 	st := teststack.Start(t, nil)
 	d.call(t, st.APIURL, request{method: "POST", path: "/admin/bind", doc: "/admin/bind", body: strings.NewReader(`{}`), contentType: "application/json", want: 404})
 	d.call(t, st.APIURL, request{method: "GET", path: "/admin/queues/", doc: "/admin/queues/{path}", want: 404})
+	d.call(t, st.APIURL, request{method: "GET", path: "/admin/signin", doc: "/admin/signin", want: 404})
+	d.call(t, st.APIURL, request{method: "GET", path: "/admin/oidc/callback", doc: "/admin/oidc/callback", want: 404})
+	d.call(t, st.APIURL, request{method: "POST", path: "/admin/signout", doc: "/admin/signout", want: 404})
 }
 
 // TestHandlerServesTheDocument: the document as JSON, with caching headers
