@@ -15,7 +15,7 @@ export interface KeptFile {
 export interface Submission {
   id: string;
   action: string;
-  status: "queued" | "processing" | "completed" | "failed" | "rejected";
+  status: "queued" | "processing" | "completed" | "failed" | "rejected" | "spam";
   statusUrl: string;
   data?: Record<string, Record<string, string>>;
   message?: string;

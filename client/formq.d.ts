@@ -132,8 +132,11 @@ export interface SubmissionFile {
 export interface Status {
   id: string;
   action: string;
-  /** rejected: the app refused it (its webhook answered 422); final like completed and failed. */
-  status: "queued" | "processing" | "completed" | "failed" | "rejected";
+  /**
+   * rejected: the app refused it (its webhook answered 422); final like completed and failed.
+   * spam: held in the Spam folder; only the admin token's reads show it, a submitter never sees it.
+   */
+  status: "queued" | "processing" | "completed" | "failed" | "rejected" | "spam";
   statusUrl: string;
   files?: SubmissionFile[];
   steps?: Step[];
