@@ -120,16 +120,26 @@ func (sv *siteverify) callCount() int {
 	return len(sv.calls)
 }
 
-// closedURL is an address nothing listens on.
+// closedURL is an address that drops every connection unanswered, like a
+// provider that cannot be reached. It holds its port for the test, so no
+// other process's server can take it and answer in its place.
 func closedURL(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/siteverify"
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return "http://" + l.Addr().String() + "/siteverify"
 }
 
 // startWithActions runs the stack with an actions file of its own.
