@@ -125,7 +125,14 @@ func TestAdminInbox(t *testing.T) {
 func signups(t *testing.T, s *site) map[string]string {
 	t.Helper()
 	ids := map[string]string{}
-	for _, p := range []struct{ name, email string }{{"Ada Lovelace", "ada@example.com"}, {"Grace Hopper", "grace@example.com"}, {"Margaret Hamilton", "margaret@example.com"}} {
+	for i, p := range []struct{ name, email string }{{"Ada Lovelace", "ada@example.com"}, {"Grace Hopper", "grace@example.com"}, {"Margaret Hamilton", "margaret@example.com"}} {
+		if i > 0 {
+			// The inbox lists by the millisecond a post was received, and
+			// posts of one millisecond in any order (their ids are random):
+			// two posts a few hundred microseconds apart once listed Grace
+			// before Margaret.
+			time.Sleep(3 * time.Millisecond)
+		}
 		form := url.Values{"name": {p.name}, "email": {p.email}, "plan": {"pro"}, "agree": {"on"}}
 		resp, raw := teststack.Post(t, s.stack.APIURL+"/actions/signup", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", map[string]string{"Accept": "application/json"})
 		var acc struct{ Submission struct{ ID string } }
