@@ -560,7 +560,7 @@ func csvRow(a *actions.Action, s *submission.Submission) []string {
 		if f.Sensitive() {
 			continue
 		}
-		row = append(row, CSVCell(cellText(s.Values[f.Name])))
+		row = append(row, CSVCell(submission.CardText(s.Values[f.Name])))
 	}
 	for _, u := range a.Uploads {
 		var names []string
@@ -572,22 +572,6 @@ func csvRow(a *actions.Action, s *submission.Submission) []string {
 		row = append(row, CSVCell(strings.Join(names, "; ")))
 	}
 	return append(row, CSVCell(s.Subject), CSVCell(s.ClientIP))
-}
-
-func cellText(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return t
-	case []any:
-		parts := make([]string, len(t))
-		for i, p := range t {
-			parts[i] = fmt.Sprint(p)
-		}
-		return strings.Join(parts, "; ")
-	}
-	return fmt.Sprint(v)
 }
 
 // CSVCell escapes a cell that a spreadsheet would run as a formula (it

@@ -13,6 +13,7 @@ import (
 	"github.com/formq/formq/actions/pages"
 	"github.com/formq/formq/actions/web"
 	"github.com/formq/formq/internal/audit"
+	"github.com/formq/formq/submission"
 	"github.com/labstack/echo/v4"
 )
 
@@ -203,13 +204,13 @@ func (h *Handler) InboxDetailPage(c echo.Context) error {
 		for _, f := range a.Fields {
 			if v, ok := d.Submission.Values[f.Name]; ok {
 				seen[f.Name] = true
-				data.Values = append(data.Values, labelled{f.Label, cellText(v)})
+				data.Values = append(data.Values, labelled{f.Label, submission.CardText(v)})
 			}
 		}
 	}
 	for k, v := range d.Submission.Values {
 		if !seen[k] {
-			data.Values = append(data.Values, labelled{k, cellText(v)})
+			data.Values = append(data.Values, labelled{k, submission.CardText(v)})
 		}
 	}
 	return pages.Plain(c, h.pages, "inbox-detail", http.StatusOK, data)
