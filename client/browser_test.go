@@ -446,6 +446,29 @@ func darkMode(on bool) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// inBothThemes saves the page as shot-light.png and shot-dark.png and
+// runs axe-core on each; the page is left in the light theme.
+func inBothThemes(t *testing.T, ctx context.Context, shot, what string) {
+	t.Helper()
+	screenshot(t, ctx, shot+"-light")
+	noAxeViolations(t, ctx, what+" (light)")
+	run(t, ctx, darkMode(true))
+	screenshot(t, ctx, shot+"-dark")
+	noAxeViolations(t, ctx, what+" (dark)")
+	run(t, ctx, darkMode(false))
+}
+
+// onAPhone shows the page 390 px wide, saves it as shot-phone.png and
+// fails when it scrolls sideways; the viewport stays a phone's.
+func onAPhone(t *testing.T, ctx context.Context, shot, what string) {
+	t.Helper()
+	run(t, ctx, chromedp.EmulateViewport(390, 844))
+	screenshot(t, ctx, shot+"-phone")
+	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("%s is %spx wide on a 390px phone", what, w)
+	}
+}
+
 // noScript turns the page's JavaScript off or on.
 func noScript(off bool) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {

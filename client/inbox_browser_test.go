@@ -30,16 +30,8 @@ func TestAdminInbox(t *testing.T) {
 	if got := evalString(t, ctx, `document.querySelector(".count").textContent`); got != "3 submissions" {
 		t.Errorf("the count reads %q", got)
 	}
-	screenshot(t, ctx, "inbox-list-light")
-	noAxeViolations(t, ctx, "the inbox list (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "inbox-list-dark")
-	noAxeViolations(t, ctx, "the inbox list (dark)")
-	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
-	screenshot(t, ctx, "inbox-list-phone")
-	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
-		t.Errorf("the inbox list is %spx wide on a 390px phone", w)
-	}
+	inBothThemes(t, ctx, "inbox-list", "the inbox list")
+	onAPhone(t, ctx, "inbox-list", "the inbox list")
 	run(t, ctx, chromedp.EmulateReset(), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("tbody tr")))
 
 	// Keyboard only: Tab to the search, type, Enter; Tab to the row's
@@ -81,12 +73,7 @@ func TestAdminInbox(t *testing.T) {
 	if got := evalString(t, ctx, `document.querySelector("main").innerText`); !strings.Contains(got, "Grace Hopper") || !strings.Contains(got, "Unstar") {
 		t.Errorf("the detail page: %s", got)
 	}
-	screenshot(t, ctx, "inbox-detail-light")
-	noAxeViolations(t, ctx, "the inbox detail (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "inbox-detail-dark")
-	noAxeViolations(t, ctx, "the inbox detail (dark)")
-	run(t, ctx, darkMode(false))
+	inBothThemes(t, ctx, "inbox-detail", "the inbox detail")
 
 	// The export, with the login the browser holds.
 	out := value(t, ctx, chromedp.Evaluate[string](`fetch(location.origin + "/admin/submissions/export?action=signup&format=csv").then(async (r) => r.status + "\n" + await r.text())`, chromedp.EvalAwaitPromise))
@@ -108,16 +95,8 @@ func TestAdminInbox(t *testing.T) {
 	if rows != "token admin, by token / export / signup / 3 / csv\ntoken admin, by token / bulk /  / 1 / star" {
 		t.Errorf("the audit log page shows:\n%s", rows)
 	}
-	screenshot(t, ctx, "inbox-audit-light")
-	noAxeViolations(t, ctx, "the audit log (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "inbox-audit-dark")
-	noAxeViolations(t, ctx, "the audit log (dark)")
-	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
-	screenshot(t, ctx, "inbox-audit-phone")
-	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
-		t.Errorf("the audit log is %spx wide on a 390px phone", w)
-	}
+	inBothThemes(t, ctx, "inbox-audit", "the audit log")
+	onAPhone(t, ctx, "inbox-audit", "the audit log")
 }
 
 // signups posts Ada's, Grace's and Margaret's signups, in that order, and

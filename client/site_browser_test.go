@@ -231,16 +231,8 @@ func TestHostedForm(t *testing.T) {
 	ctx := tab(t)
 	run(t, ctx, chromedp.Navigate(s.api+"/forms/signup"), chromedp.WaitVisible(chromedp.CSS("#f-name")))
 	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
-	screenshot(t, ctx, "hosted-form-light")
-	noAxeViolations(t, ctx, "the hosted form (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "hosted-form-dark")
-	noAxeViolations(t, ctx, "the hosted form (dark)")
-	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
-	screenshot(t, ctx, "hosted-form-phone")
-	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
-		t.Errorf("the hosted form is %spx wide on a 390px phone", w)
-	}
+	inBothThemes(t, ctx, "hosted-form", "the hosted form")
+	onAPhone(t, ctx, "hosted-form", "the hosted form")
 	run(t, ctx, chromedp.EmulateReset(), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#f-name")))
 	waitJS(t, ctx, "client.js", `document.querySelector("form").noValidate === true`)
 

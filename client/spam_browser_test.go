@@ -79,16 +79,8 @@ func TestAdminSpamFolder(t *testing.T) {
 	if got := evalString(t, ctx, `document.querySelector("nav.folders [aria-current]").textContent`); got != "Spam" {
 		t.Errorf("the current folder reads %q", got)
 	}
-	screenshot(t, ctx, "spam-list-light")
-	noAxeViolations(t, ctx, "the Spam folder (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "spam-list-dark")
-	noAxeViolations(t, ctx, "the Spam folder (dark)")
-	run(t, ctx, darkMode(false), chromedp.EmulateViewport(390, 844))
-	screenshot(t, ctx, "spam-list-phone")
-	if w := evalString(t, ctx, `String(document.documentElement.scrollWidth)`); w != "390" {
-		t.Errorf("the Spam folder is %spx wide on a 390px phone", w)
-	}
+	inBothThemes(t, ctx, "spam-list", "the Spam folder")
+	onAPhone(t, ctx, "spam-list", "the Spam folder")
 	run(t, ctx, chromedp.EmulateViewport(1024, 768))
 
 	run(t, ctx, chromedp.Navigate(u.String()+"/admin/inbox/"+spammy), chromedp.WaitVisible(chromedp.CSS("#spam-h")))
@@ -98,12 +90,7 @@ func TestAdminSpamFolder(t *testing.T) {
 			t.Errorf("the held submission's spam check lacks %q: %s", want, section)
 		}
 	}
-	screenshot(t, ctx, "spam-detail-light")
-	noAxeViolations(t, ctx, "a held submission (light)")
-	run(t, ctx, darkMode(true))
-	screenshot(t, ctx, "spam-detail-dark")
-	noAxeViolations(t, ctx, "a held submission (dark)")
-	run(t, ctx, darkMode(false))
+	inBothThemes(t, ctx, "spam-detail", "a held submission")
 
 	run(t, ctx, chromedp.Click(`button[value=release]`))
 	waitJS(t, ctx, "the release's notice", `(document.querySelector("[role=status]") || {}).textContent == "Released: it is in the inbox and its steps are running."`)
