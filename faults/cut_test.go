@@ -136,22 +136,10 @@ func TestAPICutMidStreamedUpload(t *testing.T) {
 			time.Sleep(2 * time.Second) // the S3 server finishes what it was given
 			c.multipartBefore, c.objectsBefore, c.filesBefore = count()
 			expect(t, &c.failed, c.filesBefore == 0, "the cut upload left %d objects at a file's key", c.filesBefore)
-			sweep := time.Now()
-			_ = start(t, st.workerBin, "worker", st.env)
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				c.multipartLeft, c.objectsLeft, _ = count()
-				if c.multipartLeft+c.objectsLeft == 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(250 * time.Millisecond)
-			}
-			c.janitor, c.took = time.Since(sweep), time.Since(started)
-			expect(t, &c.failed, c.multipartLeft+c.objectsLeft == 0, "the janitor left %d multipart uploads and %d objects", c.multipartLeft, c.objectsLeft)
-			rowsMu.Lock()
-			cleanups = append(cleanups, c)
-			rowsMu.Unlock()
-			t.Logf("%+v", c)
+			awaitJanitor(t, st, &c, started, func() (int, int) {
+				parts, objects, _ := count()
+				return parts, objects
+			})
 		})
 	}
 }

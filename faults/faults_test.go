@@ -732,6 +732,15 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	c := cleanup{scenario: "API SIGKILL mid-upload (96 MiB, killed after 40 MiB), janitor every 1s, min age 3s", sentMiB: mib}
 	c.multipartBefore, c.objectsBefore = count()
 	expect(t, &c.failed, c.multipartBefore+c.objectsBefore > 0, "the kill left nothing in the bucket: the scenario did not catch the upload in S3")
+	awaitJanitor(t, st, &c, started, count)
+}
+
+// awaitJanitor starts a worker, whose janitor sweeps the bucket, and
+// waits up to a minute until count finds no multipart upload and no
+// object left; it records the row with how long the sweep took, failed
+// when anything is left.
+func awaitJanitor(t *testing.T, st *stack, c *cleanup, started time.Time, count func() (parts, objects int)) {
+	t.Helper()
 	sweep := time.Now()
 	_ = start(t, st.workerBin, "worker", st.env)
 	deadline := time.Now().Add(60 * time.Second)
@@ -745,7 +754,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	c.janitor, c.took = time.Since(sweep), time.Since(started)
 	expect(t, &c.failed, c.multipartLeft+c.objectsLeft == 0, "the janitor left %d multipart uploads and %d objects", c.multipartLeft, c.objectsLeft)
 	rowsMu.Lock()
-	cleanups = append(cleanups, c)
+	cleanups = append(cleanups, *c)
 	rowsMu.Unlock()
-	t.Logf("%+v", c)
+	t.Logf("%+v", *c)
 }
