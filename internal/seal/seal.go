@@ -101,9 +101,12 @@ func (s *Sealer) Seal(purpose string, v any, ttl time.Duration) (string, error) 
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
-// Open checks a token for purpose and decodes its value into v.
+// Open checks a token for purpose and decodes its value into v. A token
+// has one spelling only (strict base64: no other last character for the
+// same bytes), so single-use claims keyed by a token's text, such as the
+// render stamps', cannot be renewed by respelling it.
 func (s *Sealer) Open(purpose, token string, v any) error {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) < 1 || raw[0] != version {
 		return ErrInvalid
 	}
