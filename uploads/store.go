@@ -117,7 +117,7 @@ type Store struct {
 	chunks   chunkCount    // of heads, held now and at most
 	// streaming lets one PutObject stream a body that cannot be read
 	// twice: the payload goes unsigned (over https TLS carries its
-	// integrity; formq hashes every file itself).
+	// integrity; formq hashes every file itself) and in one attempt.
 	streaming func(*s3.Options)
 }
 
@@ -180,9 +180,12 @@ func NewStore(ctx context.Context, c Config) (*Store, error) {
 	if c.Memory < 2*c.PartSize {
 		c.Memory = 2 * c.PartSize
 	}
-	streaming := func(*s3.Options) {}
-	if !unsignedAlready {
-		streaming = func(o *s3.Options) {
+	streaming := func(o *s3.Options) {
+		// A body read once cannot be sent again: the SDK's retry would
+		// only sleep its backoff (up to 2 s) before failing to rewind it,
+		// and hold the answer to a client whose upload failed that long.
+		noRetry(o)
+		if !unsignedAlready {
 			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"path/filepath"
@@ -299,4 +300,23 @@ func PostFrom(client *http.Client, url, contentType string, body io.Reader, ip s
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-Forwarded-For", ip)
 	return client.Do(req)
+}
+
+// AnswerWhileSending writes req on a connection of its own and reads the
+// answer at the same time, as a browser does (Go's client stops reading
+// when its write fails): the status and Retry-After, or how the
+// connection ended without an answer.
+func AnswerWhileSending(req *http.Request) string {
+	conn, err := net.Dial("tcp", req.URL.Host)
+	if err != nil {
+		return "cut off: " + err.Error()
+	}
+	defer conn.Close()
+	go req.Write(conn) // fails once the server closes; the answer tells
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return "cut off: " + err.Error()
+	}
+	resp.Body.Close()
+	return fmt.Sprintf("%d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 }
