@@ -3,12 +3,9 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/testenv"
+	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/submission"
 	"github.com/formq/formq/uploads"
 )
@@ -99,28 +97,13 @@ func TestAPICutMidStreamedUpload(t *testing.T) {
 			req.Header.Set("Content-Type", mw.FormDataContentType())
 			req.Header.Set("Accept", "application/json")
 			answered := make(chan string, 1)
-			go func() {
-				// The request is written and the answer read side by side on
-				// one connection, as a browser does. Go's own client is no
-				// judge here: when the answer comes while it still writes
-				// the body, it closes the connection itself and, about one
-				// time in two, reports its failed write ("use of closed
-				// network connection") instead of the answer it read.
-				conn, err := net.Dial("tcp", req.URL.Host)
-				if err != nil {
-					answered <- "cut off: " + err.Error()
-					return
-				}
-				defer conn.Close()
-				go req.Write(conn) // fails once the server closes; the answer tells
-				resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-				if err != nil {
-					answered <- "cut off: " + err.Error()
-					return
-				}
-				resp.Body.Close()
-				answered <- fmt.Sprintf("%d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-			}()
+			// The request is written and the answer read side by side on
+			// one connection, as a browser does. Go's own client is no
+			// judge here: when the answer comes while it still writes the
+			// body, it closes the connection itself and, about one time in
+			// two, reports its failed write ("use of closed network
+			// connection") instead of the answer it read.
+			go func() { answered <- teststack.AnswerWhileSending(req) }()
 			<-src.reached
 			time.Sleep(time.Second) // the API's PUT is well under way
 			c := cleanup{scenario: "API " + name + " mid 64 MiB upload with a Content-Length (one streamed PUT), janitor every 1s, min age 3s", sentMiB: int(src.read.Load() >> 20)}
