@@ -21,16 +21,17 @@ var errStalled = errors.New("S3 made no progress")
 // (no bytes taken, no answer) ends after the stall timeout whatever its
 // size.
 type stallWatch struct {
-	d     time.Duration
-	timer *time.Timer
-	last  atomic.Int64 // unix nanos of the last reset
-	ctx   context.Context
+	d      time.Duration
+	timer  *time.Timer
+	last   atomic.Int64 // unix nanos of the last reset
+	ctx    context.Context
+	cancel context.CancelCauseFunc // cuts the request with a cause
 }
 
 // watch gives one S3 request its stall deadline; stop ends it.
 func (s *Store) watch(ctx context.Context) (context.Context, *stallWatch, func()) {
 	wctx, cancel := context.WithCancelCause(ctx)
-	w := &stallWatch{d: s.stall, ctx: wctx}
+	w := &stallWatch{d: s.stall, ctx: wctx, cancel: cancel}
 	w.last.Store(time.Now().UnixNano())
 	w.timer = time.AfterFunc(s.stall, func() {
 		cancel(fmt.Errorf("%w for %s (FORMQ_S3_STALL_TIMEOUT)", errStalled, s.stall))

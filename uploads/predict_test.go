@@ -128,11 +128,17 @@ func TestPutMemoryGrowsWithTheFile(t *testing.T) {
 // up to its first part.
 func firstPart(t *testing.T, body string) *Part {
 	t.Helper()
-	mr, err := NewMultipartReader(strings.NewReader(body), "multipart/form-data; boundary=B", DefaultReaderLimits)
+	return firstPartOf(t, strings.NewReader(body), int64(len(body)))
+}
+
+// firstPartOf is firstPart of a browserBody of length n read from r.
+func firstPartOf(t *testing.T, r io.Reader, n int64) *Part {
+	t.Helper()
+	mr, err := NewMultipartReader(r, "multipart/form-data; boundary=B", DefaultReaderLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mr.SetLength(int64(len(body)))
+	mr.SetLength(n)
 	p, err := mr.Next()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,5 +107,50 @@ func TestPutFailsInBoundedTimeWhenS3Hangs(t *testing.T) {
 			}
 			assertNothingStored(t, st, "uploads/stall/")
 		})
+	}
+}
+
+// TestDrainCutsAStreamedPutWaitingForS3: the shutdown drain cuts a
+// browser's streamed upload whose PUT is waiting for S3 to take more of
+// the body (S3 paused), where the body's own read would fail only once S3
+// took some: the PUT is cut at once and Put fails with ErrDraining (the
+// API's 503), rather than streaming on once S3 does, and nothing is at
+// the file's key.
+func TestDrainCutsAStreamedPutWaitingForS3(t *testing.T) {
+	s, srv := testenv.StartPrivateS3(t)
+	st, err := NewStore(testenv.Context(t), Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		PartSize: testPart, Memory: 4 * testPart, StallTimeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureBucket(testenv.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+	// More than the connection's buffers hold once S3 stops reading.
+	body, _ := browserBody([2]string{"file:f", string(pngFile(32<<20, 403))})
+	paused := make(chan struct{})
+	p := firstPartOf(t, &pauseAfter{r: strings.NewReader(body), n: 3 << 20, pause: func() {
+		srv.Pause(t)
+		close(paused)
+	}}, int64(len(body)))
+	ctx, cut := context.WithCancelCause(testenv.Context(t))
+	const key = "uploads/drain/s/f/0"
+	put := make(chan error, 1)
+	go func() {
+		_, err := st.Put(ctx, key, p, PutOptions{})
+		put <- err
+	}()
+	<-paused
+	time.Sleep(300 * time.Millisecond) // the PUT waits for S3
+	cut(ErrDraining)
+	time.Sleep(time.Second) // a cut PUT has ended by now; one not cut still waits
+	srv.Resume(t)
+	if err := <-put; !errors.Is(err, ErrDraining) {
+		t.Fatalf("Put cut by the drain = %v, want ErrDraining", err)
+	}
+	if _, err := st.Head(testenv.Context(t), key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the cut upload is at its key: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -184,12 +185,19 @@ var ErrSizeMismatch = fmt.Errorf("%w: file size differs from its declared Conten
 // a partial object left by a cut is removed by the Janitor.
 func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.Reader, size int64, h hash.Hash, pad bool) (Object, error) {
 	partial := submission.PartialKey(obj.Key)
-	// Not cut when the client goes away: its body fails, which ends the
-	// PUT as well. A request cut by its context, some S3 servers still
-	// store as far as it got, after the delete below.
+	// A request cut by its context, some S3 servers still store as far
+	// as it got, after the delete below.
 	wctx, w, stop := s.watch(context.WithoutCancel(ctx))
 	defer stop()
 	body := &sourceReader{r: io.MultiReader(bytes.NewReader(head), src), h: h, size: size, pad: pad, tick: w.progress}
+	// When the request ends (the drain cuts it) while S3 is still taking
+	// the body, the PUT is cut at once: the body's own read would fail
+	// only once S3 took more of it. A PUT given its whole body finishes.
+	defer context.AfterFunc(ctx, func() {
+		if !body.given.Load() {
+			w.cancel(context.Cause(ctx))
+		}
+	})()
 	_, err := s.client.PutObject(wctx, &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           &partial,
@@ -201,6 +209,9 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 	switch {
 	case body.err != nil:
 		return Object{}, &SourceError{Err: body.err}
+	case err != nil && ctx.Err() != nil:
+		// The request ended first: the drain cut it, or the client went.
+		return Object{}, s.putError(ctx, obj.Key, err)
 	case body.n != size && !body.short:
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	case err != nil:
@@ -305,6 +316,7 @@ type sourceReader struct {
 	sent  int64 // bytes given, padding included
 	short bool
 	err   error
+	given atomic.Bool // all size bytes were given
 }
 
 // Read fills p whole unless the source ends or fails: the multipart
@@ -312,6 +324,7 @@ type sourceReader struct {
 // writes each read to the connection with a system call of its own.
 func (r *sourceReader) Read(p []byte) (int, error) {
 	n := 0
+	defer func() { r.given.Store(r.sent >= r.size) }()
 	for n < len(p) {
 		k, err := r.read(p[n:])
 		n += k
@@ -427,10 +440,11 @@ func metadata(o Object) map[string]string {
 }
 
 // putError turns a failed store into ErrUnavailable, unless the request's
-// own context ended (the client went away).
+// own context ended (the client went away, or the drain cut it: its
+// cause, ErrDraining).
 func (s *Store) putError(ctx context.Context, key string, err error) error {
 	if ctx.Err() != nil {
-		return &SourceError{Err: ctx.Err()}
+		return &SourceError{Err: context.Cause(ctx)}
 	}
 	return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
 }
