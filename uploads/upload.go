@@ -209,9 +209,10 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 	switch {
 	case body.err != nil:
 		return Object{}, &SourceError{Err: body.err}
-	case err != nil && ctx.Err() != nil:
-		// The request ended first: the drain cut it, or the client went.
-		return Object{}, s.putError(ctx, obj.Key, err)
+	case err != nil && wctx.Err() != nil:
+		// Cut short by the stall deadline or by the request's end (the
+		// drain): S3's fault or the server's, not a short body.
+		return Object{}, s.putError(ctx, obj.Key, w.cause(err))
 	case body.n != size && !body.short:
 		return Object{}, &SourceError{Err: ErrSizeMismatch}
 	case err != nil:
