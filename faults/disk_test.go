@@ -71,6 +71,29 @@ type uploadLoad struct {
 	other                      map[string]int
 }
 
+// count records one upload's answer.
+func (ul *uploadLoad) count(resp *http.Response, err error) {
+	ul.mu.Lock()
+	defer ul.mu.Unlock()
+	ul.posted++
+	switch {
+	case err != nil:
+		ul.other[errorKind(err)]++
+		return
+	case resp.StatusCode == http.StatusAccepted:
+		ul.acked++
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		ul.unavailable++
+		if resp.Header.Get("Retry-After") == "" {
+			ul.noRetryAfter++
+		}
+	default:
+		b, _ := io.ReadAll(resp.Body)
+		ul.other[fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b[:min(len(b), 80)]))]++
+	}
+	resp.Body.Close()
+}
+
 // TestS3DiskFull runs versitygw on a 128 MB tmpfs, under 50 posts/s and
 // an upload every 500 ms (256 KiB, and every sixth one 9 MiB: one
 // streamed PUT of the predicted size), fills the filesystem for 10 s and
@@ -114,27 +137,7 @@ func TestS3DiskFull(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, api.URL+"/actions/upload", &body)
 			req.Header.Set("Content-Type", mw.FormDataContentType())
 			req.Header.Set("Accept", "application/json")
-			resp, err := client.Do(req)
-			ul.mu.Lock()
-			ul.posted++
-			switch {
-			case err != nil:
-				ul.other[errorKind(err)]++
-			case resp.StatusCode == http.StatusAccepted:
-				ul.acked++
-			case resp.StatusCode == http.StatusServiceUnavailable:
-				ul.unavailable++
-				if resp.Header.Get("Retry-After") == "" {
-					ul.noRetryAfter++
-				}
-			default:
-				b, _ := io.ReadAll(resp.Body)
-				ul.other[fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(b[:min(len(b), 80)]))]++
-			}
-			ul.mu.Unlock()
-			if resp != nil {
-				resp.Body.Close()
-			}
+			ul.count(client.Do(req))
 		}
 	})
 	freed := make(chan time.Time, 1)

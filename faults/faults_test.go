@@ -163,6 +163,7 @@ type load struct {
 	mu           sync.Mutex
 	posted       int
 	acked        map[string]time.Time
+	links        map[string]string // acknowledged id: its statusUrl
 	unavailable  int
 	noRetryAfter int // of unavailable
 	slowest503   time.Duration
@@ -185,7 +186,7 @@ func runLoad(apiURL string, rate int, d time.Duration) *load {
 // runLoadTo is runLoad to an API whose address may change (a restarted
 // process listens on a new port).
 func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
-	l := &load{acked: map[string]time.Time{}, otherKinds: map[string]int{}}
+	l := &load{acked: map[string]time.Time{}, links: map[string]string{}, otherKinds: map[string]int{}}
 	client := &http.Client{Timeout: clientTimeout}
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
@@ -216,11 +217,12 @@ func runLoadTo(apiURL func() string, rate int, d time.Duration) *load {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			var out struct {
-				Submission struct{ ID string } `json:"submission"`
+				Submission struct{ ID, StatusURL string } `json:"submission"`
 			}
 			switch {
 			case resp.StatusCode == http.StatusAccepted && json.Unmarshal(b, &out) == nil && out.Submission.ID != "":
 				l.acked[out.Submission.ID] = time.Now()
+				l.links[out.Submission.ID] = out.Submission.StatusURL
 				l.slowest202 = max(l.slowest202, took)
 			case resp.StatusCode == http.StatusServiceUnavailable:
 				l.unavailable++
