@@ -23,13 +23,17 @@ import (
 // live worker extends every 5 s, and its recoverer runs once a minute,
 // taking back only leases that expired at least 30 s ago: a killed
 // worker's task waits 60 to 120 s. None of that is configurable. The
-// Recoverer below runs every RecoverInterval and puts back tasks whose
-// lease was not extended for StaleLease (two missed extensions and more,
-// by Redis's clock), so a killed worker's tasks run again about 7 to 14 s
-// after the kill. It moves the task exactly as asynq's own Requeue does
-// (active -> pending, lease dropped). A worker stalled for longer than
-// StaleLease (a frozen host) may see its task run elsewhere meanwhile;
-// steps are idempotent and a finished step is never run again.
+// Recoverer below looks every RecoverInterval and puts back tasks whose
+// lease it has seen unchanged for StaleLease (two missed extensions and
+// more), so a killed worker's tasks run again about 7 to 14 s after the
+// kill. It judges a lease by whether it moves, on its own monotonic
+// clock, never by the time the lease names: that time is the lease
+// holder's clock, which may be minutes off Redis's and this worker's (a
+// lease compared with Redis's clock made a worker 2 minutes behind lose
+// every task it was running). It moves the task exactly as asynq's own
+// Requeue does (active -> pending, lease dropped). A worker stalled for
+// longer than StaleLease (a frozen host) may see its task run elsewhere
+// meanwhile; steps are idempotent and a finished step is never run again.
 const (
 	AsynqVersion    = "v0.26.0"
 	LeaseDuration   = 30 * time.Second
@@ -37,23 +41,26 @@ const (
 	StaleLease      = 12 * time.Second
 )
 
-// requeueExpired moves every task of one queue whose lease ends before
-// now + horizon back to the front of the pending list.
+// requeueStale moves each given task whose lease still has the score the
+// recoverer saw back to the front of the pending list; a lease extended
+// meanwhile has another score and is left alone.
 //
 // KEYS[1] lease zset, KEYS[2] active list, KEYS[3] pending list
-// ARGV[1] horizon in seconds, ARGV[2] task key prefix
-var requeueExpired = redis.NewScript(`
+// ARGV[1] task key prefix, then pairs of task id and the lease score seen
+var requeueStale = redis.NewScript(`
 local now = redis.call('TIME')
-local cutoff = tonumber(now[1]) + tonumber(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, 1000)
 local moved = 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  if redis.call('LREM', KEYS[2], 0, id) > 0 then
-    redis.call('RPUSH', KEYS[3], id)
-    redis.call('HSET', ARGV[2] .. id, 'state', 'pending',
-      'pending_since', tostring(tonumber(now[1]) * 1000000000 + tonumber(now[2]) * 1000))
-    moved = moved + 1
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[1], id)
+    if redis.call('LREM', KEYS[2], 0, id) > 0 then
+      redis.call('RPUSH', KEYS[3], id)
+      redis.call('HSET', ARGV[1] .. id, 'state', 'pending',
+        'pending_since', tostring(tonumber(now[1]) * 1000000000 + tonumber(now[2]) * 1000))
+      moved = moved + 1
+    end
   end
 end
 return moved
@@ -108,11 +115,19 @@ type Recoverer struct {
 	queues []string
 	log    *slog.Logger
 	loop   lifecycle.Loop
+	stale  time.Duration                   // StaleLease; shorter in tests
+	seen   map[string]map[string]leaseSeen // queue: task id: its lease as last seen
+}
+
+// leaseSeen is a lease's score and when the recoverer first saw it so.
+type leaseSeen struct {
+	score float64
+	since time.Time
 }
 
 // NewRecoverer builds a recoverer for the named asynq queues.
 func NewRecoverer(rdb redis.UniversalClient, queues []string, log *slog.Logger) *Recoverer {
-	return &Recoverer{rdb: rdb, queues: queues, log: log}
+	return &Recoverer{rdb: rdb, queues: queues, log: log, stale: StaleLease, seen: map[string]map[string]leaseSeen{}}
 }
 
 // Run recovers every RecoverInterval until ctx ends or Close is called.
@@ -134,18 +149,19 @@ func (r *Recoverer) recoverEvery(ctx context.Context) {
 	}
 }
 
-// Once recovers expired tasks of every queue now and returns how many it
-// put back.
+// Once looks at every queue's leases now, puts back the tasks whose lease
+// it has seen unchanged for StaleLease, and returns how many it put back.
+// A lease is only judged after it has been watched that long, so a
+// recoverer that just started puts nothing back. Several workers' Runs
+// share no state: each judges by its own observations.
 func (r *Recoverer) Once(ctx context.Context) int {
 	total := 0
 	for _, q := range r.queues {
 		prefix := "asynq:{" + q + "}:"
-		n, err := requeueExpired.Run(ctx, r.rdb,
-			[]string{prefix + "lease", prefix + "active", prefix + "pending"},
-			int64((LeaseDuration-StaleLease)/time.Second), prefix+"t:").Int()
+		n, err := r.requeueStale(ctx, q, prefix)
 		if err != nil {
 			if ctx.Err() == nil {
-				r.log.Warn("recoverer: could not requeue expired tasks", "queue", q, "err", err)
+				r.log.Warn("recoverer: could not requeue stale tasks", "queue", q, "err", err)
 			}
 			continue
 		}
@@ -155,6 +171,33 @@ func (r *Recoverer) Once(ctx context.Context) int {
 		total += n
 	}
 	return total
+}
+
+// requeueStale notes the leases of one queue and requeues the stale ones.
+func (r *Recoverer) requeueStale(ctx context.Context, q, prefix string) (int, error) {
+	leases, err := r.rdb.ZRangeWithScores(ctx, prefix+"lease", 0, -1).Result()
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	before, seen := r.seen[q], make(map[string]leaseSeen, len(leases))
+	args := []any{prefix + "t:"}
+	for _, z := range leases {
+		id, _ := z.Member.(string)
+		l, ok := before[id]
+		if !ok || l.score != z.Score {
+			l = leaseSeen{score: z.Score, since: now}
+		}
+		seen[id] = l
+		if now.Sub(l.since) >= r.stale {
+			args = append(args, id, z.Score)
+		}
+	}
+	r.seen[q] = seen
+	if len(args) == 1 {
+		return 0, nil
+	}
+	return requeueStale.Run(ctx, r.rdb, []string{prefix + "lease", prefix + "active", prefix + "pending"}, args...).Int()
 }
 
 // taskKey is the hash asynq keeps a task in.
