@@ -345,7 +345,7 @@ func TestJanitorRemovesExpiredTusUploads(t *testing.T) {
 	if s, err := uploads.NewJanitor(st.Store, cfg).Sweep(ctx); err != nil || s.Deleted+s.Aborted != 0 {
 		t.Fatalf("sweep within the expiry: %+v, %v; want nothing removed", s, err)
 	}
-	cfg.Now = func() time.Time { return time.Now().Add(61 * time.Minute) }
+	cfg.Now = func() time.Time { return time.Now().Add(time.Hour + uploads.ClockAllowance + time.Minute) } // past the expiry and the allowance for the API's clock
 	s, err := uploads.NewJanitor(st.Store, cfg).Sweep(ctx)
 	if err != nil || s.Aborted != 1 {
 		t.Fatalf("sweep past the expiry: %+v, %v", s, err)

@@ -23,6 +23,7 @@ type Janitor struct {
 	store *Store
 	cfg   JanitorConfig
 	loop  lifecycle.Loop
+	clock func() time.Time // this process's clock, to read S3's against; time.Now
 }
 
 // JanitorConfig is what a janitor removes, and when.
@@ -52,9 +53,18 @@ type JanitorConfig struct {
 	// only when it runs the task). An error keeps the files this time.
 	Keep func(ctx context.Context, action, submission string) (bool, error)
 	Log  *slog.Logger
-	// Now is the clock; time.Now when nil.
+	// Now is the moment a sweep judges at, as this process's clock reads
+	// it; time.Now when nil (tests give a later moment). A sweep moves it
+	// onto the S3 server's clock (Objects.ServerTime).
 	Now func() time.Time
 }
+
+// ClockAllowance is what the janitor adds to a time another process
+// wrote by its own clock (a resumable upload's id) before judging it on
+// the S3 server's clock: the most a process's clock can be off S3's and
+// still sign requests S3 accepts (Signature Version 4 refuses a request
+// time more than 15 minutes off).
+const ClockAllowance = 15 * time.Minute
 
 // DefaultPartialAge is the age after which the janitor removes a partial
 // object, unless Janitor.MinAge is smaller.
@@ -68,7 +78,7 @@ func NewJanitor(store *Store, cfg JanitorConfig) *Janitor {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Janitor{store: store, cfg: cfg}
+	return &Janitor{store: store, cfg: cfg, clock: time.Now}
 }
 
 // Sweep is what one pass of the janitor did.
@@ -106,13 +116,16 @@ func (j *Janitor) sweepEvery(ctx context.Context) {
 }
 
 // Sweep makes one pass over the uploads and the unfinished multipart
-// uploads.
+// uploads. Ages are measured on the S3 server's clock, which stamped what
+// is measured, so a worker whose clock is off removes nothing early.
 func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	var s Sweep
-	now := time.Now
-	if j.cfg.Now != nil {
-		now = j.cfg.Now
+	s3now, err := j.store.ServerTime(ctx)
+	if err != nil {
+		return s, fmt.Errorf("janitor: %w", err)
 	}
+	offset := s3now.Sub(j.clock())
+	now := func() time.Time { return j.cfg.Now().Add(offset) }
 	cutoff := now().Add(-j.cfg.MinAge)
 	stagedCutoff := now().Add(-max(j.cfg.StagedAge, j.cfg.MinAge))
 	partialCutoff := now().Add(-cmp.Or(j.cfg.PartialAge, min(j.cfg.MinAge, DefaultPartialAge)))
@@ -121,7 +134,7 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	var lastSub string
 	var keepLast bool
 	tus := j.tusSweep(now())
-	err := j.store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
+	err = j.store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
 		s.Checked++
 		if strings.HasPrefix(o.Key, submission.TusPrefix) {
 			if tus.expired(o) {
@@ -216,8 +229,9 @@ func (j *Janitor) tusSweep(now time.Time) *tusRule {
 	return &tusRule{unfinished: now.Add(-expiry), completed: now.Add(-expiry - max(j.cfg.StagedAge, j.cfg.MinAge))}
 }
 
-// created is when a resumable upload began: the time in its ULID, or
-// fallback for a key formq did not name.
+// created is the latest a resumable upload can have begun on the S3
+// server's clock: the time in its ULID, which the API's clock wrote, plus
+// ClockAllowance; or fallback, an S3 time, for a key formq did not name.
 func (r *tusRule) created(key string, fallback time.Time) time.Time {
 	id, _, ok := submission.ParseTusKey(key)
 	if !ok {
@@ -227,7 +241,7 @@ func (r *tusRule) created(key string, fallback time.Time) time.Time {
 	if err != nil {
 		return fallback
 	}
-	return ulid.Time(u.Time())
+	return ulid.Time(u.Time()).Add(ClockAllowance)
 }
 
 func (r *tusRule) expired(o Listed) bool {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/formq/formq/submission"
+	"github.com/oklog/ulid/v2"
 )
 
 func TestJanitorRemovesOnlyOrphans(t *testing.T) {
@@ -110,5 +112,51 @@ func TestJanitorRemovesPartialObjects(t *testing.T) {
 	}
 	if got, _ := st.List(ctx, "uploads/"); !slices.Equal(got, []string{"uploads/act/kept/f/0"}) {
 		t.Errorf("left %v, want only the kept file", got)
+	}
+}
+
+// TestJanitorMeasuresAgesOnTheS3Clock runs the janitor of a worker whose
+// clock is 2 minutes ahead of the S3 server's, with a minimum age of one
+// minute: a file with no submission, a partial object and a multipart
+// upload S3 has just begun, and a resumable upload the API has just
+// created, are all seconds old on S3's clock, and stay. On the worker's
+// own clock they look 2 minutes old. A worker behind, the same sweep
+// after the ages have passed on S3's clock, removes them.
+func TestJanitorMeasuresAgesOnTheS3Clock(t *testing.T) {
+	st := newTestStore(t, testPart, 2*testPart)
+	ctx := t.Context()
+	tus := submission.TusKey(ulid.Make().String())
+	for _, k := range []string{"uploads/act/orphan/f/0", submission.PartialPrefix + "act/cut/f/0", tus + ".info"} {
+		if _, err := st.Put(ctx, k, bytes.NewReader([]byte("data of "+k)), PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"uploads/act/open/f/0", tus} {
+		if _, err := st.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &st.bucket, Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan := func(context.Context, string, string) (bool, error) { return false, nil }
+	// sweep runs the janitor of a process whose clock is skew off, later
+	// by later.
+	sweep := func(skew, later time.Duration) Sweep {
+		t.Helper()
+		clock := func() time.Time { return time.Now().Add(skew) }
+		j := NewJanitor(st, JanitorConfig{MinAge: time.Minute, TusExpiry: time.Minute, Keep: orphan,
+			Now: func() time.Time { return clock().Add(later) }})
+		j.clock = clock
+		s, err := j.Sweep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := sweep(2*time.Minute, 0); s.Deleted+s.Aborted != 0 {
+		t.Fatalf("a janitor 2 minutes ahead removed what is seconds old on S3's clock: %+v", s)
+	}
+	// A worker 2 minutes behind, later: past the minimum age, the tus
+	// expiry and the allowance for the API's clock, on S3's clock.
+	if s := sweep(-2*time.Minute, ClockAllowance+2*time.Minute); s.Deleted != 3 || s.Aborted != 2 {
+		t.Fatalf("past every age on S3's clock: %+v, want 3 objects deleted and 2 multipart uploads aborted", s)
 	}
 }

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Objects reads and writes the objects of one bucket that are not
@@ -37,6 +41,26 @@ func (s *Objects) Ping(ctx context.Context) error {
 		return fmt.Errorf("%w: head bucket %s: %w", ErrUnavailable, s.bucket, err)
 	}
 	return nil
+}
+
+// ServerTime is the S3 server's clock, read from the Date header of a
+// HEAD of the bucket. The header counts whole seconds and is written
+// before the answer arrives, so it errs early, by up to a second and the
+// request's time: an age measured against it is never longer than it is.
+func (s *Objects) ServerTime(ctx context.Context) (time.Time, error) {
+	out, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: head bucket %s: %w", ErrUnavailable, s.bucket, err)
+	}
+	raw, _ := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
+	if raw == nil {
+		return time.Time{}, fmt.Errorf("head bucket %s: no HTTP answer to read the S3 server's clock from", s.bucket)
+	}
+	date, err := http.ParseTime(raw.Header.Get("Date"))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("head bucket %s: the S3 server sent no Date: %w", s.bucket, err)
+	}
+	return date, nil
 }
 
 // EnsureBucket creates the bucket when it does not exist yet.
