@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"runtime"
@@ -50,6 +52,18 @@ func newDirectClient(b *testing.B, s testenv.S3) *directClient {
 func (d *directClient) put(ctx context.Context, key string, body io.Reader, size int64) error {
 	_, err := d.c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &d.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+	})
+	return err
+}
+
+// putChecksummed is put with the body's SHA-256, which the server checks
+// before it stores the object: what formq sends with a file it stores in
+// one PutObject.
+func (d *directClient) putChecksummed(ctx context.Context, key string, body []byte) error {
+	sum := sha256.Sum256(body)
+	_, err := d.c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &d.bucket, Key: &key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
 	})
 	return err
 }
