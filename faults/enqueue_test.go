@@ -24,15 +24,29 @@ import (
 // Redis and kills the API at once. The client, cut off, sends the same
 // form again to a new API process, waiting Retry-After after each 503,
 // until it is acknowledged (90 s at most). With an Idempotency-Key header
-// it must get exactly one submission, the one queued before the kill;
-// without one it gets a second submission (the row says how many).
+// it must get exactly one submission, the one queued before the kill,
+// also when it sends the form again only 2.5 minutes later (longer than a
+// claim lasts while a request is read); without one it gets a second
+// submission (the row says how many).
 func TestAPIKilledAfterEnqueue(t *testing.T) {
-	for _, withKey := range []bool{true, false} {
+	for _, tc := range []struct {
+		name       string
+		withKey    bool
+		retryAfter time.Duration
+	}{
+		{"key", true, 0},
+		{"key-late", true, 150 * time.Second},
+		{"nokey", false, 0},
+	} {
+		withKey := tc.withKey
 		name := "API SIGKILL after the enqueue, before the answer; client retries without an idempotency key"
 		if withKey {
 			name = "API SIGKILL after the enqueue, before the answer; client retries with an Idempotency-Key"
 		}
-		t.Run(map[bool]string{true: "key", false: "nokey"}[withKey], func(t *testing.T) {
+		if tc.retryAfter > 0 {
+			name += fmt.Sprintf(", the first retry %s after the kill", tc.retryAfter)
+		}
+		t.Run(tc.name, func(t *testing.T) {
 			started := time.Now()
 			r := testenv.StartRedis(t)
 			rdb := r.Client(t)
@@ -95,6 +109,7 @@ func TestAPIKilledAfterEnqueue(t *testing.T) {
 
 			// The client sends the form again until it is acknowledged.
 			api2 := start(t, st.apiBin, "api-2", st.env)
+			time.Sleep(tc.retryAfter)
 			var acked string
 			var slowest time.Duration
 			for end := time.Now().Add(90 * time.Second); acked == "" && time.Now().Before(end); {

@@ -3,6 +3,8 @@ package routes_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"mime/multipart"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/submission"
@@ -224,5 +227,60 @@ func TestIdempotentRepeatOfACaptchaForm(t *testing.T) {
 	}
 	if n := sv.callCount(); n != 1 {
 		t.Errorf("siteverify called %d times, want once", n)
+	}
+}
+
+// TestIdempotentRepeatAfterTheAPIDied leaves an idempotency key as an API
+// process that died leaves it: held (its submission was being queued) and
+// never answered. A repeat must be answered within seconds, not after a
+// pending claim's 30 s: with the queued submission when there is one (one
+// submission, however late the repeat), and as a new submission when the
+// dead process never queued it.
+func TestIdempotentRepeatAfterTheAPIDied(t *testing.T) {
+	st := startActions(t, nil)
+	ctx := context.Background()
+	form := url.Values{"name": {"Ada"}, "email": {"ada@example.com"}}
+	idOf := func(raw []byte) string {
+		var out struct{ Submission struct{ ID string } }
+		json.Unmarshal(raw, &out)
+		return out.Submission.ID
+	}
+	redisKey := func(clientKey string) string {
+		sum := sha256.Sum256([]byte("\x00" + clientKey))
+		return submission.IdempotencyKey("create-user", hex.EncodeToString(sum[:16]))
+	}
+
+	// Queued, then the process died before keeping the answer.
+	resp, raw := send(t, st, "create-user", form, map[string]string{"Idempotency-Key": "died-after-queueing"})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %s", resp.StatusCode, raw)
+	}
+	first, key := idOf(raw), redisKey("died-after-queueing")
+	window := st.RDB.PTTL(ctx, key).Val()
+	if window < time.Minute {
+		t.Fatalf("the kept answer lasts %s", window)
+	}
+	st.RDB.Set(ctx, key, "held:"+first, window)
+	start := time.Now()
+	resp, raw = send(t, st, "create-user", form, map[string]string{"Idempotency-Key": "died-after-queueing"})
+	if resp.StatusCode != http.StatusAccepted || idOf(raw) != first || time.Since(start) > 10*time.Second {
+		t.Fatalf("repeat of a held key whose submission is queued: %d %s after %s; want 202 with %s within seconds", resp.StatusCode, raw, time.Since(start), first)
+	}
+
+	// Held 11 s ago and never queued: the repeat takes the key over.
+	key = redisKey("died-before-queueing")
+	st.RDB.Set(ctx, key, "held:01ARZ3NDEKTSV4RRFFQ69G5FAV", window-11*time.Second)
+	tasks, _ := storedState(t, st)
+	start = time.Now()
+	resp, raw = send(t, st, "create-user", form, map[string]string{"Idempotency-Key": "died-before-queueing"})
+	if resp.StatusCode != http.StatusAccepted || idOf(raw) == "" || idOf(raw) == "01ARZ3NDEKTSV4RRFFQ69G5FAV" || time.Since(start) > 10*time.Second {
+		t.Fatalf("repeat of a held key whose submission was never queued: %d %s after %s; want 202 with a new submission within seconds", resp.StatusCode, raw, time.Since(start))
+	}
+	if after, _ := storedState(t, st); len(after) != len(tasks)+1 {
+		t.Errorf("tasks %d before, %d after; want one more", len(tasks), len(after))
+	}
+	resp, again := send(t, st, "create-user", form, map[string]string{"Idempotency-Key": "died-before-queueing"})
+	if resp.StatusCode != http.StatusAccepted || idOf(again) != idOf(raw) {
+		t.Errorf("a repeat after the takeover: %d %s; want the taken-over key's answer %s", resp.StatusCode, again, idOf(raw))
 	}
 }

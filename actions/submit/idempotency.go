@@ -40,10 +40,17 @@ type Idempotency interface {
 	Claim(ctx context.Context, key, holder string) ([]byte, error)
 	// Complete keeps the answer for the window.
 	Complete(ctx context.Context, key string, answer []byte, window time.Duration) error
+	// Hold keeps holder's claim for ttl, from just before its submission
+	// is queued; false when the claim lapsed and another request took it.
+	Hold(ctx context.Context, key, holder string, ttl time.Duration) (bool, error)
 	// Release gives the key back when the holder's submission was refused.
 	Release(ctx context.Context, key, holder string) error
-	// Holder is the holder of the key's pending claim, "" when none.
-	Holder(ctx context.Context, key string) (string, error)
+	// Holder is the holder of the key's claim, "" when none, and whether
+	// it is held (its submission was being queued).
+	Holder(ctx context.Context, key string) (holder string, held bool, err error)
+	// Takeover gives the key to holder when from held it for ttl, long
+	// enough ago, and never queued its submission.
+	Takeover(ctx context.Context, key, from, holder string, ttl time.Duration) (bool, error)
 }
 
 // Queued finds a queued submission by id (in any state the queue keeps
@@ -58,26 +65,36 @@ type Queued interface {
 // that never answered (its API process died after queueing the
 // submission, before keeping the answer): when the claim's holder is in
 // the queue, that submission is the key's, and its answer is made and
-// kept now, so a client that retries gets the one submission rather than
-// a second one once the claim lapses. nil when the holder is not queued.
-func (h *Handler) queuedAnswer(ctx context.Context, s *intake, key string) (*Answer, error) {
+// kept now, so a client that retries gets the one submission, however
+// late it retries within the window. A held claim whose holder is not in
+// the queue died between holding the key and queueing: the repeat takes
+// the key over (took) and goes on as a new submission. nil and false when
+// the holder is still being read (its claim lapses by itself).
+func (h *Handler) queuedAnswer(ctx context.Context, s *intake, key string) (ans *Answer, took bool, err error) {
 	if h.queued == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	holder, err := h.idem.Holder(ctx, key)
+	holder, held, err := h.idem.Holder(ctx, key)
 	if err != nil || holder == "" {
-		return nil, err
+		return nil, false, err
 	}
 	sub, err := h.queued.Queued(ctx, queueOf(s.a), holder)
-	if err != nil || sub == nil {
-		return nil, err
+	if err != nil {
+		return nil, false, err
+	}
+	if sub == nil {
+		if !held {
+			return nil, false, nil
+		}
+		took, err := h.idem.Takeover(ctx, key, holder, s.sub.ID, s.a.Idempotency)
+		return nil, took, err
 	}
 	body, redirect := h.acceptedAnswer(s.c, s.a, sub, "", false)
 	a := Answer{Status: http.StatusAccepted, Body: body, Redirect: redirect}
 	if err := h.completeIdempotency(context.WithoutCancel(ctx), key, a, s.a.Idempotency); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &a, nil
+	return &a, false, nil
 }
 
 // IdempotencyNotes notes the idempotency key of a submission, so that

@@ -91,7 +91,7 @@ func (s *intake) reserved(ctx context.Context, name, value string) error {
 		key := idempotencyKey(s.a.Name, s.subject, value)
 		ans, err := s.h.claimIdempotency(ctx, key, s.sub.ID)
 		if errors.Is(err, submission.ErrBusy) {
-			if queued, qerr := s.h.queuedAnswer(ctx, s, key); qerr != nil || queued != nil {
+			if queued, took, qerr := s.h.queuedAnswer(ctx, s, key); qerr != nil || queued != nil || took {
 				ans, err = queued, qerr
 			}
 		}
@@ -202,6 +202,18 @@ func (s *intake) finish(ctx context.Context) error {
 		sub.Files = []submission.File{}
 	}
 	sub.Revalidate = expandRevalidate(a.Revalidate, sub)
+	if s.idemKey != "" {
+		held, err := s.h.idem.Hold(ctx, s.idemKey, sub.ID, a.Idempotency)
+		if err != nil {
+			return web.ErrUnavailable.With(err)
+		}
+		if !held {
+			// Read for longer than a pending claim lasts, and another
+			// request took the key meanwhile: its answer is the key's.
+			s.h.log.WarnContext(ctx, "the idempotency key's claim lapsed while the request was read and another request took the key; this submission is queued without it", "submission", sub.ID)
+			s.idemKey = ""
+		}
+	}
 	if err := s.h.queue.Enqueue(ctx, sub); err != nil {
 		return web.ErrUnavailable.With(err)
 	}
