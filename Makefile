@@ -59,7 +59,7 @@ bench: install
 
 # The fault suite (faults/, build tag faults): real cmd/api and cmd/worker
 # processes on real Redis (also Sentinel) and S3 under load, parts killed on
-# purpose; prints one table. About 5 minutes; not part of `make test`.
+# purpose; prints one table. About 15 minutes; not part of `make test`.
 # -v: without it go test prints nothing of a passing package, the table
 # included.
 faults: install
