@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -205,7 +206,11 @@ func (s *Store) putStream(ctx context.Context, obj Object, head []byte, src io.R
 		ContentLength: aws.Int64(size),
 		ContentType:   &obj.ContentType,
 	}, s.streaming)
-	defer s.cleanup(ctx, partial)
+	if err != nil || body.err != nil {
+		defer s.cleanupCut(ctx, partial)
+	} else {
+		defer s.cleanup(ctx, partial)
+	}
 	switch {
 	case body.err != nil:
 		return Object{}, &SourceError{Err: body.err}
@@ -366,6 +371,21 @@ func (s *Store) cleanup(ctx context.Context, key string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stall)
 	defer cancel()
 	_ = s.Delete(dctx, key)
+}
+
+// cutSettle is how long after a cut PUT its partial object is deleted a
+// second time.
+const cutSettle = 2 * time.Second
+
+// cleanupCut deletes the partial object of a cut PUT now, and once more
+// cutSettle later: an S3 server that stores a PUT whose connection closed
+// early (versitygw does) may finish storing it after the first delete,
+// which comes within a millisecond of the cut. What a crash leaves
+// before the second delete, the Janitor removes.
+func (s *Store) cleanupCut(ctx context.Context, key string) {
+	s.cleanup(ctx, key)
+	ctx = context.WithoutCancel(ctx)
+	time.AfterFunc(cutSettle, func() { s.cleanup(ctx, key) })
 }
 
 // abort ends an unfinished multipart upload; one that S3 does not answer
