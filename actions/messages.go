@@ -8,12 +8,13 @@ import (
 )
 
 // Keys of an action's messages that answer a whole post rather than one
-// field: over the rate limit, a refused captcha, and the message of a
-// post with field errors.
+// field: over the rate limit, a refused captcha, a file sent before the
+// captcha's answer, and the message of a post with field errors.
 const (
-	MessageRateLimited = "rate_limited"
-	MessageCaptcha     = "captcha"
-	MessageInvalid     = "invalid"
+	MessageRateLimited  = "rate_limited"
+	MessageCaptcha      = "captcha"
+	MessageCaptchaFirst = "captcha_first"
+	MessageInvalid      = "invalid"
 )
 
 // actionMessageKeys are the keys an action's messages may have: every
@@ -25,7 +26,7 @@ var actionMessageKeys = func() []string {
 			keys = append(keys, k)
 		}
 	}
-	return append(keys, MessageRateLimited, MessageCaptcha, MessageInvalid)
+	return append(keys, MessageRateLimited, MessageCaptcha, MessageCaptchaFirst, MessageInvalid)
 }()
 
 // applyMessages makes an action's messages (its messages: key) the

@@ -41,6 +41,7 @@ func gateActions(verifyURL string) string {
     uploads:
       cv: {max_size: 1MB}
     captcha: {provider: turnstile, secret_env: CAPTCHA_SECRET, site_key: turnstile-sitekey, verify_url: "%[1]s"}
+    messages: {captcha_first: "Bitte zuerst die Aufgabe lösen, dann die Dateien senden."}
 `, verifyURL)
 }
 
@@ -91,6 +92,14 @@ func TestAttackCaptchaFileBeforeTheAnswerIsRefused(t *testing.T) {
 		if keys := storedObjects(t, st); len(keys) != 0 {
 			t.Fatalf("%s: the refused post stored %v", tc.name, keys)
 		}
+	}
+	// An action's messages: replace formq's English here too.
+	body, ct := orderedMultipart(t, val("email", "a@example.com"), file("cv"), val("cf-turnstile-response", "ok-1"))
+	oresp, raw := teststack.Post(t, st.APIURL+"/actions/other", body, ct, map[string]string{"Accept": "application/json"})
+	var oe errorBody
+	_ = json.Unmarshal(raw, &oe)
+	if oresp.StatusCode != http.StatusUnprocessableEntity || len(oe.Errors["_captcha"]) != 1 || oe.Errors["_captcha"][0] != "Bitte zuerst die Aufgabe lösen, dann die Dateien senden." {
+		t.Errorf("a file before the answer, with messages: captcha_first: got %d %+v", oresp.StatusCode, oe)
 	}
 	if n := sv.callCount(); n != 0 {
 		t.Errorf("the answer after the file was checked with the provider %d times; it should not be read at all", n)

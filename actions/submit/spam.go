@@ -68,7 +68,7 @@ func (s *intake) captcha(ctx context.Context, response string) error {
 func (s *intake) fileBeforeAnswer() error {
 	s.h.metrics.ObserveRejection(s.a.Name, web.RejectCaptcha)
 	s.h.log.Info("captcha: a file came before the answer", "action", s.a.Name)
-	msg := "Complete the challenge before sending files: its answer must come before the first file in the form."
+	msg := s.a.Say(actions.MessageCaptchaFirst, "Complete the challenge before sending files: its answer must come before the first file in the form.")
 	return web.Closing(web.ErrValidation.WithForm(s.a, actions.FieldErrors{captcha.ErrorKey: {msg}}, echoValues(s.a, s.form.values)))
 }
 
