@@ -194,6 +194,22 @@ func TestCommandLine(t *testing.T) {
 		}
 	})
 
+	t.Run("api check names a digest without a mail server", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "digest.yaml")
+		if err := os.WriteFile(file, []byte("actions:\n  contact:\n    fields:\n      email: {type: email}\n    digest: {to: team@example.com, at: \"08:00\", timezone: Europe/Paris}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := execute(t, "", nil, api, "check", file)
+		want := file + `: action "contact": digest: needs a mail server: set FORMQ_SMTP_URL (the worker does not start without one)` + "\n"
+		if r.code != 1 || r.stdout != want || r.stderr != "formq api: "+file+": 1 problem\n" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1 and %q", r.code, r.stdout, r.stderr, want)
+		}
+		r = execute(t, "", []string{"FORMQ_SMTP_URL=smtp://127.0.0.1:2525"}, api, "check", file)
+		if r.code != 0 {
+			t.Errorf("with a mail server: exit %d, stdout %q", r.code, r.stdout)
+		}
+	})
+
 	t.Run("api check on a missing file", func(t *testing.T) {
 		r := execute(t, "", nil, api, "check", "testdata/no-such-actions.yaml")
 		if r.code != 1 || !strings.Contains(r.stderr, "no-such-actions.yaml") {

@@ -25,12 +25,13 @@ var ErrCheckFailed = errors.New("actions file has problems")
 //
 // It also checks what the worker checks of its environment at start,
 // read through getenv: every webhook step's secret_env holds a signing
-// secret, and email steps have a mail server (FORMQ_SMTP_URL, or the
-// development mailer under FORMQ_ENV=development). Run where the worker
-// runs, "ok" means both processes start with this file.
+// secret, and email steps and digests have a mail server (FORMQ_SMTP_URL,
+// or the development mailer under FORMQ_ENV=development). Run where the
+// worker runs, "ok" means both processes start with this file.
 func CheckFile(path string, getenv func(string) string, stdout io.Writer) error {
 	steps := builtin.Checks(getenv)
-	if getenv("FORMQ_SMTP_URL") == "" && getenv("FORMQ_ENV") != "development" {
+	mailer := getenv("FORMQ_SMTP_URL") != "" || getenv("FORMQ_ENV") == "development"
+	if !mailer {
 		// The worker will have no mailer: its email steps stop it at start.
 		steps.Register(builtin.Email, builtin.NeedsMailer(steps[builtin.Email]))
 	}
@@ -46,6 +47,23 @@ func CheckFile(path string, getenv func(string) string, stdout io.Writer) error 
 	}
 	if err != nil {
 		return err
+	}
+	if !mailer {
+		// The worker will have no mailer: a digest stops it at start.
+		var problems []actions.Problem
+		for _, a := range decl.Actions {
+			if a.Digest != nil {
+				problems = append(problems, actions.Problem{File: path, Action: a.Name, Msg: "digest: needs a mail server: set FORMQ_SMTP_URL (the worker does not start without one)"})
+			}
+		}
+		for _, p := range problems {
+			if _, err := fmt.Fprintln(stdout, p); err != nil {
+				return err
+			}
+		}
+		if len(problems) > 0 {
+			return checkError{path, len(problems)}
+		}
 	}
 	declared := 0
 	for _, a := range decl.Actions {
