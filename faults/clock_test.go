@@ -22,9 +22,7 @@ import (
 	"time"
 
 	"github.com/formq/formq/internal/testenv"
-	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/submission"
-	"github.com/formq/formq/uploads"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
@@ -73,11 +71,23 @@ func Now() Time {
 // variable skewEnv moves.
 func skewedBinary(t *testing.T, pkg string) string {
 	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	key := pkg + " (skewed clock)"
-	if b, ok := bins[key]; ok {
-		return b
+	return binary(t, pkg, "-overlay", clockOverlay(t))
+}
+
+var (
+	overlayMu   sync.Mutex
+	overlayFile string
+)
+
+// clockOverlay writes, once per run of the suite, the go build -overlay
+// file that moves a build's clock: the installed Go's time.go with its
+// Now renamed realNow, and skewedNow beside it.
+func clockOverlay(t *testing.T) string {
+	t.Helper()
+	overlayMu.Lock()
+	defer overlayMu.Unlock()
+	if overlayFile != "" {
+		return overlayFile
 	}
 	dir, err := os.MkdirTemp("", "formq-faults-clock-")
 	if err != nil {
@@ -107,15 +117,8 @@ func skewedBinary(t *testing.T, pkg string) string {
 			t.Fatal(err)
 		}
 	}
-	root, _ := testenv.RepoRoot()
-	b := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-overlay", filepath.Join(dir, "overlay.json"), "-o", b, pkg)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -overlay %s: %v\n%s", pkg, err, out)
-	}
-	bins[key] = b
-	return b
+	overlayFile = filepath.Join(dir, "overlay.json")
+	return overlayFile
 }
 
 // TestSkewedBinaryClock checks the overlay itself: a skewed build's
@@ -133,15 +136,8 @@ func main() {
 	fmt.Println(time.Now().Unix(), time.Since(start) >= 50*time.Millisecond && time.Since(start) < time.Second)
 }
 `), 0o644)
-	_ = skewedBinary(t, "./cmd/worker") // builds the overlay
-	var overlay string
-	for k, b := range bins {
-		if strings.HasSuffix(k, "(skewed clock)") {
-			overlay = filepath.Join(filepath.Dir(b), "overlay.json")
-		}
-	}
 	bin := filepath.Join(dir, "clock")
-	cmd := exec.Command("go", "build", "-overlay", overlay, "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-overlay", clockOverlay(t), "-o", bin, ".")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -307,28 +303,14 @@ func TestClocksApart(t *testing.T) {
 			started := time.Now()
 			r := testenv.StartRedis(t)
 			recv := &clockReceiver{delivered: map[string]int{}}
-			srv := &http.Server{Handler: recv}
-			ln, err := wire.Listen("127.0.0.1:0", "receiver")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			t.Cleanup(func() { srv.Close() })
-			actionsFile := filepath.Join(t.TempDir(), "actions.yaml")
-			os.WriteFile(actionsFile, []byte(`actions:
-  hook:
-    fields:
-      name: {type: text, required: true}
-    steps:
-      - webhook: {url: "http://`+ln.Addr().String()+`/hook", secret_env: FAULTS_HOOK_SECRET, backoff: 200ms}
-  upload:
+			actionsFile := hookActions(t, recv, "backoff: 200ms", `  upload:
     uploads:
       file: {max_size: 64MB}
     max_body: 70MB
   tusup:
     uploads:
       doc: {max_size: 8MB, resumable: true}
-`), 0o644)
+`)
 			s3 := testenv.StartS3(t)
 			st := newStack(t, r.URL(), s3, map[string]string{"FORMQ_ACTIONS": actionsFile,
 				"FORMQ_JANITOR_INTERVAL": "1s", "FORMQ_JANITOR_MIN_AGE": "60s", "FORMQ_TUS_EXPIRY": "150s"})
@@ -381,11 +363,7 @@ func TestClocksApart(t *testing.T) {
 			recv.mu.Unlock()
 			expect(t, &hr.failed, te == nil, "resumable upload paused 40s: %v", te)
 			expect(t, &hr.failed, ul.acked == ul.posted, "%d of %d uploads acknowledged: 503 %d, other %v", ul.acked, ul.posted, ul.unavailable, ul.other)
-			store, err := uploads.NewStore(context.Background(), uploads.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys, err := store.List(context.Background(), "uploads/upload/")
+			keys, err := storeOf(t, s3).List(context.Background(), "uploads/upload/")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,6 @@ import (
 	"github.com/formq/formq/internal/testenv"
 	"github.com/formq/formq/internal/teststack"
 	"github.com/formq/formq/submission"
-	"github.com/formq/formq/uploads"
 )
 
 // slowAfter gives the first fast bytes at once, then 256 KiB every 50 ms,
@@ -70,10 +69,7 @@ func TestAPICutMidStreamedUpload(t *testing.T) {
 			st := newStack(t, r.URL(), s3, map[string]string{"FORMQ_JANITOR_INTERVAL": "1s", "FORMQ_JANITOR_MIN_AGE": "3s"})
 			api := start(t, st.apiBin, "api", st.env)
 			ctx := context.Background()
-			store, err := uploads.NewStore(ctx, uploads.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := storeOf(t, s3)
 			count := func() (parts, objects, files int) {
 				ups, err := store.MultipartUploads(ctx, "")
 				if err != nil {

@@ -440,28 +440,51 @@ type stack struct {
 	env               map[string]string
 }
 
-func newStack(t *testing.T, redisURL string, s3 testenv.S3, extra map[string]string) *stack {
+// hookActions serves recv on loopback as the webhook receiver and writes
+// an actions file whose action hook (one required field, name) posts to
+// it with the webhook settings given (such as "backoff: 200ms"); more is
+// YAML that follows the hook's steps: more of the hook, more actions.
+func hookActions(t *testing.T, recv http.Handler, webhook, more string) string {
 	t.Helper()
-	recv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })}
+	srv := &http.Server{Handler: recv}
 	ln, err := wire.Listen("127.0.0.1:0", "receiver")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go recv.Serve(ln)
-	t.Cleanup(func() { recv.Close() })
-	actionsFile := filepath.Join(t.TempDir(), "actions.yaml")
-	os.WriteFile(actionsFile, []byte(`actions:
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	file := filepath.Join(t.TempDir(), "actions.yaml")
+	err = os.WriteFile(file, []byte(`actions:
   hook:
     fields:
       name: {type: text, required: true}
     steps:
-      - webhook: {url: "http://`+ln.Addr().String()+`/hook", secret_env: FAULTS_HOOK_SECRET, backoff: 200ms}
-    revalidate: {paths: [/hooks]}
+      - webhook: {url: "http://`+ln.Addr().String()+`/hook", secret_env: FAULTS_HOOK_SECRET, `+webhook+`}
+`+more), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// storeOf is a Store of s3's bucket, to look at what the bucket holds.
+func storeOf(t *testing.T, s3 testenv.S3) *uploads.Store {
+	t.Helper()
+	store, err := uploads.NewStore(context.Background(), uploads.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+func newStack(t *testing.T, redisURL string, s3 testenv.S3, extra map[string]string) *stack {
+	t.Helper()
+	actionsFile := hookActions(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }), "backoff: 200ms", `    revalidate: {paths: [/hooks]}
   upload:
     uploads:
       file: {max_size: 256MB}
     max_body: 300MB
-`), 0o644)
+`)
 	env := map[string]string{
 		"FORMQ_ENV": "development", "FORMQ_ADDR": "127.0.0.1:0", "FORMQ_WORKER_ADDR": "127.0.0.1:0",
 		"FORMQ_REDIS_URL": redisURL, "FORMQ_S3_CREATE_BUCKET": "true", "FORMQ_ACTIONS": actionsFile,
@@ -483,11 +506,14 @@ var (
 	bins  = map[string]string{}
 )
 
-// binary builds a command once per run of the suite.
-func binary(t *testing.T, pkg string) string {
+// binary builds a command once per run of the suite, with go build's
+// flags, if any.
+func binary(t *testing.T, pkg string, flags ...string) string {
+	t.Helper()
 	binMu.Lock()
 	defer binMu.Unlock()
-	if b, ok := bins[pkg]; ok {
+	key := strings.Join(append([]string{pkg}, flags...), " ")
+	if b, ok := bins[key]; ok {
 		return b
 	}
 	dir, err := os.MkdirTemp("", "formq-faults-")
@@ -496,12 +522,12 @@ func binary(t *testing.T, pkg string) string {
 	}
 	root, _ := testenv.RepoRoot()
 	b := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", b, pkg)
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", b, pkg)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		t.Fatalf("go build %s %s: %v\n%s", strings.Join(flags, " "), pkg, err, out)
 	}
-	bins[pkg] = b
+	bins[key] = b
 	return b
 }
 
@@ -672,10 +698,7 @@ func TestAPISIGKILLMidUpload(t *testing.T) {
 	st := newStack(t, r.URL(), s3, map[string]string{"FORMQ_JANITOR_INTERVAL": "1s", "FORMQ_JANITOR_MIN_AGE": "3s"})
 	api := start(t, st.apiBin, "api", st.env)
 	ctx := context.Background()
-	store, err := uploads.NewStore(ctx, uploads.Config{Endpoint: s3.Endpoint, Region: s3.Region, Bucket: s3.Bucket, AccessKey: s3.AccessKey, SecretKey: s3.SecretKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := storeOf(t, s3)
 	count := func() (parts, objects int) {
 		ups, err := store.MultipartUploads(ctx, "")
 		if err != nil {

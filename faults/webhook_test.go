@@ -8,15 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/formq/formq/internal/testenv"
-	"github.com/formq/formq/internal/wire"
 	"github.com/formq/formq/submission"
 )
 
@@ -95,21 +92,7 @@ func TestWebhookReceiverDownPastItsRetries(t *testing.T) {
 	r := testenv.StartRedis(t)
 	recv := &receiver{delivered: map[string]int{}}
 	recv.down.Store(true)
-	srv := &http.Server{Handler: recv}
-	ln, err := wire.Listen("127.0.0.1:0", "receiver")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	actionsFile := filepath.Join(t.TempDir(), "actions.yaml")
-	os.WriteFile(actionsFile, []byte(`actions:
-  hook:
-    fields:
-      name: {type: text, required: true}
-    steps:
-      - webhook: {url: "http://`+ln.Addr().String()+`/hook", secret_env: FAULTS_HOOK_SECRET, max_attempts: 3, backoff: 100ms}
-`), 0o644)
+	actionsFile := hookActions(t, recv, "max_attempts: 3, backoff: 100ms", "")
 	st := newStack(t, r.URL(), testenv.StartS3(t), map[string]string{"FORMQ_ACTIONS": actionsFile, "FORMQ_ADMIN_TOKEN": faultsAdminToken})
 	api := start(t, st.apiBin, "api", st.env)
 	_ = start(t, st.workerBin, "worker", st.env)
