@@ -50,19 +50,19 @@ func CheckFile(path string, getenv func(string) string, stdout io.Writer) error 
 	}
 	if !mailer {
 		// The worker will have no mailer: a digest stops it at start.
-		var problems []actions.Problem
+		problems := 0
 		for _, a := range decl.Actions {
-			if a.Digest != nil {
-				problems = append(problems, actions.Problem{File: path, Action: a.Name, Msg: "digest: needs a mail server: set FORMQ_SMTP_URL (the worker does not start without one)"})
+			if a.Digest == nil {
+				continue
 			}
-		}
-		for _, p := range problems {
+			problems++
+			p := actions.Problem{File: path, Action: a.Name, Msg: "digest: needs a mail server: set FORMQ_SMTP_URL (the worker does not start without one)"}
 			if _, err := fmt.Fprintln(stdout, p); err != nil {
 				return err
 			}
 		}
-		if len(problems) > 0 {
-			return checkError{path, len(problems)}
+		if problems > 0 {
+			return checkError{path, problems}
 		}
 	}
 	declared := 0

@@ -7,7 +7,11 @@ package redisstate
 
 import "github.com/redis/go-redis/v9"
 
-// releaseScript deletes the key only while it is still the holder's claim.
+// releaseScript deletes the key only while it is still the holder's
+// claim: its value is one of ARGV (the forms a holder's claim takes).
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+for _, claim in ipairs(ARGV) do
+  if v == claim then return redis.call('DEL', KEYS[1]) end
+end
 return 0`)

@@ -168,10 +168,5 @@ func (r *Idempotency) Complete(ctx context.Context, key string, answer []byte, w
 // Release gives the key back when the holder's submission was refused
 // (or could not be queued).
 func (r *Idempotency) Release(ctx context.Context, key, holder string) error {
-	for _, claim := range []string{pendingPrefix + holder, heldPrefix + holder} {
-		if err := releaseScript.Run(ctx, r.rdb, []string{key}, claim).Err(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return releaseScript.Run(ctx, r.rdb, []string{key}, pendingPrefix+holder, heldPrefix+holder).Err()
 }
