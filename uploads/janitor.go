@@ -124,16 +124,15 @@ func (j *Janitor) Sweep(ctx context.Context) (Sweep, error) {
 	if err != nil {
 		return s, fmt.Errorf("janitor: %w", err)
 	}
-	offset := s3now.Sub(j.clock())
-	now := func() time.Time { return j.cfg.Now().Add(offset) }
-	cutoff := now().Add(-j.cfg.MinAge)
-	stagedCutoff := now().Add(-max(j.cfg.StagedAge, j.cfg.MinAge))
-	partialCutoff := now().Add(-cmp.Or(j.cfg.PartialAge, min(j.cfg.MinAge, DefaultPartialAge)))
+	now := j.cfg.Now().Add(s3now.Sub(j.clock())) // on S3's clock
+	cutoff := now.Add(-j.cfg.MinAge)
+	stagedCutoff := now.Add(-max(j.cfg.StagedAge, j.cfg.MinAge))
+	partialCutoff := now.Add(-cmp.Or(j.cfg.PartialAge, min(j.cfg.MinAge, DefaultPartialAge)))
 	// Objects are listed in key order, so a submission's files come
 	// together: one Keep call per submission.
 	var lastSub string
 	var keepLast bool
-	tus := j.tusSweep(now())
+	tus := j.tusSweep(now)
 	err = j.store.Walk(ctx, submission.UploadsPrefix, func(o Listed) error {
 		s.Checked++
 		if strings.HasPrefix(o.Key, submission.TusPrefix) {
